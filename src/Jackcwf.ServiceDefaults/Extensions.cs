@@ -1,0 +1,2 @@
+namespace Jackcwf.ServiceDefaults;
+public static class Extensions { }
