@@ -1,0 +1,11 @@
+using Jackcwf.LoadBalancer;
+
+// The balancer is configuration: routes, round robin, health checks, affinity and timeouts live in
+// appsettings.json; the code adds only retries on another replica, metrics and /lb/health.
+// appsettings.json is found next to the binary, whatever the working directory of the caller.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+builder.AddLoadBalancer();
+
+var app = builder.Build();
+app.MapLoadBalancer();
+app.Run();
