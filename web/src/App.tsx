@@ -1,0 +1,40 @@
+import { useCallback, useEffect, useState } from 'react'
+import { api, ApiError, errorMessage, setUnauthorizedHandler } from './api/client'
+import type { Me } from './api/types'
+import { AuthScreen } from './components/AuthScreen'
+import { Shell } from './components/Shell'
+
+export default function App() {
+  // undefined while the first /api/me is in flight, null when signed out.
+  const [me, setMe] = useState<Me | null | undefined>(undefined)
+  const [startupError, setStartupError] = useState<string | null>(null)
+
+  const loadMe = useCallback(async () => {
+    try {
+      setMe(await api<Me>('GET', '/api/me'))
+      setStartupError(null)
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) setMe(null)
+      else {
+        setMe(null)
+        setStartupError(errorMessage(error))
+      }
+    }
+  }, [])
+
+  useEffect(() => {
+    void loadMe()
+    setUnauthorizedHandler(() => setMe(null))
+    return () => setUnauthorizedHandler(undefined)
+  }, [loadMe])
+
+  if (me === undefined) {
+    return (
+      <div className="splash" role="status" aria-live="polite">
+        Loading…
+      </div>
+    )
+  }
+  if (me === null) return <AuthScreen onSignedIn={loadMe} startupError={startupError} />
+  return <Shell me={me} onSignedOut={() => setMe(null)} />
+}

@@ -1,0 +1,95 @@
+export type MessageStatus = 'streaming' | 'complete' | 'stopped' | 'interrupted' | 'failed'
+
+export interface Message {
+  id: string
+  role: 'user' | 'assistant' | 'system'
+  content: string
+  status: MessageStatus
+  parentMessageId: string | null
+  createdAt: string
+  model?: string | null
+  usage?: { inputTokens: number; outputTokens: number } | null
+  costUsd?: number | null
+}
+
+export interface ConversationSummary {
+  id: string
+  title: string | null
+  model?: string | null
+  createdAt: string
+  updatedAt: string
+}
+
+export interface Conversation extends ConversationSummary {
+  systemPrompt: string | null
+  messages: Message[]
+}
+
+export interface Page<T> {
+  items: T[]
+  nextCursor?: string | null
+}
+
+export interface Me {
+  id: string
+  email: string
+  roles: string[]
+  isAdmin: boolean
+}
+
+export interface AuthProvider {
+  name: string
+  displayName: string
+  loginUrl: string
+}
+
+export interface ModelInfo {
+  id: string
+  provider: string
+  displayName: string
+  inputPricePerMillionTokens: number
+  outputPricePerMillionTokens: number
+}
+
+export interface UsageRow {
+  model: string
+  inputTokens: number
+  outputTokens: number
+  costUsd: number
+  requests: number
+}
+
+export interface UsageReport {
+  totals: Omit<UsageRow, 'model'>
+  byModel: UsageRow[]
+}
+
+export interface ApiKey {
+  id: string
+  name: string
+  prefix: string
+  createdAt: string
+  lastUsedAt?: string | null
+}
+
+export interface NewApiKey extends ApiKey {
+  key: string
+}
+
+export interface AdminUser {
+  id: string
+  email: string
+  isAdmin: boolean
+  disabled: boolean
+  createdAt: string
+  usage?: { costUsd: number; requests: number } | null
+}
+
+export interface Problem {
+  type?: string
+  title?: string
+  status?: number
+  detail?: string
+  code?: string
+  errors?: Record<string, string[]>
+}
