@@ -46,7 +46,7 @@ public sealed class LoadBalancerOptions
 
     internal static void ApplyAliases(LoadBalancerOptions options, IConfiguration configuration)
     {
-        options.Backends = configuration[BackendsArgument] ?? configuration[BackendsVariable] ?? options.Backends;
+        options.Backends = NonEmpty(configuration[BackendsArgument]) ?? NonEmpty(configuration[BackendsVariable]) ?? options.Backends;
         if (int.TryParse(configuration[PortVariable], out var port))
         {
             options.Port = port;
@@ -56,11 +56,13 @@ public sealed class LoadBalancerOptions
             throw new OptionsValidationException(Section, typeof(LoadBalancerOptions),
                 [$"{PortVariable} must be a port number (got \"{badPort}\")."]);
         }
-        if ((configuration[StickyArgument] ?? configuration[StickyVariable]) is { Length: > 0 } sticky)
+        if ((NonEmpty(configuration[StickyArgument]) ?? configuration[StickyVariable]) is { Length: > 0 } sticky)
         {
             options.Sticky = bool.TryParse(sticky, out var on) ? on
                 : throw new OptionsValidationException(Section, typeof(LoadBalancerOptions),
                     [$"{StickyVariable} / --{StickyArgument} must be true or false (got \"{sticky}\")."]);
         }
     }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }
