@@ -1,0 +1,632 @@
+#!/usr/bin/env bash
+# Deploys Jackcwf with several replicas behind a load balancer, restarts them one at a time without
+# downtime, and stops them again. See docs/deployment/local-ha.md.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+
+usage() {
+  cat <<'EOF'
+Usage: deploy-ha.sh --platform local|docker-compose|kubernetes [--replicas N] [action] [options]
+
+Actions (default: deploy, or scale an existing deployment to N replicas):
+  --rolling-restart   Restart every replica, one at a time, with no failed request:
+                        local           SIGTERM (readiness turns 503, the replica drains), wait
+                                        for exit, start again, wait until ready and back in the
+                                        load balancer, then the next replica.
+                        docker-compose  scale web up by one, wait until the new container is
+                                        healthy, stop one old container gracefully, repeat.
+                        kubernetes      kubectl rollout restart + rollout status.
+  --down              Stop everything (local: load balancer, replicas, Redis, PostgreSQL, by PID).
+  --status            Report the health of every replica and of the load balancer.
+
+Options:
+  --platform P        local | docker-compose | kubernetes (required).
+  --replicas N        Number of replicas (default 3).
+  --sticky            local: turn on the load balancer's sticky cookie (an optimisation only).
+  --purge             local, with --down: also delete the state folder (PostgreSQL data, logs).
+  --overlay NAME      kubernetes: overlay of deployment/kubernetes/overlays (default medium).
+  --all-in-one        kubernetes: apply deployment/kubernetes/all-in-one.yml instead of an overlay.
+  --namespace NS      kubernetes: namespace (default jackcwf).
+  -h, --help          This help.
+
+Environment (local platform):
+  HA_DIR              State folder: PIDs, logs, PostgreSQL data (default <repo>/.ha-local).
+  HA_LB_PORT          Load balancer port (default 8080).
+  HA_BASE_PORT        First replica port; replica i listens on HA_BASE_PORT+i-1 (default 8081).
+  HA_PG_PORT          Port of the PostgreSQL started here (default 25433).
+  HA_REDIS_PORT       Port of the Redis started here (default 26380).
+  HA_BIND             Address everything listens on (default 127.0.0.1).
+  HA_START_TIMEOUT    Seconds to wait for a process to become ready (default 90).
+  HA_STOP_TIMEOUT     Seconds a replica gets to drain and exit before SIGKILL (default 60).
+  DATABASE_URL        Use this PostgreSQL instead of starting one.
+  REDIS_URL           Use this Redis instead of starting one (started only if redis-server exists).
+  JACKCWF_API_DLL     Service binary (default: src/Jackcwf.Api, built in Release when missing).
+  JACKCWF_LB_DLL      Load balancer binary (default: src/Jackcwf.LoadBalancer, built likewise).
+  Every service variable (SHUTDOWN_DRAIN_DELAY_SECONDS, DEMO_CHUNK_DELAY_MS, ...) is passed on
+  to the replicas; SHUTDOWN_DRAIN_DELAY_SECONDS defaults to 8 here (the balancer needs up to
+  ~5 s to notice a draining replica).
+
+Environment (docker-compose / kubernetes):
+  HA_COMPOSE_FILE     Compose file (default deployment/docker-compose.ha.yml).
+  HA_STOP_GRACE       Seconds docker stop waits before SIGKILL (default 50, as stop_grace_period).
+  HA_ROLLOUT_TIMEOUT  Seconds to wait for a rollout or a healthy container (default 300).
+
+Examples:
+  deploy-ha.sh --platform local --replicas 3
+  deploy-ha.sh --platform local --rolling-restart
+  deploy-ha.sh --platform local --down
+  deploy-ha.sh --platform docker-compose --replicas 3 --rolling-restart
+  deploy-ha.sh --platform kubernetes --overlay small --rolling-restart
+EOF
+}
+
+log() { printf '%s [deploy-ha] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+warn() { printf '%s [deploy-ha] WARNING: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+# die MESSAGE FIX: what went wrong, then how to fix it.
+die() {
+  printf '%s [deploy-ha] ERROR: %s\n' "$(date -u +%H:%M:%S)" "$1" >&2
+  if [[ $# -gt 1 ]]; then printf '  fix: %s\n' "$2" >&2; fi
+  exit 1
+}
+
+PLATFORM=""
+REPLICAS=""
+ACTION="deploy"
+STICKY=false
+PURGE=false
+OVERLAY="medium"
+ALL_IN_ONE=false
+NAMESPACE="jackcwf"
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --platform) PLATFORM=${2:-}; shift 2 || die "--platform needs a value" "--platform local|docker-compose|kubernetes" ;;
+    --platform=*) PLATFORM=${1#*=}; shift ;;
+    --replicas) REPLICAS=${2:-}; shift 2 || die "--replicas needs a number" "--replicas 3" ;;
+    --replicas=*) REPLICAS=${1#*=}; shift ;;
+    --rolling-restart) ACTION="rolling-restart"; shift ;;
+    --down) ACTION="down"; shift ;;
+    --status) ACTION="status"; shift ;;
+    --sticky) STICKY=true; shift ;;
+    --purge) PURGE=true; shift ;;
+    --overlay) OVERLAY=${2:-}; shift 2 || die "--overlay needs a name" "--overlay small|medium|large" ;;
+    --overlay=*) OVERLAY=${1#*=}; shift ;;
+    --all-in-one) ALL_IN_ONE=true; shift ;;
+    --namespace) NAMESPACE=${2:-}; shift 2 || die "--namespace needs a name" "--namespace jackcwf" ;;
+    --namespace=*) NAMESPACE=${1#*=}; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown argument: $1" "run deploy-ha.sh --help" ;;
+  esac
+done
+
+case "$PLATFORM" in
+  local|docker-compose|kubernetes) ;;
+  "") die "--platform is required" "deploy-ha.sh --platform local --replicas 3 (see --help)" ;;
+  *) die "unknown platform '$PLATFORM'" "use --platform local, docker-compose or kubernetes" ;;
+esac
+if [[ -n "$REPLICAS" ]] && ! [[ "$REPLICAS" =~ ^[1-9][0-9]?$ ]]; then
+  die "--replicas must be a number from 1 to 99 (got '$REPLICAS')" "--replicas 3"
+fi
+
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed" "$2"; }
+
+# ---------------------------------------------------------------------------------------------
+# local: PostgreSQL, Redis, N replicas and the YARP load balancer as processes on this host
+# ---------------------------------------------------------------------------------------------
+
+HA_DIR=${HA_DIR:-$REPO_ROOT/.ha-local}
+# Absolute, because the processes started here run in other working directories.
+if [[ "$HA_DIR" != /* ]]; then HA_DIR="$PWD/$HA_DIR"; fi
+STATE_FILE="$HA_DIR/state.env"
+START_TIMEOUT=${HA_START_TIMEOUT:-90}
+STOP_TIMEOUT=${HA_STOP_TIMEOUT:-60}
+
+pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+read_pid() { if [[ -f "$1" ]]; then cat "$1"; fi; }
+
+http_code() { curl -s -o /dev/null -m 3 -w '%{http_code}' "$1" 2>/dev/null || true; }
+
+# wait_for_url URL WHAT PIDFILE LOGFILE: until URL answers 200; fails early if the process died.
+wait_for_url() {
+  local url=$1 what=$2 pidfile=$3 logfile=$4 deadline=$((SECONDS + START_TIMEOUT))
+  until [[ "$(http_code "$url")" == "200" ]]; do
+    if ! pid_alive "$(read_pid "$pidfile")"; then
+      tail -n 20 "$logfile" >&2 || true
+      die "$what exited during start-up (last log lines above)" "read $logfile"
+    fi
+    if (( SECONDS > deadline )); then
+      tail -n 20 "$logfile" >&2 || true
+      die "$what did not answer 200 on $url within ${START_TIMEOUT}s" "read $logfile, or raise HA_START_TIMEOUT"
+    fi
+    sleep 0.5
+  done
+}
+
+# stop_pid PIDFILE WHAT TIMEOUT: SIGTERM, wait for the exit, SIGKILL after TIMEOUT seconds.
+stop_pid() {
+  local pidfile=$1 what=$2 timeout=$3 pid deadline
+  pid=$(read_pid "$pidfile")
+  if ! pid_alive "$pid"; then
+    rm -f "$pidfile"
+    return 0
+  fi
+  log "stopping $what (pid $pid, SIGTERM)"
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + timeout))
+  while pid_alive "$pid"; do
+    if (( SECONDS > deadline )); then
+      warn "$what (pid $pid) still running after ${timeout}s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+      break
+    fi
+    sleep 0.2
+  done
+  rm -f "$pidfile"
+}
+
+postgres_bin() {
+  local bins=(/usr/lib/postgresql/*/bin)
+  [[ -x "${bins[-1]}/pg_ctl" ]] || die "PostgreSQL server binaries not found under /usr/lib/postgresql" \
+    "apt-get install postgresql, or set DATABASE_URL to an existing database"
+  printf '%s' "${bins[-1]}"
+}
+
+# initdb refuses to run as root, so root runs the cluster as the postgres user.
+as_pg_owner() {
+  if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+local_write_state() {
+  cat >"$STATE_FILE" <<EOF
+# Written by deploy-ha.sh; read by --status, --rolling-restart, --down and health-check.sh.
+HA_REPLICAS=$REPLICAS
+HA_BIND=$BIND
+HA_LB_PORT=$LB_PORT
+HA_BASE_PORT=$BASE_PORT
+HA_PG_PORT=$PG_PORT
+HA_REDIS_PORT=$REDIS_PORT
+HA_DATABASE_URL='$DB_URL'
+HA_REDIS_URL='$RDS_URL'
+HA_OWN_POSTGRES=$OWN_POSTGRES
+HA_OWN_REDIS=$OWN_REDIS
+HA_API_DLL='$API_DLL'
+HA_LB_DLL='$LB_DLL'
+HA_STICKY=$STICKY
+HA_DRAIN_DELAY=$DRAIN_DELAY
+EOF
+}
+
+local_load_state() {
+  [[ -f "$STATE_FILE" ]] || die "no local deployment found in $HA_DIR" \
+    "deploy first: deploy-ha.sh --platform local --replicas 3 (or set HA_DIR to the folder used then)"
+  # shellcheck disable=SC1090
+  source "$STATE_FILE"
+  if [[ -n "$REPLICAS" && "$REPLICAS" != "$HA_REPLICAS" ]]; then
+    warn "--replicas $REPLICAS ignored: the deployment in $HA_DIR has $HA_REPLICAS (--down, then deploy again to change it)"
+  fi
+  REPLICAS=$HA_REPLICAS
+  BIND=$HA_BIND; LB_PORT=$HA_LB_PORT; BASE_PORT=$HA_BASE_PORT; PG_PORT=$HA_PG_PORT; REDIS_PORT=$HA_REDIS_PORT
+  DB_URL=$HA_DATABASE_URL; RDS_URL=$HA_REDIS_URL; OWN_POSTGRES=$HA_OWN_POSTGRES; OWN_REDIS=$HA_OWN_REDIS
+  API_DLL=$HA_API_DLL; LB_DLL=$HA_LB_DLL; DRAIN_DELAY=$HA_DRAIN_DELAY
+  if [[ "$STICKY" == false ]]; then STICKY=${HA_STICKY:-false}; fi
+}
+
+local_settings() {
+  REPLICAS=${REPLICAS:-3}
+  BIND=${HA_BIND:-127.0.0.1}
+  LB_PORT=${HA_LB_PORT:-8080}
+  BASE_PORT=${HA_BASE_PORT:-8081}
+  PG_PORT=${HA_PG_PORT:-25433}
+  REDIS_PORT=${HA_REDIS_PORT:-26380}
+  DRAIN_DELAY=${SHUTDOWN_DRAIN_DELAY_SECONDS:-8}
+  API_DLL=${JACKCWF_API_DLL:-$REPO_ROOT/src/Jackcwf.Api/bin/Release/net10.0/Jackcwf.Api.dll}
+  LB_DLL=${JACKCWF_LB_DLL:-$REPO_ROOT/src/Jackcwf.LoadBalancer/bin/Release/net10.0/Jackcwf.LoadBalancer.dll}
+}
+
+replica_port() { printf '%s' $((BASE_PORT + $1 - 1)); }
+replica_url() { printf 'http://%s:%s' "$BIND" "$(replica_port "$1")"; }
+
+local_build() {
+  local project=$1 dll=$2 variable=$3
+  if [[ -f "$dll" ]]; then return 0; fi
+  if [[ -n "${!variable:-}" ]]; then die "$variable points to a missing file: $dll" "build it, or unset $variable"; fi
+  need dotnet "install the .NET 10 SDK"
+  log "building $project in Release (dotnet build -c Release)"
+  dotnet build -c Release "$REPO_ROOT/src/$project" -nologo -v quiet >"$HA_DIR/build-$project.log" 2>&1 \
+    || { tail -n 30 "$HA_DIR/build-$project.log" >&2; die "building $project failed (output above)" "read $HA_DIR/build-$project.log"; }
+}
+
+local_start_postgres() {
+  if [[ -n "${DATABASE_URL:-}" ]]; then
+    DB_URL=$DATABASE_URL; OWN_POSTGRES=false
+    log "PostgreSQL: using DATABASE_URL from the environment"
+    return 0
+  fi
+  OWN_POSTGRES=true
+  DB_URL="postgresql://postgres@127.0.0.1:$PG_PORT/jackcwf"
+  local pgbin data="$HA_DIR/postgres/data"
+  pgbin=$(postgres_bin)
+  install -d -m 0755 "$HA_DIR/postgres"
+  if [[ $EUID -eq 0 ]]; then
+    chown postgres:postgres "$HA_DIR/postgres"
+    runuser -u postgres -- test -w "$HA_DIR/postgres" \
+      || die "the postgres user cannot reach $HA_DIR/postgres (a parent folder is private)" \
+        "set HA_DIR to a folder under a world-searchable path, e.g. HA_DIR=/var/tmp/jackcwf-ha"
+  fi
+  if [[ ! -f "$data/PG_VERSION" ]]; then
+    log "PostgreSQL: initdb in $data"
+    as_pg_owner "$pgbin/initdb" -D "$data" -U postgres -A trust -E UTF8 --no-locale >"$HA_DIR/postgres-initdb.log" 2>&1 \
+      || die "initdb failed" "read $HA_DIR/postgres-initdb.log (the user postgres must be able to write $HA_DIR)"
+  fi
+  if as_pg_owner "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    log "PostgreSQL: already running on port $PG_PORT"
+  else
+    log "PostgreSQL: starting on 127.0.0.1:$PG_PORT"
+    as_pg_owner "$pgbin/pg_ctl" -D "$data" -l "$HA_DIR/postgres/postgres.log" -w -t 60 \
+      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp" start >/dev/null \
+      || die "PostgreSQL did not start on port $PG_PORT" "read $HA_DIR/postgres/postgres.log; another server may use the port (set HA_PG_PORT)"
+  fi
+  if ! psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='jackcwf'" | grep -q 1; then
+    psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE jackcwf" \
+      || die "could not create the database jackcwf" "read $HA_DIR/postgres/postgres.log"
+  fi
+}
+
+local_start_redis() {
+  if [[ -n "${REDIS_URL:-}" ]]; then
+    RDS_URL=$REDIS_URL; OWN_REDIS=false
+    log "Redis: using REDIS_URL from the environment"
+    return 0
+  fi
+  if ! command -v redis-server >/dev/null 2>&1; then
+    RDS_URL=""; OWN_REDIS=false
+    warn "redis-server is not installed: replicas run without the backplane (a stream can only be resumed on the replica that runs it). Fix: apt-get install redis-server"
+    return 0
+  fi
+  OWN_REDIS=true
+  RDS_URL="redis://127.0.0.1:$REDIS_PORT"
+  if pid_alive "$(read_pid "$HA_DIR/redis.pid")"; then
+    log "Redis: already running on port $REDIS_PORT"
+    return 0
+  fi
+  log "Redis: starting on 127.0.0.1:$REDIS_PORT (no persistence)"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+    --pidfile "$HA_DIR/redis.pid" --dir "$HA_DIR" --logfile "$HA_DIR/redis.log" \
+    || die "redis-server did not start" "read $HA_DIR/redis.log; another server may use port $REDIS_PORT (set HA_REDIS_PORT)"
+  local deadline=$((SECONDS + 10))
+  until [[ -s "$HA_DIR/redis.pid" ]] && redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
+    (( SECONDS < deadline )) || die "Redis did not answer PING on port $REDIS_PORT" "read $HA_DIR/redis.log"
+    sleep 0.2
+  done
+}
+
+# Replicas inherit this script's environment, so any service variable set by the caller applies.
+local_start_replica() {
+  local i=$1 port dir
+  port=$(replica_port "$i")
+  dir="$HA_DIR/replica-$i"
+  mkdir -p "$dir"
+  if [[ "$(http_code "http://$BIND:$port/health/live")" != "000" ]]; then
+    die "port $port is already in use" "stop what listens there, or choose other ports with HA_BASE_PORT"
+  fi
+  local redis_env=(-u REDIS_URL)
+  if [[ -n "$RDS_URL" ]]; then redis_env=("REDIS_URL=$RDS_URL"); fi
+  (
+    cd "$dir"
+    exec env "${redis_env[@]}" ASPNETCORE_URLS="http://$BIND:$port" MIGRATE_ON_STARTUP=false DATABASE_URL="$DB_URL" \
+      SHUTDOWN_DRAIN_DELAY_SECONDS="$DRAIN_DELAY" nohup dotnet "$API_DLL" >>"$HA_DIR/replica-$i.log" 2>&1 </dev/null
+  ) &
+  echo $! >"$HA_DIR/replica-$i.pid"
+  log "replica $i: started (pid $!) on $(replica_url "$i")"
+}
+
+local_start_lb() {
+  local backends="" i
+  for ((i = 1; i <= REPLICAS; i++)); do backends+="${backends:+,}$(replica_url "$i")"; done
+  if [[ "$(http_code "http://$BIND:$LB_PORT/")" != "000" ]]; then
+    die "port $LB_PORT is already in use" "stop what listens there, or choose another port with HA_LB_PORT"
+  fi
+  (
+    cd "$HA_DIR"
+    exec env ASPNETCORE_URLS="http://$BIND:$LB_PORT" LB_BACKENDS="$backends" LB_STICKY="$STICKY" \
+      nohup dotnet "$LB_DLL" >>"$HA_DIR/lb.log" 2>&1 </dev/null
+  ) &
+  echo $! >"$HA_DIR/lb.pid"
+  log "load balancer: started (pid $!) on http://$BIND:$LB_PORT -> $backends"
+}
+
+# lb_sees_healthy URL: the balancer reports that replica as healthy (its /lb/health JSON).
+lb_sees_healthy() {
+  curl -s -m 3 "http://$BIND:$LB_PORT/lb/health" 2>/dev/null | grep -q "\"address\":\"$1/\",\"healthy\":true"
+}
+
+wait_lb_sees_healthy() {
+  local url=$1 deadline=$((SECONDS + START_TIMEOUT))
+  until lb_sees_healthy "$url"; do
+    (( SECONDS < deadline )) || die "the load balancer does not see $url as healthy after ${START_TIMEOUT}s" "read $HA_DIR/lb.log"
+    sleep 0.5
+  done
+}
+
+local_deploy() {
+  local_settings
+  mkdir -p "$HA_DIR"
+  # Keep the state folder out of git when it lives inside the repository.
+  [[ -f "$HA_DIR/.gitignore" ]] || printf '*\n' >"$HA_DIR/.gitignore"
+  if pid_alive "$(read_pid "$HA_DIR/lb.pid")"; then
+    die "a local deployment is already running from $HA_DIR" \
+      "use --status, --rolling-restart or --down (or another HA_DIR for a second deployment)"
+  fi
+  need curl "apt-get install curl"
+  need dotnet "install the .NET 10 SDK"
+  if [[ -z "${DATABASE_URL:-}" ]]; then need psql "apt-get install postgresql-client, or set DATABASE_URL"; fi
+
+  log "local deployment: $REPLICAS replicas, state folder $HA_DIR"
+  local_build Jackcwf.Api "$API_DLL" JACKCWF_API_DLL
+  local_build Jackcwf.LoadBalancer "$LB_DLL" JACKCWF_LB_DLL
+  local_start_postgres
+  local_start_redis
+  local_write_state
+
+  log "migrating the database once (Jackcwf.Api migrate)"
+  (cd "$HA_DIR" && DATABASE_URL="$DB_URL" dotnet "$API_DLL" migrate >>"$HA_DIR/migrate.log" 2>&1) \
+    || { tail -n 20 "$HA_DIR/migrate.log" >&2; die "migration failed (last lines above)" "read $HA_DIR/migrate.log"; }
+
+  local i
+  for ((i = 1; i <= REPLICAS; i++)); do local_start_replica "$i"; done
+  for ((i = 1; i <= REPLICAS; i++)); do
+    wait_for_url "$(replica_url "$i")/health/ready" "replica $i" "$HA_DIR/replica-$i.pid" "$HA_DIR/replica-$i.log"
+    log "replica $i: ready"
+  done
+  local_start_lb
+  wait_for_url "http://$BIND:$LB_PORT/lb/health" "load balancer" "$HA_DIR/lb.pid" "$HA_DIR/lb.log"
+  for ((i = 1; i <= REPLICAS; i++)); do wait_lb_sees_healthy "$(replica_url "$i")"; done
+  [[ "$(http_code "http://$BIND:$LB_PORT/health")" == "200" ]] \
+    || die "GET /health through the load balancer did not answer 200" "read $HA_DIR/lb.log and the replica logs"
+  log "load balancer: ready, all $REPLICAS replicas healthy"
+  local_summary
+}
+
+local_summary() {
+  local i
+  cat <<EOF
+
+Jackcwf is running ($REPLICAS replicas behind the load balancer):
+  application     http://$BIND:$LB_PORT/
+  balancer        http://$BIND:$LB_PORT/lb/health   metrics http://$BIND:$LB_PORT/metrics
+EOF
+  for ((i = 1; i <= REPLICAS; i++)); do
+    printf '  replica %-7s %s   (pid %s, log %s)\n' "$i" "$(replica_url "$i")" "$(read_pid "$HA_DIR/replica-$i.pid")" "$HA_DIR/replica-$i.log"
+  done
+  if [[ "$OWN_POSTGRES" == true ]]; then
+    printf '  postgresql      %s   (data %s)\n' "$DB_URL" "$HA_DIR/postgres/data"
+  else
+    printf '  postgresql      external (DATABASE_URL)\n'
+  fi
+  if [[ -n "$RDS_URL" ]]; then printf '  redis           %s\n' "$RDS_URL"; else printf '  redis           none (install redis-server)\n'; fi
+  cat <<EOF
+  logs            $HA_DIR/*.log
+Health:           $SCRIPT_DIR/health-check.sh --platform local
+Rolling restart:  $SCRIPT_DIR/deploy-ha.sh --platform local --rolling-restart
+Stop:             $SCRIPT_DIR/deploy-ha.sh --platform local --down
+EOF
+}
+
+local_rolling_restart() {
+  local_load_state
+  pid_alive "$(read_pid "$HA_DIR/lb.pid")" \
+    || die "the load balancer of $HA_DIR is not running: a rolling restart would drop requests" "deploy first, or --down then deploy"
+  local i started total_start=$SECONDS
+  log "rolling restart of $REPLICAS replicas (drain delay ${DRAIN_DELAY}s each)"
+  for ((i = 1; i <= REPLICAS; i++)); do
+    started=$SECONDS
+    # SIGTERM: readiness turns 503 at once, the balancer removes the replica within ~5 s while it
+    # still serves, then the listener closes and running generations finish or are checkpointed.
+    stop_pid "$HA_DIR/replica-$i.pid" "replica $i" "$STOP_TIMEOUT"
+    local_start_replica "$i"
+    wait_for_url "$(replica_url "$i")/health/ready" "replica $i" "$HA_DIR/replica-$i.pid" "$HA_DIR/replica-$i.log"
+    # Only move on once the balancer sends traffic to it again, so two replicas are never out at once.
+    wait_lb_sees_healthy "$(replica_url "$i")"
+    log "replica $i: restarted and back in the load balancer in $((SECONDS - started))s"
+  done
+  log "rolling restart complete in $((SECONDS - total_start))s"
+}
+
+local_down() {
+  if [[ ! -f "$STATE_FILE" ]]; then
+    log "nothing to stop in $HA_DIR"
+    return 0
+  fi
+  local_load_state
+  local f i
+  stop_pid "$HA_DIR/lb.pid" "load balancer" 15
+  # Replicas stop in parallel; each drains like in a rolling restart.
+  for f in "$HA_DIR"/replica-*.pid; do
+    [[ -e "$f" ]] || continue
+    i=${f##*/replica-}; i=${i%.pid}
+    stop_pid "$f" "replica $i" "$STOP_TIMEOUT" &
+  done
+  wait
+  if [[ "$OWN_REDIS" == true ]]; then stop_pid "$HA_DIR/redis.pid" "Redis" 10; fi
+  if [[ "$OWN_POSTGRES" == true ]] && [[ -f "$HA_DIR/postgres/data/PG_VERSION" ]]; then
+    local pgbin
+    pgbin=$(postgres_bin)
+    if as_pg_owner "$pgbin/pg_ctl" -D "$HA_DIR/postgres/data" status >/dev/null 2>&1; then
+      log "stopping PostgreSQL"
+      as_pg_owner "$pgbin/pg_ctl" -D "$HA_DIR/postgres/data" -m fast -w -t 30 stop >/dev/null
+    fi
+  fi
+  rm -f "$STATE_FILE"
+  if [[ "$PURGE" == true ]]; then
+    rm -rf "$HA_DIR"
+    log "stopped; state folder $HA_DIR deleted"
+  else
+    log "stopped; logs and PostgreSQL data kept in $HA_DIR (--down --purge deletes them)"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# docker-compose: drives deployment/docker-compose.ha.yml
+# ---------------------------------------------------------------------------------------------
+
+COMPOSE_FILE_PATH=${HA_COMPOSE_FILE:-$REPO_ROOT/deployment/docker-compose.ha.yml}
+STOP_GRACE=${HA_STOP_GRACE:-50}
+ROLLOUT_TIMEOUT=${HA_ROLLOUT_TIMEOUT:-300}
+COMPOSE=()
+
+compose_init() {
+  if docker compose version >/dev/null 2>&1; then
+    COMPOSE=(docker compose -f "$COMPOSE_FILE_PATH")
+  elif command -v docker-compose >/dev/null 2>&1; then
+    COMPOSE=(docker-compose -f "$COMPOSE_FILE_PATH")
+  else
+    die "neither 'docker compose' nor 'docker-compose' is available" \
+      "install the Docker Compose plugin (docker-compose-plugin) or apt-get install docker-compose"
+  fi
+  [[ -f "$COMPOSE_FILE_PATH" ]] || die "compose file not found: $COMPOSE_FILE_PATH" "set HA_COMPOSE_FILE"
+  docker info >/dev/null 2>&1 || die "the Docker daemon is not reachable" "start Docker (systemctl start docker) or set DOCKER_HOST"
+}
+
+compose() { log "+ ${COMPOSE[*]} $*"; "${COMPOSE[@]}" "$@"; }
+
+web_containers() { "${COMPOSE[@]}" ps -q web 2>/dev/null || true; }
+
+container_health() { docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$1" 2>/dev/null || echo missing; }
+
+wait_containers_healthy() {
+  local deadline=$((SECONDS + ROLLOUT_TIMEOUT)) id status pending
+  while true; do
+    pending=0
+    for id in $(web_containers); do
+      status=$(container_health "$id")
+      [[ "$status" == "healthy" ]] || pending=$((pending + 1))
+    done
+    (( pending == 0 )) && return 0
+    (( SECONDS < deadline )) || die "$pending web container(s) not healthy after ${ROLLOUT_TIMEOUT}s" "${COMPOSE[*]} logs web"
+    sleep 2
+  done
+}
+
+compose_deploy() {
+  compose_init
+  REPLICAS=${REPLICAS:-3}
+  local env_file="$REPO_ROOT/.env" secret="$REPO_ROOT/secrets/postgres_password.txt"
+  [[ -f "$env_file" ]] || die "$env_file is missing (the compose file reads it)" "cp .env.example .env and edit it"
+  [[ -f "$secret" ]] || die "$secret is missing" "mkdir -p secrets && printf '%s' '<password>' > secrets/postgres_password.txt"
+  if [[ -n "$(web_containers)" ]]; then
+    # Already deployed: only change the number of replicas; never recreate running ones at once
+    # (a new image is rolled out with --rolling-restart).
+    compose up -d --no-recreate --scale "web=$REPLICAS"
+  else
+    compose up -d --build --scale "web=$REPLICAS"
+  fi
+  log "waiting until every web container is healthy"
+  wait_containers_healthy
+  compose ps
+}
+
+compose_rolling_restart() {
+  compose_init
+  local old before current count id new c status deadline
+  mapfile -t old < <(web_containers)
+  count=${#old[@]}
+  (( count > 0 )) || die "no running web containers" "deploy first: deploy-ha.sh --platform docker-compose --replicas 3"
+  log "rolling restart of $count web containers (Compose has no rolling update: one at a time)"
+  for id in "${old[@]}"; do
+    # One extra replica first, so capacity never drops below the target.
+    mapfile -t before < <(web_containers)
+    compose up -d --no-deps --no-recreate --scale "web=$((count + 1))" web
+    deadline=$((SECONDS + ROLLOUT_TIMEOUT))
+    while true; do
+      new=""
+      mapfile -t current < <(web_containers)
+      for c in "${current[@]}"; do
+        if [[ " ${before[*]} " != *" $c "* ]] && [[ "$(container_health "$c")" == "healthy" ]]; then new=$c; fi
+      done
+      [[ -n "$new" ]] && break
+      (( SECONDS < deadline )) || die "the new web container did not become healthy in ${ROLLOUT_TIMEOUT}s" "${COMPOSE[*]} logs web"
+      sleep 2
+    done
+    log "new container ${new:0:12} is healthy; stopping ${id:0:12} (SIGTERM, ${STOP_GRACE}s grace: it drains first)"
+    docker stop -t "$STOP_GRACE" "$id" >/dev/null
+    docker rm "$id" >/dev/null
+  done
+  status=$(web_containers | wc -l)
+  log "rolling restart complete: $status web containers"
+}
+
+compose_down() {
+  compose_init
+  compose down --timeout "$STOP_GRACE"
+}
+
+# ---------------------------------------------------------------------------------------------
+# kubernetes: kubectl apply -k overlay (or all-in-one.yml), rollout restart + status
+# ---------------------------------------------------------------------------------------------
+
+K8S_DIR="$REPO_ROOT/deployment/kubernetes"
+DEPLOYMENT="deployment/jackcwf-backend"
+
+kube_init() {
+  need kubectl "install kubectl (https://kubernetes.io/docs/tasks/tools/)"
+  # Without a context kubectl silently talks to localhost:8080, which may be the local balancer.
+  kubectl config current-context >/dev/null 2>&1 \
+    || die "kubectl has no current context" "set KUBECONFIG or run kubectl config use-context <cluster>"
+  kubectl version --request-timeout=10s >/dev/null 2>&1 \
+    || die "the cluster of context '$(kubectl config current-context)' is not reachable" "check the cluster and your credentials (kubectl cluster-info)"
+  if [[ "$ALL_IN_ONE" == true ]]; then
+    KUBE_SOURCE=(-f "$K8S_DIR/all-in-one.yml")
+  else
+    [[ -d "$K8S_DIR/overlays/$OVERLAY" ]] || die "no overlay '$OVERLAY' in $K8S_DIR/overlays" "use --overlay small, medium or large, or --all-in-one"
+    KUBE_SOURCE=(-k "$K8S_DIR/overlays/$OVERLAY")
+  fi
+}
+
+kube() { log "+ kubectl $*"; kubectl "$@"; }
+
+kube_deploy() {
+  kube_init
+  kube apply "${KUBE_SOURCE[@]}"
+  if [[ -n "$REPLICAS" ]]; then
+    warn "the HorizontalPodAutoscaler keeps replicas within its own bounds; --replicas sets the current count only"
+    kube -n "$NAMESPACE" scale "$DEPLOYMENT" --replicas="$REPLICAS"
+  fi
+  kube -n "$NAMESPACE" rollout status "$DEPLOYMENT" --timeout="${ROLLOUT_TIMEOUT}s"
+  kube -n "$NAMESPACE" get pods -l app.kubernetes.io/name=jackcwf -o wide
+}
+
+kube_rolling_restart() {
+  kube_init
+  kube -n "$NAMESPACE" rollout restart "$DEPLOYMENT"
+  kube -n "$NAMESPACE" rollout status "$DEPLOYMENT" --timeout="${ROLLOUT_TIMEOUT}s"
+}
+
+kube_down() {
+  kube_init
+  warn "deleting every resource of the deployment (the namespace too, with any PostgreSQL volume in it)"
+  kube delete "${KUBE_SOURCE[@]}" --ignore-not-found --wait=true
+}
+
+# ---------------------------------------------------------------------------------------------
+
+status() {
+  local args=(--platform "$PLATFORM")
+  if [[ "$PLATFORM" == kubernetes ]]; then args+=(--namespace "$NAMESPACE"); fi
+  exec "$SCRIPT_DIR/health-check.sh" "${args[@]}"
+}
+
+case "$PLATFORM:$ACTION" in
+  *:status) status ;;
+  local:deploy) local_deploy ;;
+  local:rolling-restart) local_rolling_restart ;;
+  local:down) local_down ;;
+  docker-compose:deploy) compose_deploy ;;
+  docker-compose:rolling-restart) compose_rolling_restart ;;
+  docker-compose:down) compose_down ;;
+  kubernetes:deploy) kube_deploy ;;
+  kubernetes:rolling-restart) kube_rolling_restart ;;
+  kubernetes:down) kube_down ;;
+esac
