@@ -107,21 +107,14 @@ public sealed class ApiProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Runs a sub-command (<c>migrate</c>, <c>healthcheck url</c>, …) to completion.</summary>
+    /// <summary>Runs a sub-command (<c>migrate</c>, <c>healthcheck url</c>, …) to completion; <paramref name="options"/> gives environment, working directory and dll.</summary>
     public static async Task<ApiCommandResult> RunCommandAsync(
         IReadOnlyList<string> arguments,
-        IReadOnlyDictionary<string, string?>? environment = null,
-        string? workingDirectory = null,
+        ApiProcessOptions? options = null,
         TimeSpan? timeout = null,
         CancellationToken cancellationToken = default)
     {
-        var options = new ApiProcessOptions
-        {
-            Environment = environment ?? new Dictionary<string, string?>(),
-            WorkingDirectory = workingDirectory,
-            Arguments = arguments,
-            WaitForReady = false,
-        };
+        options = (options ?? new ApiProcessOptions()) with { Arguments = arguments, WaitForReady = false };
         await using var api = new ApiProcess(options, ResolveDll(options));
         await api.LaunchAsync(cancellationToken);
         var limit = timeout ?? TimeSpan.FromSeconds(120);

@@ -6,6 +6,7 @@ namespace Jackcwf.Testing;
 public static class Signals
 {
     public const int SigInt = 2;
+    public const int SigQuit = 3;
     public const int SigKill = 9;
     public const int SigTerm = 15;
 
@@ -23,6 +24,9 @@ public static class Signals
             ? false
             : throw new InvalidOperationException($"kill({pid}, {signal}) failed with errno {errno}.");
     }
+
+    /// <summary>Whether a process with <paramref name="pid"/> exists (signal 0 checks without sending anything).</summary>
+    public static bool IsAlive(int pid) => kill(pid, 0) == 0 || Marshal.GetLastPInvokeError() != 3;
 
     // DllImport rather than LibraryImport: the signature is blittable and needs no unsafe code.
     [DllImport("libc", SetLastError = true)]

@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Jackcwf.Testing;
+
+/// <summary>Runs a tool to completion and captures its output.</summary>
+internal static class ExternalCommand
+{
+    public static async Task<(int ExitCode, string Output)> RunAsync(string file, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var start = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        var output = new StringBuilder();
+        using var process = new Process { StartInfo = start };
+        process.OutputDataReceived += (_, e) => Append(output, e.Data);
+        process.ErrorDataReceived += (_, e) => Append(output, e.Data);
+        try
+        {
+            process.Start();
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"{file} could not be started ({e.Message}); is it installed?", e);
+        }
+
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{file} {string.Join(' ', start.ArgumentList)} did not finish within {timeout}. Output:\n{Text(output)}");
+        }
+
+        return (process.ExitCode, Text(output));
+    }
+
+    public static async Task<string> RunCheckedAsync(string file, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var list = arguments.ToList();
+        var (exitCode, output) = await RunAsync(file, list, timeout, cancellationToken);
+        return exitCode == 0
+            ? output
+            : throw new InvalidOperationException($"{file} {string.Join(' ', list)} failed with exit code {exitCode}:\n{output}");
+    }
+
+    private static void Append(StringBuilder output, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (output)
+        {
+            output.AppendLine(line);
+        }
+    }
+
+    private static string Text(StringBuilder output)
+    {
+        lock (output)
+        {
+            return output.ToString();
+        }
+    }
+}
