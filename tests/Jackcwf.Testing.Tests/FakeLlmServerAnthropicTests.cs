@@ -94,6 +94,44 @@ public sealed class FakeLlmServerAnthropicTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ErrorEventInsideTheStreamSurfacesAfterSomeText()
+    {
+        _fake.Enqueue(new FakeScenario { Text = "alpha beta gamma", StreamErrorAfterChunks = 2, ErrorMessage = "Overloaded" });
+        var received = new List<string>();
+
+        var error = await Record.ExceptionAsync(async () =>
+        {
+            await foreach (var update in Client().GetStreamingResponseAsync("go", cancellationToken: TestContext.Current.CancellationToken))
+            {
+                received.Add(update.Text);
+            }
+        });
+
+        Assert.Equal("alpha beta", string.Concat(received));
+        Assert.NotNull(error);
+        Assert.Contains("Overloaded", error.ToString());
+    }
+
+    [Fact]
+    public async Task SlowFirstTokenIsObservedByTheClient()
+    {
+        _fake.Enqueue(new FakeScenario { Text = "late reply", FirstTokenDelay = TimeSpan.FromMilliseconds(600), ChunkDelay = TimeSpan.FromMilliseconds(50) });
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        TimeSpan? firstToken = null;
+
+        await foreach (var update in Client().GetStreamingResponseAsync("x", cancellationToken: TestContext.Current.CancellationToken))
+        {
+            if (update.Text.Length > 0)
+            {
+                firstToken ??= started.Elapsed;
+            }
+        }
+
+        Assert.NotNull(firstToken);
+        Assert.InRange(firstToken.Value, TimeSpan.FromMilliseconds(550), TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
     public async Task KeySentAsXApiKeyIsAcceptedToo()
     {
         using var http = new HttpClient();

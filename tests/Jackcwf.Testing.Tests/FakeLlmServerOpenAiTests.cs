@@ -104,6 +104,24 @@ public sealed class FakeLlmServerOpenAiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ErrorEventInsideTheStreamEndsItWithoutFinishReasonOrUsage()
+    {
+        // What the OpenAI SDK really does with an in-stream {"error":...} line: no exception, the stream
+        // just stops, so a caller must treat a missing finish reason as an incomplete answer.
+        _fake.Enqueue(new FakeScenario { Text = "one two three", StreamErrorAfterChunks = 1, ErrorMessage = "The server had an error" });
+        var updates = new List<ChatResponseUpdate>();
+
+        await foreach (var update in Client().GetStreamingResponseAsync("go", cancellationToken: TestContext.Current.CancellationToken))
+        {
+            updates.Add(update);
+        }
+
+        Assert.Equal("one", string.Concat(updates.Select(u => u.Text)));
+        Assert.DoesNotContain(updates, u => u.FinishReason is not null);
+        Assert.DoesNotContain(updates.SelectMany(u => u.Contents), c => c is UsageContent);
+    }
+
+    [Fact]
     public async Task SlowFirstTokenIsObservedByTheClient()
     {
         _fake.Enqueue(new FakeScenario { Text = "late", FirstTokenDelay = TimeSpan.FromMilliseconds(600) });

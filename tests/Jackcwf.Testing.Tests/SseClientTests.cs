@@ -84,4 +84,26 @@ public sealed class SseClientTests
         Assert.Equal("stop", events[^3].Json.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
         Assert.Equal("a b c", string.Concat(events.SkipLast(2).Select(e => e.Json.GetProperty("choices")[0].GetProperty("delta")).Select(d => d.TryGetProperty("content", out var c) ? c.GetString() : "")));
     }
+
+    [Fact]
+    public async Task OpenAiStreamErrorIsAnErrorObjectOnADataLine()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var fake = await FakeLlmServer.StartAsync(ct);
+        fake.Enqueue(new FakeScenario { Text = "a b", StreamErrorAfterChunks = 1, ErrorMessage = "boom" });
+        using var http = new HttpClient { BaseAddress = fake.BaseUrl };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions")
+        {
+            Content = new StringContent("""{"model":"gpt-x","stream":true,"messages":[{"role":"user","content":"x"}]}""", Encoding.UTF8, "application/json"),
+        };
+
+        using var response = await http.SendForEventsAsync(request, ct);
+        var events = await response.ReadAllEventsAsync(ct);
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        var error = events[^1].Json.GetProperty("error");
+        Assert.Equal("boom", error.GetProperty("message").GetString());
+        Assert.Equal("server_error", error.GetProperty("type").GetString());
+        Assert.DoesNotContain(events, e => e.Data == "[DONE]");
+    }
 }

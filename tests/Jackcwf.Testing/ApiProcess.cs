@@ -132,9 +132,12 @@ public sealed class ApiProcess : IAsyncDisposable
         return new ApiCommandResult(api._process.ExitCode, api.Logs);
     }
 
-    /// <summary>A client for this process with <see cref="BaseUrl"/> as base address.</summary>
+    /// <summary>
+    /// A client with <see cref="BaseUrl"/> as base address. The default handler keeps cookies (a login with
+    /// <c>?useCookies=true</c> sticks to this client) and does not follow redirects.
+    /// </summary>
     public HttpClient CreateClient(HttpMessageHandler? handler = null) =>
-        new(handler ?? new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromSeconds(30) })
+        new(handler ?? new SocketsHttpHandler { CookieContainer = new System.Net.CookieContainer(), AllowAutoRedirect = false })
         {
             BaseAddress = BaseUrl,
             Timeout = TimeSpan.FromSeconds(100),

@@ -244,7 +244,7 @@ public sealed class FakeLlmServer : IAsyncDisposable
             }
 
             await DelayAsync(scenario.FirstTokenDelay, ct);
-            if (scenario.ErrorStatus is { } status)
+            if (scenario is { ErrorStatus: { } status, StreamErrorAfterChunks: null })
             {
                 await WriteOpenAiErrorAsync(context, status, scenario.ErrorMessage, scenario.RetryAfter);
                 return;
@@ -268,6 +268,12 @@ public sealed class FakeLlmServer : IAsyncDisposable
                 if (scenario.FailAfterChunks is not null)
                 {
                     context.Abort();
+                    return;
+                }
+
+                if (scenario.StreamErrorAfterChunks is not null)
+                {
+                    await WriteOpenAiErrorAsync(context, scenario.ErrorStatus ?? 500, scenario.ErrorMessage, scenario.RetryAfter);
                     return;
                 }
 
@@ -312,7 +318,7 @@ public sealed class FakeLlmServer : IAsyncDisposable
             var sent = 0;
             foreach (var piece in FakeScenario.SplitIntoChunks(text))
             {
-                if (scenario.FailAfterChunks is { } failAfter && sent >= failAfter)
+                if (StopsAt(scenario, sent))
                 {
                     break;
                 }
@@ -324,6 +330,16 @@ public sealed class FakeLlmServer : IAsyncDisposable
 
                 await WriteSseAsync(context, null, Chunk(new JsonObject { ["content"] = piece }, null), ct);
                 sent++;
+            }
+
+            if (scenario.StreamErrorAfterChunks is not null)
+            {
+                var (type, code) = OpenAiErrorType(scenario.ErrorStatus ?? 500);
+                await WriteSseAsync(context, null, new JsonObject
+                {
+                    ["error"] = new JsonObject { ["message"] = scenario.ErrorMessage, ["type"] = type, ["param"] = null, ["code"] = code },
+                }, ct);
+                return;
             }
 
             if (scenario.FailAfterChunks is not null)
@@ -388,7 +404,7 @@ public sealed class FakeLlmServer : IAsyncDisposable
             }
 
             await DelayAsync(scenario.FirstTokenDelay, ct);
-            if (scenario.ErrorStatus is { } status)
+            if (scenario is { ErrorStatus: { } status, StreamErrorAfterChunks: null })
             {
                 await WriteAnthropicErrorAsync(context, status, scenario.ErrorMessage, scenario.RetryAfter);
                 return;
@@ -405,6 +421,12 @@ public sealed class FakeLlmServer : IAsyncDisposable
                 if (scenario.FailAfterChunks is not null)
                 {
                     context.Abort();
+                    return;
+                }
+
+                if (scenario.StreamErrorAfterChunks is not null)
+                {
+                    await WriteAnthropicErrorAsync(context, scenario.ErrorStatus ?? 529, scenario.ErrorMessage, scenario.RetryAfter);
                     return;
                 }
 
@@ -448,7 +470,7 @@ public sealed class FakeLlmServer : IAsyncDisposable
             var sent = 0;
             foreach (var piece in FakeScenario.SplitIntoChunks(text))
             {
-                if (scenario.FailAfterChunks is { } failAfter && sent >= failAfter)
+                if (StopsAt(scenario, sent))
                 {
                     break;
                 }
@@ -470,6 +492,16 @@ public sealed class FakeLlmServer : IAsyncDisposable
             if (scenario.FailAfterChunks is not null)
             {
                 await AbortMidStreamAsync(context, scenario, ct);
+                return;
+            }
+
+            if (scenario.StreamErrorAfterChunks is not null)
+            {
+                await WriteSseAsync(context, "error", new JsonObject
+                {
+                    ["type"] = "error",
+                    ["error"] = new JsonObject { ["type"] = AnthropicErrorType(scenario.ErrorStatus ?? 529), ["message"] = scenario.ErrorMessage },
+                }, ct);
                 return;
             }
 
@@ -552,17 +584,7 @@ public sealed class FakeLlmServer : IAsyncDisposable
 
     private static Task WriteOpenAiErrorAsync(HttpContext context, int status, string message, TimeSpan? retryAfter)
     {
-        var (type, code) = status switch
-        {
-            400 => ("invalid_request_error", (string?)null),
-            401 => ("invalid_request_error", "invalid_api_key"),
-            403 => ("invalid_request_error", "unsupported_country_region_territory"),
-            404 => ("invalid_request_error", "model_not_found"),
-            429 => ("requests", "rate_limit_exceeded"),
-            503 => ("server_error", "service_unavailable"),
-            _ when status >= 500 => ("server_error", null),
-            _ => ("invalid_request_error", null),
-        };
+        var (type, code) = OpenAiErrorType(status);
         AddRetryAfter(context, retryAfter);
         return WriteJsonAsync(context, status, new JsonObject
         {
@@ -572,18 +594,7 @@ public sealed class FakeLlmServer : IAsyncDisposable
 
     private static Task WriteAnthropicErrorAsync(HttpContext context, int status, string message, TimeSpan? retryAfter)
     {
-        var type = status switch
-        {
-            400 => "invalid_request_error",
-            401 => "authentication_error",
-            403 => "permission_error",
-            404 => "not_found_error",
-            413 => "request_too_large",
-            429 => "rate_limit_error",
-            529 => "overloaded_error",
-            _ when status >= 500 => "api_error",
-            _ => "invalid_request_error",
-        };
+        var type = AnthropicErrorType(status);
         AddRetryAfter(context, retryAfter);
         context.Response.Headers["request-id"] = $"req_fake{Guid.NewGuid():N}";
         return WriteJsonAsync(context, status, new JsonObject
@@ -592,6 +603,35 @@ public sealed class FakeLlmServer : IAsyncDisposable
             ["error"] = new JsonObject { ["type"] = type, ["message"] = message },
         });
     }
+
+    private static bool StopsAt(FakeScenario scenario, int sent) =>
+        (scenario.FailAfterChunks is { } failAfter && sent >= failAfter)
+        || (scenario.StreamErrorAfterChunks is { } errorAfter && sent >= errorAfter);
+
+    private static (string Type, string? Code) OpenAiErrorType(int status) => status switch
+    {
+        400 => ("invalid_request_error", null),
+        401 => ("invalid_request_error", "invalid_api_key"),
+        403 => ("invalid_request_error", "unsupported_country_region_territory"),
+        404 => ("invalid_request_error", "model_not_found"),
+        429 => ("requests", "rate_limit_exceeded"),
+        503 => ("server_error", "service_unavailable"),
+        >= 500 => ("server_error", null),
+        _ => ("invalid_request_error", null),
+    };
+
+    private static string AnthropicErrorType(int status) => status switch
+    {
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        529 => "overloaded_error",
+        >= 500 => "api_error",
+        _ => "invalid_request_error",
+    };
 
     private static string? LastUserText(JsonNode body)
     {

@@ -32,6 +32,14 @@ public sealed partial record FakeScenario
     /// <summary>When set, a stream sends this many text chunks and then the connection is aborted.</summary>
     public int? FailAfterChunks { get; init; }
 
+    /// <summary>
+    /// When set, a stream sends this many text chunks and then an error event in the provider's format
+    /// (Anthropic <c>event: error</c>, OpenAI a <c>data: {"error":…}</c> line) with <see cref="ErrorMessage"/>,
+    /// and ends; the HTTP status stays 200, as with the real APIs. A non-streaming request gets the
+    /// error as its response (status <see cref="ErrorStatus"/>, else 500 for OpenAI and 529 for Anthropic).
+    /// </summary>
+    public int? StreamErrorAfterChunks { get; init; }
+
     /// <summary>Never answers: the request stays open until the client cancels it or the server stops.</summary>
     public bool Hang { get; init; }
 
