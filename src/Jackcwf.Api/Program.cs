@@ -1,5 +1,50 @@
-var builder = WebApplication.CreateBuilder(args);
+using Jackcwf.Api;
+using Jackcwf.Api.Accounts;
+using Jackcwf.Api.Ai;
+using Jackcwf.Api.Chat;
+using Jackcwf.Api.Configuration;
+using Jackcwf.Api.Conversations;
+using Jackcwf.Api.Data;
+using Jackcwf.Api.Telemetry;
+using Jackcwf.Api.Web;
+using Jackcwf.ServiceDefaults;
+
+if (args is ["healthcheck", ..])
+{
+    return await Commands.HealthCheckAsync(args);
+}
+
+// Settings and the web app ship beside the binary; data (./data) follows the working directory.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+if (!builder.AddJackcwfConfiguration())
+{
+    return 2;
+}
+builder.AddServiceDefaults();
+builder.AddDrainOnShutdown();
+builder.AddJackcwfOptions();
+builder.AddTelemetry();
+builder.AddData();
+builder.AddAccounts();
+builder.AddAi();
+builder.AddChat();
+builder.AddWeb();
+
 var app = builder.Build();
-app.MapGet("/", () => "ok");
-app.Run();
+if (args is ["migrate", ..])
+{
+    return await Commands.MigrateAsync(app);
+}
+
+app.UseWeb();
+app.UseAuthentication();
+app.UseAuthorization();
+app.MapDefaultEndpoints();
+app.MapAccountsApi();
+app.MapModelsApi();
+app.MapConversationsApi();
+app.MapChatApi();
+app.MapWebEndpoints();
+return await Commands.RunAsync(app);
+
 public partial class Program;

@@ -1,0 +1,63 @@
+using System.Security.Claims;
+using Jackcwf.Api.Configuration;
+using Jackcwf.Api.Data;
+using Jackcwf.Api.Telemetry;
+using Jackcwf.Api.Web;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
+
+namespace Jackcwf.Api.Accounts;
+
+public sealed record MeResponse(Guid Id, string Email, IReadOnlyList<string> Roles, bool IsAdmin);
+
+public static class AccountsApi
+{
+    public static IEndpointRouteBuilder MapAccountsApi(this IEndpointRouteBuilder app)
+    {
+        var auth = app.MapGroup("/api/auth").WithTags("Accounts");
+        auth.AddEndpointFilter(RegistrationAndLoginFilterAsync);
+        auth.MapIdentityApi<AppUser>();
+        auth.MapPost("/logout", LogoutAsync).WithName("Logout").WithSummary("End the cookie session.").RequireAuthorization();
+
+        app.MapGet("/api/me", GetMe).WithTags("Accounts").WithName("GetMe").WithSummary("The signed-in user.").RequireAuthorization();
+        return app;
+    }
+
+    public static Ok<MeResponse> GetMe(ClaimsPrincipal user)
+    {
+        var roles = user.FindAll(ClaimTypes.Role).Select(c => c.Value).Distinct().ToList();
+        return TypedResults.Ok(new MeResponse(user.Id(), user.FindFirstValue(ClaimTypes.Email) ?? user.Identity?.Name ?? "", roles, roles.Contains(AppRole.Admin)));
+    }
+
+    public static async Task<NoContent> LogoutAsync(SignInManager<AppUser> signIn)
+    {
+        await signIn.SignOutAsync();
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>Closes open registration when configured (the first account can always register) and counts sign-ins.</summary>
+    private static async ValueTask<object?> RegistrationAndLoginFilterAsync(EndpointFilterInvocationContext ctx, EndpointFilterDelegate next)
+    {
+        var http = ctx.HttpContext;
+        var path = http.Request.Path.Value ?? "";
+        if (path.EndsWith("/register", StringComparison.OrdinalIgnoreCase))
+        {
+            var accounts = http.RequestServices.GetRequiredService<IOptions<AccountsOptions>>().Value;
+            if (!accounts.AllowRegistration && http.RequestServices.GetRequiredService<AppDbContext>().Users.Any())
+            {
+                return Problems.Result(StatusCodes.Status403Forbidden, "registration_closed", "Registration is closed",
+                    "An administrator has turned off open registration on this server.");
+            }
+        }
+        var result = await next(ctx);
+        var method = path.EndsWith("/login", StringComparison.OrdinalIgnoreCase) ? "password"
+            : path.EndsWith("/refresh", StringComparison.OrdinalIgnoreCase) ? "refresh" : null;
+        if (method is not null)
+        {
+            var failed = result is IStatusCodeHttpResult { StatusCode: >= 400 } || result is UnauthorizedHttpResult || result is ProblemHttpResult;
+            http.RequestServices.GetRequiredService<JackcwfMetrics>().Login(method, !failed);
+        }
+        return result;
+    }
+}

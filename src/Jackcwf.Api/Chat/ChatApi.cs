@@ -1,0 +1,326 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using Jackcwf.Api.Accounts;
+using Jackcwf.Api.Ai;
+using Jackcwf.Api.Configuration;
+using Jackcwf.Api.Conversations;
+using Jackcwf.Api.Data;
+using Jackcwf.Api.Telemetry;
+using Jackcwf.Api.Web;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+
+namespace Jackcwf.Api.Chat;
+
+public static class ChatApi
+{
+    public const string IdempotencyHeader = "Idempotency-Key";
+
+    public static IEndpointRouteBuilder MapChatApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/conversations/{id:guid}/messages").WithTags("Messages").RequireAuthorization();
+        api.MapPost("/", SendMessageAsync).WithName("SendMessage")
+            .WithSummary("Send a message; the answer streams as Server-Sent Events when Accept names text/event-stream, else JSON when done.")
+            .Produces<SendMessageResponse>(StatusCodes.Status200OK, "application/json", "text/event-stream");
+        api.MapGet("/{messageId:guid}/events", ResumeAsync).WithName("ResumeStream")
+            .WithSummary("Resume an answer's stream after Last-Event-ID, on any replica.")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream");
+        api.MapPost("/{messageId:guid}/stop", StopAsync).WithName("StopGeneration").WithSummary("Stop a running answer (202); 409 when it already finished.");
+        return app;
+    }
+
+    public static async Task<IResult> SendMessageAsync(
+        HttpContext http, ClaimsPrincipal user, Guid id, SendMessageRequest? request,
+        AppDbContext db, ModelCatalog catalog, GenerationRunner runner, IGenerationEventLog log, JackcwfMetrics metrics,
+        IOptions<LimitsOptions> limits, IOptions<ChatSettings> settings, CancellationToken ct)
+    {
+        var accepted = Stopwatch.GetTimestamp();
+        if (request is null)
+        {
+            return Problems.Invalid("content", "is required");
+        }
+        var key = http.Request.Headers[IdempotencyHeader].ToString();
+        if (key.Length > 200 || key.Any(char.IsControl))
+        {
+            return Problems.Invalid(IdempotencyHeader, "must be at most 200 printable characters");
+        }
+        var model = request.Model is null ? null : catalog.Find(request.Model);
+        if (request.Model is not null && model is null)
+        {
+            return Problems.Invalid("model", $"unknown model \"{ConversationsApi.Truncate(request.Model)}\"; GET /api/models lists the available ones");
+        }
+        var max = limits.Value.MaxMessageChars;
+        if (request.Content is { } content && content.Length > max)
+        {
+            metrics.LimitRefused("input_size");
+            return Problems.Invalid("content", $"must be at most {max} characters (got {content.Length})");
+        }
+        var userId = user.Id();
+        var streaming = WantsEventStream(http.Request);
+
+        var conversation = await db.Conversations.FirstOrDefaultAsync(c => c.Id == id && c.UserId == userId, ct);
+        if (conversation is null)
+        {
+            return Problems.NotFound("conversation");
+        }
+
+        var hash = RequestHash(request);
+        if (key.Length > 0 && await db.IdempotencyRecords.AsNoTracking().FirstOrDefaultAsync(r => r.UserId == userId && r.Key == key, ct) is { } known)
+        {
+            return await ReplayAsync(http, known, hash, db, runner, log, metrics, settings.Value, ct);
+        }
+        if (runner.IsShuttingDown)
+        {
+            http.Response.Headers.RetryAfter = "1";
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, "draining", "This server is restarting", "Send the request again (with the same Idempotency-Key); another server will take it.");
+        }
+
+        var all = await db.Messages.AsNoTracking()
+            .Where(m => m.ConversationId == id)
+            .Select(m => new HistoryRow(m.Id, m.ParentMessageId, m.Role, m.Content, m.Status, m.CreatedAt))
+            .ToListAsync(ct);
+        var byId = all.ToDictionary(m => m.Id);
+        Guid? parentId;
+        if (request.ParentMessageId.IsSet)
+        {
+            parentId = request.ParentMessageId.Value;
+            if (parentId is { } p && !byId.ContainsKey(p))
+            {
+                return Problems.Invalid("parentMessageId", "is not a message of this conversation");
+            }
+        }
+        else
+        {
+            parentId = all.Count == 0 ? null : all.MaxBy(m => m.CreatedAt)!.Id;
+        }
+
+        // Regenerate: a parent that is a user message and no content → a new answer to that message.
+        var regenerate = parentId is { } pid && byId[pid].Role == MessageRoles.User && string.IsNullOrEmpty(request.Content);
+        if (!regenerate && string.IsNullOrWhiteSpace(request.Content))
+        {
+            return Problems.Invalid("content", "is required and must not be blank");
+        }
+        model ??= catalog.Find(conversation.Model) ?? catalog.Default;
+
+        var now = Clock.UtcNow();
+        Message userMessage;
+        if (regenerate)
+        {
+            userMessage = await db.Messages.AsNoTracking().FirstAsync(m => m.Id == parentId, ct);
+        }
+        else
+        {
+            userMessage = new Message
+            {
+                Id = Clock.NewId(), ConversationId = id, UserId = userId, ParentMessageId = parentId, Role = MessageRoles.User,
+                Content = request.Content!, Status = MessageStatuses.Complete, CreatedAt = now, UpdatedAt = now, CompletedAt = now,
+            };
+            db.Messages.Add(userMessage);
+        }
+        var assistantAt = Clock.UtcNow();
+        var assistant = new Message
+        {
+            Id = Clock.NewId(), ConversationId = id, UserId = userId, ParentMessageId = userMessage.Id, Role = MessageRoles.Assistant,
+            Content = "", Status = MessageStatuses.Streaming, Model = model.Id, CreatedAt = assistantAt, UpdatedAt = assistantAt,
+            OwnerInstance = runner.InstanceId, LeaseExpiresAt = assistantAt.AddSeconds(settings.Value.LeaseSeconds),
+        };
+        db.Messages.Add(assistant);
+        conversation.UpdatedAt = assistantAt;
+        if (string.IsNullOrWhiteSpace(conversation.Title))
+        {
+            conversation.Title = TitleFrom(userMessage.Content);
+        }
+        if (key.Length > 0)
+        {
+            db.IdempotencyRecords.Add(new IdempotencyRecord
+            {
+                UserId = userId, Key = key, RequestHash = hash, ConversationId = id,
+                UserMessageId = userMessage.Id, AssistantMessageId = assistant.Id, CreatedAt = now,
+            });
+        }
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateException) when (key.Length > 0)
+        {
+            // Another request with the same key won the race (here or on another replica): answer as it does.
+            db.ChangeTracker.Clear();
+            var winner = await db.IdempotencyRecords.AsNoTracking().FirstOrDefaultAsync(r => r.UserId == userId && r.Key == key, ct);
+            if (winner is null)
+            {
+                throw;
+            }
+            return await ReplayAsync(http, winner, hash, db, runner, log, metrics, settings.Value, ct);
+        }
+        if (!regenerate)
+        {
+            metrics.MessageCreated(MessageRoles.User);
+        }
+        metrics.MessageCreated(MessageRoles.Assistant);
+
+        var history = BuildHistory(conversation.SystemPrompt, byId, userMessage);
+        var generation = runner.StartAsync(new GenerationRequest(
+            assistant.Id, id, userId, userMessage.Id, assistantAt, model, history, accepted, null));
+
+        var userDto = MessageDto.From(userMessage);
+        if (streaming)
+        {
+            return new StreamResult(userDto, assistant.Id, id, 0, runner, log, db, settings.Value);
+        }
+        return await JsonOutcomeAsync(userDto, generation, http, ct);
+    }
+
+    public static async Task<IResult> ResumeAsync(
+        HttpContext http, ClaimsPrincipal user, Guid id, Guid messageId, string? lastEventId,
+        AppDbContext db, GenerationRunner runner, IGenerationEventLog log, JackcwfMetrics metrics, IOptions<ChatSettings> settings, CancellationToken ct)
+    {
+        var raw = http.Request.Headers["Last-Event-ID"].ToString();
+        if (raw.Length == 0)
+        {
+            raw = lastEventId ?? "";
+        }
+        var offset = 0;
+        if (raw.Length > 0 && (!int.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out offset) || offset < 0))
+        {
+            return Problems.Invalid("Last-Event-ID", "is not an event id sent by this stream");
+        }
+        var userId = user.Id();
+        var exists = await db.Messages.AsNoTracking().AnyAsync(
+            m => m.Id == messageId && m.ConversationId == id && m.UserId == userId && m.Role == MessageRoles.Assistant, ct);
+        if (!exists)
+        {
+            return Problems.NotFound("message");
+        }
+        if (raw.Length > 0)
+        {
+            metrics.StreamResumed();
+        }
+        return new StreamResult(null, messageId, id, offset, runner, log, db, settings.Value);
+    }
+
+    public static async Task<Results<Accepted, ProblemHttpResult>> StopAsync(
+        ClaimsPrincipal user, Guid id, Guid messageId, AppDbContext db, GenerationRunner runner, IStopSignal stops, CancellationToken ct)
+    {
+        var userId = user.Id();
+        var m = await db.Messages.AsNoTracking()
+            .Where(x => x.Id == messageId && x.ConversationId == id && x.UserId == userId && x.Role == MessageRoles.Assistant)
+            .Select(x => new { x.Status, x.LeaseExpiresAt })
+            .FirstOrDefaultAsync(ct);
+        if (m is null)
+        {
+            return Problems.NotFound("message");
+        }
+        if (m.Status != MessageStatuses.Streaming)
+        {
+            return Problems.Conflict($"The answer already finished with status {m.Status}.");
+        }
+        if (!runner.TryStop(messageId))
+        {
+            await stops.PublishAsync(messageId);
+            if (m.LeaseExpiresAt < Clock.UtcNow())
+            {
+                // Nobody owns it any more: settle it here.
+                await db.Messages.Where(x => x.Id == messageId && x.Status == MessageStatuses.Streaming)
+                    .ExecuteUpdateAsync(u => u.SetProperty(x => x.Status, MessageStatuses.Stopped).SetProperty(x => x.CompletedAt, Clock.UtcNow()), ct);
+            }
+        }
+        return TypedResults.Accepted((string?)null);
+    }
+
+    private static async Task<IResult> ReplayAsync(
+        HttpContext http, IdempotencyRecord record, string hash, AppDbContext db, GenerationRunner runner,
+        IGenerationEventLog log, JackcwfMetrics metrics, ChatSettings settings, CancellationToken ct)
+    {
+        if (record.RequestHash != hash)
+        {
+            return Problems.Result(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused", "Idempotency-Key reused with a different request",
+                "This Idempotency-Key was already used for a different message; use a new key for a new message.");
+        }
+        metrics.Cache("idempotency", hit: true);
+        var userMessage = await db.Messages.AsNoTracking().FirstAsync(m => m.Id == record.UserMessageId, ct);
+        var userDto = MessageDto.From(userMessage);
+        if (WantsEventStream(http.Request))
+        {
+            return new StreamResult(userDto, record.AssistantMessageId, record.ConversationId, 0, runner, log, db, settings);
+        }
+        var local = runner.Find(record.AssistantMessageId);
+        if (local is not null)
+        {
+            return await JsonOutcomeAsync(userDto, local, http, ct);
+        }
+        // Running elsewhere or finished: wait on the database.
+        while (true)
+        {
+            var a = await db.Messages.AsNoTracking().FirstAsync(m => m.Id == record.AssistantMessageId, ct);
+            if (a.Status != MessageStatuses.Streaming)
+            {
+                return TypedResults.Ok(new SendMessageResponse(userDto, MessageDto.From(a)));
+            }
+            await Task.Delay(200, ct);
+        }
+    }
+
+    private static async Task<IResult> JsonOutcomeAsync(MessageDto userDto, Task<GenerationOutcome> generation, HttpContext http, CancellationToken ct)
+    {
+        // The generation is detached: a client that goes away does not cancel it.
+        var outcome = await generation.WaitAsync(ct);
+        if (outcome.Failure is { } f)
+        {
+            var problem = Problems.Create(f.HttpStatus, $"provider_{f.Kind}", f.Title, f.Detail);
+            problem.Extensions["userMessageId"] = userDto.Id;
+            problem.Extensions["messageId"] = outcome.Message.Id;
+            return TypedResults.Problem(problem);
+        }
+        if (outcome.Message.Status == MessageStatuses.Interrupted)
+        {
+            http.Response.Headers.RetryAfter = "1";
+        }
+        return TypedResults.Ok(new SendMessageResponse(userDto, outcome.Message));
+    }
+
+    internal static bool WantsEventStream(HttpRequest request) =>
+        request.Headers.Accept.ToString().Contains("text/event-stream", StringComparison.OrdinalIgnoreCase);
+
+    private static string RequestHash(SendMessageRequest r)
+    {
+        var parent = r.ParentMessageId.IsSet ? r.ParentMessageId.Value?.ToString() ?? "null" : "latest";
+        var bytes = SHA256.HashData(Encoding.UTF8.GetBytes($"{r.Content}\u0000{r.Model}\u0000{parent}"));
+        return Convert.ToHexString(bytes);
+    }
+
+    private static string TitleFrom(string content)
+    {
+        var line = content.Trim().Split('\n', 2)[0].Trim();
+        return line.Length <= 60 ? line : line[..57].TrimEnd() + "…";
+    }
+
+    private static List<ChatMessage> BuildHistory(string? systemPrompt, Dictionary<Guid, HistoryRow> byId, Message userMessage)
+    {
+        var chain = new List<ChatMessage>();
+        var cursor = userMessage.ParentMessageId;
+        var guard = 0;
+        while (cursor is { } c && byId.TryGetValue(c, out var row) && guard++ < 10_000)
+        {
+            if (row.Role == MessageRoles.User || (row.Content.Length > 0 && row.Status != MessageStatuses.Failed))
+            {
+                chain.Add(new ChatMessage(row.Role == MessageRoles.User ? ChatRole.User : ChatRole.Assistant, row.Content));
+            }
+            cursor = row.ParentMessageId;
+        }
+        chain.Reverse();
+        if (!string.IsNullOrWhiteSpace(systemPrompt))
+        {
+            chain.Insert(0, new ChatMessage(ChatRole.System, systemPrompt));
+        }
+        chain.Add(new ChatMessage(ChatRole.User, userMessage.Content));
+        return chain;
+    }
+
+    private sealed record HistoryRow(Guid Id, Guid? ParentMessageId, string Role, string Content, string Status, DateTime CreatedAt);
+}

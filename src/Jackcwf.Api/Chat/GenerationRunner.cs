@@ -1,0 +1,335 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Jackcwf.Api.Ai;
+using Jackcwf.Api.Conversations;
+using Jackcwf.Api.Data;
+using Jackcwf.Api.Telemetry;
+using Jackcwf.Api.Web;
+using Jackcwf.ServiceDefaults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+
+namespace Jackcwf.Api.Chat;
+
+public sealed record GenerationRequest(
+    Guid MessageId,
+    Guid ConversationId,
+    Guid UserId,
+    Guid? ParentMessageId,
+    DateTime CreatedAt,
+    ModelInfo Model,
+    IReadOnlyList<ChatMessage> History,
+    long AcceptedTimestamp,
+    int? MaxOutputTokens);
+
+/// <summary>The stored outcome of a generation.</summary>
+public sealed record GenerationOutcome(MessageDto Message, ProviderFailure? Failure);
+
+/// <summary>
+/// Runs generations detached from the HTTP request that started them: streams from the model into
+/// the event log, checkpoints the text on a timer (never per token), renews the lease, and stores
+/// the final status. Stops (user), interruptions (shutdown) and failures all keep the text.
+/// </summary>
+public sealed class GenerationRunner(
+    ChatClientProvider clients,
+    IGenerationEventLog log,
+    IServiceScopeFactory scopes,
+    JackcwfMetrics metrics,
+    IOptions<ChatSettings> settings,
+    ILogger<GenerationRunner> logger) : IHostedService, IShutdownParticipant
+{
+    private readonly ConcurrentDictionary<Guid, Running> _running = new();
+    private volatile bool _shuttingDown;
+
+    /// <summary>Identifies this replica as the owner of the generations it runs.</summary>
+    public string InstanceId { get; } = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
+
+    public bool IsShuttingDown => _shuttingDown;
+
+    public int Count => _running.Count;
+
+    public IEnumerable<long> StartTimestamps => _running.Values.Select(r => r.Started);
+
+    public Task<GenerationOutcome> StartAsync(GenerationRequest request)
+    {
+        var running = new Running(request);
+        _running[request.MessageId] = running;
+        metrics.GenerationStarted(request.Model.Provider);
+        running.Task = Task.Run(() => RunAsync(running));
+        return running.Task;
+    }
+
+    /// <summary>The local generation of a message, if this replica runs it.</summary>
+    public Task<GenerationOutcome>? Find(Guid messageId) => _running.TryGetValue(messageId, out var r) ? r.Task : null;
+
+    public bool TryStop(Guid messageId)
+    {
+        if (!_running.TryGetValue(messageId, out var r))
+        {
+            return false;
+        }
+        r.Cancel(MessageStatuses.Stopped);
+        return true;
+    }
+
+    private async Task<GenerationOutcome> RunAsync(Running run)
+    {
+        var req = run.Request;
+        var text = new StringBuilder();
+        var textLock = new Lock();
+        long inputTokens = 0, outputTokens = 0;
+        var usageReported = false;
+        ProviderFailure? failure = null;
+        string status;
+        await log.BeginAsync(req.MessageId);
+        using var checkpoints = new CancellationTokenSource();
+        var checkpointTask = CheckpointLoopAsync(req.MessageId, () => { lock (textLock) { return text.ToString(); } }, checkpoints.Token);
+        try
+        {
+            var client = clients.Get(req.Model);
+            var options = new ChatOptions { MaxOutputTokens = req.MaxOutputTokens ?? req.Model.MaxOutputTokens };
+            var first = true;
+            await foreach (var update in client.GetStreamingResponseAsync(req.History, options, run.Token))
+            {
+                foreach (var content in update.Contents)
+                {
+                    if (content is UsageContent u)
+                    {
+                        usageReported = true;
+                        inputTokens = u.Details.InputTokenCount ?? inputTokens;
+                        outputTokens = u.Details.OutputTokenCount ?? outputTokens;
+                    }
+                }
+                var delta = update.Text;
+                if (string.IsNullOrEmpty(delta))
+                {
+                    continue;
+                }
+                int end;
+                lock (textLock)
+                {
+                    text.Append(delta);
+                    end = text.Length;
+                }
+                if (first)
+                {
+                    first = false;
+                    metrics.FirstToken(req.Model.Provider, req.Model.Id, Stopwatch.GetElapsedTime(req.AcceptedTimestamp));
+                }
+                await log.AppendDeltaAsync(req.MessageId, delta, end);
+            }
+            status = MessageStatuses.Complete;
+        }
+        catch (OperationCanceledException) when (run.Token.IsCancellationRequested)
+        {
+            status = run.Reason ?? MessageStatuses.Stopped;
+        }
+        catch (Exception ex)
+        {
+            failure = ProviderFailure.Classify(ex, req.Model.Provider);
+            if (text.Length > 0)
+            {
+                failure = failure.MidStream();
+            }
+            status = MessageStatuses.Failed;
+            metrics.ProviderError(req.Model.Provider, failure.Kind);
+            logger.LogWarning("Generation {MessageId} with {Model} failed: {Kind} ({ExceptionType})", req.MessageId, req.Model.Id, failure.Kind, ex.GetType().Name);
+        }
+
+        await checkpoints.CancelAsync();
+        await checkpointTask;
+
+        string final;
+        lock (textLock)
+        {
+            final = text.ToString();
+        }
+        if (!usageReported)
+        {
+            // Stopped or broken streams report no usage: estimate (about 4 characters a token) so cost is never silently zero.
+            inputTokens = req.History.Sum(m => (m.Text?.Length ?? 0) + 3) / 4;
+            outputTokens = (final.Length + 3) / 4;
+        }
+        var cost = req.Model.Cost(inputTokens, outputTokens);
+        var completedAt = Clock.UtcNow();
+        var dto = new MessageDto(req.MessageId, req.ConversationId, req.ParentMessageId, MessageRoles.Assistant, final, status, req.Model.Id,
+            new UsageDto((int)inputTokens, (int)outputTokens), cost, failure?.Kind ?? (status == MessageStatuses.Interrupted ? "interrupted" : null),
+            req.CreatedAt, completedAt);
+
+        await StoreFinalAsync(dto, failure);
+        metrics.Usage(req.Model.Provider, req.Model.Id, inputTokens, outputTokens, cost);
+        metrics.GenerationFinished(req.Model.Provider, req.Model.Id, status, Stopwatch.GetElapsedTime(run.Started));
+        await log.CompleteAsync(req.MessageId, FinalEvent(dto, failure));
+        _running.TryRemove(req.MessageId, out _);
+        run.Dispose();
+        return new GenerationOutcome(dto, failure);
+    }
+
+    /// <summary>The last event of a stream: <c>done</c> with the stored message, or <c>error</c> with a problem.</summary>
+    public static GenerationEvent FinalEvent(MessageDto message, ProviderFailure? failure)
+    {
+        var id = message.Content.Length.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (message.Status is MessageStatuses.Complete or MessageStatuses.Stopped)
+        {
+            return new(GenerationEvent.Done, id, JsonSerializer.Serialize(message, AppJsonContext.Default.MessageDto));
+        }
+        var problem = failure is not null
+            ? Problems.Create(failure.HttpStatus, $"provider_{failure.Kind}", failure.Title, failure.Detail)
+            : Problems.Create(503, "interrupted", "The answer was interrupted",
+                "The server handling this answer stopped before it finished. The text so far is kept; continue or regenerate.");
+        problem.Extensions["messageId"] = message.Id;
+        problem.Extensions["messageStatus"] = message.Status;
+        problem.Extensions["content"] = message.Content;
+        return new(GenerationEvent.Error, id, JsonSerializer.Serialize(problem, AppJsonContext.Default.ProblemDetails));
+    }
+
+    private async Task CheckpointLoopAsync(Guid messageId, Func<string> snapshot, CancellationToken ct)
+    {
+        var s = settings.Value;
+        var interval = TimeSpan.FromMilliseconds(s.CheckpointIntervalMs);
+        var renewEvery = TimeSpan.FromSeconds(Math.Max(1, s.LeaseSeconds / 3));
+        var lastLength = 0;
+        var lastWrite = Stopwatch.GetTimestamp();
+        using var timer = new PeriodicTimer(interval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                var current = snapshot();
+                if (current.Length == lastLength && Stopwatch.GetElapsedTime(lastWrite) < renewEvery)
+                {
+                    continue;
+                }
+                try
+                {
+                    await using var scope = scopes.CreateAsyncScope();
+                    var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+                    var now = Clock.UtcNow();
+                    var lease = now.AddSeconds(s.LeaseSeconds);
+                    await db.Messages
+                        .Where(m => m.Id == messageId && m.Status == MessageStatuses.Streaming)
+                        .ExecuteUpdateAsync(u => u.SetProperty(m => m.Content, current).SetProperty(m => m.UpdatedAt, now).SetProperty(m => m.LeaseExpiresAt, lease), ct);
+                    lastLength = current.Length;
+                    lastWrite = Stopwatch.GetTimestamp();
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // A missed checkpoint is retried on the next tick; the final write stores everything.
+                    logger.LogWarning("Checkpoint of {MessageId} failed: {Error}", messageId, ex.GetType().Name);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task StoreFinalAsync(MessageDto dto, ProviderFailure? failure)
+    {
+        // The final write must land even during shutdown or a database blip: retry for a while.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var scope = scopes.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+                await db.Messages
+                    .Where(m => m.Id == dto.Id)
+                    .ExecuteUpdateAsync(u => u
+                        .SetProperty(m => m.Content, dto.Content)
+                        .SetProperty(m => m.Status, dto.Status)
+                        .SetProperty(m => m.InputTokens, dto.Usage!.InputTokens)
+                        .SetProperty(m => m.OutputTokens, dto.Usage!.OutputTokens)
+                        .SetProperty(m => m.CostUsd, dto.CostUsd)
+                        .SetProperty(m => m.ErrorCode, dto.Error)
+                        .SetProperty(m => m.ErrorDetail, failure == null ? null : failure.Detail)
+                        .SetProperty(m => m.UpdatedAt, dto.CompletedAt!.Value)
+                        .SetProperty(m => m.CompletedAt, dto.CompletedAt)
+                        .SetProperty(m => m.LeaseExpiresAt, (DateTime?)null));
+                return;
+            }
+            catch (Exception ex) when (attempt < 20)
+            {
+                logger.LogWarning("Storing the final state of {MessageId} failed (attempt {Attempt}): {Error}", dto.Id, attempt, ex.GetType().Name);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * attempt)));
+            }
+        }
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        metrics.GenerationStartTimestamps = () => StartTimestamps;
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Lets running generations finish until <paramref name="deadline"/>, then interrupts the rest
+    /// (their text is stored with status <c>interrupted</c>).
+    /// </summary>
+    public async Task DrainAsync(DateTime deadline)
+    {
+        _shuttingDown = true;
+        var pending = _running.Values.Select(r => (Task)r.Task!).ToArray();
+        if (pending.Length == 0)
+        {
+            return;
+        }
+        logger.LogInformation("Waiting for {Count} running generation(s) to finish", pending.Length);
+        var wait = deadline - DateTime.UtcNow;
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(wait));
+        }
+        var left = _running.Values.ToArray();
+        if (left.Length > 0)
+        {
+            logger.LogWarning("Interrupting {Count} generation(s) still running at the shutdown deadline", left.Length);
+            foreach (var r in left)
+            {
+                r.Cancel(MessageStatuses.Interrupted);
+            }
+            await Task.WhenAny(Task.WhenAll(left.Select(r => (Task)r.Task!)), Task.Delay(TimeSpan.FromSeconds(10)));
+        }
+    }
+
+    private Task? _drain;
+
+    /// <summary>Called once the drain delay has passed: no new generations; running ones get until the deadline.</summary>
+    public Task OnDrainedAsync(TimeSpan gracefulTimeout)
+    {
+        _shuttingDown = true;
+        _drain ??= DrainAsync(DateTime.UtcNow + gracefulTimeout);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => _drain ?? DrainAsync(DateTime.UtcNow);
+
+    private sealed class Running(GenerationRequest request) : IDisposable
+    {
+        private readonly CancellationTokenSource _cts = new();
+
+        public GenerationRequest Request { get; } = request;
+        public long Started { get; } = Stopwatch.GetTimestamp();
+        public Task<GenerationOutcome>? Task { get; set; }
+        public string? Reason { get; private set; }
+        public CancellationToken Token => _cts.Token;
+
+        public void Cancel(string reason)
+        {
+            Reason ??= reason;
+            try
+            {
+                _cts.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
+        public void Dispose() => _cts.Dispose();
+    }
+}

@@ -1,0 +1,75 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Jackcwf.Api.Conversations;
+using Jackcwf.Api.Web;
+
+namespace Jackcwf.Api.Chat;
+
+/// <summary>
+/// Writes the Server-Sent Events of the contract straight to the response pipe. Hand-written
+/// rather than <c>TypedResults.ServerSentEvents</c> because the contract needs comment lines
+/// (<c>: keep-alive</c>) and a mix of pre-serialised and raw events, with one flush per event.
+/// </summary>
+public sealed class SseWriter
+{
+    private static readonly byte[] KeepAliveBytes = ": keep-alive\n\n"u8.ToArray();
+    private readonly HttpResponse _response;
+
+    public SseWriter(HttpResponse response)
+    {
+        _response = response;
+    }
+
+    public static void PrepareHeaders(HttpContext context)
+    {
+        var r = context.Response;
+        r.StatusCode = StatusCodes.Status200OK;
+        r.ContentType = "text/event-stream; charset=utf-8";
+        r.Headers.CacheControl = "no-cache, no-transform";
+        r.Headers["X-Accel-Buffering"] = "no";
+        context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+    }
+
+    public Task KeepAliveAsync(CancellationToken ct) => WriteRawAsync(KeepAliveBytes, ct);
+
+    public Task WriteJsonAsync<T>(string type, string? id, T payload, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info, CancellationToken ct) =>
+        WriteAsync(type, id, JsonSerializer.Serialize(payload, info), ct);
+
+    public Task WriteEventAsync(GenerationEvent ev, CancellationToken ct) => ev.Type switch
+    {
+        GenerationEvent.KeepAlive => KeepAliveAsync(ct),
+        GenerationEvent.Delta => WriteAsync(ev.Type, ev.Id, JsonSerializer.Serialize(new DeltaPayload(ev.Data), AppJsonContext.Default.DeltaPayload), ct),
+        _ => WriteAsync(ev.Type, ev.Id, ev.Data, ct),
+    };
+
+    public async Task WriteAsync(string type, string? id, string data, CancellationToken ct)
+    {
+        var writer = _response.BodyWriter;
+        Append(writer, "event: ");
+        Append(writer, type);
+        Append(writer, "\n");
+        if (id is not null)
+        {
+            Append(writer, "id: ");
+            Append(writer, id);
+            Append(writer, "\n");
+        }
+        // JSON never contains raw newlines, so one data line suffices.
+        Append(writer, "data: ");
+        Append(writer, data);
+        Append(writer, "\n\n");
+        await writer.FlushAsync(ct);
+    }
+
+    private async Task WriteRawAsync(byte[] bytes, CancellationToken ct)
+    {
+        await _response.BodyWriter.WriteAsync(bytes, ct);
+    }
+
+    private static void Append(IBufferWriter<byte> writer, string s)
+    {
+        var span = writer.GetSpan(Encoding.UTF8.GetMaxByteCount(s.Length));
+        writer.Advance(Encoding.UTF8.GetBytes(s, span));
+    }
+}

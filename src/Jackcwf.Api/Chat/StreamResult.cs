@@ -1,0 +1,103 @@
+using Jackcwf.Api.Conversations;
+using Jackcwf.Api.Data;
+using Jackcwf.Api.Web;
+using Microsoft.EntityFrameworkCore;
+
+namespace Jackcwf.Api.Chat;
+
+/// <summary>
+/// The SSE answer: <c>user</c> and <c>start</c> (for a new message), then the deltas after
+/// <c>offset</c> and the final <c>done</c>/<c>error</c>. Reads the event log when it knows the
+/// message, otherwise follows the database checkpoints, so it works on any replica.
+/// </summary>
+internal sealed class StreamResult(
+    MessageDto? userMessage, Guid assistantId, Guid conversationId, int offset,
+    GenerationRunner runner, IGenerationEventLog log, AppDbContext db, ChatSettings settings) : IResult
+{
+    public async Task ExecuteAsync(HttpContext http)
+    {
+        var ct = http.RequestAborted;
+        SseWriter.PrepareHeaders(http);
+        var sse = new SseWriter(http.Response);
+        try
+        {
+            if (userMessage is not null)
+            {
+                await sse.WriteJsonAsync("user", null, userMessage, AppJsonContext.Default.MessageDto, ct);
+                await sse.WriteJsonAsync("start", null, new StartPayload(assistantId, conversationId), AppJsonContext.Default.StartPayload, ct);
+            }
+            else
+            {
+                await http.Response.BodyWriter.FlushAsync(ct);
+            }
+            var keepAlive = TimeSpan.FromMilliseconds(settings.KeepAliveIntervalMs);
+            if (log.TryRead(assistantId, offset, keepAlive, ct, out var events))
+            {
+                await foreach (var ev in events)
+                {
+                    await sse.WriteEventAsync(ev, ct);
+                }
+                return;
+            }
+            await FollowDatabaseAsync(sse, keepAlive, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The client went away; the generation carries on and can be resumed.
+        }
+    }
+
+    private async Task FollowDatabaseAsync(SseWriter sse, TimeSpan keepAlive, CancellationToken ct)
+    {
+        var sent = offset;
+        var lastWrite = DateTime.UtcNow;
+        while (!ct.IsCancellationRequested)
+        {
+            var m = await db.Messages.AsNoTracking().FirstOrDefaultAsync(x => x.Id == assistantId, ct);
+            if (m is null)
+            {
+                return;
+            }
+            if (m.Content.Length > sent)
+            {
+                await sse.WriteAsync(GenerationEvent.Delta, m.Content.Length.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    System.Text.Json.JsonSerializer.Serialize(new DeltaPayload(m.Content[sent..]), AppJsonContext.Default.DeltaPayload), ct);
+                sent = m.Content.Length;
+                lastWrite = DateTime.UtcNow;
+            }
+            if (m.Status != MessageStatuses.Streaming)
+            {
+                await sse.WriteEventAsync(StoredFinalEvent(m), ct);
+                return;
+            }
+            if (runner.IsShuttingDown)
+            {
+                // End without a final event: the client resumes on another replica.
+                return;
+            }
+            // The event log may have learnt about it meanwhile (a generation started here after a retry).
+            if (log.TryRead(assistantId, sent, keepAlive, ct, out var events))
+            {
+                await foreach (var ev in events)
+                {
+                    await sse.WriteEventAsync(ev, ct);
+                }
+                return;
+            }
+            if (DateTime.UtcNow - lastWrite >= keepAlive)
+            {
+                await sse.KeepAliveAsync(ct);
+                lastWrite = DateTime.UtcNow;
+            }
+            await Task.Delay(Math.Min(250, settings.CheckpointIntervalMs), ct);
+        }
+    }
+
+    internal static GenerationEvent StoredFinalEvent(Message m)
+    {
+        var failure = m.Status == MessageStatuses.Failed
+            ? new Ai.ProviderFailure(m.ErrorCode ?? "other", 502, "The model provider failed", m.ErrorDetail ?? "The model provider failed while answering.")
+            : null;
+        return GenerationRunner.FinalEvent(MessageDto.From(m), failure);
+    }
+}

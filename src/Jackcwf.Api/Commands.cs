@@ -1,0 +1,96 @@
+using Jackcwf.Api.Configuration;
+using Jackcwf.Api.Data;
+using Microsoft.Extensions.Options;
+
+namespace Jackcwf.Api;
+
+/// <summary>Start-up plumbing and the binary's sub-commands (<c>migrate</c>, <c>healthcheck</c>).</summary>
+internal static class Commands
+{
+    /// <summary>Maps the seed's environment variables onto configuration; prints every bad value and returns false.</summary>
+    public static bool AddJackcwfConfiguration(this WebApplicationBuilder builder)
+    {
+        var errors = EnvironmentVariables.Apply(builder.Configuration, Environment.GetEnvironmentVariable);
+        try
+        {
+            _ = DatabaseConnection.Parse(builder.Configuration["Database:Url"], Directory.GetCurrentDirectory());
+        }
+        catch (FormatException e)
+        {
+            errors.Add(e.Message);
+        }
+        if (errors.Count > 0)
+        {
+            foreach (var e in errors)
+            {
+                Console.Error.WriteLine($"Configuration error: {e}");
+            }
+            Console.Error.WriteLine("Fix the variables above (see docs/configuration.md) and start again.");
+            return false;
+        }
+        var urls = builder.Configuration["ASPNETCORE_URLS"] ?? builder.Configuration["urls"];
+        if (string.IsNullOrEmpty(urls))
+        {
+            builder.WebHost.UseUrls($"http://+:{builder.Configuration.GetValue("Server:Port", 8080)}");
+        }
+        return true;
+    }
+
+    public static async Task<int> RunAsync(WebApplication app)
+    {
+        var server = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
+        if (server.UvicornWorkers is { } w)
+        {
+            app.Logger.LogInformation("UVICORN_WORKERS={Workers} is accepted for compatibility and ignored: one process uses every core", w);
+        }
+        try
+        {
+            await app.RunAsync();
+            return 0;
+        }
+        catch (OptionsValidationException e)
+        {
+            foreach (var f in e.Failures)
+            {
+                Console.Error.WriteLine($"Configuration error: {f}");
+            }
+            return 2;
+        }
+    }
+
+    public static async Task<int> MigrateAsync(WebApplication app)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        var logger = scope.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("Jackcwf.Migrate");
+        try
+        {
+            await DataExtensions.MigrateAsync(db, logger, CancellationToken.None);
+            return 0;
+        }
+        catch (Exception e)
+        {
+            logger.LogError("Migration failed: {Error}", e.Message);
+            return 1;
+        }
+    }
+
+    /// <summary>For container health checks (no curl in the image): GET /health/ready, exit 0 on 200.</summary>
+    public static async Task<int> HealthCheckAsync(string[] args)
+    {
+        var port = Environment.GetEnvironmentVariable("PORT") ?? "8080";
+        var url = args.Length > 1 ? args[1] : $"http://127.0.0.1:{port}/health/ready";
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        try
+        {
+            using var response = await http.GetAsync(url);
+            Console.WriteLine($"{url}: {(int)response.StatusCode}");
+            return response.IsSuccessStatusCode ? 0 : 1;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            Console.WriteLine($"{url}: unreachable ({e.GetType().Name})");
+            return 1;
+        }
+    }
+}

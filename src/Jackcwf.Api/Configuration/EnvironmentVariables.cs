@@ -1,0 +1,106 @@
+using System.Globalization;
+
+namespace Jackcwf.Api.Configuration;
+
+/// <summary>
+/// The seed's environment variables (and the few the product adds), mapped onto .NET configuration
+/// keys. This table is the single place that knows both names; docs/configuration.md documents it.
+/// </summary>
+public static class EnvironmentVariables
+{
+    public enum Kind { Text, Integer, Boolean, Url, Number }
+
+    public sealed record Variable(string Name, string Key, Kind Kind, long Min = 0, long Max = long.MaxValue, bool Secret = false);
+
+    public static readonly IReadOnlyList<Variable> All =
+    [
+        new("PORT", "Server:Port", Kind.Integer, 1, 65535),
+        new("UVICORN_WORKERS", "Server:UvicornWorkers", Kind.Integer, 1, 64),
+        new("GRACEFUL_SHUTDOWN_TIMEOUT", "Server:GracefulShutdownTimeoutSeconds", Kind.Integer, 0, 3600),
+        new("SHUTDOWN_DRAIN_DELAY_SECONDS", "Server:DrainDelaySeconds", Kind.Integer, 0, 600),
+        new("MAX_REQUEST_BODY_BYTES", "Server:MaxRequestBodyBytes", Kind.Integer, 1024, 1L << 30),
+        new("PUBLIC_BASE_URL", "Server:PublicBaseUrl", Kind.Url),
+        new("LOG_FORMAT", "Logging:Format", Kind.Text),
+        new("LOG_LEVEL", "Logging:LogLevel:Default", Kind.Text),
+        new("DATABASE_URL", "Database:Url", Kind.Text, Secret: true),
+        new("MIGRATE_ON_STARTUP", "Database:MigrateOnStartup", Kind.Boolean),
+        new("REDIS_URL", "Redis:Url", Kind.Text, Secret: true),
+        new("OPENAI_API_KEY", "Providers:OpenAI:ApiKey", Kind.Text, Secret: true),
+        new("OPENAI_BASE_URL", "Providers:OpenAI:BaseUrl", Kind.Url),
+        new("ANTHROPIC_API_KEY", "Providers:Anthropic:ApiKey", Kind.Text, Secret: true),
+        new("ANTHROPIC_BASE_URL", "Providers:Anthropic:BaseUrl", Kind.Url),
+        new("OLLAMA_BASE_URL", "Providers:Ollama:BaseUrl", Kind.Url),
+        new("OLLAMA_API_KEY", "Providers:Ollama:ApiKey", Kind.Text, Secret: true),
+        new("OLLAMA_MODELS", "Providers:Ollama:Models", Kind.Text),
+        new("DEFAULT_MODEL", "Models:Default", Kind.Text),
+        new("DEMO_CHUNK_DELAY_MS", "Providers:Demo:ChunkDelayMs", Kind.Integer, 0, 60_000),
+        new("PROVIDER_TIMEOUT_SECONDS", "Providers:TimeoutSeconds", Kind.Integer, 1, 3600),
+        new("ALLOW_REGISTRATION", "Accounts:AllowRegistration", Kind.Boolean),
+        new("MAX_MESSAGE_CHARS", "Limits:MaxMessageChars", Kind.Integer, 1, 10_000_000),
+        new("ENABLE_MONITORING", "Monitoring:Enabled", Kind.Boolean),
+        new("MONITORING_INTERVAL_SECONDS", "Monitoring:IntervalSeconds", Kind.Integer, 1, 86_400),
+        new("HEALTH_CHECK_TIMEOUT_MS", "Monitoring:HealthCheckTimeoutMs", Kind.Integer, 50, 600_000),
+        new("APP_VERSION", "Build:Version", Kind.Text),
+        new("GIT_COMMIT", "Build:Commit", Kind.Text),
+    ];
+
+    /// <summary>
+    /// Copies the set variables into configuration (so they win over appsettings) and returns one
+    /// message per invalid value, each naming the variable.
+    /// </summary>
+    public static List<string> Apply(IConfigurationBuilder configuration, Func<string, string?> read)
+    {
+        var errors = new List<string>();
+        var values = new Dictionary<string, string?>();
+        foreach (var v in All)
+        {
+            var raw = read(v.Name);
+            if (raw is null)
+            {
+                continue;
+            }
+            raw = raw.Trim();
+            var shown = v.Secret ? "(hidden)" : $"\"{raw}\"";
+            switch (v.Kind)
+            {
+                case Kind.Integer:
+                    if (!long.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < v.Min || n > v.Max)
+                    {
+                        errors.Add($"{v.Name} must be a whole number between {v.Min} and {v.Max} (got {shown}).");
+                        continue;
+                    }
+                    break;
+                case Kind.Boolean:
+                    if (ParseBool(raw) is not { } b)
+                    {
+                        errors.Add($"{v.Name} must be true or false (got {shown}).");
+                        continue;
+                    }
+                    raw = b ? "true" : "false";
+                    break;
+                case Kind.Url:
+                    if (raw.Length > 0 && (!Uri.TryCreate(raw, UriKind.Absolute, out var u) || (u.Scheme != "http" && u.Scheme != "https")))
+                    {
+                        errors.Add($"{v.Name} must be an absolute http(s) URL (got {shown}).");
+                        continue;
+                    }
+                    break;
+            }
+            if (raw.Length > 0)
+            {
+                values[v.Key] = raw;
+            }
+        }
+        configuration.AddInMemoryCollection(values);
+        return errors;
+    }
+
+    public static bool? ParseBool(string raw) => raw.ToLowerInvariant() switch
+    {
+        "true" or "1" or "yes" or "on" => true,
+        "false" or "0" or "no" or "off" => false,
+        _ => null,
+    };
+
+    public static string NameOf(string key) => All.FirstOrDefault(v => v.Key == key)?.Name ?? key;
+}

@@ -1,0 +1,85 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Jackcwf.Api.Data;
+
+namespace Jackcwf.Api.Conversations;
+
+public sealed record ConversationSummary(Guid Id, string Title, string Model, string? SystemPrompt, DateTime CreatedAt, DateTime UpdatedAt)
+{
+    public static ConversationSummary From(Conversation c) => new(c.Id, c.Title, c.Model, c.SystemPrompt, c.CreatedAt, c.UpdatedAt);
+}
+
+public sealed record ConversationDetail(Guid Id, string Title, string Model, string? SystemPrompt, DateTime CreatedAt, DateTime UpdatedAt, IReadOnlyList<MessageDto> Messages);
+
+public sealed record ConversationPage(IReadOnlyList<ConversationSummary> Items, string? NextCursor);
+
+public sealed record CreateConversationRequest(string? Title, string? Model, string? SystemPrompt);
+
+public sealed record UpdateConversationRequest(string? Title, string? Model, string? SystemPrompt);
+
+public sealed record UsageDto(int InputTokens, int OutputTokens);
+
+public sealed record MessageDto(
+    Guid Id,
+    Guid ConversationId,
+    Guid? ParentMessageId,
+    string Role,
+    string Content,
+    string Status,
+    string? Model,
+    UsageDto? Usage,
+    decimal? CostUsd,
+    string? Error,
+    DateTime CreatedAt,
+    DateTime? CompletedAt)
+{
+    public static MessageDto From(Message m) => new(
+        m.Id, m.ConversationId, m.ParentMessageId, m.Role, m.Content, m.Status, m.Model,
+        m.InputTokens is null && m.OutputTokens is null ? null : new UsageDto(m.InputTokens ?? 0, m.OutputTokens ?? 0),
+        m.CostUsd, m.ErrorCode, m.CreatedAt, m.CompletedAt);
+}
+
+/// <summary>
+/// <c>parentMessageId</c> distinguishes "absent" (continue the latest branch) from an explicit
+/// <c>null</c> (a new root message: a sibling of the first message).
+/// </summary>
+[JsonConverter(typeof(OptionalGuidConverter))]
+public readonly record struct OptionalGuid(bool IsSet, Guid? Value);
+
+public sealed class OptionalGuidConverter : JsonConverter<OptionalGuid>
+{
+    public override bool HandleNull => true;
+
+    public override OptionalGuid Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.TokenType switch
+        {
+            JsonTokenType.Null => new(true, null),
+            JsonTokenType.String when reader.GetString() is { Length: 0 } => new(true, null),
+            JsonTokenType.String when Guid.TryParse(reader.GetString(), out var g) => new(true, g),
+            _ => throw new JsonException("must be a message id (UUID) or null"),
+        };
+
+    public override void Write(Utf8JsonWriter writer, OptionalGuid value, JsonSerializerOptions options)
+    {
+        if (value.Value is { } g)
+        {
+            writer.WriteStringValue(g);
+        }
+        else
+        {
+            writer.WriteNullValue();
+        }
+    }
+}
+
+public sealed record SendMessageRequest(string? Content, string? Model, OptionalGuid ParentMessageId);
+
+public sealed record SendMessageResponse(MessageDto UserMessage, MessageDto AssistantMessage);
+
+public sealed record DeltaPayload(string Text);
+
+public sealed record StartPayload(Guid MessageId, Guid ConversationId);
+
+public sealed record ModelDto(string Id, string Provider, string DisplayName, decimal InputPricePerMillionTokens, decimal OutputPricePerMillionTokens, bool IsDefault);
+
+public sealed record ExportDocument(ConversationDetail Conversation, DateTime ExportedAt, string Format);

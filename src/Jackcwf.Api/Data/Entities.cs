@@ -1,0 +1,78 @@
+using Microsoft.AspNetCore.Identity;
+
+namespace Jackcwf.Api.Data;
+
+public sealed class AppUser : IdentityUser<Guid>
+{
+    public DateTime CreatedAt { get; set; } = DateTime.UtcNow;
+    public bool IsDisabled { get; set; }
+}
+
+public sealed class AppRole : IdentityRole<Guid>
+{
+    public const string Admin = "admin";
+}
+
+public sealed class Conversation
+{
+    public Guid Id { get; set; }
+    public Guid UserId { get; set; }
+    public string Title { get; set; } = "";
+    public string Model { get; set; } = "";
+    public string? SystemPrompt { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+    public List<Message> Messages { get; set; } = [];
+}
+
+public static class MessageRoles
+{
+    public const string User = "user";
+    public const string Assistant = "assistant";
+}
+
+public static class MessageStatuses
+{
+    public const string Streaming = "streaming";
+    public const string Complete = "complete";
+    public const string Stopped = "stopped";
+    public const string Interrupted = "interrupted";
+    public const string Failed = "failed";
+}
+
+public sealed class Message
+{
+    public Guid Id { get; set; }
+    public Guid ConversationId { get; set; }
+    /// <summary>Denormalised owner so every ownership check is one indexed lookup.</summary>
+    public Guid UserId { get; set; }
+    public Guid? ParentMessageId { get; set; }
+    public string Role { get; set; } = MessageRoles.User;
+    public string Content { get; set; } = "";
+    public string Status { get; set; } = MessageStatuses.Complete;
+    public string? Model { get; set; }
+    public int? InputTokens { get; set; }
+    public int? OutputTokens { get; set; }
+    public decimal? CostUsd { get; set; }
+    /// <summary>Problem type code when the generation failed or was interrupted.</summary>
+    public string? ErrorCode { get; set; }
+    public string? ErrorDetail { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+    public DateTime? CompletedAt { get; set; }
+    /// <summary>Replica that runs the generation, and until when its lease holds.</summary>
+    public string? OwnerInstance { get; set; }
+    public DateTime? LeaseExpiresAt { get; set; }
+}
+
+/// <summary>An <c>Idempotency-Key</c> the user sent, and what it produced.</summary>
+public sealed class IdempotencyRecord
+{
+    public Guid UserId { get; set; }
+    public string Key { get; set; } = "";
+    public string RequestHash { get; set; } = "";
+    public Guid ConversationId { get; set; }
+    public Guid UserMessageId { get; set; }
+    public Guid AssistantMessageId { get; set; }
+    public DateTime CreatedAt { get; set; }
+}

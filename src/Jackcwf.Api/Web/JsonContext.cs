@@ -1,0 +1,26 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Jackcwf.Api.Accounts;
+using Jackcwf.Api.Conversations;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Jackcwf.Api.Web;
+
+/// <summary>Source-generated JSON for every type on the request path (no reflection per request).</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.Never, MaxDepth = 64)]
+[JsonSerializable(typeof(ConversationSummary))]
+[JsonSerializable(typeof(ConversationDetail))]
+[JsonSerializable(typeof(ConversationPage))]
+[JsonSerializable(typeof(CreateConversationRequest))]
+[JsonSerializable(typeof(UpdateConversationRequest))]
+[JsonSerializable(typeof(MessageDto))]
+[JsonSerializable(typeof(SendMessageRequest))]
+[JsonSerializable(typeof(SendMessageResponse))]
+[JsonSerializable(typeof(DeltaPayload))]
+[JsonSerializable(typeof(StartPayload))]
+[JsonSerializable(typeof(ModelDto[]))]
+[JsonSerializable(typeof(ExportDocument))]
+[JsonSerializable(typeof(MeResponse))]
+[JsonSerializable(typeof(ProblemDetails))]
+[JsonSerializable(typeof(HttpValidationProblemDetails))]
+public sealed partial class AppJsonContext : JsonSerializerContext;

@@ -1,0 +1,243 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Jackcwf.Api.Accounts;
+using Jackcwf.Api.Telemetry;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Scalar.AspNetCore;
+
+namespace Jackcwf.Api.Web;
+
+public static class WebExtensions
+{
+    private const string Csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+    public static IHostApplicationBuilder AddWeb(this IHostApplicationBuilder builder)
+    {
+        var s = builder.Services;
+        s.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, AppJsonContext.Default);
+            o.SerializerOptions.MaxDepth = 64;
+        });
+        s.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        s.AddProblemDetails(o => o.CustomizeProblemDetails = ctx =>
+        {
+            ctx.ProblemDetails.Extensions.TryAdd("code", CodeFor(ctx.ProblemDetails.Status ?? 500));
+            ctx.ProblemDetails.Extensions["traceId"] = Activity.Current?.TraceId.ToString() ?? ctx.HttpContext.TraceIdentifier;
+            ctx.HttpContext.Items[ProblemCodeItem] = ctx.ProblemDetails.Extensions["code"];
+        });
+        s.AddExceptionHandler<ProblemExceptionHandler>();
+        s.AddOpenApi();
+        s.Configure<ForwardedHeadersOptions>(o =>
+        {
+            o.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
+            // Replicas sit behind a load balancer whose address is not known in advance.
+            o.KnownIPNetworks.Clear();
+            o.KnownProxies.Clear();
+        });
+        s.Configure<KestrelServerOptions>(o =>
+        {
+            o.Limits.MaxRequestBodySize = builder.Configuration.GetValue<long>("Server:MaxRequestBodyBytes", 1024 * 1024);
+            o.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
+            o.AddServerHeader = false;
+        });
+        return builder;
+    }
+
+    public static WebApplication UseWeb(this WebApplication app)
+    {
+        app.UseForwardedHeaders();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.Use(SecurityHeadersAsync);
+        app.Use(RequestLogAsync);
+        app.UseDefaultFiles();
+        app.UseStaticFiles(new StaticFileOptions
+        {
+            OnPrepareResponse = ctx =>
+            {
+                // Vite fingerprints assets; index.html must be revalidated so deploys take effect.
+                ctx.Context.Response.Headers.CacheControl = ctx.File.Name.EndsWith(".html", StringComparison.Ordinal)
+                    ? "no-cache" : "public, max-age=31536000, immutable";
+            },
+        });
+        return app;
+    }
+
+    public static WebApplication MapWebEndpoints(this WebApplication app)
+    {
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.MapScalarApiReference("/scalar", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json").WithTitle("Jackcwf API"));
+        var index = Path.Combine(app.Environment.WebRootPath ?? Path.Combine(app.Environment.ContentRootPath, "wwwroot"), "index.html");
+        app.MapFallback(async ctx =>
+        {
+            var path = ctx.Request.Path;
+            if (path.StartsWithSegments("/api") || path.StartsWithSegments("/v1") || !HttpMethods.IsGet(ctx.Request.Method) || Path.HasExtension(path.Value))
+            {
+                await TypedResults.Problem(Problems.Create(404, "not_found", "Not found", "No such route.")).ExecuteAsync(ctx);
+                return;
+            }
+            ctx.Response.ContentType = "text/html; charset=utf-8";
+            ctx.Response.Headers.CacheControl = "no-cache";
+            if (File.Exists(index))
+            {
+                await ctx.Response.SendFileAsync(index);
+            }
+            else
+            {
+                await ctx.Response.WriteAsync("<!doctype html><title>Jackcwf</title><h1>Jackcwf API is running</h1><p>The web app is not built: run <code>./run.sh</code> (it builds <code>web/</code>). The API reference is at <a href=\"/scalar\">/scalar</a>.</p>");
+            }
+        });
+        return app;
+    }
+
+    private static async Task SecurityHeadersAsync(HttpContext ctx, RequestDelegate next)
+    {
+        var h = ctx.Response.Headers;
+        h.XContentTypeOptions = "nosniff";
+        h.XFrameOptions = "DENY";
+        h["Referrer-Policy"] = "no-referrer";
+        h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()";
+        h["Cross-Origin-Opener-Policy"] = "same-origin";
+        // The API reference page needs its own scripts; everything else gets the strict policy.
+        if (!ctx.Request.Path.StartsWithSegments("/scalar"))
+        {
+            h.ContentSecurityPolicy = Csp;
+        }
+        if (ctx.Request.IsHttps)
+        {
+            h.StrictTransportSecurity = "max-age=31536000";
+        }
+        if (IsCsrfSuspect(ctx.Request))
+        {
+            await TypedResults.Problem(Problems.Create(403, "csrf", "Cross-site request refused",
+                "Requests authenticated by the session cookie must send the header X-Requested-With.")).ExecuteAsync(ctx);
+            return;
+        }
+        await next(ctx);
+    }
+
+    /// <summary>
+    /// A state-changing request that carries the session cookie but no custom header could come from
+    /// another site's form; browsers cannot add custom headers cross-site without CORS, which we never allow.
+    /// </summary>
+    private static bool IsCsrfSuspect(HttpRequest r) =>
+        !HttpMethods.IsGet(r.Method) && !HttpMethods.IsHead(r.Method) && !HttpMethods.IsOptions(r.Method)
+        && r.Cookies.ContainsKey(AccountsExtensions.SessionCookieName)
+        && !r.Headers.Authorization.Any()
+        && !r.Headers.ContainsKey("X-Requested-With")
+        && (r.Path.StartsWithSegments("/api") || r.Path.StartsWithSegments("/v1"));
+
+    private static async Task RequestLogAsync(HttpContext ctx, RequestDelegate next)
+    {
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            await next(ctx);
+        }
+        finally
+        {
+            var status = ctx.Response.StatusCode;
+            var path = ctx.Request.Path;
+            if (status >= 400)
+            {
+                ctx.RequestServices.GetRequiredService<JackcwfMetrics>().HttpError(status, ErrorTypeOf(ctx, status));
+            }
+            if (ctx.User.Identity?.IsAuthenticated == true && Guid.TryParse(ctx.User.FindFirst(System.Security.Claims.ClaimTypes.NameIdentifier)?.Value, out var uid))
+            {
+                ctx.RequestServices.GetRequiredService<JackcwfMetrics>().UserSeen(uid);
+            }
+            if (!path.StartsWithSegments("/health") && !path.StartsWithSegments("/metrics"))
+            {
+                var logger = ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Jackcwf.Requests");
+                // Method, path and status only: never bodies, query strings or headers (they may hold secrets).
+                logger.LogInformation("HTTP {Method} {Path} responded {StatusCode} in {ElapsedMs:0.0} ms",
+                    ctx.Request.Method, path.Value, status, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+        }
+    }
+
+    private static string ErrorTypeOf(HttpContext ctx, int status) =>
+        ctx.Items.TryGetValue(ProblemCodeItem, out var code) && code is string s ? s : CodeFor(status);
+
+    public const string ProblemCodeItem = "jackcwf.problem.code";
+
+    public static string CodeFor(int status) => status switch
+    {
+        400 => "validation",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "unprocessable",
+        429 => "rate_limited",
+        502 => "provider_error",
+        503 => "unavailable",
+        504 => "provider_timeout",
+        >= 500 => "internal",
+        _ => "other",
+    };
+}
+
+/// <summary>
+/// Turns malformed requests into 400/413/415 problems naming the field, and anything unexpected
+/// into a 500 problem without internals (the exception is logged with the trace id).
+/// </summary>
+internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext ctx, Exception exception, CancellationToken ct)
+    {
+        ProblemDetails problem;
+        if (exception is Microsoft.AspNetCore.Http.BadHttpRequestException bad)
+        {
+            var field = FieldOf(bad.InnerException);
+            problem = bad.StatusCode switch
+            {
+                413 => Problems.Create(413, "payload_too_large", "The request body is too large", $"Request bodies are limited to {ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize ?? 1048576} bytes."),
+                415 => Problems.Create(415, "unsupported_media_type", "Unsupported media type", "Send JSON with Content-Type: application/json."),
+                _ when bad.InnerException is JsonException je => Problems.Create(400, "validation", "The request body is not valid JSON for this endpoint",
+                    field is null ? Clean(je.Message) : $"{field}: {Clean(je.Message)}"),
+                _ => Problems.Create(bad.StatusCode, "validation", "The request is invalid", Clean(bad.Message)),
+            };
+            if (field is not null)
+            {
+                problem.Extensions["errors"] = new Dictionary<string, string[]> { [field] = [Clean(bad.InnerException!.Message)] };
+            }
+            logger.LogInformation("Rejected a malformed request: {Status} {Field}", problem.Status, field);
+        }
+        else if (exception is OperationCanceledException && ctx.RequestAborted.IsCancellationRequested)
+        {
+            return true;
+        }
+        else
+        {
+            logger.LogError(exception, "Unhandled exception on {Method} {Path}", ctx.Request.Method, ctx.Request.Path.Value);
+            problem = Problems.Create(500, "internal", "Something went wrong", "The error was logged; quote the traceId when reporting it.");
+        }
+        if (ctx.Response.HasStarted)
+        {
+            return true;
+        }
+        ctx.Response.StatusCode = problem.Status ?? 500;
+        ctx.Items[WebExtensions.ProblemCodeItem] = problem.Extensions["code"];
+        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = ctx, ProblemDetails = problem, Exception = null });
+    }
+
+    /// <summary>JsonException.Path is like <c>$.content</c> or <c>$.messages[0].role</c>.</summary>
+    private static string? FieldOf(Exception? inner) =>
+        inner is JsonException { Path: { Length: > 2 } p } && p.StartsWith("$.", StringComparison.Ordinal) ? p[2..] : null;
+
+    // System.Text.Json messages can quote the input type names; keep them short and without internals.
+    private static string Clean(string message)
+    {
+        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        var m = cut > 0 ? message[..cut] : message;
+        return m.Replace("System.", "", StringComparison.Ordinal);
+    }
+}

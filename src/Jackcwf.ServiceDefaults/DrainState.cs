@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+
+namespace Jackcwf.ServiceDefaults;
+
+/// <summary>
+/// Set the moment the host is asked to stop: readiness turns 503 while requests are still served,
+/// so load balancers stop sending new work before the listener closes.
+/// </summary>
+public sealed class DrainState
+{
+    private int _draining;
+
+    public DrainState(IHostApplicationLifetime lifetime) =>
+        lifetime.ApplicationStopping.Register(() => Interlocked.Exchange(ref _draining, 1));
+
+    public bool IsDraining => Volatile.Read(ref _draining) == 1;
+
+    public void BeginDraining() => Interlocked.Exchange(ref _draining, 1);
+}
+
+internal sealed class DrainHealthCheck(DrainState drain) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(drain.IsDraining
+            ? HealthCheckResult.Unhealthy("shutting down")
+            : HealthCheckResult.Healthy());
+}
