@@ -1,0 +1,269 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Jackcwf.MonitoringTests.Infrastructure;
+using Jackcwf.Testing;
+
+namespace Jackcwf.MonitoringTests.Live;
+
+[CollectionDefinition(Name)]
+public sealed class LiveStackCollection : ICollectionFixture<LiveStackFixture>
+{
+    public const string Name = "live stack";
+}
+
+/// <summary>What the traffic did, so tests know what the metrics must show.</summary>
+public sealed record TrafficFacts
+{
+    public int DemoChatsCompleted { get; init; }
+
+    public int OpenAiChatsCompleted { get; init; }
+
+    public int OpenAiChatsFailed { get; init; }
+
+    public long OpenAiInputTokens { get; init; }
+
+    public long OpenAiOutputTokens { get; init; }
+
+    /// <summary>Cost of the OpenAI answers from the catalogue prices (<c>GET /api/models</c>).</summary>
+    public double ExpectedOpenAiCostUsd { get; init; }
+
+    /// <summary>The costUsd the service reported in the <c>done</c> events.</summary>
+    public double ReportedOpenAiCostUsd { get; init; }
+
+    public int ConversationsCreated { get; init; }
+
+    public int UserMessagesStored { get; init; }
+
+    public int StreamResumes { get; init; }
+
+    public int InputSizeRefusals { get; init; }
+
+    public int NotFoundAnswers { get; init; }
+
+    public int FailedLogins { get; init; }
+
+    public int SuccessfulLogins { get; init; }
+}
+
+/// <summary>
+/// The built service (SQLite), the fake OpenAI server and a real Prometheus scraping the service
+/// every second with the repository's rule files loaded; traffic is driven once for all tests.
+/// </summary>
+public sealed partial class LiveStackFixture : IAsyncLifetime
+{
+    public const string Version = "9.8.7-monitoring";
+    public const string Commit = "0badc0ffee";
+    private const int MaxMessageChars = 200;
+
+    public FakeLlmServer Fake { get; private set; } = null!;
+
+    public ApiProcess Api { get; private set; } = null!;
+
+    public PrometheusServer Prometheus { get; private set; } = null!;
+
+    public TrafficFacts Facts { get; private set; } = null!;
+
+    /// <summary>The service's <c>/metrics</c> text after the traffic.</summary>
+    public string Scrape { get; private set; } = "";
+
+    /// <summary>Names of every sample line in <see cref="Scrape"/> (histograms as <c>_bucket</c>, <c>_sum</c>, <c>_count</c>).</summary>
+    public IReadOnlySet<string> ScrapedSampleNames { get; private set; } = new HashSet<string>();
+
+    /// <summary>Names of the <c># TYPE</c> lines in <see cref="Scrape"/> (histograms by their base name).</summary>
+    public IReadOnlySet<string> ScrapedFamilies { get; private set; } = new HashSet<string>();
+
+    public async ValueTask InitializeAsync()
+    {
+        Fake = await FakeLlmServer.StartAsync();
+        Api = await ApiProcess.StartAsync(new ApiProcessOptions
+        {
+            Environment = new Dictionary<string, string?>
+            {
+                ["DATABASE_URL"] = null,
+                ["REDIS_URL"] = null,
+                ["OPENAI_API_KEY"] = "sk-test",
+                ["OPENAI_BASE_URL"] = Fake.OpenAiBaseUrl.ToString(),
+                ["ANTHROPIC_API_KEY"] = null,
+                ["OLLAMA_BASE_URL"] = null,
+                ["DEFAULT_MODEL"] = "demo/echo",
+                ["DEMO_CHUNK_DELAY_MS"] = "2",
+                ["MONITORING_INTERVAL_SECONDS"] = "1",
+                ["MAX_MESSAGE_CHARS"] = MaxMessageChars.ToString(CultureInfo.InvariantCulture),
+                ["SHUTDOWN_DRAIN_DELAY_SECONDS"] = "0",
+                ["APP_VERSION"] = Version,
+                ["GIT_COMMIT"] = Commit,
+                ["LOG_LEVEL"] = "Warning",
+            },
+        });
+        Prometheus = await PrometheusServer.StartAsync($"127.0.0.1:{Api.Port}", MonitoringFiles.RuleFiles);
+
+        using var http = Api.CreateClient();
+        Facts = await DriveTrafficAsync(http);
+
+        // Two more scrapes, so that rates over the traffic have a before and an after.
+        await Prometheus.EventuallyAsync("sum(jackcwf_conversations_created_total{job=\"jackcwf\"})", v => v >= Facts.ConversationsCreated);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Scrape = await http.GetStringAsync("metrics");
+        ScrapedSampleNames = SampleLine().Matches(Scrape).Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal);
+        ScrapedFamilies = TypeLine().Matches(Scrape).Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Prometheus is not null)
+        {
+            await Prometheus.DisposeAsync();
+        }
+
+        if (Api is not null)
+        {
+            await Api.DisposeAsync();
+        }
+
+        if (Fake is not null)
+        {
+            await Fake.DisposeAsync();
+        }
+    }
+
+    /// <summary>Service and Prometheus logs, for failure messages.</summary>
+    public string Diagnostics() =>
+        $"--- service log (tail) ---\n{Tail(Api.Logs)}\n--- prometheus log (tail) ---\n{Tail(Prometheus.Logs)}";
+
+    private static string Tail(string text) => text.Length > 6000 ? text[^6000..] : text;
+
+    private async Task<TrafficFacts> DriveTrafficAsync(HttpClient http)
+    {
+        var email = $"monitoring-{Guid.NewGuid():N}@example.com";
+        const string password = "Monitor-Pass1";
+        await ExpectAsync(await http.PostAsJsonAsync("api/auth/register", new { email, password }), HttpStatusCode.OK, "register");
+        await ExpectAsync(await http.PostAsJsonAsync("api/auth/login", new { email, password = "Wrong-Pass1" }), HttpStatusCode.Unauthorized, "login with a wrong password");
+        var login = await ReadJsonAsync(await http.PostAsJsonAsync("api/auth/login", new { email, password }), "login");
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (string)login["accessToken"]!);
+
+        var models = await ReadJsonAsync(await http.GetAsync("api/models"), "list models");
+        var openAi = models.AsArray().Single(m => (string?)m!["id"] == "openai/gpt-4o-mini")!;
+        var inputPrice = (double)openAi["inputPricePerMillionTokens"]!;
+        var outputPrice = (double)openAi["outputPricePerMillionTokens"]!;
+
+        // Two demo chats, one streamed and resumed from its first delta, one answered as JSON.
+        var demo = await CreateConversationAsync(http, "demo/echo");
+        var streamed = await SendStreamingAsync(http, demo, "hello monitoring world from the tests");
+        Assert.True(streamed.Done is not null, "The demo chat did not end with a done event:\n" + streamed.Raw);
+        var resumed = await ResumeAsync(http, demo, streamed.AssistantId, streamed.FirstDeltaId);
+        Assert.True(resumed.Done is not null, "The resumed stream did not end with a done event:\n" + resumed.Raw);
+        using (var json = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{demo}/messages") { Content = JsonContent.Create(new { content = "a second message, answered as JSON" }) })
+        {
+            json.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+            await ReadJsonAsync(await http.SendAsync(json), "send a JSON message");
+        }
+
+        // One OpenAI answer through the fake server, with known token counts.
+        const int inputTokens = 1200;
+        const int outputTokens = 300;
+        var openAiChat = await CreateConversationAsync(http, "openai/gpt-4o-mini");
+        Fake.Enqueue(new FakeScenario { Text = "Paris is the capital of France.", InputTokens = inputTokens, OutputTokens = outputTokens });
+        var paid = await SendStreamingAsync(http, openAiChat, "What is the capital of France?");
+        Assert.True(paid.Done is not null, "The OpenAI chat did not end with a done event:\n" + paid.Raw + "\n" + Tail(Api.Logs));
+        var reportedCost = paid.Done!.Value.TryGetProperty("costUsd", out var cost) ? cost.GetDouble() : double.NaN;
+
+        // A provider failure: the fake answers 500 to every attempt (SDK retries included).
+        Fake.Default = FakeScenario.Error(500) with { RetryAfter = TimeSpan.FromMilliseconds(10) };
+        var failed = await SendStreamingAsync(http, openAiChat, "This one fails at the provider.");
+        Fake.Default = FakeScenario.Echo;
+        Assert.True(failed.Error is not null, "A provider failure should end with an error event:\n" + failed.Raw);
+
+        // Refused: content over MAX_MESSAGE_CHARS; and a 404.
+        var tooLong = new string('x', MaxMessageChars + 50);
+        await ExpectAsync(await http.PostAsJsonAsync($"api/conversations/{demo}/messages", new { content = tooLong }), HttpStatusCode.BadRequest, "send an over-long message");
+        await ExpectAsync(await http.GetAsync($"api/conversations/{Guid.NewGuid()}"), HttpStatusCode.NotFound, "get an unknown conversation");
+
+        return new TrafficFacts
+        {
+            DemoChatsCompleted = 2,
+            OpenAiChatsCompleted = 1,
+            OpenAiChatsFailed = 1,
+            OpenAiInputTokens = inputTokens,
+            OpenAiOutputTokens = outputTokens,
+            ExpectedOpenAiCostUsd = ((inputTokens * inputPrice) + (outputTokens * outputPrice)) / 1_000_000,
+            ReportedOpenAiCostUsd = reportedCost,
+            ConversationsCreated = 2,
+            UserMessagesStored = 4,
+            StreamResumes = 1,
+            InputSizeRefusals = 1,
+            NotFoundAnswers = 1,
+            FailedLogins = 1,
+            SuccessfulLogins = 1,
+        };
+    }
+
+    private static async Task<string> CreateConversationAsync(HttpClient http, string model)
+    {
+        var created = await ReadJsonAsync(await http.PostAsJsonAsync("api/conversations", new { title = "monitoring " + model, model }), "create a conversation", HttpStatusCode.Created);
+        return (string)created["id"]!;
+    }
+
+    private sealed record StreamResult(string AssistantId, string? FirstDeltaId, JsonElement? Done, JsonElement? Error, string Raw);
+
+    private static async Task<StreamResult> SendStreamingAsync(HttpClient http, string conversation, string content)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{conversation}/messages") { Content = JsonContent.Create(new { content }) };
+        using var response = await http.SendForEventsAsync(request);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"Streaming a message answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        return Summarise(await response.ReadAllEventsAsync());
+    }
+
+    private static async Task<StreamResult> ResumeAsync(HttpClient http, string conversation, string assistant, string? lastEventId)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"api/conversations/{conversation}/messages/{assistant}/events");
+        if (lastEventId is not null)
+        {
+            request.Headers.Add("Last-Event-ID", lastEventId);
+        }
+
+        using var response = await http.SendForEventsAsync(request);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"Resuming a stream answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        return Summarise(await response.ReadAllEventsAsync(), assistant);
+    }
+
+    private static StreamResult Summarise(IReadOnlyList<SseEvent> events, string? assistant = null)
+    {
+        var raw = string.Join("\n", events.Select(e => e.Raw));
+        var start = events.FirstOrDefault(e => e.Event == "start");
+        var assistantId = assistant ?? (start is null ? "" : start.Json.GetProperty("messageId").GetString()!);
+        var firstDelta = events.FirstOrDefault(e => e.Event == "delta");
+        var done = events.FirstOrDefault(e => e.Event == "done");
+        var error = events.FirstOrDefault(e => e.Event == "error");
+        return new StreamResult(assistantId, firstDelta?.Id, done?.Json, error?.Json, raw);
+    }
+
+    private static async Task ExpectAsync(HttpResponseMessage response, HttpStatusCode expected, string what)
+    {
+        using (response)
+        {
+            Assert.True(response.StatusCode == expected, $"{what}: expected {(int)expected}, got {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        }
+    }
+
+    private static async Task<JsonNode> ReadJsonAsync(HttpResponseMessage response, string what, HttpStatusCode expected = HttpStatusCode.OK)
+    {
+        using (response)
+        {
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == expected, $"{what}: expected {(int)expected}, got {(int)response.StatusCode}: {body}");
+            return JsonNode.Parse(body) ?? throw new InvalidOperationException($"{what}: empty body.");
+        }
+    }
+
+    [GeneratedRegex(@"^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]", RegexOptions.Multiline)]
+    private static partial Regex SampleLine();
+
+    [GeneratedRegex(@"^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) ", RegexOptions.Multiline)]
+    private static partial Regex TypeLine();
+}

@@ -1,0 +1,171 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Jackcwf.MonitoringTests.Infrastructure;
+
+namespace Jackcwf.MonitoringTests.Live;
+
+/// <summary>A real Prometheus scraping the running service sees the traffic in the counters, histograms and cost, and evaluates the rules without errors.</summary>
+[Collection(LiveStackCollection.Name)]
+public sealed class PrometheusLiveTests(LiveStackFixture stack)
+{
+    private const string Job = "job=\"jackcwf\"";
+
+    private async Task AssertEventuallyAsync(string expr, Func<double?, bool> accept, string expectation)
+    {
+        var value = await stack.Prometheus.EventuallyAsync(expr, accept);
+        Assert.True(accept(value), $"`{expr}` = {value?.ToString(CultureInfo.InvariantCulture) ?? "no data"}; expected {expectation}.\n{stack.Diagnostics()}");
+    }
+
+    [Fact]
+    public async Task PrometheusScrapesTheServiceAndSeesItsBuild()
+    {
+        await AssertEventuallyAsync($"up{{{Job}}}", v => v == 1, "1");
+        await AssertEventuallyAsync(
+            $"sum(jackcwf_build_info{{{Job}, version=\"{LiveStackFixture.Version}\", commit=\"{LiveStackFixture.Commit}\"}})", v => v == 1,
+            "1 (APP_VERSION and GIT_COMMIT as labels)");
+        await AssertEventuallyAsync($"max(jackcwf_process_start_time_seconds{{{Job}}}) - (time() - 600)", v => v > 0, "a start time within the last 10 minutes");
+    }
+
+    [Fact]
+    public async Task FinishedGenerationsAreCountedByModelAndStatus()
+    {
+        var f = stack.Facts;
+        await AssertEventuallyAsync($"sum(jackcwf_generations_total{{{Job}, model=\"demo/echo\", status=\"complete\"}})", v => v == f.DemoChatsCompleted, $"{f.DemoChatsCompleted} demo generations complete");
+        await AssertEventuallyAsync($"sum(jackcwf_generations_total{{{Job}, provider=\"openai\", status=\"complete\"}})", v => v == f.OpenAiChatsCompleted, $"{f.OpenAiChatsCompleted} OpenAI generation complete");
+        await AssertEventuallyAsync($"sum(jackcwf_generations_total{{{Job}, provider=\"openai\", status=\"failed\"}})", v => v == f.OpenAiChatsFailed, $"{f.OpenAiChatsFailed} OpenAI generation failed");
+        await AssertEventuallyAsync($"sum(jackcwf_generations_in_flight{{{Job}}})", v => v == 0, "no generation still running");
+        await AssertEventuallyAsync($"max(jackcwf_generation_oldest_age_seconds{{{Job}}})", v => v == 0, "0 (none running)");
+    }
+
+    [Fact]
+    public async Task TheProviderFailureIsCountedForThatProvider()
+    {
+        await AssertEventuallyAsync($"sum(jackcwf_provider_errors_total{{{Job}, provider=\"openai\"}})", v => v >= 1, "at least one OpenAI error");
+        await AssertEventuallyAsync($"sum(jackcwf_provider_errors_total{{{Job}, provider!=\"openai\"}})", v => v is null or 0, "no error for any other provider");
+        await AssertEventuallyAsync($"sum(jackcwf_http_errors_total{{{Job}, status_class=\"5xx\"}}) or vector(0)", v => v is not null, "a value");
+    }
+
+    [Fact]
+    public async Task TokensAndCostMatchTheProviderUsageAndTheCataloguePrices()
+    {
+        var f = stack.Facts;
+        await AssertEventuallyAsync($"sum(jackcwf_llm_tokens_total{{{Job}, provider=\"openai\", direction=\"input\"}})", v => v == f.OpenAiInputTokens, $"{f.OpenAiInputTokens} input tokens");
+        await AssertEventuallyAsync($"sum(jackcwf_llm_tokens_total{{{Job}, provider=\"openai\", direction=\"output\"}})", v => v == f.OpenAiOutputTokens, $"{f.OpenAiOutputTokens} output tokens");
+
+        Assert.True(f.ExpectedOpenAiCostUsd > 0, "The catalogue price of openai/gpt-4o-mini is 0; the cost check needs a priced model.");
+        Assert.True(Math.Abs(f.ReportedOpenAiCostUsd - f.ExpectedOpenAiCostUsd) < 1e-9,
+            $"The done event reported costUsd {f.ReportedOpenAiCostUsd}, the catalogue gives {f.ExpectedOpenAiCostUsd}.");
+        await AssertEventuallyAsync($"sum(jackcwf_llm_cost_usd_total{{{Job}, provider=\"openai\", model=\"openai/gpt-4o-mini\"}})",
+            v => v is { } c && Math.Abs(c - f.ExpectedOpenAiCostUsd) < 1e-9, $"{f.ExpectedOpenAiCostUsd} USD");
+        await AssertEventuallyAsync($"sum(jackcwf_llm_cost_usd_total{{{Job}, provider=\"demo\"}}) or vector(0)", v => v == 0, "0 USD for the free demo model");
+    }
+
+    [Fact]
+    public async Task HistogramsRecordTheRequestsAndGenerations()
+    {
+        var f = stack.Facts;
+        await AssertEventuallyAsync($"sum(jackcwf_time_to_first_token_seconds_count{{{Job}, model=\"demo/echo\"}})", v => v == f.DemoChatsCompleted, $"{f.DemoChatsCompleted} first tokens");
+        await AssertEventuallyAsync($"sum(jackcwf_time_to_first_token_seconds_sum{{{Job}}}) > 0", v => v > 0, "a positive total time to first token");
+        await AssertEventuallyAsync($"sum(jackcwf_generation_duration_seconds_count{{{Job}}})", v => v >= f.DemoChatsCompleted + f.OpenAiChatsCompleted, "one observation per finished generation");
+        await AssertEventuallyAsync(
+            $"histogram_quantile(0.5, sum by (le) (jackcwf_generation_duration_seconds_bucket{{{Job}, model=\"demo/echo\"}}))", v => v > 0, "a positive median generation time");
+        await AssertEventuallyAsync($"sum(http_server_request_duration_seconds_count{{{Job}, http_route=\"/api/conversations\", http_request_method=\"POST\"}})",
+            v => v == f.ConversationsCreated, $"{f.ConversationsCreated} POST /api/conversations");
+        await AssertEventuallyAsync($"sum(jackcwf_db_query_duration_seconds_count{{{Job}, provider=\"sqlite\"}})", v => v > 0, "SQLite commands measured");
+    }
+
+    [Fact]
+    public async Task UsersConversationsMessagesAndResumesAreCounted()
+    {
+        var f = stack.Facts;
+        await AssertEventuallyAsync($"sum(jackcwf_conversations_created_total{{{Job}}})", v => v == f.ConversationsCreated, $"{f.ConversationsCreated} conversations");
+        await AssertEventuallyAsync($"sum(jackcwf_messages_created_total{{{Job}, role=\"user\"}})", v => v == f.UserMessagesStored, $"{f.UserMessagesStored} user messages");
+        await AssertEventuallyAsync($"sum(jackcwf_stream_resumes_total{{{Job}}})", v => v == f.StreamResumes, $"{f.StreamResumes} resume");
+        await AssertEventuallyAsync($"sum(jackcwf_logins_total{{{Job}, method=\"password\", result=\"failure\"}})", v => v == f.FailedLogins, $"{f.FailedLogins} failed login");
+        await AssertEventuallyAsync($"sum(jackcwf_logins_total{{{Job}, method=\"password\", result=\"success\"}})", v => v == f.SuccessfulLogins, $"{f.SuccessfulLogins} successful login");
+        await AssertEventuallyAsync($"sum(jackcwf_active_users{{{Job}}})", v => v >= 1, "at least the test user");
+    }
+
+    [Fact]
+    public async Task RefusedAndFailedRequestsAreCountedByType()
+    {
+        var f = stack.Facts;
+        await AssertEventuallyAsync($"sum(jackcwf_limit_refusals_total{{{Job}, limit=\"input_size\"}})", v => v == f.InputSizeRefusals, $"{f.InputSizeRefusals} input-size refusal");
+        await AssertEventuallyAsync($"sum(jackcwf_http_errors_total{{{Job}, status_class=\"4xx\", error_type=\"not_found\"}})", v => v >= f.NotFoundAnswers, "the 404 counted as not_found");
+        await AssertEventuallyAsync($"sum(http_server_request_duration_seconds_count{{{Job}, http_response_status_code=\"404\"}})", v => v >= f.NotFoundAnswers, "the 404 in the request histogram");
+    }
+
+    [Fact]
+    public async Task TheHealthMonitorReportsTheDatabaseAndTheConfiguredProviders()
+    {
+        await AssertEventuallyAsync($"min(jackcwf_health_check_status{{{Job}, dependency=\"database\"}})", v => v == 1, "database healthy");
+        await AssertEventuallyAsync($"count(jackcwf_health_check_status{{{Job}, dependency=\"provider_openai\"}})", v => v == 1, "the OpenAI provider checked");
+        await AssertEventuallyAsync($"max(jackcwf_health_check_duration_seconds{{{Job}, dependency=\"database\"}})", v => v >= 0, "a check duration");
+        await AssertEventuallyAsync($"max(jackcwf_draining{{{Job}}})", v => v == 0, "not draining");
+        await AssertEventuallyAsync($"max(jackcwf_redis_connected{{{Job}}})", v => v == 0, "0 (no Redis configured)");
+    }
+
+    [Fact]
+    public async Task EveryRuleEvaluatesWithoutErrorAgainstRealData()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        List<string> problems;
+        do
+        {
+            var body = await stack.Prometheus.Http.GetFromJsonAsync<JsonObject>("api/v1/rules", TestContext.Current.CancellationToken);
+            var rules = body!["data"]!["groups"]!.AsArray().SelectMany(g => g!["rules"]!.AsArray()).ToList();
+            Assert.Equal(MonitoringFiles.Alerts.Count + MonitoringFiles.RecordingRules.Count, rules.Count);
+            problems = [.. rules.Where(r => (string?)r!["health"] != "ok").Select(r => $"{r!["name"]}: {r["health"]} {r["lastError"]}")];
+            if (problems.Count == 0)
+            {
+                break;
+            }
+
+            await Task.Delay(500, TestContext.Current.CancellationToken);
+        }
+        while (DateTime.UtcNow < deadline);
+
+        Assert.True(problems.Count == 0, "Rules not evaluated cleanly:\n" + string.Join("\n", problems));
+    }
+
+    [Fact]
+    public async Task RecordingRulesAndTheWatchdogProduceSeries()
+    {
+        await AssertEventuallyAsync($"jackcwf:http_server_requests:rate5m{{{Job}}}", v => v > 0, "a positive request rate");
+        await AssertEventuallyAsync($"jackcwf:http_server_requests_5xx:ratio_rate5m{{{Job}}}", v => v >= 0, "a ratio, 0 or more");
+        await AssertEventuallyAsync($"jackcwf:http_server_request_duration_seconds:p95_rate5m{{{Job}}}", v => v > 0, "a positive P95");
+        await AssertEventuallyAsync($"jackcwf:llm_cost_usd:rate1h{{{Job}}}", v => v > 0, "a positive cost rate");
+        await AssertEventuallyAsync("count(ALERTS{alertname=\"JackcwfWatchdog\", alertstate=\"firing\"})", v => v == 1, "the watchdog firing");
+        await AssertEventuallyAsync("count(ALERTS{alertname=\"JackcwfServiceDown\"}) or vector(0)", v => v == 0, "no JackcwfServiceDown while the service runs");
+    }
+
+    [Fact]
+    public async Task EveryDashboardQueryRunsAgainstTheLiveData()
+    {
+        var failures = new List<string>();
+        var empty = new List<string>();
+        foreach (var query in Dashboards.Files.SelectMany(Dashboards.Queries))
+        {
+            try
+            {
+                var result = await stack.Prometheus.QueryAsync(PromQl.FromGrafana(query.Expr, "1m"));
+                if (result.Count == 0)
+                {
+                    empty.Add($"{query.Dashboard} {query.Where}");
+                }
+            }
+            catch (InvalidOperationException e)
+            {
+                failures.Add($"{query.Dashboard} {query.Where}: {e.Message}");
+            }
+        }
+
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+        // The headline panels must show data after the traffic (others need exporters or rarer events).
+        foreach (var headline in new[] { "\"Latency P50 / P95 / P99\"", "\"Requests / s\"", "\"Cost per hour by model\"", "\"Time to first token\"", "\"Health checks\"", "\"Build and uptime\"" })
+        {
+            Assert.DoesNotContain(empty, e => e.Contains("panel " + headline, StringComparison.Ordinal) && e.EndsWith(" A", StringComparison.Ordinal));
+        }
+    }
+}
