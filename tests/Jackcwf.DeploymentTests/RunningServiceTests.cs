@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Net;
+using Jackcwf.DeploymentTests.Infrastructure;
+using Jackcwf.Testing;
+using k8s.Models;
+
+namespace Jackcwf.DeploymentTests;
+
+/// <summary>
+/// Cross-checks against the real service: the paths, ports and commands the manifests, Compose files,
+/// Dockerfile and Traefik labels name are answered the way they expect.
+/// </summary>
+public sealed class RunningServiceTests(DeployedService service) : IClassFixture<DeployedService>
+{
+    [Fact]
+    public void MigrationJobCommandAppliesTheSchemaAndExitsZero()
+    {
+        Assert.True(service.Migration.ExitCode == 0, service.Migration.Output);
+    }
+
+    [Fact]
+    public async Task KubernetesProbePathsAnswer200OnTheReplica()
+    {
+        var container = (await Kustomize.LoadAsync("medium")).OfType<V1Deployment>().Single(d => d.Metadata.Name == "jackcwf-backend")
+            .Spec.Template.Spec.Containers.Single();
+        using var http = service.Api.CreateClient();
+
+        foreach (var probe in new[] { container.StartupProbe, container.ReadinessProbe, container.LivenessProbe })
+        {
+            using var response = await http.GetAsync(probe.HttpGet.Path.TrimStart('/'), TestContext.Current.CancellationToken);
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{probe.HttpGet.Path} answered {(int)response.StatusCode}");
+        }
+    }
+
+    [Fact]
+    public async Task ProbeAndServicePortIsTheOneTheServiceListensOn()
+    {
+        var objects = await Kustomize.LoadAsync("medium");
+        var container = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "jackcwf-backend").Spec.Template.Spec.Containers.Single();
+        var named = container.Ports.Single(p => p.Name == (string)container.ReadinessProbe.HttpGet.Port.Value);
+
+        Assert.Equal(service.ConfigMap.Data["PORT"], named.ContainerPort.ToString());
+        var compose = Compose.Services(Compose.HighAvailability)["web"]!.AsObject();
+        Assert.Equal(service.ConfigMap.Data["PORT"], Compose.Environment(compose, "PORT"));
+    }
+
+    public static TheoryData<string, string> HealthcheckCommands => new()
+    {
+        { "Dockerfile", "HEALTHCHECK" },
+        { Compose.SingleNode, "app" },
+        { Compose.HighAvailability, "web" },
+    };
+
+    [Theory]
+    [MemberData(nameof(HealthcheckCommands))]
+    public async Task ContainerHealthcheckCommandExitsZeroAgainstAReadyReplica(string file, string where)
+    {
+        var arguments = HealthcheckArguments(file, where);
+        var environment = service.Environment(service.Api.Port);
+
+        var result = await ApiProcess.RunCommandAsync(arguments, service.Options(environment, DeployedService.FreePort()), TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+
+        Assert.True(result.ExitCode == 0, $"{file} {where}: `dotnet Jackcwf.Api.dll {string.Join(' ', arguments)}` exited {result.ExitCode}:\n{result.Output}");
+    }
+
+    [Fact]
+    public async Task ContainerHealthcheckCommandFailsWhenNothingAnswers()
+    {
+        var arguments = HealthcheckArguments(Compose.HighAvailability, "web");
+        var unused = DeployedService.FreePort();
+
+        var result = await ApiProcess.RunCommandAsync(arguments, service.Options(service.Environment(unused), DeployedService.FreePort()), TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+
+        Assert.NotEqual(0, result.ExitCode);
+    }
+
+    [Fact]
+    public async Task TraefikHealthCheckPathAnswers200()
+    {
+        var labels = Compose.Labels(Compose.Services(Compose.HighAvailability)["web"]!.AsObject());
+        var path = labels["traefik.http.services.web.loadBalancer.healthCheck.path"];
+        using var http = service.Api.CreateClient();
+
+        using var response = await http.GetAsync(path.TrimStart('/'), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task ServiceMonitorPathServesPrometheusMetrics()
+    {
+        var endpoint = (await Kustomize.LoadAsync("medium")).OfType<ServiceMonitor>().Single().Spec!.Endpoints!.Single();
+        using var http = service.Api.CreateClient();
+
+        using var response = await http.GetAsync(endpoint.Path!.TrimStart('/'), TestContext.Current.CancellationToken);
+        var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("# TYPE ", body);
+    }
+
+    [Fact]
+    public async Task OnSigtermReadinessFailsAtOnceAndTheProcessExitsWithinTheGracePeriod()
+    {
+        // A second replica with short timings: the shape of the shutdown, not its length, is under test.
+        var environment = service.Environment();
+        environment["SHUTDOWN_DRAIN_DELAY_SECONDS"] = "2";
+        environment["GRACEFUL_SHUTDOWN_TIMEOUT"] = "3";
+        await using var replica = await ApiProcess.StartAsync(service.Options(environment, DeployedService.FreePort()), TestContext.Current.CancellationToken);
+        using var http = replica.CreateClient();
+        var grace = (await Kustomize.LoadAsync("medium")).OfType<V1Deployment>().Single(d => d.Metadata.Name == "jackcwf-backend")
+            .Spec.Template.Spec.TerminationGracePeriodSeconds!.Value;
+
+        var stopwatch = Stopwatch.StartNew();
+        Signals.Send(replica.Pid, Signals.SigTerm);
+        await Task.Delay(500, TestContext.Current.CancellationToken);
+        using var ready = await http.GetAsync("health/ready", TestContext.Current.CancellationToken);
+        using var live = await http.GetAsync("health/live", TestContext.Current.CancellationToken);
+        var exitCode = await replica.StopAsync(TimeSpan.FromSeconds(grace));
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+        Assert.Equal(0, exitCode);
+        Assert.True(stopwatch.Elapsed >= TimeSpan.FromSeconds(2), $"the listener closed after {stopwatch.Elapsed}, before the drain delay");
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(2 + 3 + 10), $"exit took {stopwatch.Elapsed}, longer than drain + shutdown timeout");
+    }
+
+    /// <summary>The healthcheck command of a Compose service or the Dockerfile, as arguments after the dll.</summary>
+    private static string[] HealthcheckArguments(string file, string where)
+    {
+        string[] command = file == "Dockerfile"
+            ? System.Text.Json.JsonSerializer.Deserialize<string[]>(Dockerfile.Instructions(Repo.Read("Dockerfile")).Single(i => i.Keyword == "HEALTHCHECK").Arguments.Split("CMD ", 2)[1])!
+            : [.. Compose.Services(file)[where]!["healthcheck"]!["test"]!.AsArray().Select(n => (string)n!).Skip(1)];
+        Assert.Equal(["dotnet", "Jackcwf.Api.dll"], command[..2]);
+        return command[2..];
+    }
+}
