@@ -49,6 +49,7 @@ export interface ModelInfo {
   displayName: string
   inputPricePerMillionTokens: number
   outputPricePerMillionTokens: number
+  isDefault?: boolean
 }
 
 export interface UsageRow {

@@ -64,12 +64,12 @@ export function AuthScreen({ onSignedIn, startupError }: Props) {
           Jackcwf
         </h1>
         <p className="muted">Chat with language models, keep your conversations.</p>
-        <div className="segmented" role="group" aria-label="Account">
-          <button type="button" aria-pressed={!registering} onClick={() => setMode('signin')}>
+        <div className="segmented" role="tablist" aria-label="Account">
+          <button type="button" role="tab" aria-selected={!registering} onClick={() => setMode('signin')}>
             Sign in
           </button>
-          <button type="button" aria-pressed={registering} onClick={() => setMode('register')}>
-            Create account
+          <button type="button" role="tab" aria-selected={registering} onClick={() => setMode('register')}>
+            Register
           </button>
         </div>
         <form onSubmit={submit} className="stack" aria-label={registering ? 'Create account' : 'Sign in'}>

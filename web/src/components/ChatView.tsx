@@ -6,6 +6,7 @@ import { modelPriceLabel } from '../lib/format'
 import { navigate } from '../lib/route'
 import { activePath, buildTree, ROOT, selectPathTo } from '../lib/tree'
 import { Composer } from './Composer'
+import { MoreIcon } from './Icons'
 import { MessageItem } from './MessageItem'
 import { displayTitle } from './Sidebar'
 
@@ -48,6 +49,7 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
   const [announcement, setAnnouncement] = useState('')
   const [model, setModel] = useState<string>(lastModel)
   const [showSettings, setShowSettings] = useState(false)
+  const [toolsOpen, setToolsOpen] = useState(false)
   const [systemPrompt, setSystemPrompt] = useState('')
   const [settingsNote, setSettingsNote] = useState<string | null>(null)
   const abortRef = useRef<AbortController | null>(null)
@@ -61,6 +63,13 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
   conversationRef.current = conversation
 
   const tree = useMemo(() => buildTree(messages), [messages])
+  // A conversation keeps its model; a new chat uses the last pick if it still exists, else the default.
+  const fallbackModel = models.find((m) => m.isDefault)?.id ?? models[0]?.id ?? ''
+  const chosenModel = conversation
+    ? model || conversation.model || fallbackModel
+    : model && (models.length === 0 || models.some((m) => m.id === model))
+      ? model
+      : fallbackModel
   const path = useMemo(() => activePath(tree, selected), [tree, selected])
   const busy = phase !== null
 
@@ -109,6 +118,7 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
         ids.assistant = id
         assistantIdRef.current = id
         setPhase((p) => (p === 'stopping' ? p : 'streaming'))
+        setAnnouncement('Answering…')
       },
       onDelta: (text) => {
         patchMessage(ids.assistant, (m) => ({ content: m.content + text }))
@@ -245,7 +255,12 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
     stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80
   }
 
-  async function send(content: string, parentMessageId: string | null | undefined) {
+  /**
+   * Sends `content` as a child of `parentMessageId` (undefined: after the newest message, null: a
+   * new first message). With `regenerateOf` set, no user message is added: the server answers that
+   * user message again, as a sibling of its earlier answers.
+   */
+  async function send(content: string, parentMessageId: string | null | undefined, regenerateOf?: Message) {
     if (abortRef.current) return
     setError(null)
     stickToBottom.current = true
@@ -256,10 +271,11 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
     if (!convId) {
       try {
         const created = await api<Conversation>('POST', '/api/conversations', {
-          body: { model: model || undefined, systemPrompt: systemPrompt.trim() || undefined },
+          body: { model: chosenModel || undefined, systemPrompt: systemPrompt.trim() || undefined },
         })
         createdIdRef.current = created.id
         setConversation({ ...created, messages: [] })
+        if (created.model) setModel(created.model)
         convId = created.id
         navigate({ page: 'chat', conversationId: created.id }, true)
         onConversationsChanged()
@@ -273,7 +289,7 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
     }
 
     const now = Date.now()
-    const user: Message = {
+    const user: Message = regenerateOf ?? {
       id: `tmp-user-${newId()}`,
       role: 'user',
       content,
@@ -288,12 +304,12 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
       status: 'streaming',
       parentMessageId: user.id,
       createdAt: new Date(now + 1).toISOString(),
-      model: model || undefined,
+      model: chosenModel || undefined,
     }
-    setMessages((prev) => [...prev, user, assistant])
+    setMessages((prev) => (regenerateOf ? [...prev, assistant] : [...prev, user, assistant]))
     setSelected((prev) => {
-      const next = new Map(prev)
-      next.set(parentMessageId ?? ROOT, user.id)
+      const next = regenerateOf ? selectPathTo(tree, prev, regenerateOf.id) : new Map(prev)
+      if (!regenerateOf) next.set(parentMessageId ?? ROOT, user.id)
       next.set(user.id, assistant.id)
       return next
     })
@@ -304,13 +320,14 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
     let outcome: StreamOutcome | null = null
     try {
       const body: { content: string; model?: string; parentMessageId?: string | null } = { content }
-      if (model) body.model = model
-      if (parentMessageId !== undefined) body.parentMessageId = parentMessageId
+      if (chosenModel) body.model = chosenModel
+      if (regenerateOf) body.parentMessageId = regenerateOf.id
+      else if (parentMessageId !== undefined) body.parentMessageId = parentMessageId
       outcome = await streamMessage(convId, body, streamHandlers(ids), { signal: controller.signal, idempotencyKey: newId() })
     } catch (e) {
       // Nothing was stored: take the optimistic messages back and keep the text for another try.
-      setMessages((prev) => prev.filter((m) => m.id !== ids.user && m.id !== ids.assistant))
-      setDraft((d) => d || content)
+      setMessages((prev) => prev.filter((m) => m.id !== ids.assistant && (regenerateOf || m.id !== ids.user)))
+      if (!regenerateOf) setDraft((d) => d || content)
       setError(errorMessage(e))
       setAnnouncement('The message was not sent.')
     } finally {
@@ -361,7 +378,7 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
   function regenerate(assistant: Message) {
     const user = assistant.parentMessageId ? tree.byId.get(assistant.parentMessageId) : undefined
     if (!user || user.role !== 'user') return
-    void send(user.content, user.parentMessageId ?? null)
+    void send('', user.id, user)
   }
 
   async function changeModel(id: string) {
@@ -395,7 +412,7 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
   const title = conversation
     ? displayTitle({ title: conversation.title || path.find((p) => p.message.role === 'user')?.message.content.slice(0, 60) })
     : 'New chat'
-  const modelKnown = models.some((m) => m.id === model)
+  const modelKnown = models.some((m) => m.id === chosenModel)
   const status =
     phase === 'reconnecting' ? 'Reconnecting…' : phase === 'stopping' ? 'Stopping…' : phase === 'sending' ? 'Sending…' : phase === 'streaming' ? 'Answering…' : ''
 
@@ -414,16 +431,26 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
 
   return (
     <section className="chat" aria-labelledby="chat-title">
-      <header className="chat-header">
+      <header className={`chat-header${toolsOpen ? ' tools-open' : ''}`}>
         <h1 id="chat-title" className="chat-title" title={title}>
           {title}
         </h1>
-        <div className="chat-tools">
+        <button
+          type="button"
+          className="icon-button tools-toggle"
+          aria-label="Chat options"
+          aria-expanded={toolsOpen}
+          aria-controls="chat-tools"
+          onClick={() => setToolsOpen((o) => !o)}
+        >
+          <MoreIcon />
+        </button>
+        <div className="chat-tools" id="chat-tools">
           <label htmlFor={modelId} className="sr-only">
             Model
           </label>
-          <select id={modelId} value={model} onChange={(e) => void changeModel(e.target.value)} disabled={busy}>
-            {!modelKnown && <option value={model}>{model || 'Default model'}</option>}
+          <select id={modelId} value={chosenModel} onChange={(e) => void changeModel(e.target.value)} disabled={busy}>
+            {!modelKnown && <option value={chosenModel}>{chosenModel || 'Default model'}</option>}
             {models.map((m) => (
               <option key={m.id} value={m.id}>
                 {m.displayName || m.id} — {modelPriceLabel(m)}
@@ -434,14 +461,17 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
             System prompt
           </button>
           {conversation && (
-            <span className="export" role="group" aria-label="Export">
-              <a className="button secondary" href={`/api/conversations/${encodeURIComponent(conversation.id)}/export?format=markdown`} download>
-                Export Markdown
-              </a>
-              <a className="button secondary" href={`/api/conversations/${encodeURIComponent(conversation.id)}/export?format=json`} download>
-                Export JSON
-              </a>
-            </span>
+            <details className="menu">
+              <summary className="button secondary">Export</summary>
+              <div className="menu-items">
+                <a href={`/api/conversations/${encodeURIComponent(conversation.id)}/export?format=markdown`} download>
+                  Markdown (.md)
+                </a>
+                <a href={`/api/conversations/${encodeURIComponent(conversation.id)}/export?format=json`} download>
+                  JSON (.json)
+                </a>
+              </div>
+            </details>
           )}
         </div>
       </header>

@@ -28,7 +28,7 @@ export async function copyText(text: string): Promise<boolean> {
  * Model output rendered as sanitised Markdown. The copy buttons on code blocks are added by the
  * app after sanitising, so the model's own output can never contain a button.
  */
-export const Markdown = memo(function Markdown({ text }: { text: string }) {
+export const Markdown = memo(function Markdown({ text, testId }: { text: string; testId?: string }) {
   const html = useMemo(() => renderMarkdown(text), [text])
   const ref = useRef<HTMLDivElement>(null)
 
@@ -63,5 +63,5 @@ export const Markdown = memo(function Markdown({ text }: { text: string }) {
     window.setTimeout(() => (button.textContent = 'Copy'), 1500)
   }
 
-  return <div className="markdown" ref={ref} onClick={onClick} dangerouslySetInnerHTML={{ __html: html }} />
+  return <div className="markdown" data-testid={testId} ref={ref} onClick={onClick} dangerouslySetInnerHTML={{ __html: html }} />
 })

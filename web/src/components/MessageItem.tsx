@@ -83,9 +83,11 @@ export function MessageItem({ entry, busy, reconnecting, onSwitchBranch, onEdit,
             </div>
           </div>
         ) : isUser ? (
-          <div className="user-text">{message.content}</div>
+          <div className="user-text" data-testid="message-content">
+            {message.content}
+          </div>
         ) : message.content ? (
-          <Markdown text={message.content} />
+          <Markdown text={message.content} testId="message-content" />
         ) : streaming ? (
           <p className="muted thinking">{reconnecting ? 'Reconnecting…' : 'Thinking…'}</p>
         ) : null}

@@ -3,6 +3,7 @@ import { api, errorMessage } from '../api/client'
 import type { ConversationSummary, Me, Page } from '../api/types'
 import { navigate, routeHref, type Route } from '../lib/route'
 import type { ThemeChoice } from '../lib/theme'
+import { AutoThemeIcon, MoonIcon, PencilIcon, SunIcon, TrashIcon } from './Icons'
 
 interface Props {
   me: Me
@@ -233,10 +234,10 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
                   </a>
                   <span className="row-actions">
                     <button type="button" className="icon-button" aria-label={`Rename “${displayTitle(c)}”`} title="Rename" onClick={() => beginRename(c)}>
-                      ✎
+                      <PencilIcon />
                     </button>
                     <button type="button" className="icon-button" aria-label={`Delete “${displayTitle(c)}”`} title="Delete" onClick={() => startDelete(c)}>
-                      🗑
+                      <TrashIcon />
                     </button>
                   </span>
                 </>
@@ -285,7 +286,7 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
             {me.email}
           </span>
           <button type="button" className="icon-button" aria-label={`${themeLabel[theme]}; switch to ${themeLabel[nextTheme[theme]].toLowerCase()}`} title={themeLabel[theme]} onClick={() => onThemeChange(nextTheme[theme])}>
-            {theme === 'dark' ? '☾' : theme === 'light' ? '☀' : '◐'}
+            {theme === 'dark' ? <MoonIcon /> : theme === 'light' ? <SunIcon /> : <AutoThemeIcon />}
           </button>
           <button type="button" className="secondary" onClick={onSignOut}>
             Sign out
