@@ -162,14 +162,14 @@ public sealed class FakeLlmServer : IAsyncDisposable
         }
     }
 
-    private async Task<(JsonNode? Body, string Raw, FakeLlmRequest Request)> RecordAsync(HttpContext context, FakeLlmProvider provider)
+    private async Task<(JsonObject? Body, FakeLlmRequest Request)> RecordAsync(HttpContext context, FakeLlmProvider provider)
     {
         using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
         var raw = await reader.ReadToEndAsync(context.RequestAborted);
-        JsonNode? body = null;
+        JsonObject? body = null;
         try
         {
-            body = raw.Length == 0 ? null : JsonNode.Parse(raw);
+            body = raw.Length == 0 ? null : JsonNode.Parse(raw) as JsonObject;
         }
         catch (JsonException)
         {
@@ -197,7 +197,7 @@ public sealed class FakeLlmServer : IAsyncDisposable
             _requests.Add(request);
         }
 
-        return (body, raw, request);
+        return (body, request);
     }
 
     private async Task HandleUnknownAsync(HttpContext context)
@@ -220,13 +220,13 @@ public sealed class FakeLlmServer : IAsyncDisposable
 
     private async Task HandleOpenAiChatAsync(HttpContext context)
     {
-        var (body, _, request) = await RecordAsync(context, FakeLlmProvider.OpenAI);
+        var (body, request) = await RecordAsync(context, FakeLlmProvider.OpenAI);
         var scenario = Next();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
         var ct = cts.Token;
         try
         {
-            if (body is not JsonObject || body["messages"] is not JsonArray)
+            if (body?["messages"] is not JsonArray)
             {
                 await WriteOpenAiErrorAsync(context, 400, "'messages' is a required property", null);
                 return;
@@ -374,13 +374,13 @@ public sealed class FakeLlmServer : IAsyncDisposable
 
     private async Task HandleAnthropicMessagesAsync(HttpContext context)
     {
-        var (body, _, request) = await RecordAsync(context, FakeLlmProvider.Anthropic);
+        var (body, request) = await RecordAsync(context, FakeLlmProvider.Anthropic);
         var scenario = Next();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
         var ct = cts.Token;
         try
         {
-            if (body is not JsonObject || body["messages"] is not JsonArray)
+            if (body?["messages"] is not JsonArray)
             {
                 await WriteAnthropicErrorAsync(context, 400, "messages: Field required", null);
                 return;
