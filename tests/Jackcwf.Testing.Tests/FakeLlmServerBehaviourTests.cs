@@ -95,4 +95,18 @@ public sealed class FakeLlmServerBehaviourTests
         Assert.Equal("invalid_api_key", body.RootElement.GetProperty("error").GetProperty("code").GetString());
         Assert.Equal("invalid_request_error", body.RootElement.GetProperty("error").GetProperty("type").GetString());
     }
+
+    [Fact]
+    public async Task ProviderEnvironmentPointsTheServiceVariablesAtTheFake()
+    {
+        await using var fake = await FakeLlmServer.StartAsync(TestContext.Current.CancellationToken);
+
+        var environment = fake.ProviderEnvironment(openAiKey: "sk-o", includeOllama: true);
+
+        Assert.Equal($"http://127.0.0.1:{fake.Port}/v1", environment["OPENAI_BASE_URL"]);
+        Assert.Equal($"http://127.0.0.1:{fake.Port}/", environment["ANTHROPIC_BASE_URL"]);
+        Assert.Equal(environment["OPENAI_BASE_URL"], environment["OLLAMA_BASE_URL"]);
+        Assert.Equal("sk-o", environment["OPENAI_API_KEY"]);
+        Assert.False(string.IsNullOrEmpty(environment["ANTHROPIC_API_KEY"]));
+    }
 }

@@ -101,6 +101,28 @@ public sealed class FakeLlmServer : IAsyncDisposable
         return server;
     }
 
+    /// <summary>
+    /// The service's provider variables pointing at this server (see docs/configuration.md), to pass to
+    /// <see cref="ApiProcessOptions.Environment"/>; <c>OLLAMA_BASE_URL</c> only when <paramref name="includeOllama"/>.
+    /// </summary>
+    public Dictionary<string, string?> ProviderEnvironment(
+        string openAiKey = "sk-fake-openai", string anthropicKey = "sk-ant-fake", bool includeOllama = false)
+    {
+        var environment = new Dictionary<string, string?>
+        {
+            ["OPENAI_API_KEY"] = openAiKey,
+            ["OPENAI_BASE_URL"] = OpenAiBaseUrl.ToString(),
+            ["ANTHROPIC_API_KEY"] = anthropicKey,
+            ["ANTHROPIC_BASE_URL"] = AnthropicBaseUrl.ToString(),
+        };
+        if (includeOllama)
+        {
+            environment["OLLAMA_BASE_URL"] = OpenAiBaseUrl.ToString();
+        }
+
+        return environment;
+    }
+
     /// <summary>Use <paramref name="scenario"/> for the next <paramref name="times"/> chat requests, then fall back to <see cref="Default"/>.</summary>
     /// <remarks>SDKs retry 429 and 5xx by themselves: queue an error as many times as attempts are expected, or set <see cref="Default"/>.</remarks>
     public void Enqueue(FakeScenario scenario, int times = 1)
