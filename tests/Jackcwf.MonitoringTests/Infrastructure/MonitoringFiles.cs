@@ -81,10 +81,45 @@ public static partial class MonitoringFiles
         return TableNameCell().Matches(text[start..end]).Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal);
     }
 
+    /// <summary>
+    /// For each platform metric of docs/metrics.md, its documented labels and, where the table
+    /// enumerates them (<c>`label` (`a`, `b`)</c>), the allowed values (null when free, like <c>model</c>).
+    /// </summary>
+    public static IReadOnlyDictionary<string, Dictionary<string, HashSet<string>?>> DocumentedPlatformLabels()
+    {
+        var text = File.ReadAllText(MetricsDoc);
+        var start = text.IndexOf("\n## Platform metrics", StringComparison.Ordinal);
+        var end = text.IndexOf("\n## ", start + 1, StringComparison.Ordinal);
+        var result = new Dictionary<string, Dictionary<string, HashSet<string>?>>(StringComparer.Ordinal);
+        foreach (var line in text[start..end].Split('\n').Where(l => TableNameCell().IsMatch(l)))
+        {
+            var cells = line.Split('|');
+            var name = TableNameCell().Match(line).Groups[1].Value;
+            var labels = new Dictionary<string, HashSet<string>?>(StringComparer.Ordinal);
+            foreach (Match label in LabelWithValues().Matches(cells[3]))
+            {
+                labels[label.Groups[1].Value] = label.Groups[2].Success
+                    ? Backticked().Matches(label.Groups[2].Value).Select(v => v.Groups[1].Value).ToHashSet(StringComparer.Ordinal)
+                    : null;
+            }
+
+            result[name] = labels;
+        }
+
+        return result;
+    }
+
     public static string Relative(string path) => Path.GetRelativePath(RepoPaths.Root, path);
 
     [GeneratedRegex(@"^\| `([a-zA-Z_:][a-zA-Z0-9_:]*)`", RegexOptions.Multiline)]
     private static partial Regex TableNameCell();
+
+    // `label` optionally followed by its values in parentheses: `status_class` (`4xx`, `5xx`).
+    [GeneratedRegex(@"`([a-z_]+)`(?:\s*\(([^)]*)\))?")]
+    private static partial Regex LabelWithValues();
+
+    [GeneratedRegex("`([^`]+)`")]
+    private static partial Regex Backticked();
 }
 
 public sealed class RuleFile

@@ -22,25 +22,30 @@ public sealed record TrafficFacts
 {
     public int DemoChatsCompleted { get; init; }
 
-    public int OpenAiChatsCompleted { get; init; }
+    /// <summary>Answers of <see cref="LiveStackFixture.PaidModel"/>.</summary>
+    public int PaidChatsCompleted { get; init; }
 
-    public int OpenAiChatsFailed { get; init; }
+    /// <summary>Generations of <see cref="LiveStackFixture.FailingModel"/>, which the fake provider fails.</summary>
+    public int FailedChats { get; init; }
 
-    public long OpenAiInputTokens { get; init; }
+    public long PaidInputTokens { get; init; }
 
-    public long OpenAiOutputTokens { get; init; }
+    public long PaidOutputTokens { get; init; }
 
-    /// <summary>Cost of the OpenAI answers from the catalogue prices (<c>GET /api/models</c>).</summary>
-    public double ExpectedOpenAiCostUsd { get; init; }
+    /// <summary>Cost of the paid answers from the catalogue prices (<c>GET /api/models</c>).</summary>
+    public double ExpectedPaidCostUsd { get; init; }
 
     /// <summary>The costUsd the service reported in the <c>done</c> events.</summary>
-    public double ReportedOpenAiCostUsd { get; init; }
+    public double ReportedPaidCostUsd { get; init; }
 
     public int ConversationsCreated { get; init; }
 
     public int UserMessagesStored { get; init; }
 
     public int StreamResumes { get; init; }
+
+    /// <summary>Requests answered from an earlier request with the same Idempotency-Key.</summary>
+    public int IdempotentReplays { get; init; }
 
     public int InputSizeRefusals { get; init; }
 
@@ -59,6 +64,12 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
 {
     public const string Version = "9.8.7-monitoring";
     public const string Commit = "0badc0ffee";
+
+    /// <summary>A priced model answered by the fake OpenAI server.</summary>
+    public const string PaidModel = "openai/gpt-4o";
+
+    /// <summary>The model whose calls the fake OpenAI server fails with 500.</summary>
+    public const string FailingModel = "openai/gpt-4o-mini";
     private const int MaxMessageChars = 200;
 
     public FakeLlmServer Fake { get; private set; } = null!;
@@ -134,9 +145,31 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
 
     /// <summary>Service and Prometheus logs, for failure messages.</summary>
     public string Diagnostics() =>
-        $"--- service log (tail) ---\n{Tail(Api.Logs)}\n--- prometheus log (tail) ---\n{Tail(Prometheus.Logs)}";
+        $"--- service warnings and errors (last 5) ---\n{string.Join("\n", Api.LogLines.Select(Problem).OfType<string>().TakeLast(5))}\n"
+        + $"--- prometheus warnings and errors (last 5) ---\n{string.Join("\n", Prometheus.Logs.Split('\n').Where(l => l.Contains("level=warn", StringComparison.Ordinal) || l.Contains("level=error", StringComparison.Ordinal)).TakeLast(5))}";
 
-    private static string Tail(string text) => text.Length > 6000 ? text[^6000..] : text;
+    // "LogLevel Category: Message" of a JSON log line at Warning or above; null otherwise.
+    private static string? Problem(string line)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(line);
+            var level = json.RootElement.TryGetProperty("LogLevel", out var l) ? l.GetString() : null;
+            if (level is not ("Warning" or "Error" or "Critical"))
+            {
+                return null;
+            }
+
+            var message = json.RootElement.TryGetProperty("Message", out var m) ? m.GetString() : "";
+            return $"{level} {json.RootElement.GetProperty("Category").GetString()}: {Tail(message ?? "", 300)}";
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static string Tail(string text, int length = 6000) => text.Length > length ? text[^length..] : text;
 
     private async Task<TrafficFacts> DriveTrafficAsync(HttpClient http)
     {
@@ -148,9 +181,9 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (string)login["accessToken"]!);
 
         var models = await ReadJsonAsync(await http.GetAsync("api/models"), "list models");
-        var openAi = models.AsArray().Single(m => (string?)m!["id"] == "openai/gpt-4o-mini")!;
-        var inputPrice = (double)openAi["inputPricePerMillionTokens"]!;
-        var outputPrice = (double)openAi["outputPricePerMillionTokens"]!;
+        var priced = models.AsArray().Single(m => (string?)m!["id"] == PaidModel)!;
+        var inputPrice = (double)priced["inputPricePerMillionTokens"]!;
+        var outputPrice = (double)priced["outputPricePerMillionTokens"]!;
 
         // Two demo chats, one streamed and resumed from its first delta, one answered as JSON.
         var demo = await CreateConversationAsync(http, "demo/echo");
@@ -164,18 +197,39 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
             await ReadJsonAsync(await http.SendAsync(json), "send a JSON message");
         }
 
-        // One OpenAI answer through the fake server, with known token counts.
+        // The same Idempotency-Key twice: the second request is answered from the idempotency record.
+        var idempotencyKey = Guid.NewGuid().ToString();
+        for (var i = 0; i < 2; i++)
+        {
+            using var retry = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{demo}/messages") { Content = JsonContent.Create(new { content = "sent twice, stored once" }) };
+            retry.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+            retry.Headers.Add("Idempotency-Key", idempotencyKey);
+            await ReadJsonAsync(await http.SendAsync(retry), $"send an idempotent message (attempt {i + 1})");
+        }
+
+        // Two answers from a priced model through the fake OpenAI server, with known token counts. The
+        // second comes after Prometheus has seen the first, so that rates over the cost counter move
+        // (Prometheus cannot see the increase that created a series).
         const int inputTokens = 1200;
         const int outputTokens = 300;
-        var openAiChat = await CreateConversationAsync(http, "openai/gpt-4o-mini");
-        Fake.Enqueue(new FakeScenario { Text = "Paris is the capital of France.", InputTokens = inputTokens, OutputTokens = outputTokens });
-        var paid = await SendStreamingAsync(http, openAiChat, "What is the capital of France?");
-        Assert.True(paid.Done is not null, "The OpenAI chat did not end with a done event:\n" + paid.Raw + "\n" + Tail(Api.Logs));
-        var reportedCost = paid.Done!.Value.TryGetProperty("costUsd", out var cost) ? cost.GetDouble() : double.NaN;
+        var paidChat = await CreateConversationAsync(http, PaidModel);
+        var reportedCost = 0.0;
+        for (var i = 0; i < 2; i++)
+        {
+            Fake.Enqueue(new FakeScenario { Text = "Paris is the capital of France.", InputTokens = inputTokens, OutputTokens = outputTokens });
+            var paid = await SendStreamingAsync(http, paidChat, "What is the capital of France?");
+            Assert.True(paid.Done is not null, $"The {PaidModel} chat did not end with a done event:\n{paid.Raw}\n{Diagnostics()}");
+            reportedCost += paid.Done!.Value.GetProperty("costUsd").GetDouble();
+            if (i == 0)
+            {
+                await Prometheus.EventuallyAsync($"sum(jackcwf_llm_cost_usd_total{{model=\"{PaidModel}\"}})", v => v > 0);
+            }
+        }
 
         // A provider failure: the fake answers 500 to every attempt (SDK retries included).
+        var failingChat = await CreateConversationAsync(http, FailingModel);
         Fake.Default = FakeScenario.Error(500) with { RetryAfter = TimeSpan.FromMilliseconds(10) };
-        var failed = await SendStreamingAsync(http, openAiChat, "This one fails at the provider.");
+        var failed = await SendStreamingAsync(http, failingChat, "This one fails at the provider.");
         Fake.Default = FakeScenario.Echo;
         Assert.True(failed.Error is not null, "A provider failure should end with an error event:\n" + failed.Raw);
 
@@ -186,15 +240,16 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
 
         return new TrafficFacts
         {
-            DemoChatsCompleted = 2,
-            OpenAiChatsCompleted = 1,
-            OpenAiChatsFailed = 1,
-            OpenAiInputTokens = inputTokens,
-            OpenAiOutputTokens = outputTokens,
-            ExpectedOpenAiCostUsd = ((inputTokens * inputPrice) + (outputTokens * outputPrice)) / 1_000_000,
-            ReportedOpenAiCostUsd = reportedCost,
-            ConversationsCreated = 2,
-            UserMessagesStored = 4,
+            DemoChatsCompleted = 3,
+            PaidChatsCompleted = 2,
+            FailedChats = 1,
+            PaidInputTokens = 2 * inputTokens,
+            PaidOutputTokens = 2 * outputTokens,
+            ExpectedPaidCostUsd = 2 * ((inputTokens * inputPrice) + (outputTokens * outputPrice)) / 1_000_000,
+            ReportedPaidCostUsd = reportedCost,
+            ConversationsCreated = 3,
+            UserMessagesStored = 6,
+            IdempotentReplays = 1,
             StreamResumes = 1,
             InputSizeRefusals = 1,
             NotFoundAnswers = 1,

@@ -1,10 +1,11 @@
+using System.Text.RegularExpressions;
 using Jackcwf.MonitoringTests.Infrastructure;
 
 namespace Jackcwf.MonitoringTests.Live;
 
 /// <summary>Every metric name the alerts, recording rules and dashboards read exists in a real scrape of the service (or comes from a documented exporter).</summary>
 [Collection(LiveStackCollection.Name)]
-public sealed class MetricNameCrossCheckTests(LiveStackFixture stack)
+public sealed partial class MetricNameCrossCheckTests(LiveStackFixture stack)
 {
     public static TheoryData<string> Sources => ["alerts.yml", "recording.yml", "dashboards"];
 
@@ -43,6 +44,41 @@ public sealed class MetricNameCrossCheckTests(LiveStackFixture stack)
     }
 
     [Fact]
+    public void PlatformMetricsCarryOnlyTheDocumentedLabelsAndValues()
+    {
+        var documented = MonitoringFiles.DocumentedPlatformLabels();
+        var problems = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (Match sample in LabelledSample().Matches(stack.Scrape))
+        {
+            var family = BaseName(sample.Groups[1].Value, documented);
+            if (family is null)
+            {
+                continue;
+            }
+
+            foreach (Match pair in LabelPair().Matches(sample.Groups[2].Value))
+            {
+                var (label, value) = (pair.Groups[1].Value, pair.Groups[2].Value);
+                if (label is "otel_scope_name" or "le")
+                {
+                    continue;
+                }
+
+                if (!documented[family].TryGetValue(label, out var allowed))
+                {
+                    problems.Add($"{family} has the undocumented label {label}=\"{value}\"");
+                }
+                else if (allowed is not null && !allowed.Contains(value))
+                {
+                    problems.Add($"{family}{{{label}=\"{value}\"}}: docs/metrics.md allows only {string.Join(", ", allowed)}");
+                }
+            }
+        }
+
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+    }
+
+    [Fact]
     public void DocumentedExporterMetricsAreNotExportedByTheServiceItself()
     {
         // A name in the exporter list that the service does export would hide a wrong name in a rule.
@@ -52,6 +88,30 @@ public sealed class MetricNameCrossCheckTests(LiveStackFixture stack)
 
         Assert.True(overlap.Count == 0, "Listed as exporter metrics but exported by the service: " + string.Join(", ", overlap));
     }
+
+    private static string? BaseName(string sample, IReadOnlyDictionary<string, Dictionary<string, HashSet<string>?>> documented)
+    {
+        if (documented.ContainsKey(sample))
+        {
+            return sample;
+        }
+
+        foreach (var suffix in new[] { "_bucket", "_sum", "_count" })
+        {
+            if (sample.EndsWith(suffix, StringComparison.Ordinal) && documented.ContainsKey(sample[..^suffix.Length]))
+            {
+                return sample[..^suffix.Length];
+            }
+        }
+
+        return null;
+    }
+
+    [GeneratedRegex(@"^(jackcwf_[a-zA-Z0-9_]*)\{([^}]*)\}", RegexOptions.Multiline)]
+    private static partial Regex LabelledSample();
+
+    [GeneratedRegex(@"([a-zA-Z_][a-zA-Z0-9_]*)=""((?:[^""\\]|\\.)*)""")]
+    private static partial Regex LabelPair();
 
     private static IReadOnlyList<(string Name, string Where)> UsedNames(string source)
     {
