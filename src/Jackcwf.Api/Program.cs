@@ -1,6 +1,7 @@
 using Jackcwf.Api;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Ai;
+using Jackcwf.Api.Backplane;
 using Jackcwf.Api.Chat;
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Conversations;
@@ -28,6 +29,7 @@ builder.AddData();
 builder.AddAccounts();
 builder.AddAi();
 builder.AddChat();
+builder.AddBackplane();
 builder.AddWeb();
 
 var app = builder.Build();

@@ -66,8 +66,14 @@ public abstract class ServiceFixture : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
-        await Api.DisposeAsync();
-        await Fake.DisposeAsync();
+        if (Api is not null)
+        {
+            await Api.DisposeAsync();
+        }
+        if (Fake is not null)
+        {
+            await Fake.DisposeAsync();
+        }
         await DisposeDatabaseAsync();
         GC.SuppressFinalize(this);
     }
