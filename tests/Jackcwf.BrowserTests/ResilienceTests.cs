@@ -55,7 +55,7 @@ public sealed class ResilienceTests(BrowserFixture fixture)
         await Expect(page.GetByText("Reconnecting…")).ToHaveCountAsync(0);
 
         await page.ReloadAsync();
-        Assert.Equal(question, await TextOfAsync(AssistantMessages(page).Last));
+        await Expect(Content(AssistantMessages(page).Last)).ToHaveTextAsync(question);
         await page.Context.CloseAsync();
     }
 
