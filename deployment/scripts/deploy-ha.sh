@@ -377,11 +377,12 @@ local_deploy() {
 
   local i
   for ((i = 1; i <= REPLICAS; i++)); do local_start_replica "$i"; done
+  # The balancer starts alongside: its health checks admit each replica as soon as it is ready.
+  local_start_lb
   for ((i = 1; i <= REPLICAS; i++)); do
     wait_for_url "$(replica_url "$i")/health/ready" "replica $i" "$HA_DIR/replica-$i.pid" "$HA_DIR/replica-$i.log"
     log "replica $i: ready"
   done
-  local_start_lb
   wait_for_url "http://$BIND:$LB_PORT/lb/health" "load balancer" "$HA_DIR/lb.pid" "$HA_DIR/lb.log"
   for ((i = 1; i <= REPLICAS; i++)); do wait_lb_sees_healthy "$(replica_url "$i")"; done
   [[ "$(http_code "http://$BIND:$LB_PORT/health")" == "200" ]] \

@@ -16,7 +16,12 @@ public sealed class LocalHaDeploymentTests
     private const int LbPort = 20180;
     private const int FirstReplicaPort = 20181;
     private const int Replicas = 3;
-    private static readonly TimeSpan ScriptTimeout = TimeSpan.FromSeconds(150);
+    private const int PgPort = 20190;
+    private const int RedisPort = 20191;
+    // Bounds, not expectations: on an idle 2-core machine a deployment takes ~30 s and a rolling
+    // restart ~60 s, but replicas start several times slower when the cores are shared.
+    private static readonly TimeSpan DeployTimeout = TimeSpan.FromSeconds(180);
+    private static readonly TimeSpan RestartTimeout = TimeSpan.FromSeconds(300);
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -37,9 +42,9 @@ public sealed class LocalHaDeploymentTests
             ["HA_DIR"] = haDir,
             ["HA_LB_PORT"] = LbPort.ToString(),
             ["HA_BASE_PORT"] = FirstReplicaPort.ToString(),
-            ["HA_PG_PORT"] = "20190",
-            ["HA_REDIS_PORT"] = "20191",
-            ["HA_START_TIMEOUT"] = "100",
+            ["HA_PG_PORT"] = $"{PgPort}",
+            ["HA_REDIS_PORT"] = $"{RedisPort}",
+            ["HA_START_TIMEOUT"] = "150",
             ["JACKCWF_API_DLL"] = Scripts.ApiDll,
             ["JACKCWF_LB_DLL"] = Scripts.LoadBalancerDll,
             ["DATABASE_URL"] = null,
@@ -50,14 +55,15 @@ public sealed class LocalHaDeploymentTests
             ["DEMO_CHUNK_DELAY_MS"] = "20",
             ["LOG_FORMAT"] = "text",
         };
-        var pids = new List<int>();
+        var processes = new List<StartedProcess>();
         try
         {
-            var deploy = await Scripts.RunAsync(Scripts.DeployHa, ["--platform", "local", "--replicas", $"{Replicas}"], environment, ScriptTimeout);
+            var deploy = await Scripts.RunAsync(Scripts.DeployHa, ["--platform", "local", "--replicas", $"{Replicas}"], environment, DeployTimeout);
             Log(deploy.Output);
             Assert.True(deploy.ExitCode == 0, $"deploy-ha.sh failed:\n{deploy.Output}");
-            pids.AddRange(ProcessIds(haDir));
-            Assert.Equal(Replicas + 4, pids.Count); // replicas, balancer, Redis, PostgreSQL
+            processes.AddRange(StartedProcesses(haDir));
+            Assert.Equal(Replicas + 3, processes.Count); // replicas, balancer, Redis, PostgreSQL
+            Assert.All(processes, p => Assert.True(p.IsRunning, $"{p} is not running after the deployment"));
 
             var health = await Scripts.RunAsync(Scripts.HealthCheck, ["--platform", "local"], environment, TimeSpan.FromSeconds(30));
             Log(health.Output);
@@ -66,7 +72,7 @@ public sealed class LocalHaDeploymentTests
 
             await using var load = await Load.StartAsync(new Uri($"http://127.0.0.1:{LbPort}/"));
             await Task.Delay(TimeSpan.FromSeconds(2), Ct);
-            var restart = await Scripts.RunAsync(Scripts.DeployHa, ["--platform", "local", "--rolling-restart"], environment, ScriptTimeout);
+            var restart = await Scripts.RunAsync(Scripts.DeployHa, ["--platform", "local", "--rolling-restart"], environment, RestartTimeout);
             Log(restart.Output);
             await Task.Delay(TimeSpan.FromSeconds(2), Ct);
             var figures = await load.StopAsync();
@@ -76,23 +82,25 @@ public sealed class LocalHaDeploymentTests
             Log($"rolling restart of {Replicas} replicas: {restart.Duration.TotalSeconds:F0} s; {figures}; balancer retries {retries}");
             Assert.True(figures.Failures.Count == 0, $"{figures}\n{string.Join('\n', figures.Failures.Take(20))}");
             Assert.True(figures.Chats >= 20, $"too little load to prove anything: {figures}");
-            var newPids = ProcessIds(haDir).Except(pids).ToList();
-            Assert.Equal(Replicas, newPids.Count); // every replica is a new process
-            pids.AddRange(newPids);
+            var restarted = StartedProcesses(haDir).Except(processes).ToList();
+            Assert.Equal(Replicas, restarted.Count); // every replica is a new process
+            processes.AddRange(restarted);
 
-            var down = await Scripts.RunAsync(Scripts.DeployHa, ["--platform", "local", "--down"], environment, ScriptTimeout);
+            var down = await Scripts.RunAsync(Scripts.DeployHa, ["--platform", "local", "--down"], environment, DeployTimeout);
             Log(down.Output);
             Assert.True(down.ExitCode == 0, $"--down failed:\n{down.Output}");
-            Assert.DoesNotContain(pids, IsRunning);
+            Assert.DoesNotContain(processes, p => p.IsRunning);
+            int[] ports = [LbPort, .. Enumerable.Range(FirstReplicaPort, Replicas), PgPort, RedisPort];
+            Assert.DoesNotContain(ports, IsListening);
             Assert.False(File.Exists(Path.Combine(haDir, "state.env")));
         }
         finally
         {
             // Whatever happened above, leave nothing running and nothing on disk.
-            await Scripts.RunAsync(Scripts.DeployHa, ["--platform", "local", "--down", "--purge"], environment, ScriptTimeout);
-            foreach (var pid in pids.Where(IsRunning))
+            await Scripts.RunAsync(Scripts.DeployHa, ["--platform", "local", "--down", "--purge"], environment, DeployTimeout);
+            foreach (var process in processes.Where(p => p.IsRunning))
             {
-                Process.GetProcessById(pid).Kill(entireProcessTree: true);
+                Process.GetProcessById(process.Pid).Kill(entireProcessTree: true);
             }
             if (Directory.Exists(haDir))
             {
@@ -101,27 +109,54 @@ public sealed class LocalHaDeploymentTests
         }
     }
 
-    /// <summary>PIDs of everything deploy-ha.sh started, from its state folder.</summary>
-    private static IEnumerable<int> ProcessIds(string haDir)
+    /// <summary>
+    /// A process deploy-ha.sh started, identified by PID and command line: PIDs are reused quickly
+    /// on a busy machine, so a PID alone does not say that our process is still there.
+    /// </summary>
+    private sealed record StartedProcess(int Pid, string CommandLine)
+    {
+        public bool IsRunning =>
+            ReadProc(Pid, "cmdline") == CommandLine
+            // A zombie has exited; it only waits for its parent to collect the exit code.
+            && ReadProc(Pid, "stat") is { } stat && stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z') is false;
+
+        public override string ToString() => $"pid {Pid} ({CommandLine.Replace('\0', ' ').Trim()})";
+    }
+
+    /// <summary>Everything deploy-ha.sh started, from the PID files of its state folder.</summary>
+    private static IEnumerable<StartedProcess> StartedProcesses(string haDir)
     {
         var files = Directory.GetFiles(haDir, "*.pid").Append(Path.Combine(haDir, "postgres", "data", "postmaster.pid"));
         foreach (var file in files.Where(File.Exists))
         {
-            if (int.TryParse(File.ReadLines(file).FirstOrDefault()?.Trim(), out var pid))
+            if (int.TryParse(File.ReadLines(file).FirstOrDefault()?.Trim(), out var pid) && ReadProc(pid, "cmdline") is { } commandLine)
             {
-                yield return pid;
+                yield return new StartedProcess(pid, commandLine);
             }
         }
     }
 
-    private static bool IsRunning(int pid)
+    private static string? ReadProc(int pid, string file)
     {
         try
         {
-            using var process = Process.GetProcessById(pid);
-            return !process.HasExited;
+            return File.ReadAllText($"/proc/{pid}/{file}");
         }
-        catch (ArgumentException)
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private static bool IsListening(int port)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        try
+        {
+            socket.Connect(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
         {
             return false;
         }
@@ -211,7 +246,7 @@ public sealed class LocalHaDeploymentTests
                     using var response = await _client.GetAsync("health", CancellationToken.None);
                     return response.StatusCode == HttpStatusCode.OK ? null : $"status {(int)response.StatusCode}";
                 });
-                await Task.Delay(20, CancellationToken.None);
+                await Task.Delay(50, CancellationToken.None);
             }
         }
 
@@ -248,6 +283,7 @@ public sealed class LocalHaDeploymentTests
                     return answer == content ? null : $"answer \"{answer}\" instead of \"{content}\"";
                 });
                 Interlocked.Increment(ref _chats);
+                await Task.Delay(50, CancellationToken.None);
             }
         }
 
