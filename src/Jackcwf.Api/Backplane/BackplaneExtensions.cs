@@ -1,7 +1,48 @@
+using Jackcwf.Api.Chat;
+using Jackcwf.Api.Health;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using StackExchange.Redis;
+
 namespace Jackcwf.Api.Backplane;
 
 public static class BackplaneExtensions
 {
-    /// <summary>With REDIS_URL set, carries the event log, stop signals and limits across replicas.</summary>
-    public static IHostApplicationBuilder AddBackplane(this IHostApplicationBuilder builder) => builder;
+    /// <summary>
+    /// With <c>REDIS_URL</c> set, carries the event log and stop signals across replicas: the event log
+    /// of running generations becomes a Redis stream any replica can tail, stop requests reach the
+    /// replica that runs the generation, and the monitor checks Redis. Without it the in-process
+    /// implementations registered by <c>AddChat</c> stay (one replica).
+    /// </summary>
+    public static IHostApplicationBuilder AddBackplane(this IHostApplicationBuilder builder)
+    {
+        var url = builder.Configuration["Redis:Url"];
+        if (string.IsNullOrWhiteSpace(url))
+        {
+            return builder;
+        }
+        var options = RedisUrl.Parse(url);
+        var s = builder.Services;
+        s.AddSingleton<IConnectionMultiplexer>(sp =>
+        {
+            // AbortOnConnectFail=false: returns after the first attempt even when Redis is down and keeps retrying.
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Jackcwf.Backplane");
+            try
+            {
+                return ConnectionMultiplexer.Connect(options);
+            }
+            catch (RedisConnectionException ex)
+            {
+                logger.LogWarning("Redis backplane: first connection failed ({Error}); retrying in the background", ex.Message);
+                throw;
+            }
+        });
+        // Hosted first, so the multiplexer connects while the host starts, before any request arrives.
+        s.Insert(0, ServiceDescriptor.Singleton<IHostedService, RedisConnectionMonitor>());
+        s.AddSingleton<RedisNotifications>();
+        s.Replace(ServiceDescriptor.Singleton<IGenerationEventLog, RedisGenerationEventLog>());
+        s.Replace(ServiceDescriptor.Singleton<IStopSignal, RedisStopSignal>());
+        s.AddHostedService<RedisStopListener>();
+        s.AddSingleton<IDependencyProbe, RedisProbe>();
+        return builder;
+    }
 }

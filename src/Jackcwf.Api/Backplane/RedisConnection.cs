@@ -1,0 +1,119 @@
+using System.Globalization;
+using Jackcwf.Api.Health;
+using Jackcwf.Api.Telemetry;
+using StackExchange.Redis;
+
+namespace Jackcwf.Api.Backplane;
+
+/// <summary>Turns <c>REDIS_URL</c> into StackExchange.Redis options that never stop the service from starting.</summary>
+public static class RedisUrl
+{
+    /// <summary>
+    /// Accepts <c>redis://[[user]:password@]host[:port][/db]</c>, <c>rediss://…</c> (TLS) and
+    /// StackExchange.Redis configuration strings (<c>host:port,password=…</c>).
+    /// </summary>
+    public static ConfigurationOptions Parse(string url)
+    {
+        ConfigurationOptions options;
+        if (url.StartsWith("redis://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("rediss://", StringComparison.OrdinalIgnoreCase))
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Host.Length == 0)
+            {
+                throw new FormatException("REDIS_URL must look like redis://[:password@]host:6379[/db].");
+            }
+            options = new ConfigurationOptions { Ssl = uri.Scheme.Equals("rediss", StringComparison.OrdinalIgnoreCase) };
+            options.EndPoints.Add(uri.Host, uri.Port > 0 ? uri.Port : 6379);
+            if (uri.UserInfo.Length > 0)
+            {
+                var parts = uri.UserInfo.Split(':', 2);
+                if (parts.Length == 2)
+                {
+                    options.User = parts[0].Length > 0 ? Uri.UnescapeDataString(parts[0]) : null;
+                    options.Password = Uri.UnescapeDataString(parts[1]);
+                }
+                else
+                {
+                    // redis://secret@host: a lone user-info part is the password (as redis-cli reads it).
+                    options.Password = Uri.UnescapeDataString(parts[0]);
+                }
+            }
+            var path = uri.AbsolutePath.Trim('/');
+            if (path.Length > 0)
+            {
+                options.DefaultDatabase = int.TryParse(path, NumberStyles.None, CultureInfo.InvariantCulture, out var db)
+                    ? db
+                    : throw new FormatException("REDIS_URL: the path must be a database number (redis://host:6379/0).");
+            }
+        }
+        else
+        {
+            options = ConfigurationOptions.Parse(url);
+        }
+        // Start even when Redis is down and keep reconnecting; a failure must never stop the service.
+        options.AbortOnConnectFail = false;
+        options.ConnectTimeout = 3000;
+        options.SyncTimeout = 2000;
+        options.AsyncTimeout = 3000;
+        options.ConnectRetry = 1;
+        options.KeepAlive = 5;
+        options.ReconnectRetryPolicy = new ExponentialRetry(500, 2000);
+        options.ClientName ??= "jackcwf";
+        return options;
+    }
+}
+
+/// <summary>
+/// Owns the start-up side of the backplane: the multiplexer is a constructor argument, so it connects
+/// while the host starts (never lazily under the first burst of requests); reports the state as
+/// <c>jackcwf_redis_connected</c> and logs every loss and recovery.
+/// </summary>
+internal sealed class RedisConnectionMonitor(IConnectionMultiplexer redis, JackcwfMetrics metrics, ILogger<RedisConnectionMonitor> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        metrics.RedisState = () => redis.IsConnected;
+        redis.ConnectionFailed += OnFailed;
+        redis.ConnectionRestored += OnRestored;
+        if (redis.IsConnected)
+        {
+            logger.LogInformation("Redis backplane connected ({Endpoints})", Endpoints());
+        }
+        else
+        {
+            logger.LogWarning("Redis backplane unreachable at start-up ({Endpoints}): serving with in-process streams until it connects", Endpoints());
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        redis.ConnectionFailed -= OnFailed;
+        redis.ConnectionRestored -= OnRestored;
+        return Task.CompletedTask;
+    }
+
+    private string Endpoints() => string.Join(",", redis.GetEndPoints().Select(e => e.ToString()));
+
+    private void OnFailed(object? sender, ConnectionFailedEventArgs e) =>
+        logger.LogWarning("Redis backplane connection lost ({Endpoint}, {FailureType}): streams of other replicas are followed through the database until it is back",
+            e.EndPoint?.ToString(), e.FailureType);
+
+    private void OnRestored(object? sender, ConnectionFailedEventArgs e) =>
+        logger.LogInformation("Redis backplane connection restored ({Endpoint})", e.EndPoint?.ToString());
+}
+
+/// <summary>The monitor's <c>redis</c> check: a PING within the health-check budget.</summary>
+internal sealed class RedisProbe(IConnectionMultiplexer redis) : IDependencyProbe
+{
+    public string Name => "redis";
+
+    public async Task<bool> CheckAsync(CancellationToken ct)
+    {
+        if (!redis.IsConnected)
+        {
+            return false;
+        }
+        await redis.GetDatabase().PingAsync().WaitAsync(ct);
+        return true;
+    }
+}
