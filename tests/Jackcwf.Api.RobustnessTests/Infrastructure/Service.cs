@@ -16,7 +16,8 @@ internal static class Service
             Environment = WithDefaults(environment),
             WaitForReady = waitForReady,
             WorkingDirectory = workingDirectory,
-            ReadyTimeout = TimeSpan.FromSeconds(60),
+            // Generous: several services start at once, on 2 cores shared with other test suites.
+            ReadyTimeout = TimeSpan.FromSeconds(120),
         });
 
     /// <summary>Runs a sub-command (<c>migrate</c>, <c>healthcheck url</c>) to completion.</summary>
