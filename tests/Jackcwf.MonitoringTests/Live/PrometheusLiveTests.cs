@@ -135,6 +135,51 @@ public sealed class PrometheusLiveTests(LiveStackFixture stack)
         Assert.Contains(excluded, r => r.StartsWith("GET ", StringComparison.Ordinal) && r.EndsWith("/events", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("JackcwfServiceDown")]
+    [InlineData("JackcwfTargetDown")]
+    [InlineData("JackcwfHighErrorRate")]
+    [InlineData("JackcwfHighLatencyP95")]
+    [InlineData("JackcwfHighLatencyP99")]
+    [InlineData("JackcwfHighCpuUsage")]
+    [InlineData("JackcwfFileDescriptorsExhaustion")]
+    [InlineData("JackcwfThreadPoolStarvation")]
+    [InlineData("JackcwfDatabaseDown")]
+    [InlineData("JackcwfDatabaseHealthCheckSlow")]
+    [InlineData("JackcwfSlowDatabaseQueries")]
+    [InlineData("JackcwfProviderDown")]
+    [InlineData("JackcwfProviderHighErrorRate")]
+    [InlineData("JackcwfGenerationFailureRate")]
+    [InlineData("JackcwfGenerationStuck")]
+    [InlineData("JackcwfSlowTimeToFirstToken")]
+    [InlineData("JackcwfLlmDailySpendHigh")]
+    [InlineData("JackcwfReplicaRestarted")]
+    [InlineData("JackcwfDrainingTooLong")]
+    public async Task AlertExpressionSelectsRealSeriesOnceItsThresholdIsLifted(string alert)
+    {
+        // With every "<op> <number>" turned into ">= -Inf" the alert's selectors, joins and
+        // aggregations must still find the service's series: a wrong label or a join that never
+        // matches would otherwise keep the alert silent forever.
+        var expr = MonitoringFiles.Alerts.Single(a => a.Alert == alert).Expr;
+        var lifted = System.Text.RegularExpressions.Regex.Replace(expr, @"(>=|<=|==|!=|>|<)\s*-?[0-9]+(\.[0-9]+)?(?![0-9.*/a-zA-Z_(])", ">= -Inf");
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        JsonArray result;
+        do
+        {
+            result = await stack.Prometheus.QueryAsync(lifted);
+            if (result.Count > 0)
+            {
+                break;
+            }
+
+            await Task.Delay(500, TestContext.Current.CancellationToken);
+        }
+        while (DateTime.UtcNow < deadline);
+
+        Assert.True(result.Count > 0, $"{alert}: `{lifted}` selects nothing from the running service.\n{stack.Diagnostics()}");
+    }
+
     [Fact]
     public async Task EveryRuleEvaluatesWithoutErrorAgainstRealData()
     {
