@@ -6,6 +6,9 @@ using Jackcwf.Api.Chat;
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Conversations;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.Limits;
+using Jackcwf.Api.OpenAiCompat;
+using Jackcwf.Api.Usage;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
 using Jackcwf.ServiceDefaults;
@@ -28,6 +31,7 @@ builder.AddTelemetry();
 builder.AddData();
 builder.AddAccounts();
 builder.AddAi();
+builder.AddLimits();
 builder.AddChat();
 builder.AddBackplane();
 builder.AddWeb();
@@ -40,12 +44,17 @@ if (args is ["migrate", ..])
 
 app.UseWeb();
 app.UseAuthentication();
+app.UseAccessAndRateLimits();
 app.UseAuthorization();
 app.MapDefaultEndpoints();
 app.MapAccountsApi();
+app.MapApiKeysApi();
+app.MapAdminApi();
+app.MapUsageApi();
 app.MapModelsApi();
 app.MapConversationsApi();
 app.MapChatApi();
+app.MapOpenAiCompatApi();
 app.MapWebEndpoints();
 return await Commands.RunAsync(app);
 

@@ -8,11 +8,11 @@ namespace Jackcwf.Api.Accounts;
 public static class AccountsExtensions
 {
     public const string SessionCookieName = "jackcwf.session";
+    public const string CompositeScheme = "jackcwf";
 
     public static IHostApplicationBuilder AddAccounts(this IHostApplicationBuilder builder)
     {
         var s = builder.Services;
-        s.AddAuthorization();
         s.AddIdentityApiEndpoints<AppUser>(o =>
             {
                 o.User.RequireUniqueEmail = true;
@@ -28,7 +28,25 @@ public static class AccountsExtensions
             })
             .AddRoles<AppRole>()
             .AddUserManager<AppUserManager>()
+            .AddSignInManager<AppSignInManager>()
             .AddEntityFrameworkStores<AppDbContext>();
+        // One entry scheme: personal API keys (Bearer jk-…) or Identity's bearer tokens and session cookie.
+        s.AddAuthentication(o =>
+            {
+                o.DefaultScheme = CompositeScheme;
+                o.DefaultChallengeScheme = CompositeScheme;
+            })
+            .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null)
+            .AddPolicyScheme(CompositeScheme, "API key, bearer token or session cookie", o => o.ForwardDefaultSelector = ctx =>
+                ctx.Request.Headers.Authorization.ToString().StartsWith("Bearer " + ApiKeyAuthenticationHandler.KeyPrefix, StringComparison.Ordinal)
+                    ? ApiKeyAuthenticationHandler.SchemeName
+                    // Identity's own composite of its bearer token and application cookie (its constant is internal).
+                    : "Identity.BearerAndApplication");
+        s.AddAuthorizationBuilder().AddPolicy(AdminApi.Policy, p => p.RequireRole(AppRole.Admin));
+        s.AddSingleton<IInvalidationBus, InProcessInvalidationBus>();
+        s.AddSingleton<UserAccessCache>();
+        s.AddSingleton<ApiKeyUsageTracker>();
+        s.AddHostedService(sp => sp.GetRequiredService<ApiKeyUsageTracker>());
         s.ConfigureApplicationCookie(o =>
         {
             o.Cookie.Name = SessionCookieName;
@@ -91,4 +109,18 @@ public sealed class AppUserManager(
         }
         return result;
     }
+}
+
+/// <summary>Disabled accounts cannot sign in (password, refresh or cookie renewal).</summary>
+public sealed class AppSignInManager(
+    UserManager<AppUser> userManager,
+    IHttpContextAccessor contextAccessor,
+    IUserClaimsPrincipalFactory<AppUser> claimsFactory,
+    Microsoft.Extensions.Options.IOptions<IdentityOptions> optionsAccessor,
+    ILogger<SignInManager<AppUser>> logger,
+    Microsoft.AspNetCore.Authentication.IAuthenticationSchemeProvider schemes,
+    IUserConfirmation<AppUser> confirmation)
+    : SignInManager<AppUser>(userManager, contextAccessor, claimsFactory, optionsAccessor, logger, schemes, confirmation)
+{
+    public override async Task<bool> CanSignInAsync(AppUser user) => !user.IsDisabled && await base.CanSignInAsync(user);
 }

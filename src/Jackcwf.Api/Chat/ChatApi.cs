@@ -37,7 +37,7 @@ public static class ChatApi
     public static async Task<IResult> SendMessageAsync(
         HttpContext http, ClaimsPrincipal user, Guid id, SendMessageRequest? request,
         AppDbContext db, ModelCatalog catalog, GenerationRunner runner, IGenerationEventLog log, JackcwfMetrics metrics,
-        IOptions<LimitsOptions> limits, IOptions<ChatSettings> settings, CancellationToken ct)
+        IOptions<LimitsOptions> limits, IOptions<ChatSettings> settings, Limits.LimitGuard guard, CancellationToken ct)
     {
         var accepted = Stopwatch.GetTimestamp();
         if (request is null)
@@ -106,6 +106,14 @@ public static class ChatApi
             return Problems.Invalid("content", "is required and must not be blank");
         }
         model ??= catalog.Find(conversation.Model) ?? catalog.Default;
+        var (slot, refusal) = await guard.AcquireGenerationAsync(userId, model);
+        if (refusal is not null)
+        {
+            http.Response.Headers.RetryAfter = refusal.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+            var problem = Problems.Create(429, refusal.Limit == "budget" ? "budget_exceeded" : "rate_limited", refusal.Title, refusal.Detail);
+            problem.Extensions["limit"] = refusal.Limit;
+            return TypedResults.Problem(problem);
+        }
 
         var now = Clock.UtcNow();
         Message userMessage;
@@ -147,6 +155,10 @@ public static class ChatApi
         {
             await db.SaveChangesAsync(ct);
         }
+        catch (Exception) when (slot is not null && ReleaseSlot(slot))
+        {
+            throw;
+        }
         catch (DbUpdateException) when (key.Length > 0)
         {
             // Another request with the same key won the race (here or on another replica): answer as it does.
@@ -166,12 +178,13 @@ public static class ChatApi
 
         var history = BuildHistory(conversation.SystemPrompt, byId, userMessage);
         var generation = runner.StartAsync(new GenerationRequest(
-            assistant.Id, id, userId, userMessage.Id, assistantAt, model, history, accepted, null));
+            assistant.Id, id, userId, userMessage.Id, assistantAt, model, history, accepted, guard.Options.MaxOutputTokens,
+            user.ApiKeyId(), slot));
 
         var userDto = MessageDto.From(userMessage);
         if (streaming)
         {
-            return new StreamResult(userDto, assistant.Id, id, 0, runner, log, db, settings.Value);
+            return new StreamResult(userDto, assistant.Id, id, 0, runner, log, db, settings.Value, user);
         }
         return await JsonOutcomeAsync(userDto, generation, http, ct);
     }
@@ -201,7 +214,7 @@ public static class ChatApi
         {
             metrics.StreamResumed();
         }
-        return new StreamResult(null, messageId, id, offset, runner, log, db, settings.Value);
+        return new StreamResult(null, messageId, id, offset, runner, log, db, settings.Value, user);
     }
 
     public static async Task<Results<Accepted, ProblemHttpResult>> StopAsync(
@@ -247,7 +260,7 @@ public static class ChatApi
         var userDto = MessageDto.From(userMessage);
         if (WantsEventStream(http.Request))
         {
-            return new StreamResult(userDto, record.AssistantMessageId, record.ConversationId, 0, runner, log, db, settings);
+            return new StreamResult(userDto, record.AssistantMessageId, record.ConversationId, 0, runner, log, db, settings, http.User);
         }
         var local = runner.Find(record.AssistantMessageId);
         if (local is not null)
@@ -282,6 +295,13 @@ public static class ChatApi
             http.Response.Headers.RetryAfter = "1";
         }
         return TypedResults.Ok(new SendMessageResponse(userDto, outcome.Message));
+    }
+
+    /// <summary>Frees the slot of a generation that never started; false so the exception keeps propagating.</summary>
+    private static bool ReleaseSlot(Limits.GenerationSlot slot)
+    {
+        _ = slot.DisposeAsync();
+        return false;
     }
 
     internal static bool WantsEventStream(HttpRequest request) =>

@@ -11,6 +11,7 @@ public static class ChatExtensions
         s.AddOptions<ChatSettings>().BindConfiguration(ChatSettings.Section);
         s.AddSingleton<IGenerationEventLog, InProcessGenerationEventLog>();
         s.AddSingleton<IStopSignal, InProcessStopSignal>();
+        s.AddSingleton<Usage.UsageLedger>();
         s.AddSingleton<GenerationRunner>();
         s.AddHostedService(sp => sp.GetRequiredService<GenerationRunner>());
         s.AddSingleton<IShutdownParticipant>(sp => sp.GetRequiredService<GenerationRunner>());

@@ -24,7 +24,9 @@ public sealed record GenerationRequest(
     ModelInfo Model,
     IReadOnlyList<ChatMessage> History,
     long AcceptedTimestamp,
-    int? MaxOutputTokens);
+    int? MaxOutputTokens,
+    Guid? ApiKeyId = null,
+    Limits.GenerationSlot? Slot = null);
 
 /// <summary>The stored outcome of a generation.</summary>
 public sealed record GenerationOutcome(MessageDto Message, ProviderFailure? Failure);
@@ -39,6 +41,7 @@ public sealed class GenerationRunner(
     IGenerationEventLog log,
     IServiceScopeFactory scopes,
     JackcwfMetrics metrics,
+    Usage.UsageLedger ledger,
     IOptions<ChatSettings> settings,
     ILogger<GenerationRunner> logger) : IHostedService, IShutdownParticipant
 {
@@ -65,6 +68,15 @@ public sealed class GenerationRunner(
 
     /// <summary>The local generation of a message, if this replica runs it.</summary>
     public Task<GenerationOutcome>? Find(Guid messageId) => _running.TryGetValue(messageId, out var r) ? r.Task : null;
+
+    /// <summary>Stops every generation of a user running here (the account was disabled).</summary>
+    public void StopAllForUser(Guid userId)
+    {
+        foreach (var r in _running.Values.Where(r => r.Request.UserId == userId))
+        {
+            r.Cancel(MessageStatuses.Stopped);
+        }
+    }
 
     public bool TryStop(Guid messageId)
     {
@@ -93,6 +105,7 @@ public sealed class GenerationRunner(
             var client = clients.Get(req.Model);
             var options = new ChatOptions { MaxOutputTokens = req.MaxOutputTokens ?? req.Model.MaxOutputTokens };
             var first = true;
+            var finished = false;
             await foreach (var update in client.GetStreamingResponseAsync(req.History, options, run.Token))
             {
                 foreach (var content in update.Contents)
@@ -104,6 +117,7 @@ public sealed class GenerationRunner(
                         outputTokens = u.Details.OutputTokenCount ?? outputTokens;
                     }
                 }
+                finished |= update.FinishReason is not null;
                 var delta = update.Text;
                 if (string.IsNullOrEmpty(delta))
                 {
@@ -121,6 +135,12 @@ public sealed class GenerationRunner(
                     metrics.FirstToken(req.Model.Provider, req.Model.Id, Stopwatch.GetElapsedTime(req.AcceptedTimestamp));
                 }
                 await log.AppendDeltaAsync(req.MessageId, delta, end);
+            }
+            if (!finished && req.Model.Provider != Providers.Demo)
+            {
+                // The OpenAI SDK ends a stream silently when the server sends an error event inside it:
+                // no finish reason means the answer is incomplete.
+                throw new IOException("The provider's stream ended without a finish reason.");
             }
             status = MessageStatuses.Complete;
         }
@@ -161,6 +181,11 @@ public sealed class GenerationRunner(
             req.CreatedAt, completedAt);
 
         await StoreFinalAsync(dto, failure);
+        if (req.Slot is not null)
+        {
+            await req.Slot.DisposeAsync();
+        }
+        await ledger.RecordAsync(req.UserId, req.ApiKeyId, req.Model.Id, Usage.UsageLedger.Chat, (int)inputTokens, (int)outputTokens, cost);
         metrics.Usage(req.Model.Provider, req.Model.Id, inputTokens, outputTokens, cost);
         metrics.GenerationFinished(req.Model.Provider, req.Model.Id, status, Stopwatch.GetElapsedTime(run.Started));
         await log.CompleteAsync(req.MessageId, FinalEvent(dto, failure));

@@ -15,10 +15,24 @@ public sealed class SseWriter
 {
     private static readonly byte[] KeepAliveBytes = ": keep-alive\n\n"u8.ToArray();
     private readonly HttpResponse _response;
+    private readonly Func<bool> _allowed;
 
-    public SseWriter(HttpResponse response)
+    /// <param name="allowed">Checked before every event: a disabled account or revoked key ends the stream at once.</param>
+    public SseWriter(HttpResponse response, Func<bool>? allowed = null)
     {
         _response = response;
+        _allowed = allowed ?? (() => true);
+    }
+
+    private async Task EnsureAllowedAsync(CancellationToken ct)
+    {
+        if (_allowed())
+        {
+            return;
+        }
+        var problem = JsonSerializer.Serialize(Problems.Create(401, "account_disabled", "Access revoked", "This account was disabled or this key was revoked."), AppJsonContext.Default.ProblemDetails);
+        await WriteUncheckedAsync(GenerationEvent.Error, null, problem, ct);
+        throw new OperationCanceledException("access revoked");
     }
 
     public static void PrepareHeaders(HttpContext context)
@@ -31,7 +45,11 @@ public sealed class SseWriter
         context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
     }
 
-    public Task KeepAliveAsync(CancellationToken ct) => WriteRawAsync(KeepAliveBytes, ct);
+    public async Task KeepAliveAsync(CancellationToken ct)
+    {
+        await EnsureAllowedAsync(ct);
+        await WriteRawAsync(KeepAliveBytes, ct);
+    }
 
     public Task WriteJsonAsync<T>(string type, string? id, T payload, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info, CancellationToken ct) =>
         WriteAsync(type, id, JsonSerializer.Serialize(payload, info), ct);
@@ -44,6 +62,12 @@ public sealed class SseWriter
     };
 
     public async Task WriteAsync(string type, string? id, string data, CancellationToken ct)
+    {
+        await EnsureAllowedAsync(ct);
+        await WriteUncheckedAsync(type, id, data, ct);
+    }
+
+    private async Task WriteUncheckedAsync(string type, string? id, string data, CancellationToken ct)
     {
         var writer = _response.BodyWriter;
         Append(writer, "event: ");

@@ -12,13 +12,14 @@ namespace Jackcwf.Api.Chat;
 /// </summary>
 internal sealed class StreamResult(
     MessageDto? userMessage, Guid assistantId, Guid conversationId, int offset,
-    GenerationRunner runner, IGenerationEventLog log, AppDbContext db, ChatSettings settings) : IResult
+    GenerationRunner runner, IGenerationEventLog log, AppDbContext db, ChatSettings settings, System.Security.Claims.ClaimsPrincipal caller) : IResult
 {
     public async Task ExecuteAsync(HttpContext http)
     {
         var ct = http.RequestAborted;
         SseWriter.PrepareHeaders(http);
-        var sse = new SseWriter(http.Response);
+        var access = http.RequestServices.GetRequiredService<Accounts.UserAccessCache>();
+        var sse = new SseWriter(http.Response, () => access.IsStillAllowed(caller));
         try
         {
             if (userMessage is not null)
@@ -41,9 +42,9 @@ internal sealed class StreamResult(
             }
             await FollowDatabaseAsync(sse, keepAlive, ct);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
-            // The client went away; the generation carries on and can be resumed.
+            // The client went away (the generation carries on and can be resumed), or its access was revoked.
         }
     }
 

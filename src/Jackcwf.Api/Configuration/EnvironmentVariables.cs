@@ -37,6 +37,11 @@ public static class EnvironmentVariables
         new("PROVIDER_TIMEOUT_SECONDS", "Providers:TimeoutSeconds", Kind.Integer, 1, 3600),
         new("ALLOW_REGISTRATION", "Accounts:AllowRegistration", Kind.Boolean),
         new("MAX_MESSAGE_CHARS", "Limits:MaxMessageChars", Kind.Integer, 1, 10_000_000),
+        new("RATE_LIMIT_USER_PER_MINUTE", "Limits:RequestsPerMinutePerUser", Kind.Integer, 1, 1_000_000),
+        new("RATE_LIMIT_KEY_PER_MINUTE", "Limits:RequestsPerMinutePerKey", Kind.Integer, 1, 1_000_000),
+        new("MAX_CONCURRENT_GENERATIONS", "Limits:MaxConcurrentGenerationsPerUser", Kind.Integer, 1, 10_000),
+        new("DEFAULT_MONTHLY_BUDGET_USD", "Limits:DefaultMonthlyBudgetUsd", Kind.Number, 0, 100_000_000),
+        new("MAX_OUTPUT_TOKENS", "Limits:MaxOutputTokens", Kind.Integer, 1, 1_000_000),
         new("ENABLE_MONITORING", "Monitoring:Enabled", Kind.Boolean),
         new("MONITORING_INTERVAL_SECONDS", "Monitoring:IntervalSeconds", Kind.Integer, 1, 86_400),
         new("HEALTH_CHECK_TIMEOUT_MS", "Monitoring:HealthCheckTimeoutMs", Kind.Integer, 50, 600_000),
@@ -77,6 +82,13 @@ public static class EnvironmentVariables
                         continue;
                     }
                     raw = b ? "true" : "false";
+                    break;
+                case Kind.Number:
+                    if (!decimal.TryParse(raw, NumberStyles.Number, CultureInfo.InvariantCulture, out var d) || d < v.Min || d > v.Max)
+                    {
+                        errors.Add($"{v.Name} must be a number between {v.Min} and {v.Max} (got {shown}).");
+                        continue;
+                    }
                     break;
                 case Kind.Url:
                     if (raw.Length > 0 && (!Uri.TryCreate(raw, UriKind.Absolute, out var u) || (u.Scheme != "http" && u.Scheme != "https")))

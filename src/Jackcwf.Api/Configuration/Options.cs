@@ -74,6 +74,12 @@ public sealed class LimitsOptions
 {
     public const string Section = "Limits";
     public int MaxMessageChars { get; set; } = 100_000;
+    public int RequestsPerMinutePerUser { get; set; } = 300;
+    public int RequestsPerMinutePerKey { get; set; } = 300;
+    public int MaxConcurrentGenerationsPerUser { get; set; } = 4;
+    /// <summary>Default monthly spending limit (US dollars) for users without their own; null means unlimited.</summary>
+    public decimal? DefaultMonthlyBudgetUsd { get; set; }
+    public int MaxOutputTokens { get; set; } = 4096;
 }
 
 public sealed class MonitoringOptions

@@ -17,6 +17,8 @@ public abstract class AppDbContext(DbContextOptions options)
     public DbSet<Message> Messages => Set<Message>();
     public DbSet<IdempotencyRecord> IdempotencyRecords => Set<IdempotencyRecord>();
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+    public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
+    public DbSet<UsageRecord> UsageRecords => Set<UsageRecord>();
 
     public abstract DatabaseProvider Provider { get; }
 
@@ -92,6 +94,39 @@ internal sealed class IdempotencyRecordConfiguration : IEntityTypeConfiguration<
         e.Property(r => r.RequestHash).HasMaxLength(64);
         e.HasIndex(r => r.CreatedAt);
     }
+}
+
+internal sealed class ApiKeyConfiguration : IEntityTypeConfiguration<ApiKey>
+{
+    public void Configure(EntityTypeBuilder<ApiKey> e)
+    {
+        e.ToTable("api_keys");
+        e.HasKey(k => k.Id);
+        e.Property(k => k.Name).HasMaxLength(100);
+        e.Property(k => k.Prefix).HasMaxLength(16);
+        e.Property(k => k.Hash).HasMaxLength(64);
+        e.HasIndex(k => k.Hash).IsUnique();
+        e.HasIndex(k => k.UserId);
+        e.HasOne<AppUser>().WithMany().HasForeignKey(k => k.UserId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
+internal sealed class UsageRecordConfiguration : IEntityTypeConfiguration<UsageRecord>
+{
+    public void Configure(EntityTypeBuilder<UsageRecord> e)
+    {
+        e.ToTable("usage_records");
+        e.HasKey(u => u.Id);
+        e.Property(u => u.Model).HasMaxLength(200);
+        e.Property(u => u.Source).HasMaxLength(16);
+        e.Property(u => u.CostUsd).HasPrecision(18, 8);
+        e.HasIndex(u => new { u.UserId, u.CreatedAt });
+    }
+}
+
+internal sealed class AppUserConfiguration : IEntityTypeConfiguration<AppUser>
+{
+    public void Configure(EntityTypeBuilder<AppUser> e) => e.Property(u => u.MonthlyBudgetUsd).HasPrecision(18, 4);
 }
 
 /// <summary>Design-time factories: <c>dotnet ef migrations add X --context SqliteAppDbContext</c> (or PostgresAppDbContext).</summary>

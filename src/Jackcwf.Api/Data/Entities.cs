@@ -6,6 +6,8 @@ public sealed class AppUser : IdentityUser<Guid>
 {
     public DateTime CreatedAt { get; set; } = DateTime.UtcNow;
     public bool IsDisabled { get; set; }
+    /// <summary>Monthly spending limit in US dollars; null uses the default for all users.</summary>
+    public decimal? MonthlyBudgetUsd { get; set; }
 }
 
 public sealed class AppRole : IdentityRole<Guid>
@@ -74,5 +76,32 @@ public sealed class IdempotencyRecord
     public Guid ConversationId { get; set; }
     public Guid UserMessageId { get; set; }
     public Guid AssistantMessageId { get; set; }
+    public DateTime CreatedAt { get; set; }
+}
+
+/// <summary>A personal API key: only a SHA-256 hash is stored; the key itself is shown once.</summary>
+public sealed class ApiKey
+{
+    public Guid Id { get; set; }
+    public Guid UserId { get; set; }
+    public string Name { get; set; } = "";
+    /// <summary>The visible start of the key (<c>jk-abcd1234</c>), to recognise it in lists.</summary>
+    public string Prefix { get; set; } = "";
+    public string Hash { get; set; } = "";
+    public DateTime CreatedAt { get; set; }
+    public DateTime? LastUsedAt { get; set; }
+}
+
+/// <summary>One ledger line per generation: who, through which key, which model, tokens and cost.</summary>
+public sealed class UsageRecord
+{
+    public Guid Id { get; set; }
+    public Guid UserId { get; set; }
+    public Guid? ApiKeyId { get; set; }
+    public string Model { get; set; } = "";
+    public string Source { get; set; } = "";
+    public int InputTokens { get; set; }
+    public int OutputTokens { get; set; }
+    public decimal CostUsd { get; set; }
     public DateTime CreatedAt { get; set; }
 }

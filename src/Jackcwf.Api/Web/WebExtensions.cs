@@ -51,7 +51,13 @@ public static class WebExtensions
     {
         app.UseForwardedHeaders();
         app.UseExceptionHandler();
-        app.UseStatusCodePages();
+        app.UseStatusCodePages(async ctx =>
+        {
+            var http = ctx.HttpContext;
+            var status = http.Response.StatusCode;
+            // Empty 4xx/5xx answers (authentication challenges, unmatched methods) get a body in the caller's dialect.
+            await ErrorResponses.WriteAsync(http, status, CodeFor(status), ReasonFor(status), DetailFor(status));
+        });
         app.Use(SecurityHeadersAsync);
         app.Use(RequestLogAsync);
         app.UseDefaultFiles();
@@ -77,7 +83,7 @@ public static class WebExtensions
             var path = ctx.Request.Path;
             if (path.StartsWithSegments("/api") || path.StartsWithSegments("/v1") || !HttpMethods.IsGet(ctx.Request.Method) || Path.HasExtension(path.Value))
             {
-                await TypedResults.Problem(Problems.Create(404, "not_found", "Not found", "No such route.")).ExecuteAsync(ctx);
+                await ErrorResponses.WriteAsync(ctx, 404, "not_found", "Not found", "No such route.");
                 return;
             }
             ctx.Response.ContentType = "text/html; charset=utf-8";
@@ -165,6 +171,17 @@ public static class WebExtensions
 
     public const string ProblemCodeItem = "jackcwf.problem.code";
 
+    private static string ReasonFor(int status) => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } r ? r : "Error";
+
+    private static string DetailFor(int status) => status switch
+    {
+        401 => "Sign in, or send a valid bearer token or API key in the Authorization header.",
+        403 => "You are not allowed to do this.",
+        404 => "No such route.",
+        405 => "This route does not accept that HTTP method.",
+        _ => ReasonFor(status),
+    };
+
     public static string CodeFor(int status) => status switch
     {
         400 => "validation",
@@ -226,6 +243,11 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
         }
         ctx.Response.StatusCode = problem.Status ?? 500;
         ctx.Items[WebExtensions.ProblemCodeItem] = problem.Extensions["code"];
+        if (ctx.Request.Path.StartsWithSegments("/v1"))
+        {
+            await ErrorResponses.WriteAsync(ctx, problem.Status ?? 500, (string)problem.Extensions["code"]!, problem.Title ?? "Error", problem.Detail ?? problem.Title ?? "Error");
+            return true;
+        }
         return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = ctx, ProblemDetails = problem, Exception = null });
     }
 

@@ -1,0 +1,102 @@
+using Jackcwf.Api.Chat;
+using Jackcwf.Api.Data;
+using Jackcwf.Api.Limits;
+using Jackcwf.Api.Web;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using System.Security.Claims;
+
+namespace Jackcwf.Api.Accounts;
+
+public sealed record AdminUsage(decimal CostUsd, int Requests, long InputTokens, long OutputTokens);
+
+public sealed record AdminUser(Guid Id, string Email, bool IsAdmin, bool Disabled, DateTime CreatedAt, decimal? MonthlyBudgetUsd, AdminUsage Usage);
+
+public sealed record AdminUserList(IReadOnlyList<AdminUser> Items);
+
+public sealed record UpdateUserRequest(decimal? MonthlyBudgetUsd, bool? ClearBudget);
+
+public static class AdminApi
+{
+    public const string Policy = "admin";
+
+    public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/admin/users").WithTags("Administration").RequireAuthorization(Policy);
+        api.MapGet("/", ListUsersAsync).WithName("AdminListUsers").WithSummary("Every user with this month's usage.");
+        api.MapPost("/{id:guid}/disable", DisableAsync).WithName("AdminDisableUser").WithSummary("Disable a user: tokens, keys and open streams stop working at once.");
+        api.MapPost("/{id:guid}/enable", EnableAsync).WithName("AdminEnableUser").WithSummary("Enable a user again.");
+        api.MapPatch("/{id:guid}", UpdateAsync).WithName("AdminUpdateUser").WithSummary("Set a user's monthly budget.");
+        return app;
+    }
+
+    public static async Task<Ok<AdminUserList>> ListUsersAsync(AppDbContext db, CancellationToken ct)
+    {
+        var start = LimitGuard.MonthStart(DateTime.UtcNow);
+        var users = await db.Users.AsNoTracking().OrderBy(u => u.CreatedAt)
+            .Select(u => new { u.Id, u.Email, u.IsDisabled, u.CreatedAt, u.MonthlyBudgetUsd }).ToListAsync(ct);
+        var admins = (await (from ur in db.UserRoles join r in db.Roles on ur.RoleId equals r.Id where r.Name == AppRole.Admin select ur.UserId).ToListAsync(ct)).ToHashSet();
+        var usage = (await db.UsageRecords.AsNoTracking().Where(u => u.CreatedAt >= start)
+                .Select(u => new { u.UserId, u.CostUsd, u.InputTokens, u.OutputTokens }).ToListAsync(ct))
+            .GroupBy(u => u.UserId)
+            .ToDictionary(g => g.Key, g => new AdminUsage(g.Sum(x => x.CostUsd), g.Count(), g.Sum(x => (long)x.InputTokens), g.Sum(x => (long)x.OutputTokens)));
+        return TypedResults.Ok(new AdminUserList(users.Select(u => new AdminUser(u.Id, u.Email ?? "", admins.Contains(u.Id), u.IsDisabled, u.CreatedAt,
+            u.MonthlyBudgetUsd, usage.GetValueOrDefault(u.Id) ?? new AdminUsage(0, 0, 0, 0))).ToList()));
+    }
+
+    public static Task<Results<NoContent, ProblemHttpResult>> DisableAsync(
+        ClaimsPrincipal admin, Guid id, UserManager<AppUser> users, IInvalidationBus bus, GenerationRunner runner) =>
+        SetDisabledAsync(admin, id, true, users, bus, runner);
+
+    public static Task<Results<NoContent, ProblemHttpResult>> EnableAsync(
+        ClaimsPrincipal admin, Guid id, UserManager<AppUser> users, IInvalidationBus bus, GenerationRunner runner) =>
+        SetDisabledAsync(admin, id, false, users, bus, runner);
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> SetDisabledAsync(
+        ClaimsPrincipal admin, Guid id, bool disabled, UserManager<AppUser> users, IInvalidationBus bus, GenerationRunner runner)
+    {
+        if (id == admin.Id() && disabled)
+        {
+            return Problems.Conflict("Administrators cannot disable their own account.");
+        }
+        var user = await users.FindByIdAsync(id.ToString());
+        if (user is null)
+        {
+            return Problems.NotFound("user");
+        }
+        user.IsDisabled = disabled;
+        await users.UpdateAsync(user);
+        // A new security stamp invalidates the user's refresh tokens and cookies.
+        await users.UpdateSecurityStampAsync(user);
+        await bus.PublishAsync(UserAccessCache.UserTopic, id);
+        if (disabled)
+        {
+            runner.StopAllForUser(id);
+        }
+        return TypedResults.NoContent();
+    }
+
+    public static async Task<Results<Ok<AdminUser>, ProblemHttpResult, ValidationProblem>> UpdateAsync(
+        Guid id, UpdateUserRequest? request, AppDbContext db, IInvalidationBus bus, CancellationToken ct)
+    {
+        if (request is null || (request.MonthlyBudgetUsd is null && request.ClearBudget != true))
+        {
+            return Problems.Invalid("monthlyBudgetUsd", "give a budget in US dollars, or clearBudget: true");
+        }
+        if (request.MonthlyBudgetUsd is < 0)
+        {
+            return Problems.Invalid("monthlyBudgetUsd", "must not be negative");
+        }
+        var user = await db.Users.FirstOrDefaultAsync(u => u.Id == id, ct);
+        if (user is null)
+        {
+            return Problems.NotFound("user");
+        }
+        user.MonthlyBudgetUsd = request.ClearBudget == true ? null : request.MonthlyBudgetUsd;
+        await db.SaveChangesAsync(ct);
+        await bus.PublishAsync(UserAccessCache.UserTopic, id);
+        var isAdmin = await (from ur in db.UserRoles join r in db.Roles on ur.RoleId equals r.Id where ur.UserId == id && r.Name == AppRole.Admin select ur).AnyAsync(ct);
+        return TypedResults.Ok(new AdminUser(user.Id, user.Email ?? "", isAdmin, user.IsDisabled, user.CreatedAt, user.MonthlyBudgetUsd, new AdminUsage(0, 0, 0, 0)));
+    }
+}

@@ -1,0 +1,106 @@
+using System.Globalization;
+using Jackcwf.Api.Accounts;
+using Jackcwf.Api.Ai;
+using Jackcwf.Api.Configuration;
+using Jackcwf.Api.Data;
+using Jackcwf.Api.Telemetry;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace Jackcwf.Api.Limits;
+
+/// <summary>Why a request was refused; <see cref="Limit"/> names the limit in the problem body.</summary>
+public sealed record LimitRefusal(string Limit, TimeSpan RetryAfter, string Title, string Detail)
+{
+    public int RetryAfterSeconds => Math.Max(1, (int)Math.Ceiling(RetryAfter.TotalSeconds));
+}
+
+/// <summary>A held concurrency slot; disposing it frees the slot.</summary>
+public sealed class GenerationSlot(ILimitStore store, string bucket) : IAsyncDisposable
+{
+    private int _released;
+
+    public ValueTask DisposeAsync() =>
+        Interlocked.Exchange(ref _released, 1) == 0 ? store.LeaveAsync(bucket) : ValueTask.CompletedTask;
+}
+
+/// <summary>
+/// Applies the limits: requests per minute per user and per key, concurrent generations per user,
+/// and the monthly budget. Counters live in <see cref="ILimitStore"/> (in-process or Redis); the
+/// month-to-date spend is read from the ledger once per user and month, then kept in the store.
+/// </summary>
+public sealed class LimitGuard(
+    ILimitStore store, IOptions<LimitsOptions> options, UserAccessCache access, IServiceScopeFactory scopes, JackcwfMetrics metrics)
+{
+    private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
+
+    public LimitsOptions Options => options.Value;
+
+    public async ValueTask<LimitRefusal?> CheckRateAsync(Guid userId, Guid? keyId)
+    {
+        var o = options.Value;
+        if (await store.HitAsync($"rate:user:{userId}", o.RequestsPerMinutePerUser, Minute) is { } wait)
+        {
+            metrics.LimitRefused("user_rate");
+            return new("user_rate", wait, "Too many requests",
+                $"This account is limited to {o.RequestsPerMinutePerUser} requests per minute. Try again in {Seconds(wait)} s.");
+        }
+        if (keyId is { } k && await store.HitAsync($"rate:key:{k}", o.RequestsPerMinutePerKey, Minute) is { } keyWait)
+        {
+            metrics.LimitRefused("key_rate");
+            return new("key_rate", keyWait, "Too many requests",
+                $"This API key is limited to {o.RequestsPerMinutePerKey} requests per minute. Try again in {Seconds(keyWait)} s.");
+        }
+        return null;
+    }
+
+    /// <summary>Checks the budget, then takes a concurrency slot; the caller disposes the slot when the generation ends.</summary>
+    public async ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)> AcquireGenerationAsync(Guid userId, ModelInfo model)
+    {
+        var o = options.Value;
+        var paid = model.InputPricePerMillionTokens > 0 || model.OutputPricePerMillionTokens > 0;
+        if (paid)
+        {
+            var budget = (await access.GetAsync(userId))?.MonthlyBudgetUsd ?? o.DefaultMonthlyBudgetUsd;
+            if (budget is { } b && await MonthlySpendAsync(userId) >= b)
+            {
+                metrics.LimitRefused("budget");
+                var now = DateTime.UtcNow;
+                var nextMonth = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc).AddMonths(1);
+                return (null, new("budget", nextMonth - now, "Monthly budget reached",
+                    $"This account has spent its monthly budget of ${b.ToString("0.00", CultureInfo.InvariantCulture)}. Free models still work; an administrator can raise the budget."));
+            }
+        }
+        var bucket = $"concurrency:user:{userId}";
+        if (!await store.TryEnterAsync(bucket, o.MaxConcurrentGenerationsPerUser))
+        {
+            metrics.LimitRefused("concurrency");
+            return (null, new("concurrency", TimeSpan.FromSeconds(1), "Too many answers at once",
+                $"At most {o.MaxConcurrentGenerationsPerUser} answers can be generated at the same time per account. Wait for one to finish."));
+        }
+        return (new GenerationSlot(store, bucket), null);
+    }
+
+    public async ValueTask<decimal> MonthlySpendAsync(Guid userId)
+    {
+        var month = MonthKey(DateTime.UtcNow);
+        if (await store.GetSpendAsync(userId, month) is { } known)
+        {
+            return known;
+        }
+        var start = MonthStart(DateTime.UtcNow);
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        // SQLite cannot SUM decimals in SQL; the rows of one user's month are few enough to add here.
+        var costs = await db.UsageRecords.AsNoTracking().Where(u => u.UserId == userId && u.CreatedAt >= start).Select(u => u.CostUsd).ToListAsync();
+        return await store.SeedSpendAsync(userId, month, costs.Sum());
+    }
+
+    public ValueTask AddSpendAsync(Guid userId, decimal cost) => store.AddSpendAsync(userId, MonthKey(DateTime.UtcNow), cost);
+
+    public static string MonthKey(DateTime t) => t.ToString("yyyy-MM", CultureInfo.InvariantCulture);
+
+    public static DateTime MonthStart(DateTime t) => new(t.Year, t.Month, 1, 0, 0, 0, DateTimeKind.Utc);
+
+    private static int Seconds(TimeSpan t) => Math.Max(1, (int)Math.Ceiling(t.TotalSeconds));
+}

@@ -1,0 +1,90 @@
+using System.Collections.Concurrent;
+
+namespace Jackcwf.Api.Limits;
+
+/// <summary>
+/// Counters behind the limits. The in-process store serves one replica; the Redis store (backplane)
+/// makes the same counters hold across replicas. Buckets are opaque strings such as <c>rate:user:{id}</c>.
+/// </summary>
+public interface ILimitStore
+{
+    /// <summary>Sliding-window hit: null when allowed, otherwise how long until one more would be.</summary>
+    ValueTask<TimeSpan?> HitAsync(string bucket, int limit, TimeSpan window);
+
+    ValueTask<bool> TryEnterAsync(string bucket, int max);
+
+    ValueTask LeaveAsync(string bucket);
+
+    /// <summary>Month-to-date spend, or null when this store has not seen the user this month.</summary>
+    ValueTask<decimal?> GetSpendAsync(Guid userId, string month);
+
+    /// <summary>Sets the spend if unknown (seeded from the ledger); returns the value now held.</summary>
+    ValueTask<decimal> SeedSpendAsync(Guid userId, string month, decimal total);
+
+    ValueTask AddSpendAsync(Guid userId, string month, decimal amount);
+}
+
+public sealed class InProcessLimitStore : ILimitStore
+{
+    private readonly ConcurrentDictionary<string, Queue<long>> _windows = new();
+    private readonly ConcurrentDictionary<string, int> _inFlight = new();
+    private readonly ConcurrentDictionary<string, decimal> _spend = new();
+
+    public ValueTask<TimeSpan?> HitAsync(string bucket, int limit, TimeSpan window)
+    {
+        var now = Environment.TickCount64;
+        var span = (long)window.TotalMilliseconds;
+        var q = _windows.GetOrAdd(bucket, _ => new Queue<long>());
+        lock (q)
+        {
+            while (q.Count > 0 && q.Peek() <= now - span)
+            {
+                q.Dequeue();
+            }
+            if (q.Count >= limit)
+            {
+                return ValueTask.FromResult<TimeSpan?>(TimeSpan.FromMilliseconds(q.Peek() + span - now));
+            }
+            q.Enqueue(now);
+            return ValueTask.FromResult<TimeSpan?>(null);
+        }
+    }
+
+    public ValueTask<bool> TryEnterAsync(string bucket, int max)
+    {
+        while (true)
+        {
+            var current = _inFlight.GetOrAdd(bucket, 0);
+            if (current >= max)
+            {
+                return ValueTask.FromResult(false);
+            }
+            if (_inFlight.TryUpdate(bucket, current + 1, current))
+            {
+                return ValueTask.FromResult(true);
+            }
+        }
+    }
+
+    public ValueTask LeaveAsync(string bucket)
+    {
+        _inFlight.AddOrUpdate(bucket, 0, (_, v) => Math.Max(0, v - 1));
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<decimal?> GetSpendAsync(Guid userId, string month) =>
+        ValueTask.FromResult(_spend.TryGetValue($"{userId}:{month}", out var v) ? v : (decimal?)null);
+
+    public ValueTask<decimal> SeedSpendAsync(Guid userId, string month, decimal total) =>
+        ValueTask.FromResult(_spend.GetOrAdd($"{userId}:{month}", total));
+
+    public ValueTask AddSpendAsync(Guid userId, string month, decimal amount)
+    {
+        // Only months already seeded are tracked here; unseeded ones are read from the ledger on first use.
+        var key = $"{userId}:{month}";
+        while (_spend.TryGetValue(key, out var v) && !_spend.TryUpdate(key, v + amount, v))
+        {
+        }
+        return ValueTask.CompletedTask;
+    }
+}
