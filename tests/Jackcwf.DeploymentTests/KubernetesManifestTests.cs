@@ -34,6 +34,33 @@ public sealed class KubernetesManifestTests
         });
     }
 
+    [Theory]
+    [MemberData(nameof(Targets))]
+    [InlineData("components")]
+    public async Task EveryRenderedObjectHasTheTypesAndRequiredFieldsOfItsSchema(string target)
+    {
+        var yaml = target == "components" ? await Kustomize.RenderEveryComponentAsync() : await Kustomize.RenderAsync(target);
+
+        var result = await KubernetesSchemas.ValidateAsync(yaml);
+
+        Assert.True(result.ExitCode == 0, result.Output);
+        Assert.Contains(" objects, 0 invalid", result.StdOut);
+    }
+
+    [Theory]
+    [InlineData("  replicas: 3\n", "  replicas: three\n", "replicas must be integer")]
+    [InlineData("    port: 80\n", "", "must have required property port")]
+    public async Task SchemaCheckRejectsAWrongTypeAndAMissingRequiredField(string original, string replacement, string expected)
+    {
+        var yaml = await Kustomize.RenderAsync("medium");
+        Assert.Contains(original, yaml);
+
+        var result = await KubernetesSchemas.ValidateAsync(ReplaceFirst(yaml, original, replacement));
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains(expected, result.StdOut);
+    }
+
     [Fact]
     public async Task EveryComponentRendersAndLoadsStrictlyOnTopOfTheBase()
     {
