@@ -79,7 +79,12 @@ public sealed class LocalHaDeploymentTests
 
             Assert.True(restart.ExitCode == 0, $"rolling restart failed:\n{restart.Output}");
             var retries = await load.RetriesAsync();
-            Log($"rolling restart of {Replicas} replicas: {restart.Duration.TotalSeconds:F0} s; {figures}; balancer retries {retries}");
+            var summary = $"deploy {deploy.Duration.TotalSeconds:F0} s; rolling restart of {Replicas} replicas {restart.Duration.TotalSeconds:F0} s; " +
+                $"during it {figures}; balancer retries {retries}";
+            Log(summary);
+            // Also kept next to the test binary, since test output is shown only for failures.
+            await File.WriteAllTextAsync(Path.Combine(AppContext.BaseDirectory, "ha-figures.txt"),
+                $"{DateTime.UtcNow:u} {summary}\n{restart.Output}", CancellationToken.None);
             Assert.True(figures.Failures.Count == 0, $"{figures}\n{string.Join('\n', figures.Failures.Take(20))}");
             Assert.True(figures.Chats >= 20, $"too little load to prove anything: {figures}");
             var restarted = StartedProcesses(haDir).Except(processes).ToList();
