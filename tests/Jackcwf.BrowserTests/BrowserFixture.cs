@@ -39,24 +39,7 @@ public sealed class BrowserFixture : IAsyncLifetime
 
         // Two shared cores and password hashing make some steps slow; wait for what a person would wait for.
         Assertions.SetDefaultExpectTimeout(15_000);
-        var webRoot = WebRoot.Find();
-        _api = await ApiProcess.StartAsync(new ApiProcessOptions
-        {
-            Environment = new Dictionary<string, string?>
-            {
-                // The service looks for wwwroot under its content root (the working directory); point it at the built app.
-                ["ASPNETCORE_WEBROOT"] = webRoot,
-                ["DEMO_CHUNK_DELAY_MS"] = ChunkDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["DATABASE_URL"] = null,
-                ["REDIS_URL"] = null,
-                ["OPENAI_API_KEY"] = null,
-                ["ANTHROPIC_API_KEY"] = null,
-                ["OLLAMA_BASE_URL"] = null,
-                ["DEFAULT_MODEL"] = null,
-                ["ALLOW_REGISTRATION"] = "true",
-                ["LOG_LEVEL"] = "Warning",
-            },
-        });
+        _api = await ApiProcess.StartAsync(new ApiProcessOptions { Environment = ServiceEnvironment() });
 
         _playwright = await Playwright.CreateAsync();
         _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
@@ -65,6 +48,34 @@ public sealed class BrowserFixture : IAsyncLifetime
             Headless = true,
             Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
         });
+    }
+
+    /// <summary>
+    /// The service's settings for these tests: SQLite in the process's own folder, only the demo
+    /// model, and the built web app as web root (the service otherwise looks for wwwroot in its
+    /// working directory).
+    /// </summary>
+    public static Dictionary<string, string?> ServiceEnvironment(IReadOnlyDictionary<string, string?>? overrides = null)
+    {
+        var environment = new Dictionary<string, string?>
+        {
+            ["ASPNETCORE_WEBROOT"] = WebRoot.Find(),
+            ["DEMO_CHUNK_DELAY_MS"] = ChunkDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["DATABASE_URL"] = null,
+            ["REDIS_URL"] = null,
+            ["OPENAI_API_KEY"] = null,
+            ["ANTHROPIC_API_KEY"] = null,
+            ["OLLAMA_BASE_URL"] = null,
+            ["DEFAULT_MODEL"] = null,
+            ["ALLOW_REGISTRATION"] = "true",
+            ["LOG_LEVEL"] = "Warning",
+        };
+        foreach (var (name, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            environment[name] = value;
+        }
+
+        return environment;
     }
 
     /// <summary>A fresh context (own cookies) with a page on the app's origin.</summary>

@@ -27,6 +27,34 @@ public sealed class ScreensTests(BrowserFixture fixture)
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("Wrong email or password");
         await fixture.ScreenshotAsync(page, "sign-in");
+
+        // The server's password rules come back in words.
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Register" }).ClickAsync();
+        await page.GetByLabel("Email").FillAsync(NewEmail("weak"));
+        await page.GetByLabel("Password").FillAsync("alllowercase");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create account" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("digit");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task SigningOutAndBackInKeepsTheConversations()
+    {
+        var page = await fixture.NewPageAsync();
+        var email = NewEmail("returning");
+        await RegisterAsync(page, email);
+        await SendAsync(page, "remember this");
+        await WaitForStatusAsync(AssistantMessages(page).Last, "complete");
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await Expect(page.GetByLabel("Email")).ToBeVisibleAsync();
+        await page.ReloadAsync();
+        await Expect(page.GetByLabel("Email")).ToBeVisibleAsync();
+
+        await SignInAsync(page, email);
+        await Expect(Conversations(page)).ToHaveCountAsync(1);
+        await Conversations(page).First.GetByRole(AriaRole.Link).ClickAsync();
+        await Expect(Content(AssistantMessages(page).Last)).ToHaveTextAsync("remember this");
         await page.Context.CloseAsync();
     }
 

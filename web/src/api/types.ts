@@ -93,4 +93,8 @@ export interface Problem {
   detail?: string
   code?: string
   errors?: Record<string, string[]>
+  /** On a stream's final `error` event: the assistant message, its stored status and the text kept. */
+  messageId?: string
+  messageStatus?: MessageStatus
+  content?: string
 }

@@ -91,7 +91,8 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
     setMessages((prev) => prev.map((m) => (m.id === id ? { ...m, ...patch(m) } : m)))
   }, [])
 
-  const load = useCallback(async (id: string, signal?: AbortSignal): Promise<Conversation | null> => {
+  /** Reads the conversation; `quiet` keeps what is on screen when that fails (a refresh, not a first load). */
+  const load = useCallback(async (id: string, signal?: AbortSignal, quiet = false): Promise<Conversation | null> => {
     try {
       const c = await api<Conversation>('GET', `/api/conversations/${encodeURIComponent(id)}`, { signal })
       setConversation(c)
@@ -102,7 +103,9 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
       return c
     } catch (e) {
       if (signal?.aborted) return null
-      setLoadError(e instanceof ApiError && e.status === 404 ? 'This conversation does not exist, or it was deleted.' : errorMessage(e))
+      const message = e instanceof ApiError && e.status === 404 ? 'This conversation does not exist, or it was deleted.' : errorMessage(e)
+      if (quiet) setError(message)
+      else setLoadError(message)
       return null
     }
   }, [])
@@ -130,9 +133,15 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
         setAnnouncement(m.status === 'stopped' ? 'Answer stopped.' : 'Answer complete.')
       },
       onError: (problem: Problem) => {
-        patchMessage(ids.assistant, () => ({ status: 'failed' }))
-        setError(`The answer failed: ${describeProblem(problem.status ?? 500, problem)} You can regenerate it.`)
-        setAnnouncement('The answer failed.')
+        const status = problem.messageStatus === 'interrupted' ? 'interrupted' : 'failed'
+        patchMessage(ids.assistant, (m) => ({ status, content: problem.content ?? m.content }))
+        if (status === 'interrupted') {
+          setError('The answer was interrupted before it finished (the server restarted or lost the model). Continue it or regenerate it.')
+          setAnnouncement('The answer was interrupted.')
+        } else {
+          setError(`The answer failed: ${describeProblem(problem.status ?? 500, problem)} You can regenerate it.`)
+          setAnnouncement('The answer failed.')
+        }
       },
       onReconnecting: (attempt) => {
         setPhase((p) => (p === 'stopping' ? p : 'reconnecting'))
@@ -146,18 +155,19 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
   /** Handles the end of a stream that did not finish normally, by asking the server what it stored. */
   const settle = useCallback(
     async (convId: string, outcome: StreamOutcome, assistantId: string) => {
-      if (outcome === 'done') return
+      // `done` and `error` carry the stored message: nothing more to ask the server.
+      if (outcome === 'done' || outcome === 'error') return
       if (outcome === 'aborted') {
         patchMessage(assistantId, (m) => (m.status === 'streaming' ? { status: 'stopped' } : {}))
         setAnnouncement('Answer stopped.')
       }
       if (outcome === 'lost') {
-        setError('The connection to the server was lost and could not be restored. What the server saved is shown; reload the page or regenerate the answer.')
+        setError('The connection to the server was lost and could not be restored. Reload the page when the server is back; what it saved will be shown.')
       }
       // Give the server a moment to store the final state before reading it back.
       await new Promise((r) => setTimeout(r, outcome === 'aborted' ? 400 : 0))
       if (conversationRef.current?.id === convId) {
-        const c = await load(convId)
+        const c = await load(convId, undefined, true)
         if (c && outcome === 'aborted') {
           // The server may still be finishing its stop; show the partial text as stopped meanwhile.
           setMessages((prev) => prev.map((m) => (m.id === assistantId && m.status === 'streaming' ? { ...m, status: 'stopped' } : m)))

@@ -87,6 +87,13 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
     void load(null, debouncedQuery)
   }, [load, debouncedQuery, listVersion])
 
+  // A list that failed to load (server restarting, network down) tries again by itself.
+  useEffect(() => {
+    if (!error || items.length > 0) return
+    const retry = window.setTimeout(() => void load(null, debouncedQuery), 5000)
+    return () => window.clearTimeout(retry)
+  }, [error, items.length, load, debouncedQuery])
+
   // Paging as you scroll: a sentinel at the end of the list loads the next page when it shows.
   useEffect(() => {
     const sentinel = sentinelRef.current

@@ -76,4 +76,42 @@ describe('streamMessage', () => {
       })) as unknown as typeof fetch
     await expect(streamMessage('c1', { content: 'x', model: 'x/y' }, {}, { fetchImpl })).rejects.toThrow('Unknown model "x/y".')
   })
+
+  it('repeats the request with the same Idempotency-Key while a replica is draining', async () => {
+    const keys: (string | null)[] = []
+    const fetchImpl = (async (_url: string, init: RequestInit) => {
+      keys.push(new Headers(init.headers).get('Idempotency-Key'))
+      if (keys.length === 1) {
+        return new Response(JSON.stringify({ status: 503, code: 'draining', detail: 'This server is restarting' }), {
+          status: 503,
+          headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '1' },
+        })
+      }
+      return sseResponse([head, delta('1', 'one two three'), done])
+    }) as unknown as typeof fetch
+    const waits: number[] = []
+    let text = ''
+    const outcome = await streamMessage('c1', { content: 'one two three' }, { onDelta: (t) => (text += t) }, {
+      fetchImpl,
+      idempotencyKey: 'key-1',
+      sleep: async (ms) => void waits.push(ms),
+    })
+    expect(outcome).toBe('done')
+    expect(text).toBe('one two three')
+    expect(keys).toEqual(['key-1', 'key-1'])
+    expect(waits).toEqual([1000])
+  })
+
+  it('reports an interrupted answer with the text the server kept', async () => {
+    const fetchImpl = (async () =>
+      sseResponse([
+        head,
+        delta('3', 'one'),
+        'event: error\ndata: {"status":503,"code":"interrupted","messageId":"a1","messageStatus":"interrupted","content":"one"}\n\n',
+      ])) as unknown as typeof fetch
+    let status = ''
+    const outcome = await streamMessage('c1', { content: 'x' }, { onError: (p) => (status = `${p.messageStatus}:${p.content}`) }, { fetchImpl })
+    expect(outcome).toBe('error')
+    expect(status).toBe('interrupted:one')
+  })
 })

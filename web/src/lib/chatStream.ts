@@ -96,7 +96,8 @@ function messagesUrl(conversationId: string): string {
 function createSession(conversationId: string, handlers: StreamHandlers, options: StreamOptions, knownAssistantId?: string): Session {
   const doFetch = options.fetchImpl ?? fetch
   const sleep = options.sleep ?? waitForRetry
-  const maxAttempts = options.maxAttempts ?? 8
+  // About a minute and a half of retries: long enough for a replica to restart or be replaced.
+  const maxAttempts = options.maxAttempts ?? 15
   const signal = options.signal
   let assistantId = knownAssistantId
   let lastEventId = ''
@@ -224,26 +225,40 @@ export async function streamMessage(
   options: StreamOptions = {},
 ): Promise<StreamOutcome> {
   const doFetch = options.fetchImpl ?? fetch
+  const sleep = options.sleep ?? waitForRetry
   const signal = options.signal
   const session = createSession(conversationId, handlers, options)
 
+  // A replica that is shutting down answers 503 "draining" with Retry-After: the same request with
+  // the same Idempotency-Key is safe to repeat, and the load balancer sends it to another replica.
   let response: Response
-  try {
-    response = await doFetch(messagesUrl(conversationId), {
-      method: 'POST',
-      headers: apiHeaders('POST', {
-        Accept: 'text/event-stream',
-        ...(options.idempotencyKey ? { 'Idempotency-Key': options.idempotencyKey } : {}),
-      }, true),
-      body: JSON.stringify(body),
-      credentials: 'same-origin',
-      signal,
-    })
-  } catch (error) {
-    if (signal?.aborted) return 'aborted'
-    throw new NetworkError(error)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      response = await doFetch(messagesUrl(conversationId), {
+        method: 'POST',
+        headers: apiHeaders('POST', {
+          Accept: 'text/event-stream',
+          ...(options.idempotencyKey ? { 'Idempotency-Key': options.idempotencyKey } : {}),
+        }, true),
+        body: JSON.stringify(body),
+        credentials: 'same-origin',
+        signal,
+      })
+    } catch (error) {
+      if (signal?.aborted) return 'aborted'
+      throw new NetworkError(error)
+    }
+    if (response.ok) break
+    const problem = await readProblem(response)
+    const retryable = response.status === 503 && options.idempotencyKey && attempt < 4
+    if (!retryable) throw new ApiError(response.status, problem)
+    const retryAfter = Number(response.headers.get('Retry-After'))
+    try {
+      await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 5) * 1000 : 1000, signal)
+    } catch {
+      return 'aborted'
+    }
   }
-  if (!response.ok) throw new ApiError(response.status, await readProblem(response))
 
   if (!(response.headers.get('Content-Type') ?? '').includes('text/event-stream')) {
     // A server (or proxy) that does not stream answers with the finished messages as JSON.
