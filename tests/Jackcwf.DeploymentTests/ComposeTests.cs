@@ -33,6 +33,42 @@ public sealed class ComposeTests
         Assert.Contains(errors, e => e.Contains("/services/web", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [MemberData(nameof(Files))]
+    public void EveryReferenceResolvesAsDockerComposeConfigWouldRequire(string file)
+    {
+        var document = Compose.Load(file);
+        var services = document["services"]!.AsObject();
+        var folder = Path.GetDirectoryName(Repo.PathOf(file.Split('/')))!;
+        string[] Declared(string section) => document[section]?.AsObject().Select(kv => kv.Key).ToArray() ?? [];
+        static IEnumerable<string> Names(JsonNode? node) => node switch
+        {
+            JsonArray list => list.Select(i => i is JsonObject o ? (string)o["source"]! : (string)i!),
+            JsonObject map => map.Select(kv => kv.Key),
+            _ => [],
+        };
+
+        Assert.All(services, s =>
+        {
+            var service = s.Value!.AsObject();
+            Assert.All(Names(service["depends_on"]), d => Assert.Contains(d, services.Select(x => x.Key)));
+            Assert.All(Names(service["networks"]), n => Assert.Contains(n, Declared("networks")));
+            Assert.All(Names(service["secrets"]), n => Assert.Contains(n, Declared("secrets")));
+            foreach (var volume in service["volumes"]?.AsArray().Select(v => (string)v!) ?? [])
+            {
+                var source = volume.Split(':')[0];
+                if (source.StartsWith('.'))
+                    Assert.True(Path.Exists(Path.Combine(folder, source)), $"{file}/{s.Key}: bind mount source {source} does not exist");
+                else if (!source.StartsWith('/'))
+                    Assert.Contains(source, Declared("volumes"));
+            }
+            if (service["env_file"] is JsonNode envFile)
+                Assert.True(File.Exists(Path.Combine(folder, (string)envFile! + ".example")), $"{file}/{s.Key}: {envFile} has no .example template");
+            if (service["build"] is JsonObject build)
+                Assert.True(File.Exists(Path.Combine(folder, (string)build["context"]!, (string)build["dockerfile"]!)), $"{file}/{s.Key}: Dockerfile not found");
+        });
+    }
+
     [Fact]
     public void HighAvailabilityStackHasTraefikPostgresRedisMigrateAndWeb()
     {

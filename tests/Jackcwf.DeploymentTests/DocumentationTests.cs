@@ -47,7 +47,7 @@ public sealed partial class DocumentationTests
             "Set up backups", "Document rollback procedure", "Load test deployment",
         ];
 
-        Assert.All(seed, item => Assert.Contains(item.Replace("update `.env`", "update the `.env`"), checklist));
+        Assert.All(seed, item => Assert.Contains($"**{item}**", checklist));
         Assert.True(Regex.Matches(checklist, @"^- \[ \] ", RegexOptions.Multiline).Count >= seed.Length);
     }
 
