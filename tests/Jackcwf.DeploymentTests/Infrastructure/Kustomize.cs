@@ -38,11 +38,15 @@ public static class Kustomize
         }
     }
 
+    private static readonly Lazy<string> EveryComponentDir = new(WriteEveryComponentKustomization);
+
     /// <summary>Base plus every component, so each component is rendered and validated at least once.</summary>
-    public static Task<string> RenderEveryComponentAsync()
+    public static Task<string> RenderEveryComponentAsync() => RenderAsync(EveryComponentDir.Value);
+
+    private static string WriteEveryComponentKustomization()
     {
-        var dir = Path.Combine(Path.GetTempPath(), $"jackcwf-kustomize-{Environment.ProcessId}");
-        Directory.CreateDirectory(dir);
+        var dir = Directory.CreateTempSubdirectory("jackcwf-kustomize-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(dir, recursive: true);
         var rel = Path.GetRelativePath(dir, KubernetesDir).Replace('\\', '/');
         File.WriteAllText(Path.Combine(dir, "kustomization.yaml"), $"""
             apiVersion: kustomize.config.k8s.io/v1beta1
@@ -52,7 +56,7 @@ public static class Kustomize
             components:
             {string.Join("\n", Components.Select(c => $"  - {rel}/components/{c}"))}
             """);
-        return RenderAsync(dir);
+        return dir;
     }
 
     public static List<object> LoadStrict(string yaml) =>
