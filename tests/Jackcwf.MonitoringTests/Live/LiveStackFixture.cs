@@ -22,6 +22,13 @@ public sealed record TrafficFacts
 {
     public int DemoChatsCompleted { get; init; }
 
+    /// <summary>demo/echo answers through <c>POST /v1/chat/completions</c> with an API key.</summary>
+    public int GatewayCompletions { get; init; }
+
+    public int KeyRateRefusals { get; init; }
+
+    public int BudgetRefusals { get; init; }
+
     /// <summary>Answers of <see cref="LiveStackFixture.PaidModel"/>.</summary>
     public int PaidChatsCompleted { get; init; }
 
@@ -71,6 +78,7 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
     /// <summary>The model whose calls the fake OpenAI server fails with 500.</summary>
     public const string FailingModel = "openai/gpt-4o-mini";
     private const int MaxMessageChars = 200;
+    private const int KeyRequestsPerMinute = 3;
 
     public FakeLlmServer Fake { get; private set; } = null!;
 
@@ -106,6 +114,9 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
                 ["DEMO_CHUNK_DELAY_MS"] = "2",
                 ["MONITORING_INTERVAL_SECONDS"] = "1",
                 ["MAX_MESSAGE_CHARS"] = MaxMessageChars.ToString(CultureInfo.InvariantCulture),
+                ["RATE_LIMIT_KEY_PER_MINUTE"] = KeyRequestsPerMinute.ToString(CultureInfo.InvariantCulture),
+                // Two answers of the paid model fit, the third is refused.
+                ["DEFAULT_MONTHLY_BUDGET_USD"] = "0.01",
                 ["SHUTDOWN_DRAIN_DELAY_SECONDS"] = "0",
                 ["APP_VERSION"] = Version,
                 ["GIT_COMMIT"] = Commit,
@@ -207,6 +218,14 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
             await ReadJsonAsync(await http.SendAsync(retry), $"send an idempotent message (attempt {i + 1})");
         }
 
+        // A provider failure first (the budget below would refuse it later): the fake answers 500 to
+        // every attempt, SDK retries included.
+        var failingChat = await CreateConversationAsync(http, FailingModel);
+        Fake.Default = FakeScenario.Error(500) with { RetryAfter = TimeSpan.FromMilliseconds(10) };
+        var failed = await SendStreamingAsync(http, failingChat, "This one fails at the provider.");
+        Fake.Default = FakeScenario.Echo;
+        Assert.True(failed.Error is not null, "A provider failure should end with an error event:\n" + failed.Raw);
+
         // Two answers from a priced model through the fake OpenAI server, with known token counts. The
         // second comes after Prometheus has seen the first, so that rates over the cost counter move
         // (Prometheus cannot see the increase that created a series).
@@ -226,12 +245,29 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
             }
         }
 
-        // A provider failure: the fake answers 500 to every attempt (SDK retries included).
-        var failingChat = await CreateConversationAsync(http, FailingModel);
-        Fake.Default = FakeScenario.Error(500) with { RetryAfter = TimeSpan.FromMilliseconds(10) };
-        var failed = await SendStreamingAsync(http, failingChat, "This one fails at the provider.");
-        Fake.Default = FakeScenario.Echo;
-        Assert.True(failed.Error is not null, "A provider failure should end with an error event:\n" + failed.Raw);
+        // The budget (0.01 USD) is spent now: the next paid answer is refused.
+        using (var overBudget = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{paidChat}/messages") { Content = JsonContent.Create(new { content = "One more, please." }) })
+        {
+            overBudget.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+            await ExpectAsync(await http.SendAsync(overBudget), HttpStatusCode.TooManyRequests, "a paid answer over the monthly budget");
+        }
+
+        // An API key on the OpenAI-compatible gateway: within its rate limit, then one request over it,
+        // and one request with an unknown key.
+        var created = await ReadJsonAsync(await http.PostAsJsonAsync("api/keys", new { name = "monitoring" }), "create an API key", HttpStatusCode.Created);
+        using (var gateway = Api.CreateClient())
+        {
+            gateway.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (string)created["key"]!);
+            for (var i = 0; i <= KeyRequestsPerMinute; i++)
+            {
+                var completion = new { model = "demo/echo", messages = new[] { new { role = "user", content = $"gateway call {i + 1}" } } };
+                await ExpectAsync(await gateway.PostAsJsonAsync("v1/chat/completions", completion),
+                    i < KeyRequestsPerMinute ? HttpStatusCode.OK : HttpStatusCode.TooManyRequests, $"gateway call {i + 1} with the API key");
+            }
+
+            gateway.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "jk-not-a-real-key");
+            await ExpectAsync(await gateway.GetAsync("v1/models"), HttpStatusCode.Unauthorized, "the gateway with an unknown API key");
+        }
 
         // Refused: content over MAX_MESSAGE_CHARS; and a 404.
         var tooLong = new string('x', MaxMessageChars + 50);
@@ -241,6 +277,9 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
         return new TrafficFacts
         {
             DemoChatsCompleted = 3,
+            GatewayCompletions = KeyRequestsPerMinute,
+            KeyRateRefusals = 1,
+            BudgetRefusals = 1,
             PaidChatsCompleted = 2,
             FailedChats = 1,
             PaidInputTokens = 2 * inputTokens,
