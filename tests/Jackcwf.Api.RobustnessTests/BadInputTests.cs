@@ -67,6 +67,11 @@ public sealed class BadInputTests(BadInputService service) : IClassFixture<BadIn
             s => PostMessage(s, Json("{\"content\":\"x\",\"model\":" + new string('[', 200) + new string(']', 200) + "}"))),
         ["message: invalid UTF-8"] = new(400, null,
             s => PostMessage(s, Raw([.. "{\"content\":\""u8, 0xC3, 0x28, 0xFF, .. "\"}"u8], "application/json"))),
+        // Chat clients send Accept: text/event-stream; their errors must still be problem+json.
+        ["message: malformed JSON from an event-stream client"] = new(400, null,
+            s => PostMessage(s, Json("{\"content\":"), r => r.Headers.Accept.ParseAdd("text/event-stream"))),
+        ["message: content is a number from an event-stream client"] = new(400, "content",
+            s => PostMessage(s, Json("{\"content\":5}"), r => r.Headers.Accept.ParseAdd("text/event-stream"))),
         ["message: Content-Type text/plain"] = new(415, null, s => PostMessage(s, Raw("{\"content\":\"x\"}"u8.ToArray(), "text/plain"))),
         ["message: no Content-Type"] = new(415, null, s => PostMessage(s, Raw("{\"content\":\"x\"}"u8.ToArray(), null))),
         ["message: form-encoded body"] = new(415, null,
@@ -105,6 +110,12 @@ public sealed class BadInputTests(BadInputService service) : IClassFixture<BadIn
         // Authentication
         ["auth: no token on list"] = new(401, null, s => s.Anonymous().GetAsync("api/conversations")),
         ["auth: no token on send"] = new(401, null, s => Send(s.Anonymous(), HttpMethod.Post, Messages(s), Json("{\"content\":\"x\"}"))),
+        ["auth: no token from an event-stream client"] = new(401, null, s =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, Messages(s)) { Content = Json("{\"content\":\"x\"}") };
+            request.Headers.Accept.ParseAdd("text/event-stream");
+            return s.Anonymous().SendAsync(request);
+        }),
         ["auth: garbage token"] = new(401, null, s => Send(s.Anonymous(), HttpMethod.Get, "api/me", bearer: "garbage")),
         ["auth: token of another service instance"] = new(401, null,
             s => Send(s.Anonymous(), HttpMethod.Post, "api/conversations", Json("{}"), s.ForeignToken)),

@@ -26,7 +26,9 @@ public sealed class LifecycleTests
     [Fact]
     public async Task Sigterm_during_a_stream_drains_then_stores_the_answer_interrupted_with_its_text()
     {
-        var content = Words(100); // 100 chunks, 100 ms apart: about 10 s
+        // 300 chunks, 100 ms apart: about 30 s, far longer than drain plus graceful time, even when a busy
+        // machine delays the test's reaction to the first deltas by seconds.
+        var content = Words(300);
         await using var api = await Service.StartAsync(new Dictionary<string, string?>
         {
             ["DEMO_CHUNK_DELAY_MS"] = "100",
@@ -110,7 +112,7 @@ public sealed class LifecycleTests
     [Fact]
     public async Task Kill_9_during_a_stream_leaves_the_answer_interrupted_with_its_checkpointed_text_within_the_lease()
     {
-        var content = Words(100);
+        var content = Words(300); // about 30 s: the kill lands mid-answer even on a busy machine
         const int leaseSeconds = 3;
         await using var api = await Service.StartAsync(new Dictionary<string, string?>
         {
@@ -133,11 +135,13 @@ public sealed class LifecycleTests
         var killed = Stopwatch.StartNew();
 
         await api.RestartAsync(cancellationToken: TestContext.Current.CancellationToken);
-        // Lease lapse plus one sweep period (a third of the lease, at least 1 s) plus slack for a busy machine.
-        var bound = TimeSpan.FromSeconds(leaseSeconds + 1 + 6);
+        var ready = Stopwatch.StartNew();
+        // The lease lapses at most leaseSeconds after the kill; the restarted replica sweeps once a
+        // second (a third of the lease) from the moment it is ready. Plus slack for a busy machine.
+        const int slack = 5;
         string? status = null;
         string text = "";
-        while (killed.Elapsed < bound)
+        while (killed.Elapsed < TimeSpan.FromSeconds(leaseSeconds + 1 + slack) || ready.Elapsed < TimeSpan.FromSeconds(1 + slack))
         {
             var stored = StreamWatcher.AssistantOf(await user.GetConversationAsync(conversation), assistant);
             status = stored.GetProperty("status").GetString();

@@ -105,7 +105,7 @@ public sealed class MalformedRequestTests(ITestOutputHelper output)
         var errors = LogAssert.ErrorLines(api);
         Assert.True(failures.IsEmpty && errors.Count == 0,
             $"{failures.Count} of {probes.Count} requests failed on the server:\n" + string.Join('\n', failures.Take(40))
-            + $"\n{errors.Count} error log lines:\n" + string.Join('\n', errors.Distinct().Take(15)));
+            + $"\n{errors.Count} error log lines:\n" + string.Join('\n', errors.GroupBy(e => e).Select(g => $"{g.Count()}× {g.Key}").Take(30)));
         // The service is still healthy and serving.
         using var ready = await http.GetAsync("health/ready", TestContext.Current.CancellationToken);
         Assert.Equal(System.Net.HttpStatusCode.OK, ready.StatusCode);

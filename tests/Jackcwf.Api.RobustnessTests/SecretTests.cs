@@ -214,7 +214,7 @@ public sealed class SecretTests
                     Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
                 }
                 using (await r.RecordAsync(client.PostAsJsonAsync("api/auth/login", new { email = "a@example.test", password = "Passw0rd-x" }))) { }
-                await unready.WaitForLogAsync("Database not reachable", TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+                await unready.WaitForLogAsync("Database not reachable", TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
                 r.AssertNoneContains(password, "database password");
                 AssertLogsClean(unready, password, "database password");
             }

@@ -22,7 +22,7 @@ internal static class Service
 
     /// <summary>Runs a sub-command (<c>migrate</c>, <c>healthcheck url</c>) to completion.</summary>
     public static Task<ApiCommandResult> RunCommandAsync(IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string?>? environment = null) =>
-        ApiProcess.RunCommandAsync(arguments, new ApiProcessOptions { Port = Ports.Next(), Environment = WithDefaults(environment) }, TimeSpan.FromSeconds(60));
+        ApiProcess.RunCommandAsync(arguments, new ApiProcessOptions { Port = Ports.Next(), Environment = WithDefaults(environment) }, TimeSpan.FromSeconds(180));
 
     /// <summary>
     /// Runs the service with <paramref name="environment"/> and returns its exit code with stdout and
