@@ -117,11 +117,6 @@ public sealed class UserAccessCache
         return await GetAsync(principal.Id()) is { IsDisabled: false };
     }
 
-    /// <summary>The cached answer only (for open streams, checked at every event).</summary>
-    public bool IsStillAllowed(ClaimsPrincipal principal) =>
-        !(principal.ApiKeyId() is { } keyId && _revokedKeys.ContainsKey(keyId))
-        && !(_users.TryGetValue(principal.Id(), out var e) && e.Access is not { IsDisabled: false });
-
     public async ValueTask<KeyOwner?> FindKeyAsync(string hash)
     {
         var now = Environment.TickCount64;

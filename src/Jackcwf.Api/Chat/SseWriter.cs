@@ -15,18 +15,18 @@ public sealed class SseWriter
 {
     private static readonly byte[] KeepAliveBytes = ": keep-alive\n\n"u8.ToArray();
     private readonly HttpResponse _response;
-    private readonly Func<bool> _allowed;
+    private readonly Func<ValueTask<bool>> _allowed;
 
-    /// <param name="allowed">Checked before every event: a disabled account or revoked key ends the stream at once.</param>
-    public SseWriter(HttpResponse response, Func<bool>? allowed = null)
+    /// <param name="allowed">Checked before every event (a cache read): a disabled account or revoked key ends the stream at once.</param>
+    public SseWriter(HttpResponse response, Func<ValueTask<bool>>? allowed = null)
     {
         _response = response;
-        _allowed = allowed ?? (() => true);
+        _allowed = allowed ?? (() => ValueTask.FromResult(true));
     }
 
     private async Task EnsureAllowedAsync(CancellationToken ct)
     {
-        if (_allowed())
+        if (await _allowed())
         {
             return;
         }

@@ -19,7 +19,7 @@ internal sealed class StreamResult(
         var ct = http.RequestAborted;
         SseWriter.PrepareHeaders(http);
         var access = http.RequestServices.GetRequiredService<Accounts.UserAccessCache>();
-        var sse = new SseWriter(http.Response, () => access.IsStillAllowed(caller));
+        var sse = new SseWriter(http.Response, () => access.IsAllowedAsync(caller));
         try
         {
             if (userMessage is not null)
