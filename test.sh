@@ -5,13 +5,13 @@
 #   3. starts a throwaway PostgreSQL and Redis on loopback (stopped again at exit),
 #   4. runs each .NET test project and the web unit tests, then prints one line "N passed, N failed".
 # Options (environment): JACKCWF_TEST_FILTER=<substring of test project names to run>,
-#   JACKCWF_TEST_PG_PORT (default 25432), JACKCWF_TEST_REDIS_PORT (default 26379).
+#   JACKCWF_TEST_PG_PORT (default 11432), JACKCWF_TEST_REDIS_PORT (default 11379).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
 RUN_DIR="$ROOT/.test-run"
-PG_PORT=${JACKCWF_TEST_PG_PORT:-25432}
-REDIS_PORT=${JACKCWF_TEST_REDIS_PORT:-26379}
+PG_PORT=${JACKCWF_TEST_PG_PORT:-11432}
+REDIS_PORT=${JACKCWF_TEST_REDIS_PORT:-11379}
 FILTER=${JACKCWF_TEST_FILTER:-}
 PER_SUITE_TIMEOUT=${JACKCWF_TEST_SUITE_TIMEOUT:-1200}
 
