@@ -99,6 +99,31 @@ public sealed class RunningServiceTests(DeployedService service) : IClassFixture
         Assert.Contains("# TYPE ", body);
     }
 
+    [Theory]
+    [InlineData(Compose.SingleNode, "app")]
+    [InlineData(Compose.HighAvailability, "web")]
+    public async Task ServiceStartsWithTheComposeSettingsAndEnvExampleValues(string file, string serviceName)
+    {
+        // The service validates every setting at start-up and refuses bad values, so a replica that
+        // becomes ready proves the values (not just the names) are acceptable.
+        var service = Compose.Services(file)[serviceName]!.AsObject();
+        var environment = Repo.Read(".env.example").Split('\n').Select(l => l.Trim())
+            .Where(l => l.Length > 0 && !l.StartsWith('#') && l.Contains('='))
+            .Select(l => l.Split('=', 2))
+            .ToDictionary(p => p[0], p => (string?)p[1]);
+        foreach (var key in Compose.EnvironmentKeys(service)) environment[key] = Compose.Environment(service, key);
+        environment["DATABASE_URL"] = null;       // the Compose host "postgres" does not exist here: SQLite
+        environment["REDIS_URL"] = null;
+        environment["MIGRATE_ON_STARTUP"] = "true";
+        environment["PORT"] = null;
+        var port = DeployedService.FreePort();
+
+        await using var replica = await ApiProcess.StartAsync(
+            new ApiProcessOptions { Environment = environment, Port = port }, TestContext.Current.CancellationToken);
+
+        Assert.False(replica.HasExited);
+    }
+
     [Fact]
     public async Task OnSigtermReadinessFailsAtOnceAndTheProcessExitsWithinTheGracePeriod()
     {
