@@ -200,6 +200,16 @@ public sealed class PrometheusLiveTests(LiveStackFixture stack)
     }
 
     [Fact]
+    public async Task TheRedisAlertStaysQuietWhenRedisIsNotConfigured()
+    {
+        // A single replica without REDIS_URL reports jackcwf_redis_connected 0; that alone must not page.
+        await AssertEventuallyAsync($"max(jackcwf_redis_connected{{{Job}}})", v => v == 0, "0 (no Redis configured)");
+        var expr = MonitoringFiles.Alerts.Single(a => a.Alert == "JackcwfRedisBackplaneDown").Expr;
+
+        Assert.Empty(await stack.Prometheus.QueryAsync(expr));
+    }
+
+    [Fact]
     public async Task EveryRuleEvaluatesWithoutErrorAgainstRealData()
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);
