@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using Jackcwf.Testing;
 using Microsoft.Playwright;
 
@@ -13,7 +14,7 @@ public sealed class BrowserFixture : IAsyncLifetime
     public const string ChromiumPath = "/usr/bin/chromium";
 
     /// <summary>Delay between the demo model's words: slow enough to see an answer grow, fast enough for a short run.</summary>
-    public const int ChunkDelayMs = 60;
+    public const int ChunkDelayMs = 40;
 
     private ApiProcess? _api;
     private IPlaywright? _playwright;
@@ -24,6 +25,30 @@ public sealed class BrowserFixture : IAsyncLifetime
     public IBrowser Browser => _browser ?? throw new InvalidOperationException("The browser did not start.");
 
     public Uri BaseUrl => Api.BaseUrl;
+
+    /// <summary>The administrator, registered before any test runs (password <see cref="ChatUi.Password"/>).</summary>
+    public string AdminEmail { get; } = ChatUi.NewEmail("admin");
+
+    public async Task RegisterViaApiAsync(string email)
+    {
+        using var http = Api.CreateClient();
+        using var response = await http.PostAsJsonAsync("/api/auth/register", new { email, password = ChatUi.Password });
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"Registering {email} failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+    }
+
+    /// <summary>An HTTP client signed in as <paramref name="email"/> with a bearer token.</summary>
+    public async Task<HttpClient> ApiClientAsync(string email)
+    {
+        var http = Api.CreateClient();
+        using var login = await http.PostAsJsonAsync("/api/auth/login", new { email, password = ChatUi.Password });
+        login.EnsureSuccessStatusCode();
+        var token = (await login.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("accessToken").GetString();
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        return http;
+    }
 
     /// <summary>Where screenshots of the main screens go: SCREENSHOTS_DIR, else artifacts/screenshots in the repository.</summary>
     public string ScreenshotDirectory { get; } = Path.GetFullPath(
@@ -41,6 +66,10 @@ public sealed class BrowserFixture : IAsyncLifetime
         Assertions.SetDefaultExpectTimeout(15_000);
         _api = await ApiProcess.StartAsync(new ApiProcessOptions { Environment = ServiceEnvironment() });
 
+        // The first account becomes the administrator: take it here, so that every account a test
+        // registers is an ordinary user whatever order the tests run in.
+        await RegisterViaApiAsync(AdminEmail);
+
         _playwright = await Playwright.CreateAsync();
         _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {
@@ -52,31 +81,24 @@ public sealed class BrowserFixture : IAsyncLifetime
 
     /// <summary>
     /// The service's settings for these tests: SQLite in the process's own folder, only the demo
-    /// model, and the built web app as web root (the service otherwise looks for wwwroot in its
-    /// working directory).
+    /// model, and the built web app (see <see cref="WebRoot.Override"/>).
     /// </summary>
-    public static Dictionary<string, string?> ServiceEnvironment(IReadOnlyDictionary<string, string?>? overrides = null)
+    private static Dictionary<string, string?> ServiceEnvironment() => new()
     {
-        var environment = new Dictionary<string, string?>
-        {
-            ["ASPNETCORE_WEBROOT"] = WebRoot.Find(),
-            ["DEMO_CHUNK_DELAY_MS"] = ChunkDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["DATABASE_URL"] = null,
-            ["REDIS_URL"] = null,
-            ["OPENAI_API_KEY"] = null,
-            ["ANTHROPIC_API_KEY"] = null,
-            ["OLLAMA_BASE_URL"] = null,
-            ["DEFAULT_MODEL"] = null,
-            ["ALLOW_REGISTRATION"] = "true",
-            ["LOG_LEVEL"] = "Warning",
-        };
-        foreach (var (name, value) in overrides ?? new Dictionary<string, string?>())
-        {
-            environment[name] = value;
-        }
-
-        return environment;
-    }
+        ["ASPNETCORE_WEBROOT"] = WebRoot.Override(),
+        ["DEMO_CHUNK_DELAY_MS"] = ChunkDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["DATABASE_URL"] = null,
+        ["REDIS_URL"] = null,
+        ["OPENAI_API_KEY"] = null,
+        ["ANTHROPIC_API_KEY"] = null,
+        ["OLLAMA_BASE_URL"] = null,
+        ["DEFAULT_MODEL"] = null,
+        ["ALLOW_REGISTRATION"] = "true",
+        ["LOG_LEVEL"] = "Warning",
+        // A stop (the restart test, the end of the run) cuts running answers at once and stores them interrupted.
+        ["SHUTDOWN_DRAIN_DELAY_SECONDS"] = "0",
+        ["GRACEFUL_SHUTDOWN_TIMEOUT"] = "0",
+    };
 
     /// <summary>A fresh context (own cookies) with a page on the app's origin.</summary>
     public async Task<IPage> NewPageAsync(int width = 1280, int height = 800, ColorScheme colorScheme = ColorScheme.Light, Uri? baseUrl = null)
@@ -127,30 +149,34 @@ public sealed class BrowserFixture : IAsyncLifetime
 /// <summary>Finds the built web app (index.html plus assets) that the service should serve.</summary>
 public static class WebRoot
 {
-    public static string Find()
+    /// <summary>
+    /// <c>null</c> when the service will find the app by itself (the build copies wwwroot beside the
+    /// binary); otherwise the folder to pass as ASPNETCORE_WEBROOT: JACKCWF_WEB_ROOT when set, else
+    /// the project's wwwroot that <c>npm run build</c> in web/ writes.
+    /// </summary>
+    public static string? Override()
     {
-        var candidates = new List<string>();
         if (Environment.GetEnvironmentVariable("JACKCWF_WEB_ROOT") is { Length: > 0 } explicitRoot)
         {
-            candidates.Add(explicitRoot);
+            return File.Exists(Path.Combine(explicitRoot, "index.html"))
+                ? Path.GetFullPath(explicitRoot)
+                : throw new InvalidOperationException($"JACKCWF_WEB_ROOT={explicitRoot} has no index.html; build the web app into it first.");
         }
 
-        // Next to the service binary (a publish output), or in the project folder of that binary.
-        var dllDir = Path.GetDirectoryName(RepoPaths.ApiDll)!;
-        candidates.Add(Path.Combine(dllDir, "wwwroot"));
-        candidates.Add(Path.GetFullPath(Path.Combine(dllDir, "..", "..", "..", "wwwroot")));
-        candidates.Add(Path.Combine(RepoPaths.Root, "src", "Jackcwf.Api", "wwwroot"));
-
-        foreach (var candidate in candidates)
+        var besideBinary = Path.Combine(Path.GetDirectoryName(RepoPaths.ApiDll)!, "wwwroot");
+        if (File.Exists(Path.Combine(besideBinary, "index.html")))
         {
-            if (File.Exists(Path.Combine(candidate, "index.html")))
-            {
-                return Path.GetFullPath(candidate);
-            }
+            return null;
+        }
+
+        var project = Path.Combine(RepoPaths.Root, "src", "Jackcwf.Api", "wwwroot");
+        if (File.Exists(Path.Combine(project, "index.html")))
+        {
+            return project;
         }
 
         throw new InvalidOperationException(
-            "The web app is not built (no index.html in " + string.Join(", ", candidates) + "). " +
-            "Build it with `cd web && npm ci && npm run build` (it writes src/Jackcwf.Api/wwwroot), or set JACKCWF_WEB_ROOT.");
+            $"The web app is not built (no index.html in {besideBinary} or {project}). " +
+            "Build it with `cd web && npm ci && npm run build` (it writes src/Jackcwf.Api/wwwroot) before building the service, or set JACKCWF_WEB_ROOT.");
     }
 }

@@ -1,25 +1,19 @@
-using Jackcwf.Testing;
 using static Jackcwf.BrowserTests.ChatUi;
 using static Microsoft.Playwright.Assertions;
 
 namespace Jackcwf.BrowserTests;
 
-/// <summary>Uses its own service process, because it stops and restarts it.</summary>
+/// <summary>
+/// Restarts the shared service (same port, same database): the other tests do not mind, because
+/// tests run one at a time and everything they need is stored.
+/// </summary>
 public sealed class ServerRestartTests(BrowserFixture fixture)
 {
     [Fact]
     public async Task AnAnswerCutByAServerRestartIsMarkedInterruptedAndCanBeContinued()
     {
-        await using var api = await ApiProcess.StartAsync(new ApiProcessOptions
-        {
-            Environment = BrowserFixture.ServiceEnvironment(new Dictionary<string, string?>
-            {
-                // No grace: the running answer is cut at once and stored as interrupted.
-                ["SHUTDOWN_DRAIN_DELAY_SECONDS"] = "0",
-                ["GRACEFUL_SHUTDOWN_TIMEOUT"] = "0",
-            }),
-        }, TestContext.Current.CancellationToken);
-        var page = await fixture.NewPageAsync(baseUrl: api.BaseUrl);
+        var api = fixture.Api;
+        var page = await fixture.NewPageAsync();
         await RegisterAsync(page, NewEmail("restart"));
 
         await SendAsync(page, NumberedWords(300, "i"));

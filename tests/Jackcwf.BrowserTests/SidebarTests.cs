@@ -1,6 +1,4 @@
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Text.Json;
 using Microsoft.Playwright;
 using static Jackcwf.BrowserTests.ChatUi;
 using static Microsoft.Playwright.Assertions;
@@ -17,12 +15,8 @@ public sealed class SidebarTests(BrowserFixture fixture)
         await RegisterAsync(page, email);
 
         // 35 conversations made through the API: more than one page of the list.
-        using var http = fixture.Api.CreateClient();
+        using var http = await fixture.ApiClientAsync(email);
         var ct = TestContext.Current.CancellationToken;
-        var login = await http.PostAsJsonAsync("/api/auth/login", new { email, password = Password }, ct);
-        login.EnsureSuccessStatusCode();
-        var token = (await login.Content.ReadFromJsonAsync<JsonElement>(ct)).GetProperty("accessToken").GetString();
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         for (var i = 1; i <= 35; i++)
         {
             (await http.PostAsJsonAsync("/api/conversations", new { title = $"Topic {i:D2}" }, ct)).EnsureSuccessStatusCode();

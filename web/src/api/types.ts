@@ -60,9 +60,20 @@ export interface UsageRow {
   requests: number
 }
 
+export interface DayUsageRow {
+  date: string
+  inputTokens: number
+  outputTokens: number
+  costUsd: number
+  requests: number
+}
+
 export interface UsageReport {
+  from?: string
+  to?: string
   totals: Omit<UsageRow, 'model'>
   byModel: UsageRow[]
+  byDay?: DayUsageRow[]
 }
 
 export interface ApiKey {
@@ -83,7 +94,8 @@ export interface AdminUser {
   isAdmin: boolean
   disabled: boolean
   createdAt: string
-  usage?: { costUsd: number; requests: number } | null
+  monthlyBudgetUsd?: number | null
+  usage?: { costUsd: number; requests: number; inputTokens?: number; outputTokens?: number } | null
 }
 
 export interface Problem {

@@ -27,6 +27,12 @@ export function formatDate(iso: string | null | undefined): string {
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString()
 }
 
+export function formatDay(iso: string | null | undefined): string {
+  if (!iso) return '—'
+  const d = new Date(iso)
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleDateString()
+}
+
 /** yyyy-mm-dd of a local date, as a date input expects. */
 export function isoDay(d: Date): string {
   const y = d.getFullYear()

@@ -1,13 +1,15 @@
 import { useCallback, useEffect, useState } from 'react'
 import { api, errorMessage, isNotFound } from '../api/client'
 import type { AdminUser, Me } from '../api/types'
-import { formatDate, formatNumber, formatUsd } from '../lib/format'
+import { formatDay, formatNumber, formatUsd } from '../lib/format'
 
 export function AdminPage({ me }: { me: Me }) {
   const [users, setUsers] = useState<AdminUser[]>([])
   const [state, setState] = useState<'loading' | 'ready' | 'missing' | 'error'>('loading')
   const [error, setError] = useState<string | null>(null)
   const [busyId, setBusyId] = useState<string | null>(null)
+  const [budgetFor, setBudgetFor] = useState<string | null>(null)
+  const [budgetText, setBudgetText] = useState('')
 
   const load = useCallback(async () => {
     try {
@@ -40,8 +42,28 @@ export function AdminPage({ me }: { me: Me }) {
     }
   }
 
+  async function saveBudget(user: AdminUser, clear: boolean) {
+    const value = Number(budgetText)
+    if (!clear && (!budgetText.trim() || !Number.isFinite(value) || value < 0)) {
+      setError('Enter a monthly budget in US dollars (0 or more), or clear it.')
+      return
+    }
+    setBusyId(user.id)
+    setError(null)
+    try {
+      const body = clear ? { clearBudget: true } : { monthlyBudgetUsd: value }
+      await api('PATCH', `/api/admin/users/${encodeURIComponent(user.id)}`, { body })
+      setUsers((list) => list.map((u) => (u.id === user.id ? { ...u, monthlyBudgetUsd: clear ? null : value } : u)))
+      setBudgetFor(null)
+    } catch (e) {
+      setError(`Could not set the budget of ${user.email}: ${errorMessage(e)}`)
+    } finally {
+      setBusyId(null)
+    }
+  }
+
   return (
-    <section className="page" aria-labelledby="admin-title">
+    <section className="page wide" aria-labelledby="admin-title">
       <h1 id="admin-title">Users</h1>
       {state === 'loading' && <p className="muted" role="status">Loading users…</p>}
       {state === 'missing' && <p className="muted">User administration is not available on this server yet.</p>}
@@ -60,7 +82,9 @@ export function AdminPage({ me }: { me: Me }) {
               <th scope="col">Status</th>
               <th scope="col">Created</th>
               <th scope="col">Requests</th>
+              <th scope="col">Tokens</th>
               <th scope="col">Cost</th>
+              <th scope="col">Monthly budget</th>
               <th scope="col">
                 <span className="sr-only">Actions</span>
               </th>
@@ -74,9 +98,52 @@ export function AdminPage({ me }: { me: Me }) {
                 <td>
                   <span className={`pill ${u.disabled ? 'off' : 'on'}`}>{u.disabled ? 'Disabled' : 'Active'}</span>
                 </td>
-                <td>{formatDate(u.createdAt)}</td>
+                <td>{formatDay(u.createdAt)}</td>
                 <td>{formatNumber(u.usage?.requests)}</td>
+                <td>{formatNumber((u.usage?.inputTokens ?? 0) + (u.usage?.outputTokens ?? 0))}</td>
                 <td>{formatUsd(u.usage?.costUsd)}</td>
+                <td>
+                  {budgetFor === u.id ? (
+                    <span className="row">
+                      <label htmlFor={`budget-${u.id}`} className="sr-only">
+                        Monthly budget for {u.email} in US dollars
+                      </label>
+                      <input
+                        id={`budget-${u.id}`}
+                        className="budget-input"
+                        type="number"
+                        min="0"
+                        step="0.01"
+                        value={budgetText}
+                        onChange={(e) => setBudgetText(e.target.value)}
+                      />
+                      <button type="button" className="primary" disabled={busyId === u.id} onClick={() => void saveBudget(u, false)}>
+                        Save
+                      </button>
+                      <button type="button" className="secondary" disabled={busyId === u.id} onClick={() => void saveBudget(u, true)}>
+                        No limit
+                      </button>
+                      <button type="button" className="link" onClick={() => setBudgetFor(null)}>
+                        Cancel
+                      </button>
+                    </span>
+                  ) : (
+                    <span className="row">
+                      {u.monthlyBudgetUsd == null ? 'no limit' : formatUsd(u.monthlyBudgetUsd)}
+                      <button
+                        type="button"
+                        className="link"
+                        aria-label={`Change the monthly budget of ${u.email}`}
+                        onClick={() => {
+                          setBudgetFor(u.id)
+                          setBudgetText(u.monthlyBudgetUsd == null ? '' : String(u.monthlyBudgetUsd))
+                        }}
+                      >
+                        Change
+                      </button>
+                    </span>
+                  )}
+                </td>
                 <td className="actions">
                   {u.id !== me.id && (
                     <button

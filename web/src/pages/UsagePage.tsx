@@ -1,15 +1,11 @@
 import { useEffect, useId, useMemo, useState } from 'react'
 import { api, errorMessage, isNotFound } from '../api/client'
-import type { UsageReport, UsageRow } from '../api/types'
+import type { DayUsageRow, UsageReport } from '../api/types'
 import { formatNumber, formatUsd, isoDay } from '../lib/format'
 
-const MAX_DAYS = 31
+type Metric = 'tokens' | 'cost' | 'requests'
+const MAX_DAYS = 92
 const SERIES = 6
-
-interface DayUsage {
-  day: string
-  byModel: UsageRow[]
-}
 
 function addDays(day: string, n: number): string {
   const d = new Date(`${day}T00:00:00`)
@@ -17,37 +13,32 @@ function addDays(day: string, n: number): string {
   return isoDay(d)
 }
 
-function daysBetween(from: string, to: string): string[] {
-  const days: string[] = []
-  for (let d = from; d <= to && days.length < MAX_DAYS; d = addDays(d, 1)) days.push(d)
+/** Every day of the range, with zeros where nothing was used, so gaps show as gaps. */
+export function fillDays(from: string, to: string, rows: DayUsageRow[]): DayUsageRow[] {
+  const byDate = new Map(rows.map((r) => [r.date, r]))
+  const days: DayUsageRow[] = []
+  for (let d = from; d <= to && days.length < MAX_DAYS; d = addDays(d, 1)) {
+    days.push(byDate.get(d) ?? { date: d, inputTokens: 0, outputTokens: 0, costUsd: 0, requests: 0 })
+  }
   return days
 }
 
-/** Runs the tasks with at most `limit` in flight, so a month of days does not flood the server. */
-async function pooled<T>(tasks: (() => Promise<T>)[], limit: number): Promise<T[]> {
-  const results: T[] = new Array(tasks.length)
-  let next = 0
-  async function worker() {
-    while (next < tasks.length) {
-      const i = next++
-      results[i] = await tasks[i]()
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker))
-  return results
+function metricOf(metric: Metric, r: { inputTokens: number; outputTokens: number; costUsd: number; requests: number }): number {
+  return metric === 'tokens' ? r.inputTokens + r.outputTokens : metric === 'cost' ? r.costUsd : r.requests
 }
 
-function usageUrl(from: string, to: string) {
-  return `/api/usage?${new URLSearchParams({ from, to })}`
+function formatMetric(metric: Metric, v: number): string {
+  return metric === 'cost' ? formatUsd(v) : formatNumber(Math.round(v))
 }
+
+const metricName: Record<Metric, string> = { tokens: 'Tokens', cost: 'Cost (USD)', requests: 'Requests' }
 
 export function UsagePage() {
   const today = new Date()
   const [from, setFrom] = useState(isoDay(new Date(today.getFullYear(), today.getMonth(), 1)))
   const [to, setTo] = useState(isoDay(today))
   const [report, setReport] = useState<UsageReport | null>(null)
-  const [days, setDays] = useState<DayUsage[]>([])
-  const [metric, setMetric] = useState<'tokens' | 'cost'>('tokens')
+  const [metric, setMetric] = useState<Metric>('tokens')
   const [state, setState] = useState<'loading' | 'ready' | 'missing' | 'error'>('loading')
   const [error, setError] = useState<string | null>(null)
   const fromId = useId()
@@ -57,42 +48,27 @@ export function UsagePage() {
   useEffect(() => {
     let cancelled = false
     setState('loading')
-    ;(async () => {
-      try {
-        const total = await api<UsageReport>('GET', usageUrl(from, to))
+    api<UsageReport>('GET', `/api/usage?${new URLSearchParams({ from, to })}`)
+      .then((r) => {
         if (cancelled) return
-        setReport(total)
-        const range = daysBetween(from, to)
-        const daily = await pooled(
-          range.map((day) => async () => {
-            const r = await api<UsageReport>('GET', usageUrl(day, day))
-            return { day, byModel: r.byModel ?? [] }
-          }),
-          4,
-        )
-        if (cancelled) return
-        setDays(daily)
+        setReport(r)
         setState('ready')
-      } catch (e) {
+      })
+      .catch((e: unknown) => {
         if (cancelled) return
         if (isNotFound(e)) setState('missing')
         else {
           setError(errorMessage(e))
           setState('error')
         }
-      }
-    })()
+      })
     return () => {
       cancelled = true
     }
   }, [from, to])
 
-  const modelNames = useMemo(() => {
-    const names = new Set<string>()
-    for (const r of report?.byModel ?? []) names.add(r.model)
-    for (const d of days) for (const r of d.byModel) names.add(r.model)
-    return [...names]
-  }, [report, days])
+  const days = useMemo(() => fillDays(from, to, report?.byDay ?? []), [from, to, report])
+  const byModel = report?.byModel ?? []
 
   return (
     <section className="page" aria-labelledby="usage-title">
@@ -102,14 +78,19 @@ export function UsagePage() {
         <input id={fromId} type="date" value={from} max={to} onChange={(e) => e.target.value && setFrom(e.target.value)} />
         <label htmlFor={toId}>To</label>
         <input id={toId} type="date" value={to} min={from} onChange={(e) => e.target.value && setTo(e.target.value)} />
-        <label htmlFor={metricId}>Chart</label>
-        <select id={metricId} value={metric} onChange={(e) => setMetric(e.target.value as 'tokens' | 'cost')}>
+        <label htmlFor={metricId}>Show</label>
+        <select id={metricId} value={metric} onChange={(e) => setMetric(e.target.value as Metric)}>
           <option value="tokens">Tokens</option>
           <option value="cost">Cost (USD)</option>
+          <option value="requests">Requests</option>
         </select>
       </div>
-      {state === 'loading' && <p className="muted" role="status">Loading usage…</p>}
-      {state === 'missing' && <p className="muted">Usage reporting is not available on this server yet.</p>}
+      {state === 'loading' && (
+        <p className="muted" role="status">
+          Loading usage…
+        </p>
+      )}
+      {state === 'missing' && <p className="muted">Usage reporting is not available on this server.</p>}
       {state === 'error' && (
         <p className="error" role="alert">
           Could not load usage: {error}
@@ -120,7 +101,9 @@ export function UsagePage() {
           <div className="cards">
             <div className="card">
               <span className="card-label">Requests</span>
-              <span className="card-value">{formatNumber(report.totals?.requests)}</span>
+              <span className="card-value" data-testid="usage-requests">
+                {formatNumber(report.totals?.requests)}
+              </span>
             </div>
             <div className="card">
               <span className="card-label">Input tokens</span>
@@ -135,8 +118,8 @@ export function UsagePage() {
               <span className="card-value">{formatUsd(report.totals?.costUsd)}</span>
             </div>
           </div>
-          <UsageChart days={days} models={modelNames} metric={metric} />
-          {daysBetween(from, to).length >= MAX_DAYS && <p className="muted small">The chart shows the first {MAX_DAYS} days of the range.</p>}
+          <DailyChart days={days} metric={metric} />
+          <ModelChart rows={byModel} metric={metric} />
           <table className="data-table">
             <caption>By model</caption>
             <thead>
@@ -149,14 +132,14 @@ export function UsagePage() {
               </tr>
             </thead>
             <tbody>
-              {(report.byModel ?? []).length === 0 && (
+              {byModel.length === 0 && (
                 <tr>
                   <td colSpan={5} className="muted">
                     No usage in this period.
                   </td>
                 </tr>
               )}
-              {(report.byModel ?? []).map((r) => (
+              {byModel.map((r) => (
                 <tr key={r.model}>
                   <th scope="row">{r.model}</th>
                   <td>{formatNumber(r.requests)}</td>
@@ -173,69 +156,70 @@ export function UsagePage() {
   )
 }
 
-/** A stacked bar per day, one colour per model; drawn as SVG to stay small and CSP-friendly. */
-function UsageChart({ days, models, metric }: { days: DayUsage[]; models: string[]; metric: 'tokens' | 'cost' }) {
-  const value = (r: UsageRow) => (metric === 'tokens' ? r.inputTokens + r.outputTokens : r.costUsd)
-  const totals = days.map((d) => d.byModel.reduce((s, r) => s + value(r), 0))
-  const max = Math.max(0, ...totals)
+/** One bar per day, drawn as SVG: small, and nothing in it conflicts with the CSP. */
+function DailyChart({ days, metric }: { days: DayUsageRow[]; metric: Metric }) {
+  const values = days.map((d) => metricOf(metric, d))
+  const max = Math.max(0, ...values)
   const width = 640
-  const height = 220
-  const pad = { left: 48, right: 8, top: 12, bottom: 28 }
+  const height = 200
+  const pad = { left: 56, right: 8, top: 12, bottom: 26 }
   const plotW = width - pad.left - pad.right
   const plotH = height - pad.top - pad.bottom
   const slot = days.length > 0 ? plotW / days.length : plotW
-  const barW = Math.max(2, slot * 0.7)
-  const fmt = (v: number) => (metric === 'tokens' ? formatNumber(Math.round(v)) : formatUsd(v))
-  const summary = `${metric === 'tokens' ? 'Tokens' : 'Cost'} per day from ${days[0]?.day ?? ''} to ${days.at(-1)?.day ?? ''}; highest day ${fmt(max)}.`
+  const barW = Math.max(1.5, slot * 0.7)
+  const labelEvery = Math.max(1, Math.ceil(days.length / 8))
+  const summary = `${metricName[metric]} per day from ${days[0]?.date ?? ''} to ${days.at(-1)?.date ?? ''}; busiest day ${formatMetric(metric, max)}.`
 
   return (
     <figure className="chart">
+      <figcaption className="chart-title">{metricName[metric]} per day</figcaption>
       <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={summary} preserveAspectRatio="none">
         <line x1={pad.left} x2={width - pad.right} y1={pad.top + plotH} y2={pad.top + plotH} className="axis" />
-        <text x={pad.left - 6} y={pad.top + 8} className="tick" textAnchor="end">
-          {fmt(max)}
+        <line x1={pad.left} x2={width - pad.right} y1={pad.top} y2={pad.top} className="grid" />
+        <text x={pad.left - 6} y={pad.top + 4} className="tick" textAnchor="end">
+          {formatMetric(metric, max)}
         </text>
         <text x={pad.left - 6} y={pad.top + plotH} className="tick" textAnchor="end">
           0
         </text>
         {days.map((d, i) => {
-          let y = pad.top + plotH
+          const h = max > 0 ? (values[i] / max) * plotH : 0
           const x = pad.left + i * slot + (slot - barW) / 2
           return (
-            <g key={d.day}>
-              <title>{`${d.day}: ${fmt(totals[i])}`}</title>
-              {models.map((name, mi) => {
-                const row = d.byModel.find((r) => r.model === name)
-                if (!row || max === 0) return null
-                const h = (value(row) / max) * plotH
-                y -= h
-                return <rect key={name} x={x} y={y} width={barW} height={Math.max(0, h)} className={`series-${mi % SERIES}`} />
-              })}
-              {(i === 0 || i === days.length - 1 || (days.length > 10 && i % 7 === 0)) && (
+            <g key={d.date}>
+              <title>{`${d.date}: ${formatMetric(metric, values[i])}`}</title>
+              <rect x={x} y={pad.top + plotH - h} width={barW} height={h} className="series-0" />
+              {i % labelEvery === 0 && (
                 <text x={x + barW / 2} y={height - 8} className="tick" textAnchor="middle">
-                  {d.day.slice(5)}
+                  {d.date.slice(5)}
                 </text>
               )}
             </g>
           )
         })}
       </svg>
-      <figcaption>
-        {models.length === 0 ? (
-          <span className="muted">No usage to chart yet.</span>
-        ) : (
-          <ul className="legend">
-            {models.map((m, i) => (
-              <li key={m}>
-                <svg width="12" height="12" aria-hidden="true">
-                  <rect width="12" height="12" rx="2" className={`series-${i % SERIES}`} />
-                </svg>
-                {m}
-              </li>
-            ))}
-          </ul>
-        )}
-      </figcaption>
+    </figure>
+  )
+}
+
+function ModelChart({ rows, metric }: { rows: { model: string; inputTokens: number; outputTokens: number; costUsd: number; requests: number }[]; metric: Metric }) {
+  if (rows.length === 0) return null
+  const values = rows.map((r) => metricOf(metric, r))
+  const max = Math.max(0, ...values)
+  return (
+    <figure className="chart">
+      <figcaption className="chart-title">{metricName[metric]} by model</figcaption>
+      <ul className="model-bars">
+        {rows.map((r, i) => (
+          <li key={r.model}>
+            <span className="model-name">{r.model}</span>
+            <svg className="model-bar" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true">
+              <rect width={max > 0 ? (values[i] / max) * 100 : 0} height="10" rx="1.5" className={`series-${i % SERIES}`} />
+            </svg>
+            <span className="model-value">{formatMetric(metric, values[i])}</span>
+          </li>
+        ))}
+      </ul>
     </figure>
   )
 }
