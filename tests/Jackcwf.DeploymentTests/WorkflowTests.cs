@@ -81,6 +81,19 @@ public sealed class WorkflowTests
     }
 
     [Fact]
+    public void ContinuousIntegrationDeploysTheHaStackAndRestartsItRollingly()
+    {
+        var job = Workflow("ci.yml")["jobs"]!["compose-ha"]!.AsObject();
+        var runs = job["steps"]!.AsArray().Select(s => (string?)s!["run"]).OfType<string>().ToList();
+
+        Assert.Equal("image", (string?)job["needs"]);
+        Assert.Contains(runs, r => r.Contains("deployment/scripts/deploy-ha.sh --platform docker-compose --replicas 3") && !r.Contains("--rolling-restart"));
+        Assert.Contains(runs, r => r.Contains("deployment/scripts/health-check.sh --platform docker-compose"));
+        Assert.Contains(runs, r => r.Contains("--rolling-restart"));
+        Assert.Contains(runs, r => r.Contains("--down"));
+    }
+
+    [Fact]
     public void DeployWorkflowUsesTheDeploymentScripts()
     {
         var workflow = Workflow("deploy.yml");
