@@ -43,7 +43,10 @@ public static class AccountsExtensions
                     // Identity's own composite of its bearer token and application cookie (its constant is internal).
                     : "Identity.BearerAndApplication");
         s.AddAuthorizationBuilder().AddPolicy(AdminApi.Policy, p => p.RequireRole(AppRole.Admin));
-        s.AddSingleton<IInvalidationBus, InProcessInvalidationBus>();
+        s.AddSingleton<InProcessInvalidationBus>();
+        s.AddSingleton<IInvalidationBus>(sp => sp.GetService<StackExchange.Redis.IConnectionMultiplexer>() is { } redis
+            ? new RedisInvalidationBus(redis, sp.GetRequiredService<InProcessInvalidationBus>(), sp.GetRequiredService<ILogger<RedisInvalidationBus>>())
+            : sp.GetRequiredService<InProcessInvalidationBus>());
         s.AddSingleton<UserAccessCache>();
         s.AddSingleton<ApiKeyUsageTracker>();
         s.AddHostedService(sp => sp.GetRequiredService<ApiKeyUsageTracker>());

@@ -16,12 +16,12 @@ public sealed record LimitRefusal(string Limit, TimeSpan RetryAfter, string Titl
 }
 
 /// <summary>A held concurrency slot; disposing it frees the slot.</summary>
-public sealed class GenerationSlot(ILimitStore store, string bucket) : IAsyncDisposable
+public sealed class GenerationSlot(ILimitStore store, string bucket, string slot) : IAsyncDisposable
 {
     private int _released;
 
     public ValueTask DisposeAsync() =>
-        Interlocked.Exchange(ref _released, 1) == 0 ? store.LeaveAsync(bucket) : ValueTask.CompletedTask;
+        Interlocked.Exchange(ref _released, 1) == 0 ? store.LeaveAsync(bucket, slot) : ValueTask.CompletedTask;
 }
 
 /// <summary>
@@ -72,13 +72,13 @@ public sealed class LimitGuard(
             }
         }
         var bucket = $"concurrency:user:{userId}";
-        if (!await store.TryEnterAsync(bucket, o.MaxConcurrentGenerationsPerUser))
+        if (await store.TryEnterAsync(bucket, o.MaxConcurrentGenerationsPerUser) is not { } slot)
         {
             metrics.LimitRefused("concurrency");
             return (null, new("concurrency", TimeSpan.FromSeconds(1), "Too many answers at once",
                 $"At most {o.MaxConcurrentGenerationsPerUser} answers can be generated at the same time per account. Wait for one to finish."));
         }
-        return (new GenerationSlot(store, bucket), null);
+        return (new GenerationSlot(store, bucket, slot), null);
     }
 
     public async ValueTask<decimal> MonthlySpendAsync(Guid userId)

@@ -11,9 +11,10 @@ public interface ILimitStore
     /// <summary>Sliding-window hit: null when allowed, otherwise how long until one more would be.</summary>
     ValueTask<TimeSpan?> HitAsync(string bucket, int limit, TimeSpan window);
 
-    ValueTask<bool> TryEnterAsync(string bucket, int max);
+    /// <summary>Takes one of <paramref name="max"/> slots; returns the slot's id, or null when all are taken.</summary>
+    ValueTask<string?> TryEnterAsync(string bucket, int max);
 
-    ValueTask LeaveAsync(string bucket);
+    ValueTask LeaveAsync(string bucket, string slot);
 
     /// <summary>Month-to-date spend, or null when this store has not seen the user this month.</summary>
     ValueTask<decimal?> GetSpendAsync(Guid userId, string month);
@@ -50,23 +51,23 @@ public sealed class InProcessLimitStore : ILimitStore
         }
     }
 
-    public ValueTask<bool> TryEnterAsync(string bucket, int max)
+    public ValueTask<string?> TryEnterAsync(string bucket, int max)
     {
         while (true)
         {
             var current = _inFlight.GetOrAdd(bucket, 0);
             if (current >= max)
             {
-                return ValueTask.FromResult(false);
+                return ValueTask.FromResult<string?>(null);
             }
             if (_inFlight.TryUpdate(bucket, current + 1, current))
             {
-                return ValueTask.FromResult(true);
+                return ValueTask.FromResult<string?>("local");
             }
         }
     }
 
-    public ValueTask LeaveAsync(string bucket)
+    public ValueTask LeaveAsync(string bucket, string slot)
     {
         _inFlight.AddOrUpdate(bucket, 0, (_, v) => Math.Max(0, v - 1));
         return ValueTask.CompletedTask;

@@ -8,7 +8,11 @@ public static class LimitsExtensions
 {
     public static IHostApplicationBuilder AddLimits(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddSingleton<ILimitStore, InProcessLimitStore>();
+        builder.Services.AddSingleton<InProcessLimitStore>();
+        // With the Redis backplane the counters are shared by every replica; without it they are this process's.
+        builder.Services.AddSingleton<ILimitStore>(sp => sp.GetService<StackExchange.Redis.IConnectionMultiplexer>() is { } redis
+            ? new RedisLimitStore(redis, sp.GetRequiredService<InProcessLimitStore>(), sp.GetRequiredService<ILogger<RedisLimitStore>>())
+            : sp.GetRequiredService<InProcessLimitStore>());
         builder.Services.AddSingleton<LimitGuard>();
         return builder;
     }
