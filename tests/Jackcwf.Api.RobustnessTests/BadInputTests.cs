@@ -147,6 +147,14 @@ public sealed class BadInputTests(BadInputService service) : IClassFixture<BadIn
         ["conversation: export as pdf"] = new(400, "format",
             s => s.Alice.Client.GetAsync($"api/conversations/{s.AliceConversation}/export?format=pdf")),
 
+        // API keys
+        ["keys: name is a number"] = new(400, "name", s => s.Alice.Client.PostAsync("api/keys", Json("{\"name\":5}"))),
+        ["keys: name missing"] = new(400, "name", s => s.Alice.Client.PostAsync("api/keys", Json("{}"))),
+        ["keys: name too long"] = new(400, "name", s => s.Alice.Client.PostAsJsonAsync("api/keys", new { name = new string('n', 101) })),
+        ["keys: revoke a non-UUID id"] = new(404, null, s => s.Alice.Client.DeleteAsync("api/keys/not-a-uuid")),
+        ["keys: revoke an unknown key"] = new(404, null, s => s.Alice.Client.DeleteAsync($"api/keys/{Guid.CreateVersion7()}")),
+        ["auth: garbage API key"] = new(401, null, s => Send(s.Anonymous(), HttpMethod.Get, "api/conversations", bearer: "jk-" + new string('x', 43))),
+
         // Listing
         ["list: limit=0"] = new(400, "limit", s => s.Alice.Client.GetAsync("api/conversations?limit=0")),
         ["list: limit=1000"] = new(400, "limit", s => s.Alice.Client.GetAsync("api/conversations?limit=1000")),

@@ -24,6 +24,8 @@ public sealed class MalformedRequestTests(ITestOutputHelper output)
     public async Task Every_route_answers_malformed_requests_without_a_server_error()
     {
         await using var api = await Service.StartAsync(new Dictionary<string, string?> { ["DEMO_CHUNK_DELAY_MS"] = "0" });
+        // The first account is the administrator; the administration routes are probed with its token too.
+        using var admin = await TestUser.SignUpAsync(api);
         using var user = await TestUser.SignUpAsync(api);
         var conversation = await user.CreateConversationAsync("fuzz target");
         var (_, assistant) = await user.ChatAsync(conversation, "something to resume");
@@ -52,6 +54,10 @@ public sealed class MalformedRequestTests(ITestOutputHelper output)
             {
                 probes.Add(("anonymous", probe));
                 probes.Add(("signed-in", probe));
+                if (route.Template.StartsWith("/api/admin", StringComparison.Ordinal))
+                {
+                    probes.Add(("administrator", probe));
+                }
             }
         }
 
@@ -64,9 +70,9 @@ public sealed class MalformedRequestTests(ITestOutputHelper output)
             try
             {
                 using var request = new HttpRequestMessage(p.Probe.Method, p.Probe.Url) { Content = p.Probe.Body() };
-                if (p.Identity == "signed-in" && !p.Probe.ReplaceAuthorization)
+                if (p.Identity != "anonymous" && !p.Probe.ReplaceAuthorization)
                 {
-                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", user.AccessToken);
+                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", p.Identity == "administrator" ? admin.AccessToken : user.AccessToken);
                 }
                 foreach (var (name, value) in p.Probe.Headers)
                 {

@@ -17,7 +17,7 @@ internal static class Service
             WaitForReady = waitForReady,
             WorkingDirectory = workingDirectory,
             // Generous: several services start at once, on 2 cores shared with other test suites.
-            ReadyTimeout = TimeSpan.FromSeconds(120),
+            ReadyTimeout = TimeSpan.FromSeconds(180),
         });
 
     /// <summary>Runs a sub-command (<c>migrate</c>, <c>healthcheck url</c>) to completion.</summary>
@@ -92,6 +92,10 @@ internal static class Service
             ["OLLAMA_BASE_URL"] = null,
             ["PORT"] = null,
             ["ENABLE_MONITORING"] = "false",
+            // These tests send many requests as one user; the limits have their own tests.
+            ["RATE_LIMIT_USER_PER_MINUTE"] = "1000000",
+            ["RATE_LIMIT_KEY_PER_MINUTE"] = "1000000",
+            ["MAX_CONCURRENT_GENERATIONS"] = "1000",
         };
         foreach (var (k, v) in environment ?? new Dictionary<string, string?>())
         {

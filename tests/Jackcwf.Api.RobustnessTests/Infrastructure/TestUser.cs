@@ -89,6 +89,11 @@ internal sealed class TestUser(HttpClient client, string email, string password,
             cursor = json.GetProperty("nextCursor").ValueKind == JsonValueKind.String ? json.GetProperty("nextCursor").GetString() : null;
         }
         while (cursor is not null);
+        using (var keys = await Client.GetAsync("api/keys"))
+        {
+            Assert.Equal(HttpStatusCode.OK, keys.StatusCode);
+            sb.Append("keys ").AppendLine(await keys.Content.ReadAsStringAsync());
+        }
         return $"{conversations} conversations, {messages} messages\n{sb}";
     }
 
