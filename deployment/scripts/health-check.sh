@@ -124,7 +124,9 @@ check_local() {
     if redis-cli -u "$HA_REDIS_URL" ping >/dev/null 2>&1; then report OK "redis" "$HA_REDIS_URL"; else report FAIL "redis" "$HA_REDIS_URL does not answer PING"; fi
   fi
   if [[ "${HA_OWN_POSTGRES:-false}" == true ]]; then
-    if pg_isready -q -h 127.0.0.1 -p "$HA_PG_PORT" 2>/dev/null; then
+    if ! command -v pg_isready >/dev/null 2>&1; then
+      report FAIL "postgresql" "pg_isready is not installed (apt-get install postgresql-client)"
+    elif pg_isready -q -h 127.0.0.1 -p "$HA_PG_PORT" 2>/dev/null; then
       report OK "postgresql" "127.0.0.1:$HA_PG_PORT"
     else
       report FAIL "postgresql" "127.0.0.1:$HA_PG_PORT not accepting connections"
