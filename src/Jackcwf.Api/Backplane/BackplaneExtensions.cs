@@ -1,5 +1,7 @@
+using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Chat;
 using Jackcwf.Api.Health;
+using Jackcwf.Api.Limits;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using StackExchange.Redis;
 
@@ -8,10 +10,11 @@ namespace Jackcwf.Api.Backplane;
 public static class BackplaneExtensions
 {
     /// <summary>
-    /// With <c>REDIS_URL</c> set, carries the event log and stop signals across replicas: the event log
-    /// of running generations becomes a Redis stream any replica can tail, stop requests reach the
-    /// replica that runs the generation, and the monitor checks Redis. Without it the in-process
-    /// implementations registered by <c>AddChat</c> stay (one replica).
+    /// With <c>REDIS_URL</c> set, carries state across replicas: the event log of running generations
+    /// becomes a Redis stream any replica can tail, stop requests reach the replica that runs the
+    /// generation, limit counters and cache invalidations are shared, and the monitor checks Redis.
+    /// Without it the in-process implementations registered before stay (one replica). Must run
+    /// after AddAccounts, AddLimits and AddChat, whose registrations it replaces.
     /// </summary>
     public static IHostApplicationBuilder AddBackplane(this IHostApplicationBuilder builder)
     {
@@ -42,6 +45,10 @@ public static class BackplaneExtensions
         s.Replace(ServiceDescriptor.Singleton<IGenerationEventLog, RedisGenerationEventLog>());
         s.Replace(ServiceDescriptor.Singleton<IStopSignal, RedisStopSignal>());
         s.AddHostedService<RedisStopListener>();
+        // Registered by AddLimits and AddAccounts (which run first): the same counters and
+        // invalidations, now shared by every replica.
+        s.Replace(ServiceDescriptor.Singleton<ILimitStore, RedisLimitStore>());
+        s.Replace(ServiceDescriptor.Singleton<IInvalidationBus, RedisInvalidationBus>());
         s.AddSingleton<IDependencyProbe, RedisProbe>();
         return builder;
     }

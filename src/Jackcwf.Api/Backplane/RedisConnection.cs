@@ -57,6 +57,8 @@ public static class RedisUrl
         options.ConnectRetry = 1;
         options.KeepAlive = 5;
         options.ReconnectRetryPolicy = new ExponentialRetry(500, 2000);
+        // While disconnected, fail at once (every caller has a fallback) instead of queueing for seconds.
+        options.BacklogPolicy = BacklogPolicy.FailFast;
         options.ClientName ??= "jackcwf";
         return options;
     }
