@@ -33,15 +33,28 @@ public sealed class RunningServiceTests(DeployedService service) : IClassFixture
     }
 
     [Fact]
-    public async Task ProbeAndServicePortIsTheOneTheServiceListensOn()
+    public async Task ServiceListensOnThePortTheManifestsProbe()
     {
         var objects = await Kustomize.LoadAsync("medium");
         var container = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "jackcwf-backend").Spec.Template.Spec.Containers.Single();
         var named = container.Ports.Single(p => p.Name == (string)container.ReadinessProbe.HttpGet.Port.Value);
-
-        Assert.Equal(service.ConfigMap.Data["PORT"], named.ContainerPort.ToString());
         var compose = Compose.Services(Compose.HighAvailability)["web"]!.AsObject();
+        Assert.Equal(service.ConfigMap.Data["PORT"], named.ContainerPort.ToString());
         Assert.Equal(service.ConfigMap.Data["PORT"], Compose.Environment(compose, "PORT"));
+
+        // As in the container: no ASPNETCORE_URLS, only PORT (here a free port instead of 8080,
+        // which other software on a shared machine may hold).
+        var port = DeployedService.FreePort();
+        var environment = service.Environment(port);
+        environment["ASPNETCORE_URLS"] = null;
+        environment["ASPNETCORE_HTTP_PORTS"] = null;
+        var options = service.Options(environment, port);
+        await using var replica = await ApiProcess.StartAsync(options, TestContext.Current.CancellationToken);
+        using var http = replica.CreateClient();
+
+        using var response = await http.GetAsync(container.LivenessProbe.HttpGet.Path.TrimStart('/'), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
     public static TheoryData<string, string> HealthcheckCommands => new()
