@@ -22,6 +22,7 @@ public sealed class AccountPagesTests(BrowserFixture fixture)
         await Expect(shown).ToHaveValueAsync(new System.Text.RegularExpressions.Regex("^jk-"));
         await Expect(page.GetByText("it is shown only once")).ToBeVisibleAsync();
         var key = await shown.InputValueAsync();
+        await Accessibility.AssertNoViolationsAsync(page);
         await fixture.ScreenshotAsync(page, "api-keys");
 
         using var http = fixture.Api.CreateClient();
@@ -57,6 +58,7 @@ public sealed class AccountPagesTests(BrowserFixture fixture)
         await Expect(page.GetByRole(AriaRole.Row).Filter(new() { HasText = "demo/echo" })).ToBeVisibleAsync();
         await Expect(page.GetByRole(AriaRole.Img, new() { Name = "Tokens per day" })).ToBeVisibleAsync();
         await Expect(page.Locator("figure svg[role=img] rect[height]:not([height='0'])").First).ToBeVisibleAsync();
+        await Accessibility.AssertNoViolationsAsync(page);
         await fixture.ScreenshotAsync(page, "usage");
 
         await page.GetByLabel("Show").SelectOptionAsync("requests");
@@ -90,6 +92,7 @@ public sealed class AccountPagesTests(BrowserFixture fixture)
 
         await page.ReloadAsync();
         await Expect(row).ToContainTextAsync("Disabled");
+        await Accessibility.AssertNoViolationsAsync(page);
         await fixture.ScreenshotAsync(page, "admin");
         await row.GetByRole(AriaRole.Button, new() { Name = $"Enable {userEmail}" }).ClickAsync();
         await Expect(row).ToContainTextAsync("Active");

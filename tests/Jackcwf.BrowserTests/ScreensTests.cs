@@ -26,6 +26,7 @@ public sealed class ScreensTests(BrowserFixture fixture)
         await page.GetByLabel("Password").FillAsync("Wrong-passw0rd");
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
         await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("Wrong email or password");
+        await Accessibility.AssertNoViolationsAsync(page);
         await fixture.ScreenshotAsync(page, "sign-in");
 
         // The server's password rules come back in words.
@@ -74,11 +75,13 @@ public sealed class ScreensTests(BrowserFixture fixture)
         var link = answer.GetByRole(AriaRole.Link, new() { Name = "the docs" });
         await Expect(link).ToHaveAttributeAsync("target", "_blank");
         await Expect(link).ToHaveAttributeAsync("rel", new System.Text.RegularExpressions.Regex("noopener"));
+        await Accessibility.AssertNoViolationsAsync(page);
         await fixture.ScreenshotAsync(page, "chat-markdown-light");
 
         await page.EmulateMediaAsync(new() { ColorScheme = ColorScheme.Dark });
         var background = await page.EvaluateAsync<string>("() => getComputedStyle(document.body).backgroundColor");
         Assert.NotEqual("rgb(255, 255, 255)", background);
+        await Accessibility.AssertNoViolationsAsync(page);
         await fixture.ScreenshotAsync(page, "chat-markdown-dark");
 
         // The theme toggle overrides the system preference and is remembered.
@@ -134,6 +137,7 @@ public sealed class ScreensTests(BrowserFixture fixture)
         var search = page.GetByLabel("Search conversations");
         await Expect(search).Not.ToBeVisibleAsync();
         Assert.True(await page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth <= window.innerWidth"), "the page must not scroll sideways at 390 px");
+        await Accessibility.AssertNoViolationsAsync(page);
         await fixture.ScreenshotAsync(page, "phone-chat");
 
         await page.GetByRole(AriaRole.Button, new() { Name = "Open menu" }).ClickAsync();

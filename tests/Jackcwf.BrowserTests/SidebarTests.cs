@@ -59,7 +59,7 @@ public sealed class SidebarTests(BrowserFixture fixture)
     }
 
     [Fact]
-    public async Task SystemPromptAndModelAreKeptPerConversation()
+    public async Task SystemPromptModelAndExportBelongToTheConversation()
     {
         var page = await fixture.NewPageAsync();
         await RegisterAsync(page, NewEmail("prompt"));
@@ -78,6 +78,14 @@ public sealed class SidebarTests(BrowserFixture fixture)
         await page.ReloadAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "System prompt" }).ClickAsync();
         await Expect(page.Locator("#chat-settings textarea")).ToHaveValueAsync("Answer like a pirate.");
+
+        // Export downloads the conversation as Markdown, system prompt included.
+        await page.GetByText("Export", new() { Exact = true }).ClickAsync();
+        var download = await page.RunAndWaitForDownloadAsync(() => page.GetByRole(AriaRole.Link, new() { Name = "Markdown (.md)" }).ClickAsync());
+        Assert.EndsWith(".md", download.SuggestedFilename, StringComparison.Ordinal);
+        var markdown = await File.ReadAllTextAsync(await download.PathAsync(), TestContext.Current.CancellationToken);
+        Assert.Contains("hello", markdown, StringComparison.Ordinal);
+        Assert.Contains("Answer like a pirate.", markdown, StringComparison.Ordinal);
         await page.Context.CloseAsync();
     }
 }

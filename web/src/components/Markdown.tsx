@@ -51,6 +51,8 @@ export const Markdown = memo(function Markdown({ text, testId }: { text: string;
       bar.append(lang, button)
       pre.replaceWith(wrapper)
       wrapper.append(bar, pre)
+      // Long lines scroll sideways: the block must be reachable from the keyboard to scroll it.
+      pre.tabIndex = 0
     }
   }, [html])
 
