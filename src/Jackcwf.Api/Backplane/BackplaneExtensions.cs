@@ -1,7 +1,5 @@
-using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Chat;
 using Jackcwf.Api.Health;
-using Jackcwf.Api.Limits;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using StackExchange.Redis;
 
@@ -12,9 +10,9 @@ public static class BackplaneExtensions
     /// <summary>
     /// With <c>REDIS_URL</c> set, carries state across replicas: the event log of running generations
     /// becomes a Redis stream any replica can tail, stop requests reach the replica that runs the
-    /// generation, limit counters and cache invalidations are shared, and the monitor checks Redis.
-    /// Without it the in-process implementations registered before stay (one replica). Must run
-    /// after AddAccounts, AddLimits and AddChat, whose registrations it replaces.
+    /// generation, and the monitor checks Redis. The one <see cref="IConnectionMultiplexer"/> is also
+    /// what the limit store and the invalidation bus use when present. Without it the in-process
+    /// implementations stay (one replica). Runs after AddChat, whose registrations it replaces.
     /// </summary>
     public static IHostApplicationBuilder AddBackplane(this IHostApplicationBuilder builder)
     {
@@ -45,10 +43,6 @@ public static class BackplaneExtensions
         s.Replace(ServiceDescriptor.Singleton<IGenerationEventLog, RedisGenerationEventLog>());
         s.Replace(ServiceDescriptor.Singleton<IStopSignal, RedisStopSignal>());
         s.AddHostedService<RedisStopListener>();
-        // Registered by AddLimits and AddAccounts (which run first): the same counters and
-        // invalidations, now shared by every replica.
-        s.Replace(ServiceDescriptor.Singleton<ILimitStore, RedisLimitStore>());
-        s.Replace(ServiceDescriptor.Singleton<IInvalidationBus, RedisInvalidationBus>());
         s.AddSingleton<IDependencyProbe, RedisProbe>();
         return builder;
     }

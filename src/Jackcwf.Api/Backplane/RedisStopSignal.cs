@@ -22,12 +22,8 @@ internal sealed class RedisStopSignal(IConnectionMultiplexer redis, ILogger<Redi
     }
 }
 
-/// <summary>
-/// Every replica listens for stop requests (and stops the generation when it runs here) and for
-/// cache invalidations from the other replicas.
-/// </summary>
-internal sealed class RedisStopListener(
-    IConnectionMultiplexer redis, IServiceProvider services, ILogger<RedisStopListener> logger) : BackgroundService
+/// <summary>Every replica listens for stop requests and stops the generation when it runs here.</summary>
+internal sealed class RedisStopListener(IConnectionMultiplexer redis, IServiceProvider services, ILogger<RedisStopListener> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -45,10 +41,6 @@ internal sealed class RedisStopListener(
                         logger.LogInformation("Stopped generation {MessageId} on request from another replica", id);
                     }
                 });
-                if (services.GetRequiredService<Accounts.IInvalidationBus>() is RedisInvalidationBus bus)
-                {
-                    await redis.GetSubscriber().SubscribeAsync(RedisInvalidationBus.Channel, (_, value) => bus.OnMessage(value));
-                }
                 return;
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
