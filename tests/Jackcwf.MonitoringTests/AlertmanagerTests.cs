@@ -101,10 +101,24 @@ public sealed class AlertmanagerTests
                 Assert.True(post.IsSuccessStatusCode, $"POST /api/v2/alerts answered {(int)post.StatusCode}: {await post.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)}");
             }
 
-            var states = await http.GetFromJsonAsync<JsonArray>("api/v2/alerts", TestContext.Current.CancellationToken) ?? [];
+            // The inhibitor learns about new alerts asynchronously: poll until both targets are suppressed.
+            JsonArray states = [];
             string State(string alertname, string? provider = null) =>
                 states.Single(a => (string?)a!["labels"]!["alertname"] == alertname && (provider is null || (string?)a!["labels"]!["provider"] == provider))!
                     ["status"]!["state"]!.GetValue<string>();
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            do
+            {
+                states = await http.GetFromJsonAsync<JsonArray>("api/v2/alerts", TestContext.Current.CancellationToken) ?? [];
+                if (states.Count == alerts.Count && State("JackcwfElevatedErrorRate") == "suppressed" && State("JackcwfProviderHighErrorRate", "openai") == "suppressed")
+                {
+                    break;
+                }
+
+                await Task.Delay(250, TestContext.Current.CancellationToken);
+            }
+            while (DateTime.UtcNow < deadline);
+
             var report = states.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
             Assert.True(State("JackcwfElevatedErrorRate") == "suppressed", "The warning twin should be inhibited by JackcwfHighErrorRate:\n" + report);

@@ -263,6 +263,8 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
                 var completion = new { model = "demo/echo", messages = new[] { new { role = "user", content = $"gateway call {i + 1}" } } };
                 await ExpectAsync(await gateway.PostAsJsonAsync("v1/chat/completions", completion),
                     i < KeyRequestsPerMinute ? HttpStatusCode.OK : HttpStatusCode.TooManyRequests, $"gateway call {i + 1} with the API key");
+                // One scrape between the calls, so that rates over the cache counters see them grow.
+                await Task.Delay(TimeSpan.FromSeconds(1.5));
             }
 
             gateway.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "jk-not-a-real-key");
