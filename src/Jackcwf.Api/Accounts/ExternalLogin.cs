@@ -98,7 +98,7 @@ public static class ExternalLogin
             o.ResponseMode = OpenIdConnectResponseMode.Query;
             o.UsePkce = true;
             // Pushed authorization requests (RFC 9126) when the provider offers them, the framework's default: the
-            // parameters travel over the back channel, authenticated by the client secret.
+            // parameters travel over the back channel instead of through the browser.
             o.PushedAuthorizationBehavior = PushedAuthorizationBehavior.UseIfAvailable;
             o.Scope.Clear();
             foreach (var scope in settings.EffectiveScopes)
@@ -114,7 +114,7 @@ public static class ExternalLogin
             o.SaveTokens = false;
             o.DisableTelemetry = true;
             // An http issuer is allowed for providers on a private network (e.g. Keycloak in the same Compose
-            // project); AddExternalLogin's caller is told about it at start.
+            // project); a warning is logged at start unless it is loopback.
             o.RequireHttpsMetadata = authority.Scheme == Uri.UriSchemeHttps;
             o.CorrelationCookie.SameSite = SameSiteMode.Lax;
             o.CorrelationCookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
@@ -141,10 +141,7 @@ public static class ExternalLogin
                 return Task.CompletedTask;
             };
         });
-        if (authority.Scheme == Uri.UriSchemeHttp && !authority.IsLoopback)
-        {
-            s.AddHostedService<HttpAuthorityWarning>();
-        }
+        s.AddHostedService(sp => new StartupNotice(sp.GetRequiredService<ILogger<StartupNotice>>(), authority, settings.ClientId!));
         return builder;
     }
 
@@ -237,11 +234,16 @@ public static class ExternalLogin
         TypedResults.Problem(Problems.Create(StatusCodes.Status404NotFound, "not_found", "External sign-in is not configured",
             "This server has no OpenID Connect provider (OIDC_AUTHORITY and OIDC_CLIENT_ID are not set)."));
 
-    private sealed class HttpAuthorityWarning(ILogger<HttpAuthorityWarning> logger) : IHostedService
+    /// <summary>Tells the operator at start that sign-in is on, with which provider (never the secret).</summary>
+    private sealed class StartupNotice(ILogger<StartupNotice> logger, Uri authority, string clientId) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
-            logger.LogWarning("OIDC_AUTHORITY uses plain http on a non-loopback address: use https unless the provider is on a private network.");
+            logger.LogInformation("OpenID Connect sign-in is enabled: authority {Authority}, client {ClientId}", authority, clientId);
+            if (authority.Scheme == Uri.UriSchemeHttp && !authority.IsLoopback)
+            {
+                logger.LogWarning("OIDC_AUTHORITY uses plain http on a non-loopback address: use https unless the provider is on a private network.");
+            }
             return Task.CompletedTask;
         }
 
