@@ -83,6 +83,14 @@ stop_redis() {
 
 cleanup() { stop_redis; stop_postgres; }
 
+# npm ci unless node_modules is already installed from the current lock file.
+npm_ci_if_needed() {
+  if [ -d "$1/node_modules" ] && [ "$1/node_modules/.package-lock.json" -nt "$1/package-lock.json" ]; then
+    return
+  fi
+  (cd "$1" && npm ci --no-audit --no-fund) || die "npm ci failed in $1"
+}
+
 PASSED=0; FAILED=0; SUITES_BROKEN=()
 
 # Adds the counts of one suite's output; a suite that printed no summary counts as one failure.
@@ -103,7 +111,7 @@ count_dotnet() {
 
 count_vitest() {
   local out=$1 rc=$2 line p f
-  line=$(grep -E '^\s*Tests\s+' "$out" | tail -1 || true)
+  line=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -E '^\s*Tests\s+' | tail -1 || true)
   p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
   f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)
   if [ -z "$line" ] || { [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; }; then f=$((f + 1)); SUITES_BROKEN+=("web"); fi
@@ -120,7 +128,11 @@ mkdir -p "$RUN_DIR/logs"
 trap cleanup EXIT
 
 step "building the web app"
-(cd web && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run build)
+npm_ci_if_needed web
+(cd web && npm run build)
+
+step "installing the test OpenID Connect provider (npm)"
+npm_ci_if_needed tests/Jackcwf.OidcTests/oidc-server
 
 step "building the solution (Release)"
 dotnet build Jackcwf.slnx -c Release -nologo -v q -clp:ErrorsOnly || die "build failed"
@@ -134,7 +146,7 @@ export JACKCWF_API_DLL="$ROOT/src/Jackcwf.Api/bin/Release/net10.0/Jackcwf.Api.dl
 
 step "web unit tests"
 set +e
-(cd web && npm test) > "$RUN_DIR/logs/web.log" 2>&1
+(cd web && NO_COLOR=1 FORCE_COLOR=0 npm test) > "$RUN_DIR/logs/web.log" 2>&1
 rc=$?
 set -e
 tail -n 15 "$RUN_DIR/logs/web.log"

@@ -451,10 +451,50 @@ public abstract class RouteTests<TFixture>(TFixture fx) where TFixture : Service
             using var asAnon = new HttpRequestMessage(method, path) { Content = body is null ? null : JsonContent.Create(body) };
             Assert.Equal(HttpStatusCode.Unauthorized, (await anon.SendAsync(asAnon, Ct)).StatusCode);
         }
+        var key = await (await owner.Http.PostAsJsonAsync("api/keys", new { name = "mine" }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct);
+        var keyId = key.GetProperty("id").GetGuid();
+        Assert.Equal(HttpStatusCode.NotFound, (await intruder.Http.DeleteAsync($"api/keys/{keyId}", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anon.DeleteAsync($"api/keys/{keyId}", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await intruder.Http.GetAsync($"api/usage?userId={owner.Id}", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anon.GetAsync($"api/usage?userId={owner.Id}", Ct)).StatusCode);
+        Assert.Single((await owner.Http.GetFromJsonAsync<JsonElement>("api/keys", Ct)).GetProperty("items").EnumerateArray());
+
         var after = await owner.GetConversationAsync(c);
         Assert.Equal("private", after["title"]!.GetValue<string>());
         Assert.Equal(2, after["messages"]!.AsArray().Count);
         Assert.Empty((await intruder.Http.GetFromJsonAsync<JsonElement>("api/conversations", Ct)).GetProperty("items").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task OpenApiDocumentAndReferencePageAreServed()
+    {
+        var doc = await Fx.Api.CreateClient().GetFromJsonAsync<JsonElement>("openapi/v1.json", Ct);
+        var paths = doc.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
+        Assert.Contains("/api/conversations/{id}/messages", paths);
+        Assert.Contains("/api/auth/login", paths);
+        Assert.Contains("/v1/chat/completions", paths);
+        var page = await Fx.Api.CreateClient().GetAsync("scalar", Ct);
+        if (page.StatusCode == HttpStatusCode.Found)
+        {
+            page = await Fx.Api.CreateClient().GetAsync(page.Headers.Location, Ct);
+        }
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task ResponsesCarrySecurityHeadersAndAStrictContentSecurityPolicy()
+    {
+        var r = await Fx.Api.CreateClient().GetAsync("/", Ct);
+        Assert.Equal("nosniff", r.Headers.GetValues("X-Content-Type-Options").Single());
+        Assert.Equal("DENY", r.Headers.GetValues("X-Frame-Options").Single());
+        Assert.Equal("no-referrer", r.Headers.GetValues("Referrer-Policy").Single());
+        var csp = r.Headers.GetValues("Content-Security-Policy").Single();
+        Assert.Contains("script-src 'self'", csp);
+        Assert.Contains("object-src 'none'", csp);
+        Assert.Contains("frame-ancestors 'none'", csp);
+        Assert.DoesNotContain("unsafe-inline", csp);
+        Assert.False(r.Headers.Contains("Server"));
     }
 
     [Fact]

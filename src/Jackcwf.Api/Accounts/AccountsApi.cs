@@ -55,7 +55,13 @@ public static class AccountsApi
             : path.EndsWith("/refresh", StringComparison.OrdinalIgnoreCase) ? "refresh" : null;
         if (method is not null)
         {
-            var failed = result is IStatusCodeHttpResult { StatusCode: >= 400 } || result is UnauthorizedHttpResult || result is ProblemHttpResult;
+            // Identity returns a Results<…> union: look at the result inside it.
+            var inner = result;
+            while (inner is INestedHttpResult nested)
+            {
+                inner = nested.Result;
+            }
+            var failed = inner is IStatusCodeHttpResult { StatusCode: >= 400 } or UnauthorizedHttpResult or ProblemHttpResult;
             http.RequestServices.GetRequiredService<JackcwfMetrics>().Login(method, !failed);
         }
         return result;

@@ -70,9 +70,13 @@ public static class ChatApi
         }
 
         var hash = RequestHash(request);
-        if (key.Length > 0 && await db.IdempotencyRecords.AsNoTracking().FirstOrDefaultAsync(r => r.UserId == userId && r.Key == key, ct) is { } known)
+        if (key.Length > 0)
         {
-            return await ReplayAsync(http, known, hash, db, runner, log, metrics, settings.Value, ct);
+            if (await db.IdempotencyRecords.AsNoTracking().FirstOrDefaultAsync(r => r.UserId == userId && r.Key == key, ct) is { } known)
+            {
+                return await ReplayAsync(http, known, hash, db, runner, log, metrics, settings.Value, ct);
+            }
+            metrics.Cache("idempotency", hit: false);
         }
         if (runner.IsShuttingDown)
         {

@@ -168,7 +168,12 @@ public sealed class GenerationRunner(
         {
             final = text.ToString();
         }
-        if (!usageReported)
+        if (!usageReported && failure is not null && final.Length == 0)
+        {
+            // The provider failed before answering: nothing to bill.
+            inputTokens = outputTokens = 0;
+        }
+        else if (!usageReported)
         {
             // Stopped or broken streams report no usage: estimate (about 4 characters a token) so cost is never silently zero.
             inputTokens = req.History.Sum(m => (m.Text?.Length ?? 0) + 3) / 4;

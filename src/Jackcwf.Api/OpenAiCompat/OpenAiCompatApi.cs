@@ -174,7 +174,11 @@ public static class OpenAiCompatApi
             loggers.CreateLogger("Jackcwf.Gateway").LogWarning("Gateway call to {Model} failed: {Kind} ({ExceptionType})", model.Id, failure.Kind, ex.GetType().Name);
         }
 
-        if (!usageReported)
+        if (!usageReported && failure is not null && text.Length == 0)
+        {
+            inputTokens = outputTokens = 0;
+        }
+        else if (!usageReported)
         {
             inputTokens = messages.Sum(m => (m.Text?.Length ?? 0) + 3) / 4;
             outputTokens = (text.Length + 3) / 4;

@@ -166,8 +166,34 @@ public static class WebExtensions
         }
     }
 
-    private static string ErrorTypeOf(HttpContext ctx, int status) =>
-        ctx.Items.TryGetValue(ProblemCodeItem, out var code) && code is string s ? s : CodeFor(status);
+    /// <summary>The problem code folded onto the documented, low-cardinality error_type values.</summary>
+    internal static string ErrorTypeOf(HttpContext ctx, int status)
+    {
+        var code = ctx.Items.TryGetValue(ProblemCodeItem, out var c) && c is string s ? s : CodeFor(status);
+        return code switch
+        {
+            "validation" or "not_found" or "unauthorized" or "forbidden" or "conflict" or "payload_too_large" or "rate_limited"
+                or "provider_error" or "provider_unavailable" or "provider_timeout" or "internal" => code,
+            "provider_rate_limited" or "provider_stream_broken" => "provider_unavailable",
+            _ when code.StartsWith("provider_", StringComparison.Ordinal) => "provider_error",
+            "budget_exceeded" => "rate_limited",
+            "account_disabled" => "unauthorized",
+            "csrf" or "registration_closed" => "forbidden",
+            "model_not_found" => "not_found",
+            _ => status switch
+            {
+                400 or 415 or 422 => "validation",
+                401 => "unauthorized",
+                403 => "forbidden",
+                404 => "not_found",
+                409 => "conflict",
+                413 => "payload_too_large",
+                429 => "rate_limited",
+                500 => "internal",
+                _ => "other",
+            },
+        };
+    }
 
     public const string ProblemCodeItem = "jackcwf.problem.code";
 

@@ -1,0 +1,151 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Jackcwf.Testing;
+
+namespace Jackcwf.Api.Tests;
+
+/// <summary>Two replicas sharing PostgreSQL and Redis: limits and revocations hold across them.</summary>
+public sealed class TwoReplicasFixture : IAsyncLifetime
+{
+    public const int KeyPerMinute = 5;
+    private TestDatabase? _db;
+    private TestRedisDatabase? _redis;
+
+    public ApiProcess A { get; private set; } = null!;
+    public ApiProcess B { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _db = await TestPostgres.CreateDatabaseAsync("replicas");
+        _redis = await TestRedis.CreateDatabaseAsync();
+        var env = new Dictionary<string, string?>
+        {
+            ["DATABASE_URL"] = _db.Url,
+            ["REDIS_URL"] = _redis.Url,
+            ["RATE_LIMIT_KEY_PER_MINUTE"] = KeyPerMinute.ToString(),
+            ["MAX_CONCURRENT_GENERATIONS"] = "1",
+            ["DEMO_CHUNK_DELAY_MS"] = "40",
+            ["SHUTDOWN_DRAIN_DELAY_SECONDS"] = "0",
+        };
+        A = await ApiProcess.StartAsync(new ApiProcessOptions { Environment = env });
+        B = await ApiProcess.StartAsync(new ApiProcessOptions { Environment = env });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (A is not null)
+        {
+            await A.DisposeAsync();
+        }
+        if (B is not null)
+        {
+            await B.DisposeAsync();
+        }
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+        if (_db is not null)
+        {
+            await _db.DisposeAsync();
+        }
+    }
+}
+
+public sealed class CrossReplicaTests(TwoReplicasFixture fx) : IClassFixture<TwoReplicasFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private async Task<(HttpClient OnA, HttpClient OnB, HttpClient KeyOnA, HttpClient KeyOnB, Guid KeyId)> UserWithKeyAsync()
+    {
+        var email = $"r{Guid.NewGuid():N}@example.com";
+        const string password = "Replica-Passw0rd";
+        var a = fx.A.CreateClient();
+        Assert.True((await a.PostAsJsonAsync("api/auth/register", new { email, password }, Ct)).IsSuccessStatusCode);
+        var tokens = await (await a.PostAsJsonAsync("api/auth/login", new { email, password }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct);
+        var token = tokens.GetProperty("accessToken").GetString();
+        a.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        // A token minted by replica A works on replica B (shared Data Protection keys).
+        var b = fx.B.CreateClient();
+        b.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var created = await (await a.PostAsJsonAsync("api/keys", new { name = "shared" }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct);
+        var key = created.GetProperty("key").GetString();
+        var ka = fx.A.CreateClient();
+        ka.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        var kb = fx.B.CreateClient();
+        kb.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return (a, b, ka, kb, created.GetProperty("id").GetGuid());
+    }
+
+    [Fact]
+    public async Task KeyRateLimitCountsRequestsOnEveryReplica()
+    {
+        var (_, _, ka, kb, _) = await UserWithKeyAsync();
+        for (var i = 0; i < TwoReplicasFixture.KeyPerMinute; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await (i % 2 == 0 ? ka : kb).GetAsync("v1/models", Ct)).StatusCode);
+        }
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await kb.GetAsync("v1/models", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await ka.GetAsync("v1/models", Ct)).StatusCode);
+    }
+
+    [Fact]
+    public async Task AKeyRevokedOnOneReplicaIsRefusedOnTheOtherAtOnce()
+    {
+        var (onA, onB, _, kb, keyId) = await UserWithKeyAsync();
+        Assert.Equal(HttpStatusCode.OK, (await onB.GetAsync("api/me", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await kb.GetAsync("api/me", Ct)).StatusCode); // cached on B now
+        Assert.Equal(HttpStatusCode.NoContent, (await onA.DeleteAsync($"api/keys/{keyId}", Ct)).StatusCode);
+        // The revocation travels by Redis pub/sub (well under a millisecond on an idle host); allow a loaded machine 2 s.
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        HttpStatusCode status;
+        while ((status = (await kb.GetAsync("api/me", Ct)).StatusCode) == HttpStatusCode.OK && watch.Elapsed < TimeSpan.FromSeconds(2))
+        {
+            await Task.Delay(20, Ct);
+        }
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+        TestContext.Current.SendDiagnosticMessage($"revocation reached the other replica after {watch.Elapsed.TotalMilliseconds:0} ms");
+    }
+
+    [Fact]
+    public async Task ConcurrencyLimitHoldsAcrossReplicasAndAStreamResumesOnTheOther()
+    {
+        var (onA, onB, _, _, _) = await UserWithKeyAsync();
+        var c = (await (await onA.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        var text = string.Join(" ", Enumerable.Range(0, 60).Select(i => $"w{i}"));
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{c}/messages") { Content = JsonContent.Create(new { content = text }) };
+        using var stream = await onA.SendForEventsAsync(request, Ct);
+        Guid assistant = default;
+        var received = "";
+        string? lastId = null;
+        await foreach (var e in stream.ReadEventsAsync(Ct))
+        {
+            if (e.Type == "start")
+            {
+                assistant = e.Json.GetProperty("messageId").GetGuid();
+            }
+            if (e.Type == "delta")
+            {
+                received += e.Json.GetProperty("text").GetString();
+                lastId = e.Id;
+                if (received.Length > 20)
+                {
+                    break;
+                }
+            }
+        }
+        // One generation at a time for this user, wherever it is asked for.
+        var second = await onB.PostAsJsonAsync($"api/conversations/{c}/messages", new { content = "second" }, Ct);
+        Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
+
+        // The stream started on A continues on B from the last id, exactly.
+        using var resume = new HttpRequestMessage(HttpMethod.Get, $"api/conversations/{c}/messages/{assistant}/events");
+        resume.Headers.Add("Last-Event-ID", lastId);
+        using var resumed = await onB.SendForEventsAsync(resume, Ct);
+        var rest = await resumed.ReadAllEventsAsync(Ct);
+        Assert.Equal(text, received + string.Concat(rest.Where(e => e.Type == "delta").Select(e => e.Json.GetProperty("text").GetString())));
+        Assert.Equal("done", rest[^1].Type);
+    }
+}
