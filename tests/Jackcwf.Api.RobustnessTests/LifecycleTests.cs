@@ -124,13 +124,18 @@ public sealed class LifecycleTests
         var conversation = await user.CreateConversationAsync();
         Guid assistant;
         string received;
+        string timeline;
         await using (var stream = await StreamWatcher.StartAsync(user.Client, conversation, content))
         {
+            var streaming = Stopwatch.StartNew();
             await stream.WaitForDeltasAsync(15, TimeSpan.FromSeconds(20));
+            var seen = (stream.DeltaCount, streaming.Elapsed);
+            var pid = api.Pid;
             api.Kill();
             Assert.True(api.HasExited, "kill -9 did not stop the service");
             received = stream.Text;
             assistant = stream.AssistantId!.Value;
+            timeline = $"pid {pid}: {seen.DeltaCount} deltas after {seen.Elapsed}, killed at {streaming.Elapsed} with {stream.DeltaCount} deltas";
         }
         var killed = Stopwatch.StartNew();
 
@@ -153,7 +158,7 @@ public sealed class LifecycleTests
             await Task.Delay(200, TestContext.Current.CancellationToken);
         }
         Assert.True(status == "interrupted",
-            $"status {status} {killed.Elapsed} after kill -9 (lease {leaseSeconds}s); stored {text.Length} of {content.Length} characters, the client had {received.Length}");
+            $"status {status} {killed.Elapsed} after kill -9 (lease {leaseSeconds}s); stored {text.Length} of {content.Length} characters, the client had {received.Length}; {timeline}");
         Assert.NotEmpty(text);
         Assert.StartsWith(text, content, StringComparison.Ordinal);
         // Checkpoints come every 300 ms; the last one before the kill holds most of what the client saw.

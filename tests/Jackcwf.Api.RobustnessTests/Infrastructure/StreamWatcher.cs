@@ -29,7 +29,11 @@ internal sealed class StreamWatcher : IAsyncDisposable
     {
         var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{conversation}/messages") { Content = JsonContent.Create(new { content }) };
         var response = await client.SendForEventsAsync(request);
-        Assert.True(response.IsSuccessStatusCode, $"the stream answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        if (!response.IsSuccessStatusCode)
+        {
+            // Read the body only on failure: reading it here would wait for the whole stream.
+            Assert.Fail($"the stream answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        }
         var watcher = new StreamWatcher(response);
         watcher._reader = Task.Run(watcher.ReadAsync);
         return watcher;
