@@ -110,13 +110,9 @@ public static class ChatApi
             return Problems.Invalid("content", "is required and must not be blank");
         }
         model ??= catalog.Find(conversation.Model) ?? catalog.Default;
-        var (slot, refusal) = await guard.AcquireGenerationAsync(userId, model);
-        if (refusal is not null)
+        if (await guard.CheckBudgetAsync(userId, model) is { } overBudget)
         {
-            http.Response.Headers.RetryAfter = refusal.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-            var problem = Problems.Create(429, refusal.Limit == "budget" ? "budget_exceeded" : "rate_limited", refusal.Title, refusal.Detail);
-            problem.Extensions["limit"] = refusal.Limit;
-            return TypedResults.Problem(problem);
+            return Refused(http, overBudget);
         }
 
         var now = Clock.UtcNow();
@@ -159,10 +155,6 @@ public static class ChatApi
         {
             await db.SaveChangesAsync(ct);
         }
-        catch (Exception) when (slot is not null && ReleaseSlot(slot))
-        {
-            throw;
-        }
         catch (DbUpdateException) when (key.Length > 0)
         {
             // Another request with the same key won the race (here or on another replica): answer as it does.
@@ -173,6 +165,15 @@ public static class ChatApi
                 throw;
             }
             return await ReplayAsync(http, winner, hash, db, runner, log, metrics, settings.Value, ct);
+        }
+        // The slot is taken only once this request has won its Idempotency-Key: duplicates replay, they never count.
+        var (slot, refusal) = await guard.TakeSlotAsync(userId);
+        if (refusal is not null)
+        {
+            // Refused requests keep nothing: remove what was just stored.
+            await db.IdempotencyRecords.Where(r => r.UserId == userId && r.Key == key).ExecuteDeleteAsync(CancellationToken.None);
+            await db.Messages.Where(m => m.Id == assistant.Id || (!regenerate && m.Id == userMessage.Id)).ExecuteDeleteAsync(CancellationToken.None);
+            return Refused(http, refusal);
         }
         if (!regenerate)
         {
@@ -301,11 +302,12 @@ public static class ChatApi
         return TypedResults.Ok(new SendMessageResponse(userDto, outcome.Message));
     }
 
-    /// <summary>Frees the slot of a generation that never started; false so the exception keeps propagating.</summary>
-    private static bool ReleaseSlot(Limits.GenerationSlot slot)
+    private static IResult Refused(HttpContext http, Limits.LimitRefusal refusal)
     {
-        _ = slot.DisposeAsync();
-        return false;
+        http.Response.Headers.RetryAfter = refusal.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+        var problem = Problems.Create(429, refusal.Limit == "budget" ? "budget_exceeded" : "rate_limited", refusal.Title, refusal.Detail);
+        problem.Extensions["limit"] = refusal.Limit;
+        return TypedResults.Problem(problem);
     }
 
     internal static bool WantsEventStream(HttpRequest request) =>

@@ -55,22 +55,32 @@ public sealed class LimitGuard(
     }
 
     /// <summary>Checks the budget, then takes a concurrency slot; the caller disposes the slot when the generation ends.</summary>
-    public async ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)> AcquireGenerationAsync(Guid userId, ModelInfo model)
+    public async ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)> AcquireGenerationAsync(Guid userId, ModelInfo model) =>
+        await CheckBudgetAsync(userId, model) is { } refusal ? (null, refusal) : await TakeSlotAsync(userId);
+
+    public async ValueTask<LimitRefusal?> CheckBudgetAsync(Guid userId, ModelInfo model)
     {
         var o = options.Value;
         var paid = model.InputPricePerMillionTokens > 0 || model.OutputPricePerMillionTokens > 0;
-        if (paid)
+        if (!paid)
         {
-            var budget = (await access.GetAsync(userId))?.MonthlyBudgetUsd ?? o.DefaultMonthlyBudgetUsd;
-            if (budget is { } b && await MonthlySpendAsync(userId) >= b)
-            {
-                metrics.LimitRefused("budget");
-                var now = DateTime.UtcNow;
-                var nextMonth = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc).AddMonths(1);
-                return (null, new("budget", nextMonth - now, "Monthly budget reached",
-                    $"This account has spent its monthly budget of ${b.ToString("0.00", CultureInfo.InvariantCulture)}. Free models still work; an administrator can raise the budget."));
-            }
+            return null;
         }
+        var budget = (await access.GetAsync(userId))?.MonthlyBudgetUsd ?? o.DefaultMonthlyBudgetUsd;
+        if (budget is not { } b || await MonthlySpendAsync(userId) < b)
+        {
+            return null;
+        }
+        metrics.LimitRefused("budget");
+        var now = DateTime.UtcNow;
+        var nextMonth = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc).AddMonths(1);
+        return new("budget", nextMonth - now, "Monthly budget reached",
+            $"This account has spent its monthly budget of ${b.ToString("0.00", CultureInfo.InvariantCulture)}. Free models still work; an administrator can raise the budget.");
+    }
+
+    public async ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)> TakeSlotAsync(Guid userId)
+    {
+        var o = options.Value;
         var bucket = $"concurrency:user:{userId}";
         if (await store.TryEnterAsync(bucket, o.MaxConcurrentGenerationsPerUser) is not { } slot)
         {
