@@ -50,6 +50,14 @@ public static class AccountsApi
                     "An administrator has turned off open registration on this server.");
             }
         }
+        // Identity's request records declare Email required but accept null; some of its endpoints then throw.
+        foreach (var argument in ctx.Arguments)
+        {
+            if (argument?.GetType().GetProperty("Email")?.GetValue(argument) is null && argument?.GetType().GetProperty("Email") is not null)
+            {
+                return Problems.Invalid("email", "is required");
+            }
+        }
         var result = await next(ctx);
         var method = path.EndsWith("/login", StringComparison.OrdinalIgnoreCase) ? "password"
             : path.EndsWith("/refresh", StringComparison.OrdinalIgnoreCase) ? "refresh" : null;

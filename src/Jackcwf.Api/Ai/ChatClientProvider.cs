@@ -43,7 +43,9 @@ public sealed class ChatClientProvider(
             }).AsIChatClient(model.Name, model.MaxOutputTokens ?? 4096),
             _ => throw new InvalidOperationException($"Unknown provider {model.Provider}."),
         };
-        return inner.AsBuilder()
+        // Provider errors are reduced to what we classify (status, kind) before telemetry sees them:
+        // a provider's error text may quote the API key, and must reach neither logs nor traces.
+        return new SanitizingChatClient(inner, model.Provider).AsBuilder()
             .UseOpenTelemetry(loggerFactory, sourceName: "Experimental.Microsoft.Extensions.AI")
             .Build();
     }
@@ -74,6 +76,10 @@ public sealed record ProviderFailure(string Kind, int HttpStatus, string Title, 
 {
     public static ProviderFailure Classify(Exception ex, string provider)
     {
+        if (ex is ProviderException pe)
+        {
+            return pe.Failure;
+        }
         var status = ex switch
         {
             ClientResultException c => c.Status,
@@ -116,4 +122,58 @@ public sealed record ProviderFailure(string Kind, int HttpStatus, string Title, 
         Providers.Ollama => "The OpenAI-compatible model server",
         _ => "The model provider",
     };
+}
+
+/// <summary>A provider failure with no provider text in it (see <see cref="SanitizingChatClient"/>).</summary>
+public sealed class ProviderException(ProviderFailure failure) : Exception(failure.Detail)
+{
+    public ProviderFailure Failure { get; } = failure;
+}
+
+/// <summary>Replaces provider SDK exceptions (whose messages may quote secrets) by a classified <see cref="ProviderException"/>.</summary>
+internal sealed class SanitizingChatClient(IChatClient inner, string provider) : DelegatingChatClient(inner)
+{
+    public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await base.GetResponseAsync(messages, options, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new ProviderException(ProviderFailure.Classify(ex, provider));
+        }
+    }
+
+    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        IAsyncEnumerator<ChatResponseUpdate> e;
+        try
+        {
+            e = base.GetStreamingResponseAsync(messages, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new ProviderException(ProviderFailure.Classify(ex, provider));
+        }
+        await using (e)
+        {
+            while (true)
+            {
+                try
+                {
+                    if (!await e.MoveNextAsync())
+                    {
+                        yield break;
+                    }
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    throw new ProviderException(ProviderFailure.Classify(ex, provider));
+                }
+                yield return e.Current;
+            }
+        }
+    }
 }

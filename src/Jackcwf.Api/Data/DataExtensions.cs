@@ -5,6 +5,7 @@ using Jackcwf.Api.Telemetry;
 using Jackcwf.ServiceDefaults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -79,6 +80,8 @@ public static class DataExtensions
 
     private static async Task MigrateLoggedAsync(AppDbContext db, ILogger logger, CancellationToken ct)
     {
+        // Create the history table first, so a fresh database does not log a failed query against it.
+        await db.GetService<Microsoft.EntityFrameworkCore.Migrations.IHistoryRepository>().CreateIfNotExistsAsync(ct);
         var pending = (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
         if (pending.Count == 0)
         {
@@ -123,7 +126,8 @@ internal sealed class DatabaseMigrator(
                     state.MarkCurrent();
                     return;
                 }
-                if (!(await db.Database.GetPendingMigrationsAsync(stoppingToken)).Any())
+                if (await db.GetService<Microsoft.EntityFrameworkCore.Migrations.IHistoryRepository>().ExistsAsync(stoppingToken)
+                    && !(await db.Database.GetPendingMigrationsAsync(stoppingToken)).Any())
                 {
                     logger.LogInformation("Database schema is current");
                     state.MarkCurrent();

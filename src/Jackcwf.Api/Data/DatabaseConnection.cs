@@ -79,18 +79,30 @@ public sealed record DatabaseConnection(DatabaseProvider Provider, string Connec
         }
         foreach (var pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
         {
-            var kv = pair.Split('=', 2);
-            var key = Uri.UnescapeDataString(kv[0]);
-            var value = kv.Length == 2 ? Uri.UnescapeDataString(kv[1]) : "";
-            switch (key.ToLowerInvariant())
+            try
             {
-                case "sslmode": b.SslMode = Enum.Parse<SslMode>(value, ignoreCase: true); break;
-                case "application_name": b.ApplicationName = value; break;
-                case "connect_timeout": b.Timeout = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
-                default: b[key] = value; break;
+                ApplyOption(b, pair);
+            }
+            catch (Exception e) when (e is ArgumentException or FormatException or OverflowException or KeyNotFoundException)
+            {
+                throw new FormatException($"DATABASE_URL has an invalid option \"{pair.Split('=')[0]}\"; see the Npgsql connection string options.");
             }
         }
         b.ApplicationName ??= "jackcwf";
         return b.ConnectionString;
+    }
+
+    private static void ApplyOption(NpgsqlConnectionStringBuilder b, string pair)
+    {
+        var kv = pair.Split('=', 2);
+        var key = Uri.UnescapeDataString(kv[0]);
+        var value = kv.Length == 2 ? Uri.UnescapeDataString(kv[1]) : "";
+        switch (key.ToLowerInvariant())
+        {
+            case "sslmode": b.SslMode = Enum.Parse<SslMode>(value, ignoreCase: true); break;
+            case "application_name": b.ApplicationName = value; break;
+            case "connect_timeout": b.Timeout = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+            default: b[key] = value; break;
+        }
     }
 }

@@ -78,10 +78,11 @@ public static class WebExtensions
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapScalarApiReference("/scalar", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json").WithTitle("Jackcwf API"));
         var index = Path.Combine(app.Environment.WebRootPath ?? Path.Combine(app.Environment.ContentRootPath, "wwwroot"), "index.html");
-        app.MapFallback(async ctx =>
+        // GET/HEAD only, so requests that routing refused for their method or content type keep their 405/415.
+        app.MapMethods("/{**path}", [HttpMethods.Get, HttpMethods.Head], async ctx =>
         {
             var path = ctx.Request.Path;
-            if (path.StartsWithSegments("/api") || path.StartsWithSegments("/v1") || !HttpMethods.IsGet(ctx.Request.Method) || Path.HasExtension(path.Value))
+            if (path.StartsWithSegments("/api") || path.StartsWithSegments("/v1") || Path.HasExtension(path.Value))
             {
                 await ErrorResponses.WriteAsync(ctx, 404, "not_found", "Not found", "No such route.");
                 return;
@@ -96,7 +97,7 @@ public static class WebExtensions
             {
                 await ctx.Response.WriteAsync("<!doctype html><title>Jackcwf</title><h1>Jackcwf API is running</h1><p>The web app is not built: run <code>./run.sh</code> (it builds <code>web/</code>). The API reference is at <a href=\"/scalar\">/scalar</a>.</p>");
             }
-        });
+        }).ExcludeFromDescription().Add(b => ((RouteEndpointBuilder)b).Order = int.MaxValue);
         return app;
     }
 
@@ -117,6 +118,11 @@ public static class WebExtensions
         {
             h.StrictTransportSecurity = "max-age=31536000";
         }
+        if (HasUnknownCharset(ctx.Request))
+        {
+            await ErrorResponses.WriteAsync(ctx, 415, "unsupported_media_type", "Unsupported media type", "The request's charset is not supported; send UTF-8 JSON.");
+            return;
+        }
         if (IsCsrfSuspect(ctx.Request))
         {
             await TypedResults.Problem(Problems.Create(403, "csrf", "Cross-site request refused",
@@ -124,6 +130,23 @@ public static class WebExtensions
             return;
         }
         await next(ctx);
+    }
+
+    private static bool HasUnknownCharset(HttpRequest r)
+    {
+        if (r.ContentType is null || !Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(r.ContentType, out var media) || !media.Charset.HasValue)
+        {
+            return false;
+        }
+        try
+        {
+            _ = System.Text.Encoding.GetEncoding(media.Charset.Value!.Trim('"'));
+            return false;
+        }
+        catch (ArgumentException)
+        {
+            return true;
+        }
     }
 
     /// <summary>
@@ -244,19 +267,25 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
             {
                 413 => Problems.Create(413, "payload_too_large", "The request body is too large", $"Request bodies are limited to {ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize ?? 1048576} bytes."),
                 415 => Problems.Create(415, "unsupported_media_type", "Unsupported media type", "Send JSON with Content-Type: application/json."),
-                _ when bad.InnerException is JsonException je => Problems.Create(400, "validation", "The request body is not valid JSON for this endpoint",
-                    field is null ? Clean(je.Message) : $"{field}: {Clean(je.Message)}"),
+                _ when bad.InnerException is JsonException => Problems.Create(400, "validation", "The request body is not valid JSON for this endpoint",
+                    field is null ? "The body must be a JSON object of the documented shape." : $"{field}: has the wrong JSON type or format."),
                 _ => Problems.Create(bad.StatusCode, "validation", "The request is invalid", Clean(bad.Message)),
             };
             if (field is not null)
             {
-                problem.Extensions["errors"] = new Dictionary<string, string[]> { [field] = [Clean(bad.InnerException!.Message)] };
+                problem.Extensions["errors"] = new Dictionary<string, string[]> { [field] = ["has the wrong JSON type or format"] };
             }
             logger.LogInformation("Rejected a malformed request: {Status} {Field}", problem.Status, field);
         }
         else if (exception is OperationCanceledException && ctx.RequestAborted.IsCancellationRequested)
         {
             return true;
+        }
+        else if (exception is Microsoft.EntityFrameworkCore.DbUpdateException)
+        {
+            // Two requests changed the same thing at once (a unique key, a concurrency token): the loser retries.
+            logger.LogInformation("Concurrent update refused on {Path}", ctx.Request.Path.Value);
+            problem = Problems.Create(409, "conflict", "Conflict", "Another request changed the same data at the same time; try again.");
         }
         else
         {
@@ -274,7 +303,13 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
             await ErrorResponses.WriteAsync(ctx, problem.Status ?? 500, (string)problem.Extensions["code"]!, problem.Title ?? "Error", problem.Detail ?? problem.Title ?? "Error");
             return true;
         }
-        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = ctx, ProblemDetails = problem, Exception = null });
+        if (!await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = ctx, ProblemDetails = problem, Exception = null }))
+        {
+            // The client's Accept (e.g. text/event-stream) matched no writer: answer problem+json anyway.
+            ctx.Response.ContentType = "application/problem+json";
+            await JsonSerializer.SerializeAsync(ctx.Response.Body, problem, AppJsonContext.Default.ProblemDetails, ct);
+        }
+        return true;
     }
 
     /// <summary>JsonException.Path is like <c>$.content</c> or <c>$.messages[0].role</c>.</summary>
