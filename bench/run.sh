@@ -23,7 +23,7 @@ start_service() { # $1 = demo chunk delay in ms
     RATE_LIMIT_USER_PER_MINUTE=100000000 RATE_LIMIT_KEY_PER_MINUTE=100000000 MAX_CONCURRENT_GENERATIONS=1000 SHUTDOWN_DRAIN_DELAY_SECONDS=0 \
     exec dotnet "$ROOT/$dll" > "$WORK/service.log" 2>&1) &
   PID=$!
-  for _ in $(seq 120); do curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.5; done
+  for _ in $(seq 360); do curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.5; done
   curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null || die "the service did not become ready (log: $WORK/service.log)"
   SVC_PID=$(pgrep -f "$ROOT/$dll" -n)
 }
