@@ -21,7 +21,10 @@ def request(base, method, path, body=None, headers=None):
     r = c.getresponse()
     data = r.read()
     c.close()
-    return r.status, (json.loads(data) if data else None)
+    try:
+        return r.status, (json.loads(data) if data else None)
+    except ValueError:
+        return r.status, data
 
 def wrk(url, seconds, headers):
     args = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency"]

@@ -62,7 +62,14 @@ public sealed class GenerationRunner(
         var running = new Running(request);
         _running[request.MessageId] = running;
         metrics.GenerationStarted(request.Model.Provider);
-        running.Task = Task.Run(() => RunAsync(running));
+        // Registered in the log before returning, so the caller's stream reads the log from its first event
+        // instead of falling back to following database checkpoints.
+        var begun = log.BeginAsync(request.MessageId);
+        running.Task = Task.Run(async () =>
+        {
+            await begun;
+            return await RunAsync(running);
+        });
         return running.Task;
     }
 
@@ -97,7 +104,6 @@ public sealed class GenerationRunner(
         var usageReported = false;
         ProviderFailure? failure = null;
         string status;
-        await log.BeginAsync(req.MessageId);
         using var checkpoints = new CancellationTokenSource();
         var checkpointTask = CheckpointLoopAsync(req.MessageId, () => { lock (textLock) { return text.ToString(); } }, checkpoints.Token);
         try
