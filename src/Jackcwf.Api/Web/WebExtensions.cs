@@ -79,7 +79,7 @@ public static class WebExtensions
         app.MapScalarApiReference("/scalar", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json").WithTitle("Jackcwf API"));
         var index = Path.Combine(app.Environment.WebRootPath ?? Path.Combine(app.Environment.ContentRootPath, "wwwroot"), "index.html");
         // GET/HEAD only, so requests that routing refused for their method or content type keep their 405/415.
-        app.MapMethods("/{**path}", [HttpMethods.Get, HttpMethods.Head], async ctx =>
+        app.MapMethods("/{**path:nonfile}", [HttpMethods.Get, HttpMethods.Head], async ctx =>
         {
             var path = ctx.Request.Path;
             if (path.StartsWithSegments("/api") || path.StartsWithSegments("/v1") || Path.HasExtension(path.Value))
