@@ -56,7 +56,7 @@ const marked = new Marked({
       const known = language !== '' && hljs.getLanguage(language) !== undefined
       const highlighted = known ? hljs.highlight(text, { language, ignoreIllegals: true }).value : escapeHtml(text)
       const label = known ? escapeHtml(language) : language ? escapeHtml(language) : 'text'
-      return `<pre data-lang="${label}"><code class="hljs${known ? ` language-${escapeHtml(language)}` : ''}">${highlighted}</code></pre>\n`
+      return `<pre tabindex="0" data-lang="${label}"><code class="hljs${known ? ` language-${escapeHtml(language)}` : ''}">${highlighted}</code></pre>\n`
     },
   },
 })
