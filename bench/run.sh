@@ -20,7 +20,7 @@ dll=src/Jackcwf.Api/bin/Release/net10.0/Jackcwf.Api.dll
 start_service() { # $1 = demo chunk delay in ms
   rm -rf "$WORK/data"
   (cd "$WORK" && ASPNETCORE_URLS="http://127.0.0.1:$PORT" DEMO_CHUNK_DELAY_MS="$1" LOG_FORMAT=json LOG_LEVEL=Warning \
-    RATE_LIMIT_USER_PER_MINUTE=100000000 RATE_LIMIT_KEY_PER_MINUTE=100000000 MAX_CONCURRENT_GENERATIONS=1000 SHUTDOWN_DRAIN_DELAY_SECONDS=0 \
+    RATE_LIMIT_USER_PER_MINUTE=1000000 RATE_LIMIT_KEY_PER_MINUTE=1000000 MAX_CONCURRENT_GENERATIONS=1000 SHUTDOWN_DRAIN_DELAY_SECONDS=0 \
     exec dotnet "$ROOT/$dll" > "$WORK/service.log" 2>&1) &
   PID=$!
   for _ in $(seq 360); do curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.5; done
