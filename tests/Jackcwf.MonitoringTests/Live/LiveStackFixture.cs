@@ -125,11 +125,20 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
         });
         Prometheus = await PrometheusServer.StartAsync($"127.0.0.1:{Api.Port}", MonitoringFiles.RuleFiles);
 
+        // Rates need a sample before the traffic: wait for the first scrape.
+        await Prometheus.EventuallyAsync("up{job=\"jackcwf\"}", v => v == 1);
         using var http = Api.CreateClient();
         Facts = await DriveTrafficAsync(http);
 
         // Two more scrapes, so that rates over the traffic have a before and an after.
         await Prometheus.EventuallyAsync("sum(jackcwf_conversations_created_total{job=\"jackcwf\"})", v => v >= Facts.ConversationsCreated);
+        // The traffic can be over between two scrapes (it takes about a second): a few plain requests
+        // spread over later scrapes make sure request-duration series already scraped keep increasing.
+        for (var i = 0; i < 3; i++)
+        {
+            await http.GetAsync("openapi/v1.json");
+            await Task.Delay(TimeSpan.FromSeconds(1.2));
+        }
         await Task.Delay(TimeSpan.FromSeconds(2));
         Scrape = await http.GetStringAsync("metrics");
         ScrapedSampleNames = SampleLine().Matches(Scrape).Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal);
