@@ -30,12 +30,17 @@ public sealed class FakeLlmServerBehaviourTests
         var client = new OpenAIClient(new ApiKeyCredential("sk"), new OpenAIClientOptions { Endpoint = fake.OpenAiBaseUrl, RetryPolicy = new ClientRetryPolicy(0) })
             .GetChatClient("gpt-4o-mini").AsIChatClient();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        cts.CancelAfter(TimeSpan.FromMilliseconds(500));
-        var started = System.Diagnostics.Stopwatch.StartNew();
+        var call = client.GetResponseAsync("anyone there?", cancellationToken: cts.Token);
+        // Cancel only once the server holds the request (a cold, busy machine can take longer than any fixed delay).
+        await fake.WaitForChatRequestsAsync(1, TimeSpan.FromSeconds(60));
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.False(call.IsCompleted, "the hanging request answered");
+        var cancelled = System.Diagnostics.Stopwatch.StartNew();
+        await cts.CancelAsync();
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.GetResponseAsync("anyone there?", cancellationToken: cts.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
 
-        Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(10));
+        Assert.InRange(cancelled.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(10));
         Assert.Single(fake.ChatRequests);
     }
 
