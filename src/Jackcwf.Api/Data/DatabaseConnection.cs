@@ -57,7 +57,7 @@ public sealed record DatabaseConnection(DatabaseProvider Provider, string Connec
     private static DatabaseConnection Sqlite(string path)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        return new(DatabaseProvider.Sqlite, $"Data Source={path};Cache=Shared;Pooling=True");
+        return new(DatabaseProvider.Sqlite, $"Data Source={path};Pooling=True;Default Timeout=30");
     }
 
     private static string FromUri(Uri uri)
