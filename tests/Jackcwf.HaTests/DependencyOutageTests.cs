@@ -38,6 +38,8 @@ public sealed class DependencyOutageTests(HaFixture fixture, ITestOutputHelper o
         await Task.Delay(TimeSpan.FromSeconds(3));
         var pgStarted = Stopwatch.StartNew();
         await cluster.Postgres.StartAsync();
+        // The restart killed this test's own pooled connections too (57P01): start the checks on fresh ones.
+        Npgsql.NpgsqlConnection.ClearAllPools();
         await WaitAsync(() => AllReadyAsync(probe, cluster), TimeSpan.FromSeconds(60), "every replica ready again after PostgreSQL restarted");
         var pgRecovered = pgStarted.Elapsed;
         var pgUp = driver.Now;
