@@ -174,16 +174,9 @@ public sealed class GenerationRunner(
         {
             final = text.ToString();
         }
-        if (!usageReported && failure is not null && final.Length == 0)
+        if (!usageReported)
         {
-            // The provider failed before answering: nothing to bill.
-            inputTokens = outputTokens = 0;
-        }
-        else if (!usageReported)
-        {
-            // Stopped or broken streams report no usage: estimate (about 4 characters a token) so cost is never silently zero.
-            inputTokens = req.History.Sum(m => (m.Text?.Length ?? 0) + 3) / 4;
-            outputTokens = (final.Length + 3) / 4;
+            (inputTokens, outputTokens) = UsageEstimate.For(req.History, final.Length, failure is not null);
         }
         var cost = req.Model.Cost(inputTokens, outputTokens);
         var completedAt = Clock.UtcNow();

@@ -143,7 +143,7 @@ public static class OpenAiCompatApi
                     metrics.FirstToken(model.Provider, model.Id, Stopwatch.GetElapsedTime(accepted));
                     if (stream)
                     {
-                        SseHeaders(http);
+                        Chat.SseWriter.PrepareHeaders(http);
                     }
                 }
                 text.Append(delta);
@@ -174,14 +174,9 @@ public static class OpenAiCompatApi
             loggers.CreateLogger("Jackcwf.Gateway").LogWarning("Gateway call to {Model} failed: {Kind} ({ExceptionType})", model.Id, failure.Kind, ex.GetType().Name);
         }
 
-        if (!usageReported && failure is not null && text.Length == 0)
+        if (!usageReported)
         {
-            inputTokens = outputTokens = 0;
-        }
-        else if (!usageReported)
-        {
-            inputTokens = messages.Sum(m => (m.Text?.Length ?? 0) + 3) / 4;
-            outputTokens = (text.Length + 3) / 4;
+            (inputTokens, outputTokens) = UsageEstimate.For(messages, text.Length, failure is not null);
         }
         var cost = model.Cost(inputTokens, outputTokens);
         metrics.Usage(model.Provider, model.Id, inputTokens, outputTokens, cost);
@@ -217,7 +212,7 @@ public static class OpenAiCompatApi
         }
         if (!started)
         {
-            SseHeaders(http);
+            Chat.SseWriter.PrepareHeaders(http);
             await WriteChunkAsync(http, new ChatCompletionChunk(id, "chat.completion.chunk", created, model.Id, [new ChunkChoice(0, new ChunkDelta("assistant", ""), null)], null));
         }
         await WriteChunkAsync(http, new ChatCompletionChunk(id, "chat.completion.chunk", created, model.Id, [new ChunkChoice(0, new ChunkDelta(null, null), finishReason ?? "stop")], null));
@@ -288,15 +283,6 @@ public static class OpenAiCompatApi
         http.Items[WebExtensions.ProblemCodeItem] = code;
         return Results.Json(OpenAiError.Create(message, OpenAiError.TypeFor(status), code, param), OpenAiJsonContext.Default.OpenAiErrorResponse, statusCode: status)
             .ExecuteAsync(http);
-    }
-
-    private static void SseHeaders(HttpContext http)
-    {
-        http.Response.StatusCode = 200;
-        http.Response.ContentType = "text/event-stream; charset=utf-8";
-        http.Response.Headers.CacheControl = "no-cache, no-transform";
-        http.Response.Headers["X-Accel-Buffering"] = "no";
-        http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
     }
 
     private static Task WriteChunkAsync(HttpContext http, ChatCompletionChunk chunk) =>
