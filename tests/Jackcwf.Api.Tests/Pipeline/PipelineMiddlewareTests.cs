@@ -61,14 +61,14 @@ public sealed class PipelineMiddlewareTests
     public async Task BudgetReservationClosesHole10ConcurrentCallsNeverOvershootByMoreThanOneCall()
     {
         // Each call may cost at most MaxCost; the budget allows a few. Fifty at once must not all pass the check.
-        var limiter = new StoreSpendLimiter(new InProcessLimitStore(), budget: 0.01m);
+        var limiter = new StoreSpendLimiter(new InProcessLimitStore(), budget: 0.002m);
         var client = new BudgetChatClient(new FakeChatClient { Default = new FakeTurn { InputTokens = 0, OutputTokens = 100 } }, limiter, [Paid]);
         var maxCost = client.MaxCost(Prompt, new ChatOptions { MaxOutputTokens = 100 });
         var results = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => StreamAsync(client, NewCall(limiter.User), options: new ChatOptions { MaxOutputTokens = 100 })));
         var refused = results.Count(r => r.Error is LimitRefusedException);
         Assert.InRange(refused, 1, 49);
         var spend = await limiter.SpendAsync();
-        Assert.True(spend <= 0.01m + maxCost, $"spent {spend}, budget 0.01 + one call's maximum {maxCost}");
+        Assert.True(spend <= 0.002m + maxCost, $"spent {spend}, budget 0.002 + one call's maximum {maxCost}");
         Assert.Equal((50 - refused) * Paid.Cost(0, 100), spend);
     }
 
