@@ -1,5 +1,6 @@
 using Jackcwf.Api.Ai.Pipeline;
 using Jackcwf.Api.Configuration;
+using Jackcwf.Api.Ai.Embeddings;
 using Jackcwf.Api.Conversations;
 using Jackcwf.Api.Telemetry;
 using Microsoft.Extensions.Caching.StackExchangeRedis;
@@ -48,6 +49,7 @@ public static class AiExtensions
                 o.ConnectionMultiplexerFactory = () => Task.FromResult(sp.GetRequiredService<IConnectionMultiplexer>()));
         }
         s.AddSingleton<IResponseCacheStore, HybridResponseCacheStore>();
+        builder.AddEmbeddings();
         // The HttpClient never retries: retries are the pipeline's, before the first token only.
         s.AddHttpClient(ChatClientProvider.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
