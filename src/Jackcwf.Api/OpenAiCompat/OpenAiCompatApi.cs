@@ -38,7 +38,7 @@ public static class OpenAiCompatApi
 
     public static async Task ChatCompletionsAsync(
         HttpContext http, ClaimsPrincipal user, ModelCatalog catalog, ChatClientProvider clients, LimitGuard guard,
-        UsageLedger ledger, JackcwfMetrics metrics, ILoggerFactory loggers)
+        UsageLedger ledger, JackcwfMetrics metrics, ILoggerFactory loggers, AccessRevocations revocations)
     {
         var accepted = Stopwatch.GetTimestamp();
         ChatCompletionRequest? request;
@@ -95,6 +95,9 @@ public static class OpenAiCompatApi
             return;
         }
         await using var _ = slot;
+        // Disabling the user or revoking the key stops this call, streaming or not, on whichever replica runs it.
+        using var revocation = revocations.Track(userId, user.ApiKeyId());
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, revocation.Token);
 
         var options = new ChatOptions
         {
@@ -117,7 +120,7 @@ public static class OpenAiCompatApi
         var status = "complete";
         try
         {
-            await foreach (var update in clients.Get(model).GetStreamingResponseAsync(messages, options, http.RequestAborted))
+            await foreach (var update in clients.Get(model).GetStreamingResponseAsync(messages, options, cancel.Token))
             {
                 foreach (var c in update.Contents)
                 {
@@ -158,7 +161,7 @@ public static class OpenAiCompatApi
                 throw new IOException("The provider's stream ended without a finish reason.");
             }
         }
-        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
             status = "stopped";
         }
@@ -184,6 +187,10 @@ public static class OpenAiCompatApi
         await ledger.RecordAsync(userId, user.ApiKeyId(), model.Id, UsageLedger.Gateway, (int)inputTokens, (int)outputTokens, cost);
         if (status == "stopped")
         {
+            if (revocation.IsRevoked && !http.RequestAborted.IsCancellationRequested)
+            {
+                await RevokedAsync(http, stream && started);
+            }
             return;
         }
         var usage = new CompletionUsage((int)inputTokens, (int)outputTokens, (int)(inputTokens + outputTokens));
@@ -283,6 +290,17 @@ public static class OpenAiCompatApi
         http.Items[WebExtensions.ProblemCodeItem] = code;
         return Results.Json(OpenAiError.Create(message, OpenAiError.TypeFor(status), code, param), OpenAiJsonContext.Default.OpenAiErrorResponse, statusCode: status)
             .ExecuteAsync(http);
+    }
+
+    /// <summary>The caller lost access mid-call: a final error event on a started stream, else a 401.</summary>
+    private static Task RevokedAsync(HttpContext http, bool streaming)
+    {
+        const string code = "access_revoked";
+        const string message = "This account was disabled or this API key was revoked while the call ran.";
+        http.Items[WebExtensions.ProblemCodeItem] = code;
+        return streaming
+            ? WriteDataAsync(http, JsonSerializer.Serialize(OpenAiError.Create(message, OpenAiError.TypeFor(401), code), OpenAiJsonContext.Default.OpenAiErrorResponse))
+            : ErrorAsync(http, 401, code, message, null);
     }
 
     private static Task WriteChunkAsync(HttpContext http, ChatCompletionChunk chunk) =>
