@@ -29,15 +29,26 @@ internal static class Commands
             return false;
         }
         var urls = builder.Configuration["ASPNETCORE_URLS"] ?? builder.Configuration["urls"];
-        if (string.IsNullOrEmpty(urls))
+        var listen = string.IsNullOrEmpty(urls) ? $"http://+:{builder.Configuration.GetValue("Server:Port", 8080)}" : urls;
+        var metricsPort = builder.Configuration.GetValue<int?>("Server:MetricsPort");
+        if (metricsPort is { } port)
         {
-            builder.WebHost.UseUrls($"http://+:{builder.Configuration.GetValue("Server:Port", 8080)}");
+            // The metrics listener binds where the first public one does (all interfaces in a container).
+            var first = listen.Split(';')[0];
+            var host = first.Contains("://+", StringComparison.Ordinal) || first.Contains("://*", StringComparison.Ordinal) ? "+" : new Uri(first).Host;
+            listen += $";http://{host}:{port}";
+        }
+        if (string.IsNullOrEmpty(urls) || metricsPort is not null)
+        {
+            builder.WebHost.UseUrls(listen);
         }
         return true;
     }
 
     public static async Task<int> RunAsync(WebApplication app)
     {
+        app.Lifetime.ApplicationStarted.Register(() => app.Logger.LogInformation(
+            "Jackcwf is listening on {Urls}; data: {Data}", string.Join(", ", app.Urls), DescribeData(app.Configuration)));
         try
         {
             // Inside the try: reading the options validates them, and a refusal is a configuration error.
@@ -57,6 +68,18 @@ internal static class Commands
             }
             return 2;
         }
+    }
+
+    /// <summary>Where the data lives, for the first log lines: a SQLite path or a PostgreSQL host and database, never credentials.</summary>
+    internal static string DescribeData(IConfiguration configuration)
+    {
+        var db = DatabaseConnection.Parse(configuration["Database:Url"], Directory.GetCurrentDirectory());
+        if (db.Provider == DatabaseProvider.Sqlite)
+        {
+            return $"SQLite {Path.GetFullPath(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(db.ConnectionString).DataSource)}";
+        }
+        var pg = new Npgsql.NpgsqlConnectionStringBuilder(db.ConnectionString);
+        return $"PostgreSQL {pg.Host}:{pg.Port}/{pg.Database}";
     }
 
     public static async Task<int> MigrateAsync(WebApplication app)

@@ -15,6 +15,8 @@ public static class EnvironmentVariables
     public static readonly IReadOnlyList<Variable> All =
     [
         new("PORT", "Server:Port", Kind.Integer, 1, 65535),
+        new("METRICS_PORT", "Server:MetricsPort", Kind.Integer, 1, 65535),
+        new("API_REFERENCE_ENABLED", "Server:ApiReferenceEnabled", Kind.Boolean),
         new("UVICORN_WORKERS", "Server:UvicornWorkers", Kind.Integer, 1, 64),
         new("GRACEFUL_SHUTDOWN_TIMEOUT", "Server:GracefulShutdownTimeoutSeconds", Kind.Integer, 0, 3600),
         new("SHUTDOWN_DRAIN_DELAY_SECONDS", "Server:DrainDelaySeconds", Kind.Integer, 0, 600),
@@ -23,6 +25,7 @@ public static class EnvironmentVariables
         new("FORWARDED_TRUSTED_NETWORKS", "Server:ForwardedTrustedNetworks", Kind.Text),
         new("LOG_FORMAT", "Logging:Format", Kind.Text),
         new("LOG_LEVEL", "Logging:LogLevel:Default", Kind.Text),
+        new("ACCESS_LOG", "Server:AccessLog", Kind.Boolean),
         new("DATABASE_URL", "Database:Url", Kind.Text, Secret: true),
         new("MIGRATE_ON_STARTUP", "Database:MigrateOnStartup", Kind.Boolean),
         new("REDIS_URL", "Redis:Url", Kind.Text, Secret: true),
@@ -34,6 +37,9 @@ public static class EnvironmentVariables
         new("OLLAMA_API_KEY", "Providers:Ollama:ApiKey", Kind.Text, Secret: true),
         new("OLLAMA_MODELS", "Providers:Ollama:Models", Kind.Text),
         new("DEFAULT_MODEL", "Models:Default", Kind.Text),
+        new("EMBEDDING_MODEL", "Embeddings:Model", Kind.Text),
+        new("EMBEDDING_MAX_INPUTS", "Embeddings:MaxInputsPerRequest", Kind.Integer, 1, 2048),
+        new("VECTOR_STORE_MAX_RECORDS", "Embeddings:VectorStoreMaxRecordsPerCollection", Kind.Integer, 1, 10_000_000),
         new("DEMO_CHUNK_DELAY_MS", "Providers:Demo:ChunkDelayMs", Kind.Integer, 0, 60_000),
         new("PROVIDER_TIMEOUT_SECONDS", "Providers:TimeoutSeconds", Kind.Integer, 1, 3600),
         new("ALLOW_REGISTRATION", "Accounts:AllowRegistration", Kind.Boolean),
