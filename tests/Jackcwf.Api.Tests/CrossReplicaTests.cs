@@ -132,7 +132,9 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
     {
         var (onA, onB, _, _, _) = await UserWithKeyAsync();
         var c = (await (await onA.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
-        var text = string.Join(" ", Enumerable.Range(0, 60).Select(i => $"w{i}"));
+        // The answer (one word per 40 ms chunk, 4000 words) outlasts the test by far: it ends when the test stops it,
+        // so the slot is still held whatever the load. A short answer could finish before replica B was asked.
+        var text = string.Join(" ", Enumerable.Range(0, 4000).Select(i => $"w{i}"));
         using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{c}/messages") { Content = JsonContent.Create(new { content = text }) };
         using var stream = await onA.SendForEventsAsync(request, Ct);
         Guid assistant = default;
@@ -158,13 +160,23 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
         var second = await onB.PostAsJsonAsync($"api/conversations/{c}/messages", new { content = "second" }, Ct);
         Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
 
-        // The stream started on A continues on B from the last id, exactly.
+        // Stopped from B (the generation runs on A), the stream started on A continues on B from the last id, exactly,
+        // up to the stored answer.
+        Assert.Equal(HttpStatusCode.Accepted, (await onB.PostAsync($"api/conversations/{c}/messages/{assistant}/stop", null, Ct)).StatusCode);
         using var resume = new HttpRequestMessage(HttpMethod.Get, $"api/conversations/{c}/messages/{assistant}/events");
         resume.Headers.Add("Last-Event-ID", lastId);
         using var resumed = await onB.SendForEventsAsync(resume, Ct);
         var rest = await resumed.ReadAllEventsAsync(Ct);
-        Assert.Equal(text, received + string.Concat(rest.Where(e => e.Type == "delta").Select(e => e.Json.GetProperty("text").GetString())));
         Assert.Equal("done", rest[^1].Type);
+        var stored = rest[^1].Json;
+        Assert.Equal("stopped", stored.GetProperty("status").GetString());
+        var content = stored.GetProperty("content").GetString()!;
+        Assert.Equal(content, received + string.Concat(rest.Where(e => e.Type == "delta").Select(e => e.Json.GetProperty("text").GetString())));
+        Assert.StartsWith(content, text);
+
+        // The stopped generation freed the slot on every replica.
+        using var third = await onB.PostAsJsonAsync($"api/conversations/{c}/messages", new { content = "third" }, Ct);
+        Assert.Equal(HttpStatusCode.OK, third.StatusCode);
     }
 
     [Fact]
