@@ -5,11 +5,13 @@ using System.Text;
 using System.Text.Json;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Ai;
+using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace Jackcwf.Api.Conversations;
 
@@ -31,7 +33,7 @@ public static class ConversationsApi
     }
 
     public static async Task<Results<Ok<ConversationPage>, ValidationProblem>> ListConversationsAsync(
-        ClaimsPrincipal user, AppDbContext db, int? limit, string? cursor, string? q, CancellationToken ct)
+        ClaimsPrincipal user, AppDbContext db, IOptions<LimitsOptions> limits, int? limit, string? cursor, string? q, CancellationToken ct)
     {
         var take = limit ?? 20;
         if (take is < 1 or > 100)
@@ -60,9 +62,14 @@ public static class ConversationsApi
         if (!string.IsNullOrWhiteSpace(q))
         {
             var pattern = "%" + q.Trim().Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_") + "%";
+            // Message text is searched in the account's newest SearchMaxMessages messages only (index
+            // messages(UserId, CreatedAt)), so a search costs the same however much the account stores.
+            var recent = db.Messages.Where(m => m.UserId == userId).OrderByDescending(m => m.CreatedAt).Take(limits.Value.SearchMaxMessages);
             query = db.Provider == DatabaseProvider.PostgreSql
-                ? query.Where(x => EF.Functions.ILike(x.Title, pattern, "\\") || db.Messages.Any(m => m.ConversationId == x.Id && EF.Functions.ILike(m.Content, pattern, "\\")))
-                : query.Where(x => EF.Functions.Like(x.Title, pattern, "\\") || db.Messages.Any(m => m.ConversationId == x.Id && EF.Functions.Like(m.Content, pattern, "\\")));
+                ? query.Where(x => EF.Functions.ILike(x.Title, pattern, "\\")
+                    || recent.Where(m => EF.Functions.ILike(m.Content, pattern, "\\")).Select(m => m.ConversationId).Contains(x.Id))
+                : query.Where(x => EF.Functions.Like(x.Title, pattern, "\\")
+                    || recent.Where(m => EF.Functions.Like(m.Content, pattern, "\\")).Select(m => m.ConversationId).Contains(x.Id));
         }
         var rows = await query.OrderByDescending(x => x.UpdatedAt).Take(take + 1).ToListAsync(ct);
         var more = rows.Count > take;
