@@ -152,6 +152,52 @@ public abstract class ResourceLimitTests<TFixture>(TFixture fx) where TFixture :
     }
 
     [Fact]
+    public async Task Hole9_ConversationViewAndExportLoadTheWholeConversation()
+    {
+        var u = await fx.CreateUserAsync();
+        var c = await u.CreateConversationAsync(new { title = "Paged" });
+        for (var i = 0; i < TightLimits.MessagesPerConversation / 2; i++)
+        {
+            await u.SendAsync(c, new { content = $"turn {i}" });
+        }
+
+        // Unpaged, as before: every message, oldest first, streamed (no Content-Length).
+        using var whole = await u.Http.GetAsync($"api/conversations/{c}", HttpCompletionOption.ResponseHeadersRead, Ct);
+        Assert.Null(whole.Content.Headers.ContentLength);
+        var all = (await whole.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("messages").EnumerateArray()
+            .Select(m => m.GetProperty("id").GetGuid()).ToList();
+        Assert.Equal(TightLimits.MessagesPerConversation, all.Count);
+
+        // Paged: the newest page first, each page oldest first, cursors lead back to the first message.
+        var pages = new List<List<Guid>>();
+        string? cursor = null;
+        do
+        {
+            var page = await u.Http.GetFromJsonAsync<JsonElement>($"api/conversations/{c}?limit=4{(cursor is null ? "" : "&cursor=" + cursor)}", Ct);
+            Assert.Equal("Paged", page.GetProperty("title").GetString());
+            pages.Add(page.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("id").GetGuid()).ToList());
+            cursor = page.GetProperty("nextCursor").GetString();
+        }
+        while (cursor is not null && pages.Count < 10);
+        Assert.Equal([4, 4, 2], pages.Select(p => p.Count));
+        Assert.Equal(all, pages.AsEnumerable().Reverse().SelectMany(p => p));
+        await ProblemAsync(await u.Http.GetAsync($"api/conversations/{c}?limit=0", Ct), HttpStatusCode.BadRequest, "validation");
+        await ProblemAsync(await u.Http.GetAsync($"api/conversations/{c}?limit=2&cursor=nope", Ct), HttpStatusCode.BadRequest, "validation");
+
+        // Exports stream too, with every message.
+        using var json = await u.Http.GetAsync($"api/conversations/{c}/export?format=json", HttpCompletionOption.ResponseHeadersRead, Ct);
+        Assert.Null(json.Content.Headers.ContentLength);
+        Assert.Equal("Paged.json", json.Content.Headers.ContentDisposition?.FileNameStar ?? json.Content.Headers.ContentDisposition?.FileName);
+        var exported = await json.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal(all, exported.GetProperty("conversation").GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("id").GetGuid()));
+        using var md = await u.Http.GetAsync($"api/conversations/{c}/export?format=markdown", HttpCompletionOption.ResponseHeadersRead, Ct);
+        Assert.Null(md.Content.Headers.ContentLength);
+        var text = await md.Content.ReadAsStringAsync(Ct);
+        Assert.Equal(TightLimits.MessagesPerConversation / 2, text.Split("\n## User\n").Length - 1);
+        Assert.EndsWith("turn 4\n", text);
+    }
+
+    [Fact]
     public async Task Hole9_WholeConversationIsSentToTheModel()
     {
         var u = await fx.CreateUserAsync();
