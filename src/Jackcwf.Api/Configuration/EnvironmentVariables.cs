@@ -15,6 +15,8 @@ public static class EnvironmentVariables
     public static readonly IReadOnlyList<Variable> All =
     [
         new("PORT", "Server:Port", Kind.Integer, 1, 65535),
+        new("METRICS_PORT", "Server:MetricsPort", Kind.Integer, 1, 65535),
+        new("API_REFERENCE_ENABLED", "Server:ApiReferenceEnabled", Kind.Boolean),
         new("UVICORN_WORKERS", "Server:UvicornWorkers", Kind.Integer, 1, 64),
         new("GRACEFUL_SHUTDOWN_TIMEOUT", "Server:GracefulShutdownTimeoutSeconds", Kind.Integer, 0, 3600),
         new("SHUTDOWN_DRAIN_DELAY_SECONDS", "Server:DrainDelaySeconds", Kind.Integer, 0, 600),
@@ -22,6 +24,7 @@ public static class EnvironmentVariables
         new("PUBLIC_BASE_URL", "Server:PublicBaseUrl", Kind.Url),
         new("LOG_FORMAT", "Logging:Format", Kind.Text),
         new("LOG_LEVEL", "Logging:LogLevel:Default", Kind.Text),
+        new("ACCESS_LOG", "Server:AccessLog", Kind.Boolean),
         new("DATABASE_URL", "Database:Url", Kind.Text, Secret: true),
         new("MIGRATE_ON_STARTUP", "Database:MigrateOnStartup", Kind.Boolean),
         new("REDIS_URL", "Redis:Url", Kind.Text, Secret: true),

@@ -6,11 +6,17 @@ public sealed class ServerOptions
 {
     public const string Section = "Server";
     public int Port { get; set; } = 8080;
+    /// <summary>When set, <c>/metrics</c> is served on this port only (never on <see cref="Port"/>).</summary>
+    public int? MetricsPort { get; set; }
+    /// <summary>Serves <c>/openapi</c> and <c>/scalar</c>; unset means on in Development only.</summary>
+    public bool? ApiReferenceEnabled { get; set; }
     public int? UvicornWorkers { get; set; }
     public int GracefulShutdownTimeoutSeconds { get; set; } = 30;
     public int DrainDelaySeconds { get; set; } = 5;
     public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
     public string? PublicBaseUrl { get; set; }
+    /// <summary>Log every request at Information (an access log); otherwise only failed ones, successful ones at Debug.</summary>
+    public bool AccessLog { get; set; }
 }
 
 public sealed class DatabaseOptions
