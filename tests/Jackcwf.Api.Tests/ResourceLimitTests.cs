@@ -36,6 +36,8 @@ public sealed class PostgresTightLimitsFixture : ServiceFixture
 {
     private TestDatabase? _db;
 
+    public TestDatabase Database => _db!;
+
     protected override async Task<IReadOnlyDictionary<string, string?>> DatabaseAsync()
     {
         _db = await TestPostgres.CreateDatabaseAsync("limits");
@@ -300,4 +302,60 @@ public abstract class ResourceLimitTests<TFixture>(TFixture fx) where TFixture :
 
 public sealed class SqliteResourceLimitTests(SqliteTightLimitsFixture fx) : ResourceLimitTests<SqliteTightLimitsFixture>(fx), IClassFixture<SqliteTightLimitsFixture>;
 
-public sealed class PostgresResourceLimitTests(PostgresTightLimitsFixture fx) : ResourceLimitTests<PostgresTightLimitsFixture>(fx), IClassFixture<PostgresTightLimitsFixture>;
+public sealed class PostgresResourceLimitTests(PostgresTightLimitsFixture fx) : ResourceLimitTests<PostgresTightLimitsFixture>(fx), IClassFixture<PostgresTightLimitsFixture>
+{
+    /// <summary>
+    /// Expand-only schema: during a rolling upgrade the previous release writes messages and
+    /// idempotency keys with the statements it knows (no Route, no storage bookkeeping). Its rows
+    /// work with this release: the key replays in its conversation only, and the storage count follows.
+    /// </summary>
+    [Fact]
+    public async Task PreviousReleaseWritesStillWorkOnTheNewSchema()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var u = await fx.CreateUserAsync();
+        var c = await u.CreateConversationAsync();
+        var (userMessage, assistant, key) = (Guid.CreateVersion7(), Guid.CreateVersion7(), Guid.NewGuid().ToString());
+        const string content = "written by the previous release";
+        var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{content}\0\0latest")));
+        await using (var conn = await fx.Database.OpenConnectionAsync(ct))
+        {
+            await using var insert = conn.CreateCommand();
+            insert.CommandText = """
+                INSERT INTO messages ("Id", "ConversationId", "UserId", "ParentMessageId", "Role", "Content", "Status", "Model", "CreatedAt", "UpdatedAt", "CompletedAt")
+                VALUES (@u, @c, @owner, NULL, 'user', @content, 'complete', NULL, now() - interval '2 seconds', now(), now()),
+                       (@a, @c, @owner, @u, 'assistant', @content, 'complete', 'demo/echo', now() - interval '1 second', now(), now());
+                INSERT INTO idempotency_keys ("UserId", "Key", "RequestHash", "ConversationId", "UserMessageId", "AssistantMessageId", "CreatedAt")
+                VALUES (@owner, @key, @hash, @c, @u, @a, now());
+                """;
+            insert.Parameters.AddWithValue("u", userMessage);
+            insert.Parameters.AddWithValue("a", assistant);
+            insert.Parameters.AddWithValue("c", c);
+            insert.Parameters.AddWithValue("owner", u.Id);
+            insert.Parameters.AddWithValue("content", content);
+            insert.Parameters.AddWithValue("key", key);
+            insert.Parameters.AddWithValue("hash", hash);
+            await insert.ExecuteNonQueryAsync(ct);
+        }
+        Assert.Equal(2L * content.Length, await StoredCharsAsync(u.Id));
+
+        var replay = await u.SendAsync(c, new { content }, key);
+        Assert.Equal(assistant, replay.GetProperty("assistantMessage").GetProperty("id").GetGuid());
+        var elsewhere = await u.CreateConversationAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{elsewhere}/messages") { Content = JsonContent.Create(new { content }) };
+        request.Headers.Add("Idempotency-Key", key);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, (await u.Http.SendAsync(request, ct)).StatusCode);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await u.Http.DeleteAsync($"api/conversations/{c}", ct)).StatusCode);
+        Assert.Equal(0L, await StoredCharsAsync(u.Id));
+    }
+
+    private async Task<long> StoredCharsAsync(Guid userId)
+    {
+        await using var conn = await fx.Database.OpenConnectionAsync(TestContext.Current.CancellationToken);
+        await using var select = conn.CreateCommand();
+        select.CommandText = """SELECT "StoredChars" FROM user_storage WHERE "UserId" = @id""";
+        select.Parameters.AddWithValue("id", userId);
+        return (long)(await select.ExecuteScalarAsync(TestContext.Current.CancellationToken))!;
+    }
+}
