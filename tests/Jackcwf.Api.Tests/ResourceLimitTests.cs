@@ -60,6 +60,8 @@ public abstract class ResourceLimitTests<TFixture>(TFixture fx) where TFixture :
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    protected TFixture Fx => fx;
+
     private static async Task<JsonElement> ProblemAsync(HttpResponseMessage r, HttpStatusCode status, string code)
     {
         var body = await r.Content.ReadAsStringAsync(Ct);
@@ -313,12 +315,12 @@ public sealed class PostgresResourceLimitTests(PostgresTightLimitsFixture fx) : 
     public async Task PreviousReleaseWritesStillWorkOnTheNewSchema()
     {
         var ct = TestContext.Current.CancellationToken;
-        var u = await fx.CreateUserAsync();
+        var u = await Fx.CreateUserAsync();
         var c = await u.CreateConversationAsync();
         var (userMessage, assistant, key) = (Guid.CreateVersion7(), Guid.CreateVersion7(), Guid.NewGuid().ToString());
         const string content = "written by the previous release";
         var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{content}\0\0latest")));
-        await using (var conn = await fx.Database.OpenConnectionAsync(ct))
+        await using (var conn = await Fx.Database.OpenConnectionAsync(ct))
         {
             await using var insert = conn.CreateCommand();
             insert.CommandText = """
@@ -352,7 +354,7 @@ public sealed class PostgresResourceLimitTests(PostgresTightLimitsFixture fx) : 
 
     private async Task<long> StoredCharsAsync(Guid userId)
     {
-        await using var conn = await fx.Database.OpenConnectionAsync(TestContext.Current.CancellationToken);
+        await using var conn = await Fx.Database.OpenConnectionAsync(TestContext.Current.CancellationToken);
         await using var select = conn.CreateCommand();
         select.CommandText = """SELECT "StoredChars" FROM user_storage WHERE "UserId" = @id""";
         select.Parameters.AddWithValue("id", userId);
