@@ -26,7 +26,8 @@ Actions (default: deploy, or scale an existing deployment to N replicas):
 Options:
   --platform P        local | docker-compose | kubernetes (required).
   --replicas N        Number of replicas (default 3).
-  --ha-data           local: a highly available data tier instead of one PostgreSQL and one Redis:
+  --ha-data           local: a highly available data tier instead of one PostgreSQL and one Redis
+                      (run again on a running deployment: starts the data-tier members that are down):
                       a three-member etcd, three PostgreSQL 15 servers managed by Patroni
                       (synchronous replication, automatic failover), Redis master + 2 replicas
                       + 3 sentinels; the replicas get multi-host DATABASE_URL and a Sentinel REDIS_URL.
@@ -388,6 +389,16 @@ local_deploy() {
   mkdir -p "$HA_DIR"
   # Keep the state folder out of git when it lives inside the repository.
   [[ -f "$HA_DIR/.gitignore" ]] || printf '*\n' >"$HA_DIR/.gitignore"
+  if pid_alive "$(read_pid "$HA_DIR/lb.pid")" && [[ "$HA_DATA" == true ]] && grep -q '^HA_DATA=true' "$STATE_FILE" 2>/dev/null; then
+    # Deploying again over a running --ha-data deployment starts the data-tier members that are not
+    # running (a killed PostgreSQL member rejoins as a standby, a killed Redis as a replica).
+    local_load_state
+    log "deployment already running from $HA_DIR: starting the data-tier members that are down"
+    data_start_etcd
+    data_start_patroni
+    data_start_redis
+    return 0
+  fi
   if pid_alive "$(read_pid "$HA_DIR/lb.pid")"; then
     die "a local deployment is already running from $HA_DIR" \
       "use --status, --rolling-restart or --down (or another HA_DIR for a second deployment)"

@@ -131,14 +131,15 @@ public sealed class RedisUrlTests
     [Theory]
     [InlineData("redis+sentinel://s1:26379,s2:26379")]
     [InlineData("redis+sentinel://s1:26379,s2:26379/")]
-    [InlineData("redis+sentinel://s1:x/mymaster")]
+    [InlineData("redis+sentinel://:topsecret@s1:x/mymaster")]
     [InlineData("redis+sentinel://s1:26379,,s2/mymaster")]
     [InlineData("redis+sentinel://s1:26379/mymaster/zero")]
-    [InlineData("s1:26379,nosuchkeyword=1")]
+    [InlineData("s1:26379,password=topsecret,nosuchkeyword=1")]
     public void WrongFormsAreRefusedNamingTheVariable(string url)
     {
         var e = Assert.Throws<FormatException>(() => Jackcwf.Api.Backplane.RedisUrl.Parse(url));
         Assert.StartsWith("REDIS_URL", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("topsecret", e.Message, StringComparison.Ordinal);
     }
 }
 
