@@ -129,7 +129,7 @@ fi
 
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed" "$2"; }
 
-# shellcheck source=local-data-tier.sh
+# shellcheck source=local-data-tier.sh disable=SC1091
 source "$SCRIPT_DIR/local-data-tier.sh"
 
 # ---------------------------------------------------------------------------------------------

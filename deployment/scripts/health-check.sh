@@ -79,7 +79,7 @@ http_code() { curl -s -o /dev/null -m 3 -w '%{http_code}' "$1" 2>/dev/null || tr
 pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
 read_pid() { if [[ -f "$1" ]]; then cat "$1"; fi; }
 
-# shellcheck source=local-data-tier.sh
+# shellcheck source=local-data-tier.sh disable=SC1091
 source "$SCRIPT_DIR/local-data-tier.sh"
 
 # ---------------------------------------------------------------------------------------------
