@@ -1,10 +1,15 @@
-# shellcheck shell=bash
+#!/usr/bin/env bash
 # The highly available data tier of the local platform, sourced by deploy-ha.sh (--ha-data,
 # --switchover) and health-check.sh: a three-member etcd, three PostgreSQL servers managed by
 # Patroni with synchronous replication, and Redis (a master, two replicas) watched by three
 # sentinels. Everything listens on 127.0.0.1 and is stopped by PID. Configuration templates:
 # deployment/patroni/patroni.yml.template, deployment/redis-sentinel/*.conf.template.
 # See docs/deployment/local-ha.md ("Highly available data tier").
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  printf 'local-data-tier.sh: ERROR: this is a library of deploy-ha.sh and health-check.sh, not a command\n  fix: deployment/scripts/deploy-ha.sh --platform local --replicas 3 --ha-data (see --help)\n' >&2
+  exit 2
+fi
 
 DATA_TEMPLATES="$REPO_ROOT/deployment"
 DATA_MEMBERS=3
