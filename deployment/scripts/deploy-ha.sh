@@ -19,11 +19,25 @@ Actions (default: deploy, or scale an existing deployment to N replicas):
                                         healthy, stop one old container gracefully, repeat.
                         kubernetes      kubectl rollout restart + rollout status.
   --down              Stop everything (local: load balancer, replicas, Redis, PostgreSQL, by PID).
+  --switchover        local with --ha-data: planned PostgreSQL switchover (patronictl switchover):
+                      the synchronous standby becomes the primary, requests wait and none fails.
   --status            Report the health of every replica and of the load balancer.
+  --backup            local: take a pgBackRest backup now (incremental; full when none exists,
+                        or HA_BACKUP_TYPE=full|diff). The platform keeps serving.
+  --backups           local: list the backups and the archived WAL range (pgbackrest info).
+  --restore [--to T]  local: stop the replicas, restore PostgreSQL from pgBackRest (the latest
+                        archived transaction, or the moment T, e.g. "2026-12-04 10:15:00+00"),
+                        start PostgreSQL and the replicas again.
+  --verify-backups    local: re-read every backup and WAL file and check them (pgbackrest verify).
 
 Options:
   --platform P        local | docker-compose | kubernetes (required).
   --replicas N        Number of replicas (default 3).
+  --ha-data           local: a highly available data tier instead of one PostgreSQL and one Redis
+                      (run again on a running deployment: starts the data-tier members that are down):
+                      a three-member etcd, three PostgreSQL 15 servers managed by Patroni
+                      (synchronous replication, automatic failover), Redis master + 2 replicas
+                      + 3 sentinels; the replicas get multi-host DATABASE_URL and a Sentinel REDIS_URL.
   --sticky            local: turn on the load balancer's sticky cookie (an optimisation only).
   --purge             local, with --down: also delete the state folder (PostgreSQL data, logs).
   --overlay NAME      kubernetes: overlay of deployment/kubernetes/overlays (default medium).
@@ -32,6 +46,11 @@ Options:
   -h, --help          This help.
 
 Environment (local platform):
+  HA_BACKUP_INTERVAL  Seconds between scheduled backups while the platform runs (default 3600).
+  HA_BACKUP_FULL_EVERY  Every Nth scheduled backup is a full one, the others incremental (default 24).
+  HA_BACKUP_RETENTION_FULL  Full backups kept, with their incrementals and WAL (default 2).
+  HA_ARCHIVE_TIMEOUT  PostgreSQL archive_timeout: WAL reaches the backup repository within this
+                      many seconds even when writes are rare (default 60; the RPO bound).
   HA_DIR              State folder: PIDs, logs, PostgreSQL data (default <repo>/.ha-local).
   HA_LB_PORT          Load balancer port (default 8080).
   HA_BASE_PORT        First replica port; replica i listens on HA_BASE_PORT+i-1 (default 8081).
@@ -40,6 +59,11 @@ Environment (local platform):
   HA_BIND             Address everything listens on (default 127.0.0.1).
   HA_START_TIMEOUT    Seconds to wait for a process to become ready (default 90).
   HA_STOP_TIMEOUT     Seconds a replica gets to drain and exit before SIGKILL (default 60).
+  HA_PG_PORTS, HA_PATRONI_PORTS, HA_ETCD_PORTS, HA_ETCD_PEER_PORTS, HA_REDIS_PORTS, HA_SENTINEL_PORTS
+                      --ha-data: three ports each (defaults 25433,25434,25435 / 28008,28009,28010 /
+                      22379,22381,22383 / 22380,22382,22384 / 26380,26381,26382 / 26390,26391,26392).
+  HA_PG_ARCHIVE_MODE, HA_PG_ARCHIVE_COMMAND, HA_PG_RESTORE_COMMAND
+                      --ha-data: WAL archiving settings of every PostgreSQL member (default off).
   DATABASE_URL        Use this PostgreSQL instead of starting one.
   REDIS_URL           Use this Redis instead of starting one (started only if redis-server exists).
   JACKCWF_API_DLL     Service binary (default: src/Jackcwf.Api, built in Release when missing).
@@ -50,13 +74,21 @@ Environment (local platform):
 
 Environment (docker-compose / kubernetes):
   HA_COMPOSE_FILE     Compose file (default deployment/docker-compose.ha.yml).
+  HA_ENV_FILE         The .env the compose file reads (default <repo>/.env); checked before deploying.
+  HA_SECRETS_DIR      Folder of the Docker secrets (default <repo>/secrets); checked likewise.
+  JACKCWF_IMAGE       docker-compose: a released image (e.g. ghcr.io/<owner>/jackcwf:1.2.3), pulled
+                      and never rebuilt; unset builds jackcwf-backend:latest from this checkout.
   HA_STOP_GRACE       Seconds docker stop waits before SIGKILL (default 50, as stop_grace_period).
   HA_ROLLOUT_TIMEOUT  Seconds to wait for a rollout or a healthy container (default 300).
 
 Examples:
   deploy-ha.sh --platform local --replicas 3
+  deploy-ha.sh --platform local --replicas 3 --ha-data
+  deploy-ha.sh --platform local --switchover
   deploy-ha.sh --platform local --rolling-restart
   deploy-ha.sh --platform local --down
+  deploy-ha.sh --platform local --backup
+  deploy-ha.sh --platform local --restore --to "2026-12-04 10:15:00+00"
   deploy-ha.sh --platform docker-compose --replicas 3 --rolling-restart
   deploy-ha.sh --platform kubernetes --overlay small --rolling-restart
 EOF
@@ -76,9 +108,11 @@ REPLICAS=""
 ACTION="deploy"
 STICKY=false
 PURGE=false
+HA_DATA=false
 OVERLAY="medium"
 ALL_IN_ONE=false
 NAMESPACE="jackcwf"
+RESTORE_TO=""
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -88,7 +122,16 @@ while [[ $# -gt 0 ]]; do
     --replicas=*) REPLICAS=${1#*=}; shift ;;
     --rolling-restart) ACTION="rolling-restart"; shift ;;
     --down) ACTION="down"; shift ;;
+    --switchover) ACTION="switchover"; shift ;;
+    --ha-data) HA_DATA=true; shift ;;
     --status) ACTION="status"; shift ;;
+    --backup) ACTION="backup"; shift ;;
+    --backups) ACTION="backups"; shift ;;
+    --restore) ACTION="restore"; shift ;;
+    --verify-backups) ACTION="verify-backups"; shift ;;
+    --backup-schedule) ACTION="backup-schedule"; shift ;;
+    --to) RESTORE_TO=${2:-}; shift 2 || die "--to needs a time" '--to "2026-12-04 10:15:00+00"' ;;
+    --to=*) RESTORE_TO=${1#*=}; shift ;;
     --sticky) STICKY=true; shift ;;
     --purge) PURGE=true; shift ;;
     --overlay) OVERLAY=${2:-}; shift 2 || die "--overlay needs a name" "--overlay small|medium|large" ;;
@@ -106,11 +149,17 @@ case "$PLATFORM" in
   "") die "--platform is required" "deploy-ha.sh --platform local --replicas 3 (see --help)" ;;
   *) die "unknown platform '$PLATFORM'" "use --platform local, docker-compose or kubernetes" ;;
 esac
+if [[ -n "$RESTORE_TO" && "$ACTION" != restore ]]; then
+  die "--to only goes with --restore" 'deploy-ha.sh --platform local --restore --to "2026-12-04 10:15:00+00"'
+fi
 if [[ -n "$REPLICAS" ]] && ! [[ "$REPLICAS" =~ ^[1-9][0-9]?$ ]]; then
   die "--replicas must be a number from 1 to 99 (got '$REPLICAS')" "--replicas 3"
 fi
 
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed" "$2"; }
+
+# shellcheck source=local-data-tier.sh disable=SC1091
+source "$SCRIPT_DIR/local-data-tier.sh"
 
 # ---------------------------------------------------------------------------------------------
 # local: PostgreSQL, Redis, N replicas and the YARP load balancer as processes on this host
@@ -196,6 +245,13 @@ HA_API_DLL='$API_DLL'
 HA_LB_DLL='$LB_DLL'
 HA_STICKY=$STICKY
 HA_DRAIN_DELAY=$DRAIN_DELAY
+HA_DATA=$HA_DATA
+HA_PG_PORTS=${HA_PG_PORTS:-}
+HA_PATRONI_PORTS=${HA_PATRONI_PORTS:-}
+HA_ETCD_PORTS=${HA_ETCD_PORTS:-}
+HA_ETCD_PEER_PORTS=${HA_ETCD_PEER_PORTS:-}
+HA_REDIS_PORTS=${HA_REDIS_PORTS:-}
+HA_SENTINEL_PORTS=${HA_SENTINEL_PORTS:-}
 EOF
 }
 
@@ -208,9 +264,15 @@ local_load_state() {
     warn "--replicas $REPLICAS ignored: the deployment in $HA_DIR has $HA_REPLICAS (--down, then deploy again to change it)"
   fi
   REPLICAS=$HA_REPLICAS
-  BIND=$HA_BIND; LB_PORT=$HA_LB_PORT; BASE_PORT=$HA_BASE_PORT; PG_PORT=$HA_PG_PORT; REDIS_PORT=$HA_REDIS_PORT
+  BIND=$HA_BIND; LB_PORT=$HA_LB_PORT; BASE_PORT=$HA_BASE_PORT
+  # shellcheck disable=SC2153  # set by the state file, not a misspelling of HA_PG_PORTS
+  PG_PORT=$HA_PG_PORT
+  # shellcheck disable=SC2153
+  REDIS_PORT=$HA_REDIS_PORT
   DB_URL=$HA_DATABASE_URL; RDS_URL=$HA_REDIS_URL; OWN_POSTGRES=$HA_OWN_POSTGRES; OWN_REDIS=$HA_OWN_REDIS
   API_DLL=$HA_API_DLL; LB_DLL=$HA_LB_DLL; DRAIN_DELAY=$HA_DRAIN_DELAY
+  HA_DATA=${HA_DATA:-false}
+  if [[ "$HA_DATA" == true ]]; then data_settings; fi
   if [[ "$STICKY" == false ]]; then STICKY=${HA_STICKY:-false}; fi
 }
 
@@ -264,6 +326,7 @@ local_start_postgres() {
   if as_pg_owner "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     log "PostgreSQL: already running on port $PG_PORT"
   else
+    backup_configure "$data" "$PG_PORT"
     log "PostgreSQL: starting on 127.0.0.1:$PG_PORT"
     as_pg_owner "$pgbin/pg_ctl" -D "$data" -l "$HA_DIR/postgres/postgres.log" -w -t 60 \
       -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp" start >/dev/null \
@@ -273,6 +336,7 @@ local_start_postgres() {
     psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE jackcwf" \
       || die "could not create the database jackcwf" "read $HA_DIR/postgres/postgres.log"
   fi
+  backup_stanza
 }
 
 local_start_redis() {
@@ -356,6 +420,16 @@ local_deploy() {
   mkdir -p "$HA_DIR"
   # Keep the state folder out of git when it lives inside the repository.
   [[ -f "$HA_DIR/.gitignore" ]] || printf '*\n' >"$HA_DIR/.gitignore"
+  if pid_alive "$(read_pid "$HA_DIR/lb.pid")" && [[ "$HA_DATA" == true ]] && grep -q '^HA_DATA=true' "$STATE_FILE" 2>/dev/null; then
+    # Deploying again over a running --ha-data deployment starts the data-tier members that are not
+    # running (a killed PostgreSQL member rejoins as a standby, a killed Redis as a replica).
+    local_load_state
+    log "deployment already running from $HA_DIR: starting the data-tier members that are down"
+    data_start_etcd
+    data_start_patroni
+    data_start_redis
+    return 0
+  fi
   if pid_alive "$(read_pid "$HA_DIR/lb.pid")"; then
     die "a local deployment is already running from $HA_DIR" \
       "use --status, --rolling-restart or --down (or another HA_DIR for a second deployment)"
@@ -367,8 +441,27 @@ local_deploy() {
   log "local deployment: $REPLICAS replicas, state folder $HA_DIR"
   local_build Jackcwf.Api "$API_DLL" JACKCWF_API_DLL
   local_build Jackcwf.LoadBalancer "$LB_DLL" JACKCWF_LB_DLL
-  local_start_postgres
-  local_start_redis
+  if [[ "$HA_DATA" == true ]]; then
+    data_settings
+    data_need
+    if [[ $EUID -eq 0 ]]; then
+      runuser -u postgres -- test -x "$HA_DIR" \
+        || die "the postgres user cannot reach $HA_DIR (a parent folder is private)" \
+          "set HA_DIR to a folder under a world-searchable path, e.g. HA_DIR=/var/tmp/jackcwf-ha"
+    fi
+    OWN_POSTGRES=false; OWN_REDIS=false
+    # Written before the data tier starts, so --down finds what a failed start left running.
+    DB_URL=""; RDS_URL=""
+    local_write_state
+    log "data tier: etcd x3, PostgreSQL x3 with Patroni (synchronous), Redis x3 with Sentinel x3"
+    data_start_etcd
+    data_start_patroni
+    data_start_redis
+    DB_URL=$(data_database_url); RDS_URL=$(data_redis_url)
+  else
+    local_start_postgres
+    local_start_redis
+  fi
   local_write_state
 
   log "migrating the database once (Jackcwf.Api migrate)"
@@ -388,6 +481,7 @@ local_deploy() {
   [[ "$(http_code "http://$BIND:$LB_PORT/health")" == "200" ]] \
     || die "GET /health through the load balancer did not answer 200" "read $HA_DIR/lb.log and the replica logs"
   log "load balancer: ready, all $REPLICAS replicas healthy"
+  if [[ "$OWN_POSTGRES" == true ]]; then backup_schedule_start; fi
   local_summary
 }
 
@@ -402,12 +496,17 @@ EOF
   for ((i = 1; i <= REPLICAS; i++)); do
     printf '  replica %-7s %s   (pid %s, log %s)\n' "$i" "$(replica_url "$i")" "$(read_pid "$HA_DIR/replica-$i.pid")" "$HA_DIR/replica-$i.log"
   done
-  if [[ "$OWN_POSTGRES" == true ]]; then
+  if [[ "$HA_DATA" == true ]]; then
+    printf '  postgresql      Patroni cluster on 127.0.0.1 ports %s (leader %s; patronictl -c %s list)\n' "$HA_PG_PORTS" "$(data_leader)" "$(data_patroni_config 1)"
+    printf '  redis           Sentinel service %s, sentinels on 127.0.0.1 ports %s (master %s)\n' "$DATA_REDIS_SERVICE" "$HA_SENTINEL_PORTS" "$(data_redis_master)"
+    printf '  secrets         %s (database and Redis passwords)\n' "$HA_DIR/secrets"
+  elif [[ "$OWN_POSTGRES" == true ]]; then
     printf '  postgresql      %s   (data %s)\n' "$DB_URL" "$HA_DIR/postgres/data"
   else
     printf '  postgresql      external (DATABASE_URL)\n'
   fi
-  if [[ -n "$RDS_URL" ]]; then printf '  redis           %s\n' "$RDS_URL"; else printf '  redis           none (install redis-server)\n'; fi
+  if [[ "$HA_DATA" == true ]]; then :
+  elif [[ -n "$RDS_URL" ]]; then printf '  redis           %s\n' "$RDS_URL"; else printf '  redis           none (install redis-server)\n'; fi
   cat <<EOF
   logs            $HA_DIR/*.log
 Health:           $SCRIPT_DIR/health-check.sh --platform local
@@ -436,6 +535,13 @@ local_rolling_restart() {
   log "rolling restart complete in $((SECONDS - total_start))s"
 }
 
+local_switchover() {
+  local_load_state
+  [[ "$HA_DATA" == true ]] || die "the deployment in $HA_DIR has a single PostgreSQL: nothing to switch over to" \
+    "deploy with --ha-data (deploy-ha.sh --platform local --down, then --replicas 3 --ha-data)"
+  data_switchover
+}
+
 local_down() {
   if [[ ! -f "$STATE_FILE" ]]; then
     log "nothing to stop in $HA_DIR"
@@ -451,6 +557,8 @@ local_down() {
     stop_pid "$f" "replica $i" "$STOP_TIMEOUT" &
   done
   wait
+  if [[ "$HA_DATA" == true ]]; then data_down; fi
+  backup_schedule_stop
   if [[ "$OWN_REDIS" == true ]]; then stop_pid "$HA_DIR/redis.pid" "Redis" 10; fi
   if [[ "$OWN_POSTGRES" == true ]] && [[ -f "$HA_DIR/postgres/data/PG_VERSION" ]]; then
     local pgbin
@@ -468,6 +576,9 @@ local_down() {
     log "stopped; logs and PostgreSQL data kept in $HA_DIR (--down --purge deletes them)"
   fi
 }
+
+# shellcheck source=SCRIPTDIR/backup-local.sh disable=SC1091
+source "$SCRIPT_DIR/backup-local.sh"
 
 # ---------------------------------------------------------------------------------------------
 # docker-compose: drives deployment/docker-compose.ha.yml
@@ -514,15 +625,27 @@ wait_containers_healthy() {
 compose_deploy() {
   compose_init
   REPLICAS=${REPLICAS:-3}
-  local env_file="$REPO_ROOT/.env" secret="$REPO_ROOT/secrets/postgres_password.txt"
+  local env_file=${HA_ENV_FILE:-$REPO_ROOT/.env} secrets=${HA_SECRETS_DIR:-$REPO_ROOT/secrets}
   [[ -f "$env_file" ]] || die "$env_file is missing (the compose file reads it)" "cp .env.example .env and edit it"
-  [[ -f "$secret" ]] || die "$secret is missing" "mkdir -p secrets && printf '%s' '<password>' > secrets/postgres_password.txt"
+  [[ -f "$secrets/postgres_password.txt" ]] || die "$secrets/postgres_password.txt is missing" "mkdir -p secrets && openssl rand -hex 24 > secrets/postgres_password.txt (and put it in DATABASE_URL)"
+  [[ -f "$secrets/redis_password.txt" ]] || die "$secrets/redis_password.txt is missing (every Redis and sentinel requires it)" "openssl rand -hex 32 > secrets/redis_password.txt (and put it in REDIS_URL, see .env.example)"
+  [[ -f "$secrets/traefik_users.htpasswd" ]] || die "$secrets/traefik_users.htpasswd is missing (basic auth of the Traefik dashboard)" "htpasswd -nB admin > secrets/traefik_users.htpasswd"
+  grep -q '^REDIS_URL=.*serviceName=mymaster' "$env_file" \
+    || die "$env_file has no Sentinel REDIS_URL: the replicas would run without the shared backplane" "uncomment the HA REDIS_URL line of .env.example in $env_file and set its password"
+  local build=(--build)
+  if [[ -n "${JACKCWF_IMAGE:-}" ]]; then
+    # A released image: pull it and never build, or `up --build` would rebuild from this checkout
+    # and replace the released image under the same name.
+    log "using the released image $JACKCWF_IMAGE (pulled, not built)"
+    compose pull migrate web
+    build=(--no-build)
+  fi
   if [[ -n "$(web_containers)" ]]; then
     # Already deployed: only change the number of replicas; never recreate running ones at once
     # (a new image is rolled out with --rolling-restart).
-    compose up -d --no-recreate --scale "web=$REPLICAS"
+    compose up -d "${build[@]}" --no-recreate --scale "web=$REPLICAS"
   else
-    compose up -d --build --scale "web=$REPLICAS"
+    compose up -d "${build[@]}" --scale "web=$REPLICAS"
   fi
   log "waiting until every web container is healthy"
   wait_containers_healthy
@@ -590,7 +713,12 @@ kube() { log "+ kubectl $*"; kubectl "$@"; }
 
 kube_deploy() {
   kube_init
+  # A Job's pod template is immutable: applying a new image to the finished migration Job of the
+  # previous release fails ("field is immutable") until its TTL deletes it. Delete it first (a
+  # finished Job does nothing); apply creates it again and it migrates for the new release.
+  kube -n "$NAMESPACE" delete job jackcwf-migrate --ignore-not-found --wait=true
   kube apply "${KUBE_SOURCE[@]}"
+  kube -n "$NAMESPACE" wait --for=condition=complete job/jackcwf-migrate --timeout="${ROLLOUT_TIMEOUT}s"
   if [[ -n "$REPLICAS" ]]; then
     warn "the HorizontalPodAutoscaler keeps replicas within its own bounds; --replicas sets the current count only"
     kube -n "$NAMESPACE" scale "$DEPLOYMENT" --replicas="$REPLICAS"
@@ -624,6 +752,15 @@ case "$PLATFORM:$ACTION" in
   local:deploy) local_deploy ;;
   local:rolling-restart) local_rolling_restart ;;
   local:down) local_down ;;
+  local:switchover) local_switchover ;;
+  *:switchover) die "--switchover is for --platform local with --ha-data" "on Kubernetes, CloudNativePG switches over with: kubectl cnpg promote <cluster> <instance>" ;;
+  local:backup) local_backup ;;
+  local:backups) local_backups ;;
+  local:restore) local_restore "$RESTORE_TO" ;;
+  local:verify-backups) local_verify ;;
+  local:backup-schedule) local_load_state; backup_schedule_loop ;;
+  *:backup|*:backups|*:restore|*:verify-backups|*:backup-schedule)
+    die "--$ACTION is for --platform local" "Compose: see the backup service in docs/deployment/DEPLOYMENT_RECOVERY_GUIDE.md; Kubernetes: the CloudNativePG backups" ;;
   docker-compose:deploy) compose_deploy ;;
   docker-compose:rolling-restart) compose_rolling_restart ;;
   docker-compose:down) compose_down ;;

@@ -14,8 +14,18 @@ public sealed class TwoReplicasFixture : IAsyncLifetime
     private TestDatabase? _db;
     private TestRedisDatabase? _redis;
 
+    public const int FailedSignInsPerIp = 3;
+    public const int FailedSignInsPerAccount = 6;
+
     public ApiProcess A { get; private set; } = null!;
     public ApiProcess B { get; private set; } = null!;
+
+    /// <summary>The first account, the administrator, signed in on replica A.</summary>
+    public HttpClient Admin { get; private set; } = null!;
+
+    public string DatabaseUrl => _db!.Url;
+
+    public string DatabaseConnectionString => _db!.ConnectionString;
 
     public async ValueTask InitializeAsync()
     {
@@ -30,9 +40,17 @@ public sealed class TwoReplicasFixture : IAsyncLifetime
             ["MAX_CONCURRENT_STREAMS"] = Streams.ToString(),
             ["DEMO_CHUNK_DELAY_MS"] = "40",
             ["SHUTDOWN_DRAIN_DELAY_SECONDS"] = "0",
+            ["AUTH_FAILED_SIGNINS_PER_IP"] = FailedSignInsPerIp.ToString(),
+            ["AUTH_FAILED_SIGNINS_PER_ACCOUNT"] = FailedSignInsPerAccount.ToString(),
+            ["RESPONSE_CACHE"] = "exact",
         };
         A = await ApiProcess.StartAsync(new ApiProcessOptions { Environment = env });
         B = await ApiProcess.StartAsync(new ApiProcessOptions { Environment = env });
+        Admin = A.CreateClient();
+        const string email = "admin@replicas.example", password = "Admin-Passw0rd";
+        Assert.True((await Admin.PostAsJsonAsync("api/auth/register", new { email, password })).IsSuccessStatusCode);
+        var tokens = await (await Admin.PostAsJsonAsync("api/auth/login", new { email, password })).Content.ReadFromJsonAsync<JsonElement>();
+        Admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tokens.GetProperty("accessToken").GetString());
     }
 
     public async ValueTask DisposeAsync()
@@ -56,7 +74,7 @@ public sealed class TwoReplicasFixture : IAsyncLifetime
     }
 }
 
-public sealed class CrossReplicaTests(TwoReplicasFixture fx) : IClassFixture<TwoReplicasFixture>
+public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFixture<TwoReplicasFixture>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -188,5 +206,20 @@ public sealed class CrossReplicaTests(TwoReplicasFixture fx) : IClassFixture<Two
         }
         Assert.Equal(HttpStatusCode.Accepted, (await onB.PostAsync($"api/conversations/{c}/messages/{assistant}/stop", null, Ct)).StatusCode);
         await events.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task AnAnswerCachedOnOneReplicaIsServedByTheOtherThroughRedis()
+    {
+        var (onA, onB, _, _, _) = await UserWithKeyAsync();
+        var body = new { model = "demo/echo", messages = new[] { new { role = "user", content = "shared cache " + Guid.NewGuid() } } };
+        using var first = await onA.PostAsJsonAsync("v1/chat/completions", body, Ct);
+        using var second = await onB.PostAsJsonAsync("v1/chat/completions", body, Ct);
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        Assert.Equal(("MISS", "HIT"), (first.Headers.GetValues("X-Cache").Single(), second.Headers.GetValues("X-Cache").Single()));
+        var a = await first.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        var b = await second.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal(a.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString(),
+            b.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
     }
 }

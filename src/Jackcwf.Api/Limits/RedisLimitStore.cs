@@ -29,6 +29,19 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         return -1
         """;
 
+    // The same window read without adding: -1 when under the limit, else ms until the oldest hit leaves it.
+    private const string PeekScript = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local window = tonumber(ARGV[1])
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+        if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+          local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+          return tonumber(oldest[2]) + window - now
+        end
+        return -1
+        """;
+
     // Concurrency slots as leased members of a sorted set: expired leases (dead replicas) are dropped first.
     private const string EnterScript = """
         local t = redis.call('TIME')
@@ -43,6 +56,15 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     private const string AddSpendScript = """
         if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBYFLOAT', KEYS[1], ARGV[1]) end
         return false
+        """;
+
+    // Check and reserve in one step, so concurrent calls on every replica see each other's reservations.
+    private const string ReserveScript = """
+        local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+        if ARGV[2] ~= '' and v >= tonumber(ARGV[2]) then return 0 end
+        redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+        redis.call('EXPIRE', KEYS[1], ARGV[3])
+        return 1
         """;
 
     private int _warned;
@@ -60,6 +82,21 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         {
             Degraded(e);
             return await fallback.HitAsync(bucket, limit, window);
+        }
+    }
+
+    public async ValueTask<TimeSpan?> PeekAsync(string bucket, int limit, TimeSpan window)
+    {
+        try
+        {
+            var wait = (long)await redis.GetDatabase().ScriptEvaluateAsync(PeekScript, [Prefix + bucket], [(long)window.TotalMilliseconds, limit]);
+            Recovered();
+            return wait < 0 ? null : TimeSpan.FromMilliseconds(Math.Max(1, wait));
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            Degraded(e);
+            return await fallback.PeekAsync(bucket, limit, window);
         }
     }
 
@@ -140,6 +177,28 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
             Degraded(e);
         }
         await fallback.AddSpendAsync(userId, month, amount);
+    }
+
+    public async ValueTask<bool> TryReserveSpendAsync(Guid userId, string month, decimal amount, decimal? budget)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        try
+        {
+            var ok = (long)await redis.GetDatabase().ScriptEvaluateAsync(ReserveScript, [SpendKey(userId, month)],
+                [amount.ToString(inv), budget?.ToString(inv) ?? "", (long)SpendTtl.TotalSeconds]);
+            Recovered();
+            if (ok == 1)
+            {
+                // Mirrored locally (as AddSpendAsync does), so an outage starts from a current figure.
+                await fallback.AddSpendAsync(userId, month, amount);
+            }
+            return ok == 1;
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            Degraded(e);
+            return await fallback.TryReserveSpendAsync(userId, month, amount, budget);
+        }
     }
 
     private static RedisKey SpendKey(Guid userId, string month) => $"{Prefix}spend:{userId}:{month}";

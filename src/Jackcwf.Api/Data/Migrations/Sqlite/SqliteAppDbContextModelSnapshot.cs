@@ -282,6 +282,10 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
                     b.Property<Guid?>("ParentMessageId")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("RequestedModel")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Role")
                         .IsRequired()
                         .HasMaxLength(16)
@@ -318,6 +322,9 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
                     b.Property<Guid?>("ApiKeyId")
                         .HasColumnType("TEXT");
 
+                    b.Property<bool>("Cached")
+                        .HasColumnType("INTEGER");
+
                     b.Property<decimal>("CostUsd")
                         .HasPrecision(18, 8)
                         .HasColumnType("TEXT");
@@ -340,6 +347,9 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
                         .IsRequired()
                         .HasMaxLength(16)
                         .HasColumnType("TEXT");
+
+                    b.Property<int>("TokensSaved")
+                        .HasColumnType("INTEGER");
 
                     b.Property<Guid>("UserId")
                         .HasColumnType("TEXT");
