@@ -64,17 +64,12 @@ public static class OpenAiCompatApi
             await ErrorAsync(http, 404, "model_not_found", $"The model '{Truncate(request.Model ?? "")}' does not exist; GET /v1/models lists the available ones.", "model");
             return;
         }
-        if (request.N is > 1)
+        if (ChatRequestMapping.TryMap(request, model, out var mapped) is { } mappingError)
         {
-            await ErrorAsync(http, 400, "invalid_value", "Only n=1 is supported.", "n");
+            await ErrorAsync(http, 400, mappingError.Code, mappingError.Message, mappingError.Param);
             return;
         }
-        var (messages, invalid, totalChars) = ToChatMessages(request.Messages);
-        if (invalid is not null)
-        {
-            await ErrorAsync(http, 400, "invalid_value", invalid, "messages");
-            return;
-        }
+        var (messages, options, totalChars) = mapped;
         var limits = guard.Options;
         if (totalChars > limits.MaxMessageChars)
         {
@@ -98,18 +93,12 @@ public static class OpenAiCompatApi
         }
         await using var _ = slot;
 
-        var options = new ChatOptions
-        {
-            MaxOutputTokens = maxTokens ?? model.MaxOutputTokens ?? limits.MaxOutputTokens,
-            Temperature = request.Temperature,
-            TopP = request.TopP,
-            StopSequences = request.Stop is { ValueKind: JsonValueKind.String } s ? [s.GetString()!]
-                : request.Stop is { ValueKind: JsonValueKind.Array } a ? a.EnumerateArray().Select(x => x.GetString() ?? "").ToList() : null,
-        };
+        options.MaxOutputTokens = maxTokens ?? model.MaxOutputTokens ?? limits.MaxOutputTokens;
         var id = "chatcmpl-" + Guid.NewGuid().ToString("N")[..24];
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var stream = request.Stream == true;
         var text = new StringBuilder();
+        var toolCalls = new List<FunctionCallContent>();
         long inputTokens = 0, outputTokens = 0;
         var usageReported = false;
         string? finishReason = null;
@@ -129,10 +118,28 @@ public static class OpenAiCompatApi
                         inputTokens = u.Details.InputTokenCount ?? inputTokens;
                         outputTokens = u.Details.OutputTokenCount ?? outputTokens;
                     }
+                    else if (c is FunctionCallContent call)
+                    {
+                        toolCalls.Add(call);
+                        var first = !started && text.Length == 0;
+                        if (!started)
+                        {
+                            started = true;
+                            metrics.FirstToken(model.Provider, model.Id, Stopwatch.GetElapsedTime(accepted));
+                            if (stream)
+                            {
+                                Chat.SseWriter.PrepareHeaders(http);
+                            }
+                        }
+                        if (stream)
+                        {
+                            await WriteChunkAsync(http, ChatResponseWriting.ToolCallChunk(id, created, model.Id, call, toolCalls.Count - 1, first));
+                        }
+                    }
                 }
                 if (update.FinishReason is { } fr)
                 {
-                    finishReason = fr == ChatFinishReason.Length ? "length" : fr == ChatFinishReason.ContentFilter ? "content_filter" : "stop";
+                    finishReason = ChatResponseWriting.FinishReason(fr);
                 }
                 var delta = update.Text;
                 if (string.IsNullOrEmpty(delta))
@@ -152,7 +159,7 @@ public static class OpenAiCompatApi
                 if (stream)
                 {
                     await WriteChunkAsync(http, new ChatCompletionChunk(id, "chat.completion.chunk", created, model.Id,
-                        [new ChunkChoice(0, new ChunkDelta(text.Length == delta.Length ? "assistant" : null, delta), null)], null));
+                        [new ChunkChoice(0, new ChunkDelta(text.Length == delta.Length && toolCalls.Count == 0 ? "assistant" : null, delta), null)], null));
                 }
             }
             if (finishReason is null && model.Provider != Providers.Demo)
@@ -208,7 +215,7 @@ public static class OpenAiCompatApi
         if (!stream)
         {
             var completion = new ChatCompletion(id, "chat.completion", created, model.Id,
-                [new CompletionChoice(0, new AssistantMessage("assistant", text.ToString()), finishReason ?? "stop")], usage);
+                [new CompletionChoice(0, ChatResponseWriting.Message(text.ToString(), toolCalls), finishReason ?? "stop")], usage);
             await Results.Json(completion, OpenAiJsonContext.Default.ChatCompletion).ExecuteAsync(http);
             return;
         }
@@ -223,61 +230,6 @@ public static class OpenAiCompatApi
             await WriteChunkAsync(http, new ChatCompletionChunk(id, "chat.completion.chunk", created, model.Id, [], usage));
         }
         await WriteDataAsync(http, "[DONE]");
-    }
-
-    private static (List<ChatMessage> Messages, string? Invalid, int TotalChars) ToChatMessages(List<ChatCompletionMessage>? input)
-    {
-        var list = new List<ChatMessage>();
-        if (input is null || input.Count == 0)
-        {
-            return (list, "messages must be a non-empty array.", 0);
-        }
-        var total = 0;
-        for (var i = 0; i < input.Count; i++)
-        {
-            var m = input[i];
-            var role = m.Role switch
-            {
-                "system" or "developer" => ChatRole.System,
-                "user" => ChatRole.User,
-                "assistant" => ChatRole.Assistant,
-                _ => (ChatRole?)null,
-            };
-            if (role is null)
-            {
-                return (list, $"messages[{i}].role must be system, developer, user or assistant.", 0);
-            }
-            string? content = m.Content switch
-            {
-                null => "",
-                { ValueKind: JsonValueKind.Null } => "",
-                { ValueKind: JsonValueKind.String } s => s.GetString(),
-                { ValueKind: JsonValueKind.Array } parts => JoinTextParts(parts),
-                _ => null,
-            };
-            if (content is null)
-            {
-                return (list, $"messages[{i}].content must be a string or an array of text parts.", 0);
-            }
-            total += content.Length;
-            list.Add(new ChatMessage(role.Value, content));
-        }
-        return (list, null, total);
-    }
-
-    private static string? JoinTextParts(JsonElement parts)
-    {
-        var sb = new StringBuilder();
-        foreach (var p in parts.EnumerateArray())
-        {
-            if (p.ValueKind != JsonValueKind.Object || !p.TryGetProperty("type", out var t) || t.GetString() != "text"
-                || !p.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
-            {
-                return null;
-            }
-            sb.Append(text.GetString());
-        }
-        return sb.ToString();
     }
 
     private static Task ErrorAsync(HttpContext http, int status, string code, string message, string? param)
