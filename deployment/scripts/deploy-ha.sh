@@ -20,6 +20,13 @@ Actions (default: deploy, or scale an existing deployment to N replicas):
                         kubernetes      kubectl rollout restart + rollout status.
   --down              Stop everything (local: load balancer, replicas, Redis, PostgreSQL, by PID).
   --status            Report the health of every replica and of the load balancer.
+  --backup            local: take a pgBackRest backup now (incremental; full when none exists,
+                        or HA_BACKUP_TYPE=full|diff). The platform keeps serving.
+  --backups           local: list the backups and the archived WAL range (pgbackrest info).
+  --restore [--to T]  local: stop the replicas, restore PostgreSQL from pgBackRest (the latest
+                        archived transaction, or the moment T, e.g. "2026-12-04 10:15:00+00"),
+                        start PostgreSQL and the replicas again.
+  --verify-backups    local: re-read every backup and WAL file and check them (pgbackrest verify).
 
 Options:
   --platform P        local | docker-compose | kubernetes (required).
@@ -32,6 +39,11 @@ Options:
   -h, --help          This help.
 
 Environment (local platform):
+  HA_BACKUP_INTERVAL  Seconds between scheduled backups while the platform runs (default 3600).
+  HA_BACKUP_FULL_EVERY  Every Nth scheduled backup is a full one, the others incremental (default 24).
+  HA_BACKUP_RETENTION_FULL  Full backups kept, with their incrementals and WAL (default 2).
+  HA_ARCHIVE_TIMEOUT  PostgreSQL archive_timeout: WAL reaches the backup repository within this
+                      many seconds even when writes are rare (default 60; the RPO bound).
   HA_DIR              State folder: PIDs, logs, PostgreSQL data (default <repo>/.ha-local).
   HA_LB_PORT          Load balancer port (default 8080).
   HA_BASE_PORT        First replica port; replica i listens on HA_BASE_PORT+i-1 (default 8081).
@@ -50,6 +62,10 @@ Environment (local platform):
 
 Environment (docker-compose / kubernetes):
   HA_COMPOSE_FILE     Compose file (default deployment/docker-compose.ha.yml).
+  HA_ENV_FILE         The .env the compose file reads (default <repo>/.env); checked before deploying.
+  HA_SECRETS_DIR      Folder of the Docker secrets (default <repo>/secrets); checked likewise.
+  JACKCWF_IMAGE       docker-compose: a released image (e.g. ghcr.io/<owner>/jackcwf:1.2.3), pulled
+                      and never rebuilt; unset builds jackcwf-backend:latest from this checkout.
   HA_STOP_GRACE       Seconds docker stop waits before SIGKILL (default 50, as stop_grace_period).
   HA_ROLLOUT_TIMEOUT  Seconds to wait for a rollout or a healthy container (default 300).
 
@@ -57,6 +73,8 @@ Examples:
   deploy-ha.sh --platform local --replicas 3
   deploy-ha.sh --platform local --rolling-restart
   deploy-ha.sh --platform local --down
+  deploy-ha.sh --platform local --backup
+  deploy-ha.sh --platform local --restore --to "2026-12-04 10:15:00+00"
   deploy-ha.sh --platform docker-compose --replicas 3 --rolling-restart
   deploy-ha.sh --platform kubernetes --overlay small --rolling-restart
 EOF
@@ -79,6 +97,7 @@ PURGE=false
 OVERLAY="medium"
 ALL_IN_ONE=false
 NAMESPACE="jackcwf"
+RESTORE_TO=""
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -89,6 +108,13 @@ while [[ $# -gt 0 ]]; do
     --rolling-restart) ACTION="rolling-restart"; shift ;;
     --down) ACTION="down"; shift ;;
     --status) ACTION="status"; shift ;;
+    --backup) ACTION="backup"; shift ;;
+    --backups) ACTION="backups"; shift ;;
+    --restore) ACTION="restore"; shift ;;
+    --verify-backups) ACTION="verify-backups"; shift ;;
+    --backup-schedule) ACTION="backup-schedule"; shift ;;
+    --to) RESTORE_TO=${2:-}; shift 2 || die "--to needs a time" '--to "2026-12-04 10:15:00+00"' ;;
+    --to=*) RESTORE_TO=${1#*=}; shift ;;
     --sticky) STICKY=true; shift ;;
     --purge) PURGE=true; shift ;;
     --overlay) OVERLAY=${2:-}; shift 2 || die "--overlay needs a name" "--overlay small|medium|large" ;;
@@ -106,6 +132,9 @@ case "$PLATFORM" in
   "") die "--platform is required" "deploy-ha.sh --platform local --replicas 3 (see --help)" ;;
   *) die "unknown platform '$PLATFORM'" "use --platform local, docker-compose or kubernetes" ;;
 esac
+if [[ -n "$RESTORE_TO" && "$ACTION" != restore ]]; then
+  die "--to only goes with --restore" 'deploy-ha.sh --platform local --restore --to "2026-12-04 10:15:00+00"'
+fi
 if [[ -n "$REPLICAS" ]] && ! [[ "$REPLICAS" =~ ^[1-9][0-9]?$ ]]; then
   die "--replicas must be a number from 1 to 99 (got '$REPLICAS')" "--replicas 3"
 fi
@@ -264,6 +293,7 @@ local_start_postgres() {
   if as_pg_owner "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     log "PostgreSQL: already running on port $PG_PORT"
   else
+    backup_configure "$data" "$PG_PORT"
     log "PostgreSQL: starting on 127.0.0.1:$PG_PORT"
     as_pg_owner "$pgbin/pg_ctl" -D "$data" -l "$HA_DIR/postgres/postgres.log" -w -t 60 \
       -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp" start >/dev/null \
@@ -273,6 +303,7 @@ local_start_postgres() {
     psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE jackcwf" \
       || die "could not create the database jackcwf" "read $HA_DIR/postgres/postgres.log"
   fi
+  backup_stanza
 }
 
 local_start_redis() {
@@ -388,6 +419,7 @@ local_deploy() {
   [[ "$(http_code "http://$BIND:$LB_PORT/health")" == "200" ]] \
     || die "GET /health through the load balancer did not answer 200" "read $HA_DIR/lb.log and the replica logs"
   log "load balancer: ready, all $REPLICAS replicas healthy"
+  if [[ "$OWN_POSTGRES" == true ]]; then backup_schedule_start; fi
   local_summary
 }
 
@@ -451,6 +483,7 @@ local_down() {
     stop_pid "$f" "replica $i" "$STOP_TIMEOUT" &
   done
   wait
+  backup_schedule_stop
   if [[ "$OWN_REDIS" == true ]]; then stop_pid "$HA_DIR/redis.pid" "Redis" 10; fi
   if [[ "$OWN_POSTGRES" == true ]] && [[ -f "$HA_DIR/postgres/data/PG_VERSION" ]]; then
     local pgbin
@@ -468,6 +501,9 @@ local_down() {
     log "stopped; logs and PostgreSQL data kept in $HA_DIR (--down --purge deletes them)"
   fi
 }
+
+# shellcheck source=SCRIPTDIR/backup-local.sh disable=SC1091
+source "$SCRIPT_DIR/backup-local.sh"
 
 # ---------------------------------------------------------------------------------------------
 # docker-compose: drives deployment/docker-compose.ha.yml
@@ -514,15 +550,27 @@ wait_containers_healthy() {
 compose_deploy() {
   compose_init
   REPLICAS=${REPLICAS:-3}
-  local env_file="$REPO_ROOT/.env" secret="$REPO_ROOT/secrets/postgres_password.txt"
+  local env_file=${HA_ENV_FILE:-$REPO_ROOT/.env} secrets=${HA_SECRETS_DIR:-$REPO_ROOT/secrets}
   [[ -f "$env_file" ]] || die "$env_file is missing (the compose file reads it)" "cp .env.example .env and edit it"
-  [[ -f "$secret" ]] || die "$secret is missing" "mkdir -p secrets && printf '%s' '<password>' > secrets/postgres_password.txt"
+  [[ -f "$secrets/postgres_password.txt" ]] || die "$secrets/postgres_password.txt is missing" "mkdir -p secrets && openssl rand -hex 24 > secrets/postgres_password.txt (and put it in DATABASE_URL)"
+  [[ -f "$secrets/redis_password.txt" ]] || die "$secrets/redis_password.txt is missing (every Redis and sentinel requires it)" "openssl rand -hex 32 > secrets/redis_password.txt (and put it in REDIS_URL, see .env.example)"
+  [[ -f "$secrets/traefik_users.htpasswd" ]] || die "$secrets/traefik_users.htpasswd is missing (basic auth of the Traefik dashboard)" "htpasswd -nB admin > secrets/traefik_users.htpasswd"
+  grep -q '^REDIS_URL=.*serviceName=mymaster' "$env_file" \
+    || die "$env_file has no Sentinel REDIS_URL: the replicas would run without the shared backplane" "uncomment the HA REDIS_URL line of .env.example in $env_file and set its password"
+  local build=(--build)
+  if [[ -n "${JACKCWF_IMAGE:-}" ]]; then
+    # A released image: pull it and never build, or `up --build` would rebuild from this checkout
+    # and replace the released image under the same name.
+    log "using the released image $JACKCWF_IMAGE (pulled, not built)"
+    compose pull migrate web
+    build=(--no-build)
+  fi
   if [[ -n "$(web_containers)" ]]; then
     # Already deployed: only change the number of replicas; never recreate running ones at once
     # (a new image is rolled out with --rolling-restart).
-    compose up -d --no-recreate --scale "web=$REPLICAS"
+    compose up -d "${build[@]}" --no-recreate --scale "web=$REPLICAS"
   else
-    compose up -d --build --scale "web=$REPLICAS"
+    compose up -d "${build[@]}" --scale "web=$REPLICAS"
   fi
   log "waiting until every web container is healthy"
   wait_containers_healthy
@@ -590,7 +638,12 @@ kube() { log "+ kubectl $*"; kubectl "$@"; }
 
 kube_deploy() {
   kube_init
+  # A Job's pod template is immutable: applying a new image to the finished migration Job of the
+  # previous release fails ("field is immutable") until its TTL deletes it. Delete it first (a
+  # finished Job does nothing); apply creates it again and it migrates for the new release.
+  kube -n "$NAMESPACE" delete job jackcwf-migrate --ignore-not-found --wait=true
   kube apply "${KUBE_SOURCE[@]}"
+  kube -n "$NAMESPACE" wait --for=condition=complete job/jackcwf-migrate --timeout="${ROLLOUT_TIMEOUT}s"
   if [[ -n "$REPLICAS" ]]; then
     warn "the HorizontalPodAutoscaler keeps replicas within its own bounds; --replicas sets the current count only"
     kube -n "$NAMESPACE" scale "$DEPLOYMENT" --replicas="$REPLICAS"
@@ -624,6 +677,13 @@ case "$PLATFORM:$ACTION" in
   local:deploy) local_deploy ;;
   local:rolling-restart) local_rolling_restart ;;
   local:down) local_down ;;
+  local:backup) local_backup ;;
+  local:backups) local_backups ;;
+  local:restore) local_restore "$RESTORE_TO" ;;
+  local:verify-backups) local_verify ;;
+  local:backup-schedule) local_load_state; backup_schedule_loop ;;
+  *:backup|*:backups|*:restore|*:verify-backups|*:backup-schedule)
+    die "--$ACTION is for --platform local" "Compose: see the backup service in docs/deployment/DEPLOYMENT_RECOVERY_GUIDE.md; Kubernetes: the CloudNativePG backups" ;;
   docker-compose:deploy) compose_deploy ;;
   docker-compose:rolling-restart) compose_rolling_restart ;;
   docker-compose:down) compose_down ;;

@@ -1,6 +1,7 @@
 using Jackcwf.Api;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Ai;
+using Jackcwf.Api.Backup;
 using Jackcwf.Api.Backplane;
 using Jackcwf.Api.Chat;
 using Jackcwf.Api.Configuration;
@@ -13,9 +14,10 @@ using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
 using Jackcwf.ServiceDefaults;
 
-if (args is ["healthcheck", ..])
+// Commands that need no web host (backup, restore, migrate-data, healthcheck, --help, unknown words).
+if (await Commands.RunToolAsync(args) is { } exitCode)
 {
-    return await Commands.HealthCheckAsync(args);
+    return exitCode;
 }
 
 // Settings and the web app ship beside the binary; data (./data) follows the working directory.
@@ -29,6 +31,7 @@ builder.AddDrainOnShutdown();
 builder.AddJackcwfOptions();
 builder.AddTelemetry();
 builder.AddData();
+builder.AddBackups();
 builder.AddAccounts();
 builder.AddExternalLogin();
 builder.AddAi();
