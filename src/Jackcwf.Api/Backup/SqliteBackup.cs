@@ -42,6 +42,11 @@ public static class SqliteBackup
                 await ExecuteAsync(to, "PRAGMA journal_mode=DELETE", ct);
                 await RequireIntactAsync(to, partial, ct);
             }
+            if (!OperatingSystem.IsWindows())
+            {
+                // A backup holds password hashes, API key hashes and the Data Protection key ring.
+                File.SetUnixFileMode(partial, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
             File.Move(partial, target, overwrite: true);
         }
         finally
