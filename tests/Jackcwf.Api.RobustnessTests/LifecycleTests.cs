@@ -175,6 +175,9 @@ public sealed class LifecycleTests
         { "OPENAI_BASE_URL", "ftp://example.test" },
         { "DATABASE_URL", "postgresql://u:p@127.0.0.1:5432/db?sslmode=sometimes" },
         { "DATABASE_URL", "postgresql://u:p@127.0.0.1:5432/db?no_such_option=1" },
+        { "FORWARDED_TRUSTED_NETWORKS", "10.0.0.0/8, the-proxy" },
+        { "DATA_PROTECTION_KEY", "too-short" },
+        { "AUTH_FAILED_SIGNINS_PER_IP", "0" },
     };
 
     [Theory]
