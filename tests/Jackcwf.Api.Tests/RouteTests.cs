@@ -71,8 +71,13 @@ public abstract class RouteTests<TFixture>(TFixture fx) where TFixture : Service
         logout.Headers.Add("X-Requested-With", "XMLHttpRequest");
         Assert.Equal(HttpStatusCode.NoContent, (await browser.SendAsync(logout, Ct)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await browser.GetAsync("api/me", Ct)).StatusCode);
+        // Logout renews the security stamp: the account's other sessions and tokens ended too.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await u.Http.GetAsync("api/me", Ct)).StatusCode);
+        var again = await (await Fx.Api.CreateClient().PostAsJsonAsync("api/auth/login", new { email = u.Email, password = u.Password }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct);
+        using var fresh = Fx.Api.CreateClient();
+        fresh.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", again.GetProperty("accessToken").GetString());
         // Only the forged-free request created a conversation.
-        var list = await u.Http.GetFromJsonAsync<JsonElement>("api/conversations", Ct);
+        var list = await fresh.GetFromJsonAsync<JsonElement>("api/conversations", Ct);
         Assert.Equal(["mine"], list.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("title").GetString()));
     }
 
@@ -393,7 +398,8 @@ public abstract class RouteTests<TFixture>(TFixture fx) where TFixture : Service
         Assert.Equal(2, all.Count(m => m["parentMessageId"]?.GetValue<Guid?>() == a1));
         Assert.Equal(2, all.Count(m => m["parentMessageId"]?.GetValue<Guid?>() == u1));
         Assert.Equal(2, all.Count(m => m["parentMessageId"] is null));
-        Assert.True(all.Zip(all.Skip(1)).All(p => string.CompareOrdinal(p.First["createdAt"]!.GetValue<string>(), p.Second["createdAt"]!.GetValue<string>()) <= 0));
+        // Compared as instants: the JSON text drops trailing zeros of the fraction, so its string order is not time order.
+        Assert.True(all.Zip(all.Skip(1)).All(p => p.First["createdAt"]!.GetValue<DateTime>() <= p.Second["createdAt"]!.GetValue<DateTime>()));
 
         // Without a parent, a message continues the most recent branch (after the new root's answer).
         var next = await u.SendAsync(c, new { content = "continue" });
