@@ -147,6 +147,17 @@ internal static class Commands
         {
             errors.Add(e.Message);
         }
+        if (builder.Configuration["Redis:Url"] is { Length: > 0 } redis)
+        {
+            try
+            {
+                _ = Backplane.RedisUrl.Parse(redis);
+            }
+            catch (FormatException e)
+            {
+                errors.Add(e.Message);
+            }
+        }
         if (errors.Count > 0)
         {
             foreach (var e in errors)

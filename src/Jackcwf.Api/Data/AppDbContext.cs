@@ -19,6 +19,7 @@ public abstract class AppDbContext(DbContextOptions options)
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
     public DbSet<UsageRecord> UsageRecords => Set<UsageRecord>();
+    public DbSet<UserStorage> UserStorage => Set<UserStorage>();
 
     public abstract DatabaseProvider Provider { get; }
 
@@ -82,6 +83,8 @@ internal sealed class MessageConfiguration : IEntityTypeConfiguration<Message>
         e.Property(m => m.CostUsd).HasPrecision(18, 8);
         e.HasIndex(m => new { m.ConversationId, m.CreatedAt });
         e.HasIndex(m => new { m.Status, m.LeaseExpiresAt });
+        // Search reads a user's newest messages only (LimitsOptions.SearchMaxMessages).
+        e.HasIndex(m => new { m.UserId, m.CreatedAt });
     }
 }
 
@@ -93,7 +96,18 @@ internal sealed class IdempotencyRecordConfiguration : IEntityTypeConfiguration<
         e.HasKey(r => new { r.UserId, r.Key });
         e.Property(r => r.Key).HasMaxLength(200);
         e.Property(r => r.RequestHash).HasMaxLength(64);
+        e.Property(r => r.Route).HasMaxLength(64);
         e.HasIndex(r => r.CreatedAt);
+    }
+}
+
+internal sealed class UserStorageConfiguration : IEntityTypeConfiguration<UserStorage>
+{
+    public void Configure(EntityTypeBuilder<UserStorage> e)
+    {
+        e.ToTable("user_storage");
+        e.HasKey(s => s.UserId);
+        e.HasOne<AppUser>().WithMany().HasForeignKey(s => s.UserId).OnDelete(DeleteBehavior.Cascade);
     }
 }
 

@@ -222,6 +222,10 @@ namespace Jackcwf.Api.Data.Migrations.PostgreSql
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)");
 
+                    b.Property<string>("Route")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
                     b.Property<Guid>("UserMessageId")
                         .HasColumnType("uuid");
 
@@ -309,6 +313,8 @@ namespace Jackcwf.Api.Data.Migrations.PostgreSql
 
                     b.HasIndex("Status", "LeaseExpiresAt");
 
+                    b.HasIndex("UserId", "CreatedAt");
+
                     b.ToTable("messages", (string)null);
                 });
 
@@ -358,6 +364,19 @@ namespace Jackcwf.Api.Data.Migrations.PostgreSql
                     b.HasIndex("UserId", "CreatedAt");
 
                     b.ToTable("usage_records", (string)null);
+                });
+
+            modelBuilder.Entity("Jackcwf.Api.Data.UserStorage", b =>
+                {
+                    b.Property<Guid>("UserId")
+                        .HasColumnType("uuid");
+
+                    b.Property<long>("StoredChars")
+                        .HasColumnType("bigint");
+
+                    b.HasKey("UserId");
+
+                    b.ToTable("user_storage", (string)null);
                 });
 
             modelBuilder.Entity("Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.DataProtectionKey", b =>
@@ -505,6 +524,15 @@ namespace Jackcwf.Api.Data.Migrations.PostgreSql
                     b.HasOne("Jackcwf.Api.Data.Conversation", null)
                         .WithMany("Messages")
                         .HasForeignKey("ConversationId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Jackcwf.Api.Data.UserStorage", b =>
+                {
+                    b.HasOne("Jackcwf.Api.Data.AppUser", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });
