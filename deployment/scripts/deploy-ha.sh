@@ -368,8 +368,23 @@ local_start_redis() {
 }
 
 # Replicas inherit this script's environment, so any service variable set by the caller applies.
+# The session key ring in PostgreSQL is encrypted with DATA_PROTECTION_KEY, which the service requires
+# outside Development with PostgreSQL. Without one in the environment, the local platform makes its
+# own and keeps it beside the deployment (mode 600), so sign-ins survive restarts of the replicas.
+local_data_protection_key() {
+  [[ -n "${DATA_PROTECTION_KEY:-}" ]] && return
+  local file="$HA_DIR/data-protection.key"
+  if [[ ! -s "$file" ]]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 >"$file") || die "could not write $file" "check that $HA_DIR is writable"
+    log "generated DATA_PROTECTION_KEY in $file (set DATA_PROTECTION_KEY to use your own)"
+  fi
+  DATA_PROTECTION_KEY=$(<"$file")
+  export DATA_PROTECTION_KEY
+}
+
 local_start_replica() {
   local i=$1 port dir
+  local_data_protection_key
   port=$(replica_port "$i")
   dir="$HA_DIR/replica-$i"
   mkdir -p "$dir"

@@ -75,8 +75,9 @@ public sealed class ChatClientProvider(
             .UseTimeouts(TimeSpan.FromSeconds(r.FirstTokenTimeoutSeconds), TimeSpan.FromSeconds(r.IdleTimeoutSeconds), model.Provider)
             // Provider errors are reduced to what we classify (status, kind) before telemetry sees them:
             // a provider's error text may quote the API key, and must reach neither logs nor traces.
-            .UseFailureClassification(model.Provider)
+            // The builder's first Use is the outermost, so classification comes after telemetry here.
             .UseOpenTelemetry(loggerFactory, sourceName: "Experimental.Microsoft.Extensions.AI")
+            .UseFailureClassification(model.Provider)
             .Build();
     });
 
