@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Jackcwf.Api.Audit;
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Telemetry;
@@ -61,7 +62,8 @@ public static class AccountsApi
         var result = await next(ctx);
         var method = path.EndsWith("/login", StringComparison.OrdinalIgnoreCase) ? "password"
             : path.EndsWith("/refresh", StringComparison.OrdinalIgnoreCase) ? "refresh" : null;
-        if (method is not null)
+        var registering = path.EndsWith("/register", StringComparison.OrdinalIgnoreCase);
+        if (method is not null || registering)
         {
             // Identity returns a Results<…> union: look at the result inside it.
             var inner = result;
@@ -70,8 +72,25 @@ public static class AccountsApi
                 inner = nested.Result;
             }
             var failed = inner is IStatusCodeHttpResult { StatusCode: >= 400 } or UnauthorizedHttpResult or ProblemHttpResult;
-            http.RequestServices.GetRequiredService<JackcwfMetrics>().Login(method, !failed);
+            if (method is not null)
+            {
+                http.RequestServices.GetRequiredService<JackcwfMetrics>().Login(method, !failed);
+            }
+            if (method == "password" || registering)
+            {
+                await AuditSignInAsync(http, ctx.Arguments, registering ? AuditActions.Register : AuditActions.SignIn, failed);
+            }
         }
         return result;
+    }
+
+    /// <summary>The email comes from Identity's request record; the password in the same record is never read.</summary>
+    private static async Task AuditSignInAsync(HttpContext http, IList<object?> arguments, string action, bool failed)
+    {
+        var email = arguments.Select(a => a?.GetType().GetProperty("Email")?.GetValue(a) as string).FirstOrDefault(e => e is not null);
+        var user = email is null || (failed && action == AuditActions.Register) ? null : await http.RequestServices.GetRequiredService<UserManager<AppUser>>().FindByEmailAsync(email);
+        await http.RequestServices.GetRequiredService<IAuditLog>().RecordAsync(http, action,
+            failed ? AuditOutcomes.Failure : AuditOutcomes.Success,
+            target: user is null ? null : $"user:{user.Id}", detail: "password", actorId: user?.Id, actorEmail: user?.Email ?? email);
     }
 }

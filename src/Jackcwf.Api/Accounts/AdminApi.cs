@@ -1,3 +1,5 @@
+using System.Globalization;
+using Jackcwf.Api.Audit;
 using Jackcwf.Api.Chat;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Limits;
@@ -46,16 +48,17 @@ public static class AdminApi
     }
 
     public static Task<Results<NoContent, ProblemHttpResult>> DisableAsync(
-        ClaimsPrincipal admin, Guid id, UserManager<AppUser> users, IInvalidationBus bus, GenerationRunner runner) =>
-        SetDisabledAsync(admin, id, true, users, bus, runner);
+        HttpContext http, Guid id, UserManager<AppUser> users, IInvalidationBus bus, GenerationRunner runner, IAuditLog audit) =>
+        SetDisabledAsync(http, id, true, users, bus, runner, audit);
 
     public static Task<Results<NoContent, ProblemHttpResult>> EnableAsync(
-        ClaimsPrincipal admin, Guid id, UserManager<AppUser> users, IInvalidationBus bus, GenerationRunner runner) =>
-        SetDisabledAsync(admin, id, false, users, bus, runner);
+        HttpContext http, Guid id, UserManager<AppUser> users, IInvalidationBus bus, GenerationRunner runner, IAuditLog audit) =>
+        SetDisabledAsync(http, id, false, users, bus, runner, audit);
 
     private static async Task<Results<NoContent, ProblemHttpResult>> SetDisabledAsync(
-        ClaimsPrincipal admin, Guid id, bool disabled, UserManager<AppUser> users, IInvalidationBus bus, GenerationRunner runner)
+        HttpContext http, Guid id, bool disabled, UserManager<AppUser> users, IInvalidationBus bus, GenerationRunner runner, IAuditLog audit)
     {
+        var admin = http.User;
         if (id == admin.Id() && disabled)
         {
             return Problems.Conflict("Administrators cannot disable their own account.");
@@ -74,11 +77,12 @@ public static class AdminApi
         {
             runner.StopAllForUser(id);
         }
+        await audit.RecordAsync(http, disabled ? AuditActions.UserDisabled : AuditActions.UserEnabled, target: $"user:{id}");
         return TypedResults.NoContent();
     }
 
     public static async Task<Results<Ok<AdminUser>, ProblemHttpResult, ValidationProblem>> UpdateAsync(
-        Guid id, UpdateUserRequest? request, AppDbContext db, IInvalidationBus bus, CancellationToken ct)
+        HttpContext http, Guid id, UpdateUserRequest? request, AppDbContext db, IInvalidationBus bus, IAuditLog audit, CancellationToken ct)
     {
         if (request is null || (request.MonthlyBudgetUsd is null && request.ClearBudget != true))
         {
@@ -93,10 +97,14 @@ public static class AdminApi
         {
             return Problems.NotFound("user");
         }
+        var before = user.MonthlyBudgetUsd;
         user.MonthlyBudgetUsd = request.ClearBudget == true ? null : request.MonthlyBudgetUsd;
         await db.SaveChangesAsync(ct);
         await bus.PublishAsync(UserAccessCache.UserTopic, id);
+        await audit.RecordAsync(http, AuditActions.BudgetChanged, target: $"user:{id}", detail: $"{Usd(before)} -> {Usd(user.MonthlyBudgetUsd)}", ct: ct);
         var isAdmin = await (from ur in db.UserRoles join r in db.Roles on ur.RoleId equals r.Id where ur.UserId == id && r.Name == AppRole.Admin select ur).AnyAsync(ct);
         return TypedResults.Ok(new AdminUser(user.Id, user.Email ?? "", isAdmin, user.IsDisabled, user.CreatedAt, user.MonthlyBudgetUsd, new AdminUsage(0, 0, 0, 0)));
     }
+
+    private static string Usd(decimal? v) => v is { } d ? "$" + d.ToString("0.00##", CultureInfo.InvariantCulture) : "default";
 }

@@ -48,6 +48,7 @@ public static class EnvironmentVariables
         new("MAX_CONCURRENT_GENERATIONS", "Limits:MaxConcurrentGenerationsPerUser", Kind.Integer, 1, 10_000),
         new("DEFAULT_MONTHLY_BUDGET_USD", "Limits:DefaultMonthlyBudgetUsd", Kind.Number, 0, 100_000_000),
         new("MAX_OUTPUT_TOKENS", "Limits:MaxOutputTokens", Kind.Integer, 1, 1_000_000),
+        new("AUDIT_RETENTION_DAYS", "Audit:RetentionDays", Kind.Integer, 0, 36_500),
         new("ENABLE_MONITORING", "Monitoring:Enabled", Kind.Boolean),
         new("MONITORING_INTERVAL_SECONDS", "Monitoring:IntervalSeconds", Kind.Integer, 1, 86_400),
         new("HEALTH_CHECK_TIMEOUT_MS", "Monitoring:HealthCheckTimeoutMs", Kind.Integer, 50, 600_000),

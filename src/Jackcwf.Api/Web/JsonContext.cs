@@ -21,6 +21,11 @@ namespace Jackcwf.Api.Web;
 [JsonSerializable(typeof(ModelDto[]))]
 [JsonSerializable(typeof(ExportDocument))]
 [JsonSerializable(typeof(MeResponse))]
+[JsonSerializable(typeof(Jackcwf.Api.Sharing.SharedConversation))]
+[JsonSerializable(typeof(Jackcwf.Api.Sharing.CreateShareRequest))]
+[JsonSerializable(typeof(Jackcwf.Api.Sharing.ShareLinkDto))]
+[JsonSerializable(typeof(Jackcwf.Api.Sharing.ShareList))]
+[JsonSerializable(typeof(Jackcwf.Api.Audit.AuditPage))]
 [JsonSerializable(typeof(ProblemDetails))]
 [JsonSerializable(typeof(HttpValidationProblemDetails))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

@@ -288,6 +288,11 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
             Admin
           </a>
         )}
+        {me.isAdmin && (
+          <a href="#/audit" aria-current={route.page === 'audit' ? 'page' : undefined} onClick={onClose}>
+            Audit log
+          </a>
+        )}
         <div className="account">
           <span className="email" title={me.email}>
             {me.email}
