@@ -20,9 +20,10 @@ COPY global.json Directory.Build.props Directory.Packages.props ./
 COPY src/ src/
 COPY --from=web /src/src/Jackcwf.Api/wwwroot src/Jackcwf.Api/wwwroot/
 # The cache mount keeps downloaded packages between builds (BuildKit); UseAppHost=false because the
-# image runs `dotnet Jackcwf.Api.dll`.
+# image runs `dotnet Jackcwf.Api.dll`; SkipWebBuild=true because the Node stage above built wwwroot
+# (this stage has no npm).
 RUN --mount=type=cache,id=nuget,target=/root/.nuget/packages \
-    dotnet publish src/Jackcwf.Api/Jackcwf.Api.csproj -c Release -o /app -p:UseAppHost=false
+    dotnet publish src/Jackcwf.Api/Jackcwf.Api.csproj -c Release -o /app -p:UseAppHost=false -p:SkipWebBuild=true
 
 # ---- 3. Runtime ----
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime

@@ -168,6 +168,18 @@ for proj in tests/*/*.csproj; do
   echo "   ($(( $(date +%s) - start ))s; full log: .test-run/logs/$name.log)"
 done
 
+if [ -z "$FILTER" ] || [[ "bench" == *"$FILTER"* ]]; then
+  step "benchmark smoke run (bench/run.sh --quick: every target answers; figures are not judged)"
+  start=$(date +%s)
+  set +e
+  timeout 900 bench/run.sh --quick --out "$RUN_DIR/bench" > "$RUN_DIR/logs/bench.log" 2>&1
+  rc=$?
+  set -e
+  if [ "$rc" -eq 0 ]; then echo "   bench: 1 passed, 0 failed"; PASSED=$((PASSED + 1))
+  else tail -n 20 "$RUN_DIR/logs/bench.log"; echo "   bench: 0 passed, 1 failed"; FAILED=$((FAILED + 1)); SUITES_BROKEN+=("bench"); fi
+  echo "   ($(( $(date +%s) - start ))s; full log: .test-run/logs/bench.log)"
+fi
+
 echo
 [ ${#SUITES_BROKEN[@]} -gt 0 ] && echo "suites with errors: ${SUITES_BROKEN[*]} (see .test-run/logs/)"
 echo "$PASSED passed, $FAILED failed"

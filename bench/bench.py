@@ -1,10 +1,57 @@
-"""Measures the service's per-request CPU, time to first token and memory per open stream."""
-import argparse, http.client, json, os, statistics, subprocess, threading, time, urllib.parse, uuid
+"""Side-by-side benchmark: Jackcwf's /v1 (full pipeline), a bare YARP hop and Portkey, all in front of
+the same fake OpenAI upstream on loopback, driven in interleaved rounds. Started by bench/run.sh,
+which builds and installs what this needs; see bench/README.md for what each figure means.
 
-def cpu_seconds(pid):
+CPU per request is read from /proc (utime + stime) of the target process and, for Jackcwf, of its
+PostgreSQL (postmaster, its live backends and the ones it reaped) and Redis, before and after each
+wrk run, divided by the requests served. Latency figures are wrk's percentiles minus those of the
+same run straight against the upstream ("added")."""
+import argparse, asyncio, datetime, http.client, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.parse, uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+TICK = os.sysconf("SC_CLK_TCK")
+FAST, DELAYED, SLOW = "gpt-4o-mini", "gpt-4o", "slow-stream"  # upstream: 0 ms, 20 ms, one chunk a second
+PROCS = []
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def die(msg):
+    print(f"ERROR: {msg}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+# ---- /proc ----------------------------------------------------------------------------------------
+
+def stat_fields(pid):
     with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid, with_children=False):
+    f = stat_fields(pid)
+    total = int(f[11]) + int(f[12])
+    if with_children:
+        total += int(f[13]) + int(f[14])
+    return total / TICK
+
+
+def tree_cpu_seconds(pid):
+    """A process, its live children and the children it has reaped (PostgreSQL's backends)."""
+    total = cpu_seconds(pid, with_children=True)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                f = stat_fields(int(entry))
+                if int(f[1]) == pid:
+                    total += (int(f[11]) + int(f[12])) / TICK
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                pass
+    return total
+
 
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
@@ -13,109 +60,489 @@ def rss_kib(pid):
                 return int(line.split()[1])
     return 0
 
-def request(base, method, path, body=None, headers=None):
+
+def free_port():
+    # Below the ephemeral range, so nothing outgoing can take it between check and bind.
+    for _ in range(500):
+        port = 20000 + int.from_bytes(os.urandom(2), "big") % 9000
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    die("no free port between 20000 and 29000")
+
+
+# ---- processes ------------------------------------------------------------------------------------
+
+def spawn(name, cmd, env=None, cwd=None, work=None):
+    out = open(os.path.join(work, f"{name}.log"), "w")
+    p = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    PROCS.append((name, p))
+    return p
+
+
+def stop_all():
+    for name, p in reversed(PROCS):
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(timeout=20)
+            except Exception:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except Exception:
+                    pass
+
+
+def request(base, method, path, body=None, headers=None, timeout=60):
     u = urllib.parse.urlparse(base)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
-    h = {"content-type": "application/json", **(headers or {})}
-    c.request(method, path, json.dumps(body) if body is not None else None, h)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
-        return r.status, (json.loads(data) if data else None)
-    except ValueError:
-        return r.status, data
+        h = {"content-type": "application/json", **(headers or {})}
+        c.request(method, path, json.dumps(body) if body is not None else None, h)
+        r = c.getresponse()
+        data = r.read()
+        try:
+            return r.status, (json.loads(data) if data else None)
+        except ValueError:
+            return r.status, data
+    finally:
+        c.close()
 
-def wrk(url, seconds, headers):
-    args = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency"]
-    for k, v in headers.items():
-        args += ["-H", f"{k}: {v}"]
-    out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
-    total = int([l for l in out.splitlines() if "requests in" in l][0].split()[0])
-    p99 = [l for l in out.splitlines() if l.strip().startswith("99%")][0].split()[1]
-    return total, p99
 
-def first_delta_ms(base, token, conversation):
-    u = urllib.parse.urlparse(base)
+def wait_until(check, seconds, what):
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        try:
+            if check():
+                return time.perf_counter() - start
+        except OSError:
+            pass
+        time.sleep(0.02)
+    die(f"{what} did not answer within {seconds} s")
+
+
+# ---- targets --------------------------------------------------------------------------------------
+
+class Target:
+    def __init__(self, name, base, path, headers, model_prefix, pid, extra_pids=None):
+        self.name, self.base, self.path, self.headers = name, base, path, headers
+        self.model_prefix, self.pid, self.extra_pids = model_prefix, pid, extra_pids or {}
+        self.ready_s = None
+        self.rest_rss_kib = None
+
+    def body(self, model, stream):
+        b = {"model": self.model_prefix + model, "messages": [{"role": "user", "content": "Say fifty words."}]}
+        if stream:
+            b["stream"] = True
+        return json.dumps(b, separators=(",", ":"))
+
+    def cpu(self):
+        values = {"service": cpu_seconds(self.pid)}
+        for name, (pid, tree) in self.extra_pids.items():
+            values[name] = tree_cpu_seconds(pid) if tree else cpu_seconds(pid)
+        return values
+
+
+def start_upstream(work):
+    port = free_port()
+    p = spawn("upstream", ["node", os.path.join(HERE, "fake-upstream.mjs"), "--port", str(port), "--delay-model", DELAYED, "--delay-ms", "20"], work=work)
+    wait_until(lambda: request(f"http://127.0.0.1:{port}", "GET", "/v1/models")[0] == 200, 30, "the fake upstream")
+    return Target("direct", f"http://127.0.0.1:{port}", "/v1/chat/completions", {"Authorization": "Bearer sk-bench"}, "", p.pid)
+
+
+def start_yarp(work, upstream):
+    port = free_port()
+    dll = os.path.join(HERE, "BareHop", "bin", "Release", "net10.0", "BareHop.dll")
+    start = time.perf_counter()
+    p = spawn("yarp", ["dotnet", dll], {"ASPNETCORE_URLS": f"http://127.0.0.1:{port}", "BENCH_UPSTREAM": upstream.base + "/", "DOTNET_gcServer": "0"}, work=work)
+    wait_until(lambda: request(f"http://127.0.0.1:{port}", "GET", "/v1/models")[0] == 200, 120, "the bare YARP hop")
+    t = Target("bare YARP hop", f"http://127.0.0.1:{port}", "/v1/chat/completions", {"Authorization": "Bearer sk-bench"}, "", p.pid)
+    t.ready_s = time.perf_counter() - start
+    return t
+
+
+def start_portkey(work, upstream):
+    port = free_port()
+    script = os.path.join(HERE, "portkey", "node_modules", "@portkey-ai", "gateway", "build", "start-server.js")
+    start = time.perf_counter()
+    p = spawn("portkey", ["node", script, f"--port={port}", "--headless"], work=work)
+    headers = {"Authorization": "Bearer sk-bench", "x-portkey-provider": "openai", "x-portkey-custom-host": upstream.base + "/v1"}
+    t = Target("Portkey 1.15.2", f"http://127.0.0.1:{port}", "/v1/chat/completions", headers, "", p.pid)
+    wait_until(lambda: request(t.base, "POST", t.path, json.loads(t.body(FAST, False)), headers)[0] == 200, 120, "Portkey")
+    t.ready_s = time.perf_counter() - start
+    return t
+
+
+def start_postgres(work):
+    bins = sorted(d for d in os.listdir("/usr/lib/postgresql") if os.path.isdir(f"/usr/lib/postgresql/{d}/bin"))
+    if not bins:
+        die("PostgreSQL is not installed (apt-get install postgresql)")
+    bin_dir = f"/usr/lib/postgresql/{bins[-1]}/bin"
+    port = free_port()
+    data = os.path.join(work, "pg")
+    os.makedirs(data)
+    shutil.chown(data, "postgres", "postgres")
+    os.chmod(work, 0o755)
+    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run(run_as + [f"{bin_dir}/initdb", "-D", f"{data}/data", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"],
+                   check=True, stdout=subprocess.DEVNULL)
+    # Durable settings (fsync and synchronous commit on), as a production database runs.
+    subprocess.run(run_as + [f"{bin_dir}/pg_ctl", "-D", f"{data}/data", "-l", f"{data}/pg.log", "-w", "-t", "60", "-o",
+                             f"-p {port} -c listen_addresses=127.0.0.1 -k {data} -c max_connections=300", "start"],
+                   check=True, stdout=subprocess.DEVNULL)
+    with open(f"{data}/data/postmaster.pid") as f:
+        pid = int(f.readline())
+    PROCS.append(("postgres", type("PgHandle", (), {"pid": pid, "poll": lambda self: None,
+                                                   "wait": lambda self, timeout=None: subprocess.run(run_as + [f"{bin_dir}/pg_ctl", "-D", f"{data}/data", "-m", "fast", "-w", "stop"], stdout=subprocess.DEVNULL)})()))
+    return port, pid
+
+
+def start_redis(work):
+    port = free_port()
+    p = spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", work], work=work)
+    wait_until(lambda: socket.create_connection(("127.0.0.1", port), 1).close() is None, 30, "Redis")
+    return port, p.pid
+
+
+def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid):
+    port = free_port()
+    dll = os.path.join(ROOT, "src", "Jackcwf.Api", "bin", "Release", "net10.0", "Jackcwf.Api.dll")
+    env = {
+        "ASPNETCORE_URLS": f"http://127.0.0.1:{port}",
+        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pg_port}/postgres",
+        "REDIS_URL": f"127.0.0.1:{redis_port}",
+        "OPENAI_API_KEY": "sk-bench",
+        "OPENAI_BASE_URL": upstream.base + "/v1",
+        "Models__Catalog__20__Id": "openai/" + SLOW,
+        "RATE_LIMIT_USER_PER_MINUTE": "1000000",
+        "RATE_LIMIT_KEY_PER_MINUTE": "1000000",
+        "MAX_CONCURRENT_GENERATIONS": "10000",
+        "SHUTDOWN_DRAIN_DELAY_SECONDS": "0",
+        "LOG_FORMAT": "json",
+    }
+    os.makedirs(os.path.join(work, "jackcwf"))
+    start = time.perf_counter()
+    p = spawn("jackcwf", ["dotnet", dll], env, cwd=os.path.join(work, "jackcwf"), work=work)
+    base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: request(base, "GET", "/health/ready")[0] == 200, 180, "Jackcwf")
+    ready = time.perf_counter() - start
+    email, password = f"bench-{uuid.uuid4().hex[:8]}@example.com", "Bench-Passw0rd-1"
+    status, _ = request(base, "POST", "/api/auth/register", {"email": email, "password": password})
+    if status >= 300:
+        die(f"registering the benchmark user failed ({status})")
+    _, tokens = request(base, "POST", "/api/auth/login", {"email": email, "password": password})
+    token = tokens["accessToken"]
+    _, key = request(base, "POST", "/api/keys", {"name": "bench"}, {"authorization": f"Bearer {token}"})
+    t = Target("Jackcwf /v1", base, "/v1/chat/completions", {"Authorization": f"Bearer {key['key']}"}, "openai/", p.pid,
+               {"postgresql": (pg_pid, True), "redis": (redis_pid, False)})
+    t.ready_s = ready
+    t.token = token
+    return t
+
+
+# ---- measurements ---------------------------------------------------------------------------------
+
+def wrk(target, model, stream, clients, seconds):
+    env = {"BENCH_BODY": target.body(model, stream), "BENCH_HEADERS": "|".join(f"{k}: {v}" for k, v in target.headers.items())}
+    args = ["wrk", f"-t{min(2, clients)}", f"-c{clients}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+            "-s", os.path.join(HERE, "post.lua"), target.base + target.path]
+    before = target.cpu()
+    out = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **env}).stdout
+    after = target.cpu()
+    lines = out.splitlines()
+    done = [l for l in lines if "requests in" in l]
+    requests_ = int(done[0].split()[0]) if done else 0
+    def pct(p):
+        row = [l for l in lines if l.strip().startswith(p)]
+        return to_ms(row[0].split()[1]) if row else None
+    errors = sum(int(x) for l in lines if "Socket errors" in l for x in l.replace(",", " ").split() if x.isdigit())
+    non2xx = int([l for l in lines if l.startswith("NON2XX")][0].split()[1]) if any(l.startswith("NON2XX") for l in lines) else requests_
+    cpu = {k: (after[k] - before[k]) / requests_ * 1e6 if requests_ else None for k in before}
+    return {"requests": requests_, "rps": requests_ / seconds, "p50_ms": pct("50%"), "p99_ms": pct("99%"),
+            "errors": errors + non2xx, "cpu_us": cpu}
+
+
+def to_ms(text):
+    for unit, factor in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    return float(text)
+
+
+def first_token_ms(target, model):
+    u = urllib.parse.urlparse(target.base)
     c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
     start = time.perf_counter()
-    c.request("POST", f"/api/conversations/{conversation}/messages", json.dumps({"content": "benchmark words here"}),
-              {"content-type": "application/json", "accept": "text/event-stream", "authorization": f"Bearer {token}"})
+    c.request("POST", target.path, target.body(model, True), {"content-type": "application/json", **target.headers})
     r = c.getresponse()
     first = None
-    while True:
-        line = r.fp.readline()
-        if not line:
-            break
-        if first is None and line.startswith(b"event: delta"):
+    for line in r:
+        if not line.startswith(b"data:") or line.startswith(b"data: [DONE]"):
+            continue
+        try:
+            choices = json.loads(line[5:]).get("choices") or []
+        except ValueError:
+            continue
+        if first is None and choices and (choices[0].get("delta") or {}).get("content"):
             first = (time.perf_counter() - start) * 1000
-        if line.startswith(b"event: done") or line.startswith(b"event: error"):
-            r.fp.readline()
-            break
     c.close()
     return first
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--base", required=True)
-    ap.add_argument("--pid", type=int, required=True)
-    ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--phase", choices=["speed", "memory"], required=True)
-    a = ap.parse_args()
-    email, password = f"bench-{uuid.uuid4().hex[:8]}@example.com", "Bench-Passw0rd"
-    request(a.base, "POST", "/api/auth/register", {"email": email, "password": password})
-    _, tokens = request(a.base, "POST", "/api/auth/login", {"email": email, "password": password})
-    token = tokens["accessToken"]
-    _, key = request(a.base, "POST", "/api/keys", {"name": "bench"}, {"authorization": f"Bearer {token}"})
-    _, conv = request(a.base, "POST", "/api/conversations", {}, {"authorization": f"Bearer {token}"})
 
-    if a.phase == "memory":
-        return memory(a, token, conv)
-    rows = []
-    for name, path, headers in [("GET /health/live (floor: routing + metrics)", "/health/live", {}),
-                                ("GET /v1/models (API key auth, access cache, limits, metrics, log)", "/v1/models", {"Authorization": f"Bearer {key['key']}"})]:
-        wrk(a.base + path, 2, headers)  # warm-up
-        c0 = cpu_seconds(a.pid)
-        n, p99 = wrk(a.base + path, a.duration, headers)
-        c1 = cpu_seconds(a.pid)
-        rows.append((name, n / a.duration, (c1 - c0) / n * 1e6, p99))
-    print("\nCPU per request (wrk -t2 -c16, %ds)" % a.duration)
-    print("| route | requests/s | service CPU µs/request | p99 latency |\n| --- | ---: | ---: | ---: |")
-    for name, rps, us, p99 in rows:
-        print(f"| {name} | {rps:,.0f} | {us:,.0f} | {p99} |")
+async def hold_streams(target, count, held, model=SLOW, path=None, body=None, headers=None):
+    u = urllib.parse.urlparse(target.base)
+    payload = (body or target.body(model, True)).encode()
+    hdrs = headers or target.headers
+    head = (f"POST {path or target.path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\nContent-Type: application/json\r\n"
+            f"Accept: text/event-stream\r\nContent-Length: {len(payload)}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n").encode()
 
-    for _ in range(20):
-        first_delta_ms(a.base, token, conv["id"])
-    samples = [first_delta_ms(a.base, token, conv["id"]) for _ in range(200)]
-    samples.sort()
-    print("\nTime to first streamed token, demo model without delay (200 sequential chats; includes storing both messages)")
-    print(f"p50 {statistics.median(samples):.2f} ms, p90 {samples[179]:.2f} ms, p99 {samples[197]:.2f} ms")
+    async def one():
+        reader, writer = await asyncio.open_connection(u.hostname, u.port)
+        writer.write(head + payload)
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 120)
+        if b" 200 " not in status:
+            raise RuntimeError(f"{target.name}: stream answered {status!r}")
+        held.append(writer)
+    sem = asyncio.Semaphore(100)
+    async def guarded():
+        async with sem:
+            await one()
+    await asyncio.gather(*(guarded() for _ in range(count)))
 
-def memory(a, token, conv):
-    # 200 answers of 200 words at one word a second: they stay open while measured.
-    streams, conns = 200, []
-    def open_stream():
-        u = urllib.parse.urlparse(a.base)
-        c = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
-        c.request("POST", f"/api/conversations/{conv['id']}/messages", json.dumps({"content": " ".join(["w"] * 200), "parentMessageId": None}),
-                  {"content-type": "application/json", "accept": "text/event-stream", "authorization": f"Bearer {token}"})
-        r = c.getresponse()
-        r.fp.readline()
-        conns.append(c)
-    for _ in range(3):
-        request(a.base, "GET", "/health/live")
-    time.sleep(1)
-    before = rss_kib(a.pid)
-    threads = [threading.Thread(target=open_stream) for _ in range(streams)]
+
+def memory_per_stream(target, low, high, **kwargs):
+    held = []
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(hold_streams(target, low, held, **kwargs))
+        time.sleep(2)
+        rss_low = rss_kib(target.pid)
+        loop.run_until_complete(hold_streams(target, high - low, held, **kwargs))
+        time.sleep(2)
+        rss_high = rss_kib(target.pid)
+        return {"streams": [low, high], "rss_kib": [rss_low, rss_high], "kib_per_stream": (rss_high - rss_low) / (high - low)}
+    finally:
+        for w in held:
+            w.close()
+        loop.close()
+        time.sleep(1)
+
+
+def chat_cpu_per_message(target, model, messages, workers=8):
+    auth = {"authorization": f"Bearer {target.token}"}
+    conversations = []
+    for _ in range(max(1, messages // 25)):
+        status, conv = request(target.base, "POST", "/api/conversations", {"model": model}, auth)
+        if status >= 300:
+            die(f"creating a conversation failed ({status}: {conv})")
+        conversations.append(conv["id"])
+    failures, lock, sent = [], threading.Lock(), [0]
+    def worker(i):
+        while True:
+            with lock:
+                if sent[0] >= messages:
+                    return
+                n = sent[0]
+                sent[0] += 1
+            conv = conversations[n % len(conversations)]
+            status, _ = request(target.base, "POST", f"/api/conversations/{conv}/messages", {"content": "benchmark words here"},
+                                {**auth, "accept": "application/json"})
+            if status >= 300:
+                failures.append(status)
+    before = target.cpu()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    time.sleep(2)
-    after = rss_kib(a.pid)
-    print(f"Open SSE streams: {streams}; RSS before {before/1024:.1f} MiB, after {after/1024:.1f} MiB; {(after-before)/streams:.1f} KiB per open stream")
-    for c in conns:
-        c.close()
+    after = target.cpu()
+    done = messages - len(failures)
+    return {"messages": done, "failures": len(failures), "cpu_us": {k: (after[k] - before[k]) / done * 1e6 if done else None for k in before}}
+
+
+# ---- report ---------------------------------------------------------------------------------------
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="a few seconds per target: proves the benchmark works")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--streams", type=int, default=1000, help="open streams for the memory figure (from a tenth of it)")
+    ap.add_argument("--out", default=HERE)
+    a = ap.parse_args()
+    if a.quick:
+        a.rounds, a.seconds, a.streams = 1, 2, 40
+    ttft_samples = 10 if a.quick else 60
+    chat_messages = 40 if a.quick else 1500
+    work = tempfile.mkdtemp(prefix="jackcwf-bench-")
+    results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "quick": a.quick,
+               "rounds": a.rounds, "seconds": a.seconds, "cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}
+    try:
+        log(f"work folder {work}; load average {os.getloadavg()[0]:.2f}")
+        upstream = start_upstream(work)
+        log(f"fake upstream at {upstream.base}")
+        pg_port, pg_pid = start_postgres(work)
+        redis_port, redis_pid = start_redis(work)
+        log(f"PostgreSQL on {pg_port} (pid {pg_pid}), Redis on {redis_port} (pid {redis_pid})")
+        targets = [start_yarp(work, upstream), start_portkey(work, upstream), start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid)]
+        time.sleep(2)
+        for t in targets:
+            t.rest_rss_kib = rss_kib(t.pid)
+            log(f"{t.name}: ready in {t.ready_s:.2f} s, {t.rest_rss_kib / 1024:.0f} MiB at rest")
+        results["start"] = {t.name: {"ready_s": t.ready_s, "rss_at_rest_mib": t.rest_rss_kib / 1024} for t in targets}
+
+        scenarios = [("nonstream16", FAST, False, 16), ("nonstream64", FAST, False, 64), ("stream16", FAST, True, 16),
+                     ("latency16_20ms", DELAYED, False, 16), ("latency256_20ms", DELAYED, False, 256)]
+        runs = {}
+        everyone = [upstream] + targets
+        for r in range(a.rounds):
+            order = everyone[r % len(everyone):] + everyone[: r % len(everyone)]
+            for name, model, stream, clients in scenarios:
+                for t in order:
+                    if t is upstream and not name.startswith("latency"):
+                        continue
+                    if not a.quick:
+                        wrk(t, model, stream, clients, 1)  # warm-up
+                    res = wrk(t, model, stream, clients, a.seconds)
+                    runs.setdefault(t.name, {}).setdefault(name, []).append(res)
+                    cpu = " + ".join(f"{k} {v:,.0f}" for k, v in res["cpu_us"].items() if v is not None)
+                    log(f"round {r + 1} {name:<16} {t.name:<15} {res['rps']:>8,.0f} req/s  p50 {res['p50_ms']} ms  p99 {res['p99_ms']} ms  errors {res['errors']}  CPU µs/req: {cpu}")
+        results["runs"] = runs
+
+        ttft = {}
+        for t in everyone:
+            first_token_ms(t, FAST)
+            samples = [first_token_ms(t, FAST) for _ in range(ttft_samples)]
+            ttft[t.name] = {"p50_ms": med(samples), "max_ms": max(s for s in samples if s is not None) if any(samples) else None,
+                            "answered": sum(1 for s in samples if s is not None)}
+            log(f"first token {t.name:<15} p50 {ttft[t.name]['p50_ms'] or 0:.2f} ms, slowest {ttft[t.name]['max_ms'] or 0:.2f} ms")
+        results["first_token"] = ttft
+
+        memory = {}
+        for t in targets:
+            memory[t.name] = memory_per_stream(t, a.streams // 10, a.streams)
+            log(f"memory {t.name:<15} {memory[t.name]['kib_per_stream']:.1f} KiB per open stream ({memory[t.name]['streams']})")
+        jack = targets[-1]
+        conv_status, conv = request(jack.base, "POST", "/api/conversations", {"model": "openai/" + SLOW}, {"authorization": f"Bearer {jack.token}"})
+        if conv_status < 300:
+            memory["Jackcwf chat stream"] = memory_per_stream(
+                jack, a.streams // 10, a.streams, path=f"/api/conversations/{conv['id']}/messages",
+                body=json.dumps({"content": "hold this stream open"}), headers={"Authorization": f"Bearer {jack.token}"})
+            log(f"memory Jackcwf chat stream {memory['Jackcwf chat stream']['kib_per_stream']:.1f} KiB per open stream")
+        results["memory"] = memory
+
+        chat = {}
+        for label, model in (("demo model", "demo/echo"), ("OpenAI upstream", "openai/" + FAST)):
+            chat[label] = chat_cpu_per_message(jack, model, chat_messages)
+            log(f"chat message ({label}): " + " + ".join(f"{k} {v:,.0f}" for k, v in chat[label]["cpu_us"].items() if v is not None) + f" µs; failures {chat[label]['failures']}")
+        results["chat"] = chat
+        results["loadavg_end"] = os.getloadavg()
+    finally:
+        stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+    problems = check_answered(results)
+    write_report(results, a.out, a.quick)
+    if problems:
+        for p in problems:
+            print(f"FAILED: {p}", file=sys.stderr)
+        sys.exit(1)
+    log("every target answered")
+
+
+def check_answered(results):
+    """The quick run's assertion: every target served non-streamed and streamed requests, streamed a
+    token and (Jackcwf) stored chat messages. Figures are not judged: they belong to the report."""
+    problems = []
+    for target, scenarios in results["runs"].items():
+        for kind in (["latency"] if target == "direct" else ["nonstream", "stream16", "latency"]):
+            answered = sum(r["requests"] - min(r["errors"], r["requests"]) for n, runs in scenarios.items() if n.startswith(kind) for r in runs)
+            if answered == 0:
+                problems.append(f"{target} answered no request in the {kind} scenarios")
+    for target, t in results["first_token"].items():
+        if t["answered"] == 0:
+            problems.append(f"{target} streamed no token")
+    for name, c in results["chat"].items():
+        if c["messages"] == 0:
+            problems.append(f"Jackcwf chat ({name}) stored no message")
+    return problems
+
+
+def write_report(results, out, quick):
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    runs, jack, hop, pk = results["runs"], "Jackcwf /v1", "bare YARP hop", "Portkey 1.15.2"
+
+    def cpu(target, scenario, part=None):
+        rows = runs.get(target, {}).get(scenario, [])
+        if part:
+            return med([r["cpu_us"].get(part) for r in rows])
+        return med([sum(v for v in r["cpu_us"].values() if v is not None) for r in rows])
+
+    def added(target, scenario, key):
+        rows, direct = runs.get(target, {}).get(scenario, []), runs.get("direct", {}).get(scenario, [])
+        return med([r[key] - d[key] for r, d in zip(rows, direct) if r[key] is not None and d[key] is not None])
+
+    def f(v, unit=""):
+        return "—" if v is None else f"{v:,.0f}{unit}" if abs(v) >= 10 else f"{v:,.2f}{unit}"
+
+    def ratio(a_, b):
+        return "—" if a_ is None or not b else f"{a_ / b:.1f}×"
+
+    lines = [f"# Benchmark results{' (quick run: proves the benchmark works, figures are not meaningful)' if quick else ''}", "",
+             f"`bench/run.sh` on {results['date']}, {results['cpus']} cores, {results['rounds']} interleaved round(s) of "
+             f"{results['seconds']} s per wrk run, medians over rounds. Load average at start "
+             f"{results['loadavg_start'][0]:.2f}, at end {results.get('loadavg_end', [0])[0]:.2f} "
+             "(figures are only comparable within one run).", "",
+             "## CPU per request (µs, the target's own; Jackcwf includes its PostgreSQL and Redis)", "",
+             f"| scenario | {jack} | of which PostgreSQL | of which Redis | {hop} | {pk} | Jackcwf ÷ hop | Jackcwf ÷ Portkey |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for scenario, label in (("nonstream16", "non-streamed, 16 clients"), ("nonstream64", "non-streamed, 64 clients"), ("stream16", "streamed (50 chunks), 16 clients")):
+        j = cpu(jack, scenario)
+        lines.append(f"| {label} | {f(j)} | {f(cpu(jack, scenario, 'postgresql'))} | {f(cpu(jack, scenario, 'redis'))} | {f(cpu(hop, scenario))} | {f(cpu(pk, scenario))} | {ratio(j, cpu(hop, scenario))} | {ratio(j, cpu(pk, scenario))} |")
+    lines += ["", "## Added latency (ms above the upstream alone, 20 ms upstream)", "",
+              f"| figure | {jack} | {hop} | {pk} |", "| --- | ---: | ---: | ---: |"]
+    for scenario, key, label in (("latency16_20ms", "p50_ms", "16 clients, p50"), ("latency16_20ms", "p99_ms", "16 clients, p99"), ("latency256_20ms", "p99_ms", "256 clients, p99")):
+        lines.append(f"| {label} | {f(added(jack, scenario, key))} | {f(added(hop, scenario, key))} | {f(added(pk, scenario, key))} |")
+    errors = {t: sum(r["errors"] for r in runs.get(t, {}).get("latency256_20ms", [])) for t in (jack, hop, pk)}
+    lines.append(f"| errors at 256 clients | {errors[jack]} | {errors[hop]} | {errors[pk]} |")
+    ft, direct = results["first_token"], results["first_token"].get("direct", {})
+    def ft_added(t, key):
+        return None if ft.get(t, {}).get(key) is None or direct.get(key) is None else ft[t][key] - direct[key]
+    lines += ["", "## Time to first token (ms added to the upstream alone)", "", f"| figure | {jack} | {hop} | {pk} |", "| --- | ---: | ---: | ---: |",
+              f"| p50 | {f(ft_added(jack, 'p50_ms'))} | {f(ft_added(hop, 'p50_ms'))} | {f(ft_added(pk, 'p50_ms'))} |",
+              f"| slowest | {f(ft_added(jack, 'max_ms'))} | {f(ft_added(hop, 'max_ms'))} | {f(ft_added(pk, 'max_ms'))} |"]
+    mem, start = results["memory"], results["start"]
+    lines += ["", "## Memory and start-up", "", f"| figure | {jack} | {hop} | {pk} |", "| --- | ---: | ---: | ---: |"]
+    streams = next(iter(mem.values()))["streams"] if mem else ["?", "?"]
+    lines.append(f"| KiB per open stream ({streams[0]} → {streams[1]} streams) | {f(mem.get(jack, {}).get('kib_per_stream'))} (chat stream {f(mem.get('Jackcwf chat stream', {}).get('kib_per_stream'))}) | {f(mem.get(hop, {}).get('kib_per_stream'))} | {f(mem.get(pk, {}).get('kib_per_stream'))} |")
+    lines.append(f"| RSS at rest (MiB) | {f(start[jack]['rss_at_rest_mib'])} | {f(start[hop]['rss_at_rest_mib'])} | {f(start[pk]['rss_at_rest_mib'])} |")
+    lines.append(f"| start to ready (s) | {f(start[jack]['ready_s'])} | {f(start[hop]['ready_s'])} | {f(start[pk]['ready_s'])} |")
+    lines += ["", "## Chat message (`POST /api/conversations/{id}/messages`, JSON), CPU µs per message", "",
+              "| model | service | PostgreSQL | Redis | total |", "| --- | ---: | ---: | ---: | ---: |"]
+    for label, c in results["chat"].items():
+        u = c["cpu_us"]
+        total = sum(v for v in u.values() if v is not None) if c["messages"] else None
+        lines.append(f"| {label} | {f(u.get('service'))} | {f(u.get('postgresql'))} | {f(u.get('redis'))} | {f(total)} |")
+    lines += ["", "Raw figures of every run: `results.json` beside this file.", ""]
+    with open(os.path.join(out, "results.md"), "w") as fh:
+        fh.write("\n".join(lines))
+    print("\n".join(lines))
+
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        stop_all()
+        sys.exit(130)

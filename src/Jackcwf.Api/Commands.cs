@@ -43,6 +43,8 @@ internal static class Commands
         {
             app.Logger.LogInformation("UVICORN_WORKERS={Workers} is accepted for compatibility and ignored: one process uses every core", w);
         }
+        app.Lifetime.ApplicationStarted.Register(() => app.Logger.LogInformation(
+            "Jackcwf is listening on {Urls}; data: {Data}", string.Join(", ", app.Urls), DescribeData(app.Configuration)));
         try
         {
             await app.RunAsync();
@@ -56,6 +58,18 @@ internal static class Commands
             }
             return 2;
         }
+    }
+
+    /// <summary>Where the data lives, for the first log lines: a SQLite path or a PostgreSQL host and database, never credentials.</summary>
+    internal static string DescribeData(IConfiguration configuration)
+    {
+        var db = DatabaseConnection.Parse(configuration["Database:Url"], Directory.GetCurrentDirectory());
+        if (db.Provider == DatabaseProvider.Sqlite)
+        {
+            return $"SQLite {Path.GetFullPath(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(db.ConnectionString).DataSource)}";
+        }
+        var pg = new Npgsql.NpgsqlConnectionStringBuilder(db.ConnectionString);
+        return $"PostgreSQL {pg.Host}:{pg.Port}/{pg.Database}";
     }
 
     public static async Task<int> MigrateAsync(WebApplication app)

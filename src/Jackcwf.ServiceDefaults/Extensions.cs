@@ -36,11 +36,10 @@ public static class Extensions
 
     private static void ConfigureLogging(this IHostApplicationBuilder builder)
     {
-        var format = builder.Configuration["Logging:Format"] ?? "json";
         builder.Logging.ClearProviders();
         builder.Logging.Configure(o => o.ActivityTrackingOptions =
             ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
-        if (string.Equals(format, "text", StringComparison.OrdinalIgnoreCase))
+        if (UseTextLogs(builder.Configuration["Logging:Format"], Console.IsOutputRedirected))
         {
             builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.UseUtcTimestamp = true; o.TimestampFormat = "HH:mm:ss.fff "; });
         }
@@ -54,6 +53,15 @@ public static class Extensions
             });
         }
     }
+
+    /// <summary>
+    /// <c>LOG_FORMAT=text|json</c> wins; unset means one readable, coloured line per event for a person
+    /// at a terminal and JSON when the output goes to a file, a pipe or a container runtime.
+    /// </summary>
+    public static bool UseTextLogs(string? format, bool outputRedirected) =>
+        string.IsNullOrWhiteSpace(format)
+            ? !outputRedirected
+            : string.Equals(format.Trim(), "text", StringComparison.OrdinalIgnoreCase);
 
     private static void ConfigureOpenTelemetry(this IHostApplicationBuilder builder, string serviceName)
     {

@@ -27,7 +27,16 @@ internal sealed class ShutdownDrainService(
         drain.BeginDraining();
         var delay = TimeSpan.FromSeconds(configuration.GetValue("Server:DrainDelaySeconds", 5));
         var graceful = TimeSpan.FromSeconds(configuration.GetValue("Server:GracefulShutdownTimeoutSeconds", 30));
-        logger.LogInformation("Shutdown requested: readiness is now 503; serving for {DrainDelay}s more before closing the listener", delay.TotalSeconds);
+        if (!drain.ReadinessProbed)
+        {
+            // Nothing ever asked for readiness, so no balancer routes here and nobody must be told.
+            delay = TimeSpan.Zero;
+            logger.LogInformation("Shutdown requested: no load balancer or orchestrator has probed /health/ready, so no drain delay");
+        }
+        else
+        {
+            logger.LogInformation("Shutdown requested: readiness is now 503; serving for {DrainDelay}s more before closing the listener", delay.TotalSeconds);
+        }
         if (delay > TimeSpan.Zero)
         {
             await Task.Delay(delay, CancellationToken.None);

@@ -156,3 +156,17 @@ public sealed class ProviderFailureTests
     public void TimeoutIsGatewayTimeout() =>
         Assert.Equal(504, ProviderFailure.Classify(new TaskCanceledException(), Providers.Anthropic).HttpStatus);
 }
+
+public sealed class LogFormatTests
+{
+    [Theory]
+    [InlineData(null, false, true)]
+    [InlineData(null, true, false)]
+    [InlineData("json", false, false)]
+    [InlineData("text", true, true)]
+    [InlineData(" TEXT ", true, true)]
+    public void UnsetLogFormatIsTextAtATerminalAndJsonElsewhere(string? format, bool outputRedirected, bool text)
+    {
+        Assert.Equal(text, Jackcwf.ServiceDefaults.Extensions.UseTextLogs(format, outputRedirected));
+    }
+}

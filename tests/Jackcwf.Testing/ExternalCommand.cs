@@ -4,7 +4,7 @@ using System.Text;
 namespace Jackcwf.Testing;
 
 /// <summary>Runs a tool to completion and captures its output.</summary>
-internal static class ExternalCommand
+public static class ExternalCommand
 {
     public static async Task<(int ExitCode, string Output)> RunAsync(string file, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken = default)
     {

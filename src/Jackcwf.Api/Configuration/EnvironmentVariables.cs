@@ -22,6 +22,7 @@ public static class EnvironmentVariables
         new("PUBLIC_BASE_URL", "Server:PublicBaseUrl", Kind.Url),
         new("LOG_FORMAT", "Logging:Format", Kind.Text),
         new("LOG_LEVEL", "Logging:LogLevel:Default", Kind.Text),
+        new("ACCESS_LOG", "Server:AccessLog", Kind.Boolean),
         new("DATABASE_URL", "Database:Url", Kind.Text, Secret: true),
         new("MIGRATE_ON_STARTUP", "Database:MigrateOnStartup", Kind.Boolean),
         new("REDIS_URL", "Redis:Url", Kind.Text, Secret: true),

@@ -11,6 +11,8 @@ public sealed class ServerOptions
     public int DrainDelaySeconds { get; set; } = 5;
     public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
     public string? PublicBaseUrl { get; set; }
+    /// <summary>Log every request at Information (an access log); otherwise only failed ones, successful ones at Debug.</summary>
+    public bool AccessLog { get; set; }
 }
 
 public sealed class DatabaseOptions

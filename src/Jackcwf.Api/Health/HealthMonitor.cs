@@ -21,6 +21,7 @@ internal sealed class HealthMonitor(
     IHttpClientFactory httpClients,
     JackcwfMetrics metrics,
     IEnumerable<IDependencyProbe> probes,
+    SchemaState schema,
     ILogger<HealthMonitor> logger) : BackgroundService
 {
     private readonly Dictionary<string, bool> _last = new();
@@ -44,15 +45,17 @@ internal sealed class HealthMonitor(
     internal async Task CheckAllAsync(CancellationToken ct)
     {
         var timeout = TimeSpan.FromMilliseconds(options.Value.HealthCheckTimeoutMs);
-        var checks = new List<Task>
+        var checks = new List<Task> { RunAsync("provider_demo", _ => Task.FromResult(true), timeout, ct) };
+        // While the first migration runs the database is busy, not down (readiness already says
+        // "schema not current yet"): checking it then only produces a false "unhealthy".
+        if (schema.IsCurrent)
         {
-            RunAsync("database", async t =>
+            checks.Add(RunAsync("database", async t =>
             {
                 await using var scope = scopes.CreateAsyncScope();
                 return await scope.ServiceProvider.GetRequiredService<AppDbContext>().Database.CanConnectAsync(t);
-            }, timeout, ct),
-            RunAsync("provider_demo", _ => Task.FromResult(true), timeout, ct),
-        };
+            }, timeout, ct));
+        }
         foreach (var probe in probes)
         {
             checks.Add(RunAsync(probe.Name, probe.CheckAsync, timeout, ct));

@@ -59,7 +59,7 @@ public static class WebExtensions
             await ErrorResponses.WriteAsync(http, status, CodeFor(status), ReasonFor(status), DetailFor(status));
         });
         app.Use(SecurityHeadersAsync);
-        app.Use(RequestLogAsync);
+        app.UseMiddleware<RequestLog>();
         app.UseDefaultFiles();
         app.UseStaticFiles(new StaticFileOptions
         {
@@ -165,35 +165,6 @@ public static class WebExtensions
         && !r.Headers.Authorization.Any()
         && !r.Headers.ContainsKey("X-Requested-With")
         && (r.Path.StartsWithSegments("/api") || r.Path.StartsWithSegments("/v1"));
-
-    private static async Task RequestLogAsync(HttpContext ctx, RequestDelegate next)
-    {
-        var start = Stopwatch.GetTimestamp();
-        try
-        {
-            await next(ctx);
-        }
-        finally
-        {
-            var status = ctx.Response.StatusCode;
-            var path = ctx.Request.Path;
-            if (status >= 400)
-            {
-                ctx.RequestServices.GetRequiredService<JackcwfMetrics>().HttpError(status, ErrorTypeOf(ctx, status));
-            }
-            if (ctx.User.Identity?.IsAuthenticated == true && Guid.TryParse(ctx.User.FindFirst(System.Security.Claims.ClaimTypes.NameIdentifier)?.Value, out var uid))
-            {
-                ctx.RequestServices.GetRequiredService<JackcwfMetrics>().UserSeen(uid);
-            }
-            if (!path.StartsWithSegments("/health") && !path.StartsWithSegments("/metrics"))
-            {
-                var logger = ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Jackcwf.Requests");
-                // Method, path and status only: never bodies, query strings or headers (they may hold secrets).
-                logger.LogInformation("HTTP {Method} {Path} responded {StatusCode} in {ElapsedMs:0.0} ms",
-                    ctx.Request.Method, path.Value, status, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-            }
-        }
-    }
 
     /// <summary>The problem code folded onto the documented, low-cardinality error_type values.</summary>
     internal static string ErrorTypeOf(HttpContext ctx, int status)
