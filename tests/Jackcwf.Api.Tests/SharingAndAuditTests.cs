@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
 
 namespace Jackcwf.Api.Tests;
 
@@ -185,6 +186,152 @@ public abstract class SharingAndAuditTests<TFixture>(TFixture fx) where TFixture
         while (cursor is not null);
         Assert.Equal(3, seen.Count);
         Assert.Equal(3, seen.Distinct().Count());
+    }
+
+    /// <summary>The ledger line of an answer is written as the answer completes: wait until they are all there.</summary>
+    private static async Task WaitForUsageAsync(TestUser u, int requests)
+    {
+        for (var i = 0; i < 200 && (await u.Http.GetFromJsonAsync<JsonElement>("api/usage", Ct)).GetProperty("totals").GetProperty("requests").GetInt32() < requests; i++)
+        {
+            await Task.Delay(100, Ct);
+        }
+    }
+
+    [Fact]
+    public async Task ExportIsAZipWithEveryMessageOfEveryBranchAndNothingOfOtherUsers()
+    {
+        var u = await fx.CreateUserAsync();
+        var other = await fx.CreateUserAsync();
+        var theirs = await other.CreateConversationAsync();
+        await AnsweredAsync(other, theirs, new { content = "someone else's secret" });
+        var c = await u.CreateConversationAsync(new { title = "Branches" });
+        await AnsweredAsync(u, c, new { content = "first branch words" });
+        await AnsweredAsync(u, c, new { content = "second branch words", parentMessageId = (Guid?)null });
+        await u.Http.PostAsJsonAsync("api/keys", new { name = "export key" }, Ct);
+        await WaitForUsageAsync(u, 2);
+        var stored = (await u.GetConversationAsync(c))["messages"]!.AsArray().Select(m => m!["id"]!.GetValue<Guid>()).ToHashSet();
+        Assert.Equal(4, stored.Count);
+
+        var r = await u.Http.GetAsync("api/me/export", Ct);
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        Assert.Equal("application/zip", r.Content.Headers.ContentType?.MediaType);
+        using var zip = new System.IO.Compression.ZipArchive(await r.Content.ReadAsStreamAsync(Ct));
+        string Read(string name)
+        {
+            using var reader = new StreamReader(zip.GetEntry(name)!.Open());
+            return reader.ReadToEnd();
+        }
+        var account = JsonNode.Parse(Read("account.json"))!;
+        Assert.Equal(u.Email, account["email"]!.GetValue<string>());
+        var exported = JsonNode.Parse(Read($"conversations/{c}.json"))!["conversation"]!["messages"]!.AsArray()
+            .Select(m => m!["id"]!.GetValue<Guid>()).ToHashSet();
+        Assert.Equal(stored, exported);
+        var markdown = Read($"conversations/{c}.md");
+        Assert.Contains("first branch words", markdown);
+        Assert.Contains("second branch words", markdown);
+        Assert.Contains("export key", Read("api-keys.json"));
+        Assert.Equal(2, JsonNode.Parse(Read("usage.json"))!.AsArray().Count);
+        Assert.DoesNotContain(zip.Entries, e => e.FullName.Contains(theirs.ToString(), StringComparison.Ordinal));
+        Assert.DoesNotContain(zip.Entries, e => Read(e.FullName).Contains("someone else's secret", StringComparison.Ordinal));
+
+        One(await AuditAsync($"target=user:{u.Id}&action=account.exported"), "account.exported");
+    }
+
+    /// <summary>Rows of every table of the EF model where any column holds <paramref name="value"/> (a user id or email).</summary>
+    private async Task<List<string>> RowsHoldingAsync(string value)
+    {
+        await using var db = fx.OpenDatabase();
+        var postgres = db.Provider == Jackcwf.Api.Data.DatabaseProvider.PostgreSql;
+        var found = new List<string>();
+        var connection = db.Database.GetDbConnection();
+        await connection.OpenAsync(Ct);
+        foreach (var entity in db.Model.GetEntityTypes().Where(e => e.GetTableName() is not null))
+        {
+            var table = entity.GetTableName()!;
+            var store = Microsoft.EntityFrameworkCore.Metadata.StoreObjectIdentifier.Table(table, entity.GetSchema());
+            foreach (var column in entity.GetProperties().Select(p => p.GetColumnName(store)).OfType<string>().Distinct())
+            {
+                await using var cmd = connection.CreateCommand();
+                cmd.CommandText = postgres
+                    ? $"SELECT COUNT(*) FROM \"{table}\" WHERE CAST(\"{column}\" AS text) ILIKE @v"
+                    : $"SELECT COUNT(*) FROM \"{table}\" WHERE upper(CAST(\"{column}\" AS TEXT)) LIKE upper(@v)";
+                var p = cmd.CreateParameter();
+                p.ParameterName = "@v";
+                p.Value = "%" + value + "%";
+                cmd.Parameters.Add(p);
+                if (Convert.ToInt64(await cmd.ExecuteScalarAsync(Ct)) > 0)
+                {
+                    found.Add($"{table}.{column}");
+                }
+            }
+        }
+        return found;
+    }
+
+    [Fact]
+    public async Task DeletingAnAccountLeavesNoRowOfItInAnyTableAndItsKeysAndTokensStopAtOnce()
+    {
+        var u = await fx.CreateUserAsync();
+        var c = await u.CreateConversationAsync(new { title = "to be deleted" });
+        await AnsweredAsync(u, c, new { content = "delete me please" });
+        var keyed = await u.SendAsync(c, new { content = "with a key" }, idempotencyKey: "idem-delete");
+        await u.WaitForMessageAsync(c, keyed.GetProperty("assistantMessage").GetProperty("id").GetGuid(), m => m["status"]!.GetValue<string>() == "complete");
+        await WaitForUsageAsync(u, 2);
+        var key = (await (await u.Http.PostAsJsonAsync("api/keys", new { name = "doomed" }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct))
+            .GetProperty("key").GetString()!;
+        var token = (await (await u.Http.PostAsJsonAsync($"api/conversations/{c}/share", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct))
+            .GetProperty("token").GetString()!;
+        var keyClient = fx.Api.CreateClient();
+        keyClient.DefaultRequestHeaders.Authorization = new("Bearer", key);
+        Assert.Equal(HttpStatusCode.OK, (await keyClient.GetAsync("api/me", Ct)).StatusCode);
+        Assert.NotEmpty(await RowsHoldingAsync(u.Id.ToString()));
+
+        using (var noPassword = new HttpRequestMessage(HttpMethod.Delete, "api/me") { Content = JsonContent.Create(new { }) })
+        {
+            var r = await u.Http.SendAsync(noPassword, Ct);
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+            Assert.Contains("password", await r.Content.ReadAsStringAsync(Ct));
+        }
+        using (var wrong = new HttpRequestMessage(HttpMethod.Delete, "api/me") { Content = JsonContent.Create(new { password = "Not-the-one1" }) })
+        {
+            var r = await u.Http.SendAsync(wrong, Ct);
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+            Assert.Contains("does not match", await r.Content.ReadAsStringAsync(Ct));
+        }
+        Assert.Equal(HttpStatusCode.OK, (await keyClient.GetAsync("api/me", Ct)).StatusCode);
+
+        using (var delete = new HttpRequestMessage(HttpMethod.Delete, "api/me") { Content = JsonContent.Create(new { password = u.Password }) })
+        {
+            Assert.Equal(HttpStatusCode.NoContent, (await u.Http.SendAsync(delete, Ct)).StatusCode);
+        }
+        // Checked before the sign-in attempt below, which is itself audited with the email it tried.
+        Assert.Empty(await RowsHoldingAsync(u.Id.ToString()));
+        Assert.Empty(await RowsHoldingAsync(u.Email));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await u.Http.GetAsync("api/conversations", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await keyClient.GetAsync("api/me", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await keyClient.GetAsync("v1/models", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await fx.Api.CreateClient().GetAsync($"api/shared/{token}", Ct)).StatusCode);
+        var refresh = await fx.Api.CreateClient().PostAsJsonAsync("api/auth/refresh", new { refreshToken = u.RefreshToken }, Ct);
+        Assert.False(refresh.IsSuccessStatusCode);
+        var login = await fx.Api.CreateClient().PostAsJsonAsync("api/auth/login", new { email = u.Email, password = u.Password }, Ct);
+        Assert.Equal(HttpStatusCode.Unauthorized, login.StatusCode);
+        Assert.Contains(await AuditAsync("action=account.deleted&outcome=success"), e => e.GetProperty("detail").GetString() == "self");
+    }
+
+    [Fact]
+    public async Task AnAdministratorDeletesAUserTheSameWayAndOthersCannot()
+    {
+        var u = await fx.CreateUserAsync();
+        var other = await fx.CreateUserAsync();
+        await AnsweredAsync(u, await u.CreateConversationAsync(), new { content = "admin removes this" });
+        await WaitForUsageAsync(u, 1);
+        Assert.Equal(HttpStatusCode.Forbidden, (await other.Http.DeleteAsync($"api/admin/users/{u.Id}", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await fx.Admin.Http.DeleteAsync($"api/admin/users/{u.Id}", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await fx.Admin.Http.DeleteAsync($"api/admin/users/{u.Id}", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await u.Http.GetAsync("api/me", Ct)).StatusCode);
+        Assert.Empty(await RowsHoldingAsync(u.Id.ToString()));
+        Assert.Empty(await RowsHoldingAsync(u.Email));
+        Assert.Equal(HttpStatusCode.OK, (await other.Http.GetAsync("api/me", Ct)).StatusCode);
     }
 
     [Fact]

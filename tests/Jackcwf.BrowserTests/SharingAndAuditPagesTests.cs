@@ -71,4 +71,37 @@ public sealed class SharingAndAuditPagesTests(BrowserFixture fixture)
         await page.Context.CloseAsync();
         await user.Context.CloseAsync();
     }
+
+    [Fact]
+    public async Task APersonDownloadsTheirDataThenDeletesTheirAccountWithTheirPassword()
+    {
+        var email = NewEmail("leaving");
+        var page = await fixture.NewPageAsync();
+        await RegisterAsync(page, email);
+        await SendAsync(page, "remember the blue kettle");
+        await WaitForStatusAsync(AssistantMessages(page).Last, "complete");
+
+        await page.GetByRole(AriaRole.Link, new() { Name = "Account" }).ClickAsync();
+        var download = await page.RunAndWaitForDownloadAsync(() => page.GetByRole(AriaRole.Link, new() { Name = "Download my data" }).ClickAsync());
+        using (var zip = System.IO.Compression.ZipFile.OpenRead(await download.PathAsync()))
+        {
+            var markdown = zip.Entries.Single(e => e.FullName.EndsWith(".md", StringComparison.Ordinal));
+            using var reader = new StreamReader(markdown.Open());
+            Assert.Contains("remember the blue kettle", await reader.ReadToEndAsync(TestContext.Current.CancellationToken));
+        }
+        await Accessibility.AssertNoViolationsAsync(page);
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Delete my account…" }).ClickAsync();
+        await page.GetByLabel("Enter your password to confirm").FillAsync("Not-my-password1");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Delete my account now" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("does not match this account");
+        await page.GetByLabel("Enter your password to confirm").FillAsync(Password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Delete my account now" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true })).ToBeVisibleAsync();
+
+        using var http = fixture.Api.CreateClient();
+        var login = await http.PostAsJsonAsync("/api/auth/login", new { email, password = Password }, TestContext.Current.CancellationToken);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, login.StatusCode);
+        await page.Context.CloseAsync();
+    }
 }

@@ -20,8 +20,9 @@ public interface IAuditLog
     /// Records an action by the signed-in user of <paramref name="http"/> (or <paramref name="actorId"/>
     /// when the request is not signed in yet, as on sign-in), with the client's address and user agent.
     /// </summary>
+    /// <remarks><paramref name="anonymous"/> records no actor at all (an account that deleted itself).</remarks>
     Task RecordAsync(HttpContext http, string action, string outcome = AuditOutcomes.Success, string? target = null,
-        string? detail = null, Guid? actorId = null, string? actorEmail = null, CancellationToken ct = default);
+        string? detail = null, Guid? actorId = null, string? actorEmail = null, bool anonymous = false, CancellationToken ct = default);
 }
 
 /// <summary>
@@ -32,10 +33,10 @@ public interface IAuditLog
 public sealed class AuditLog(IServiceScopeFactory scopes, JackcwfMetrics metrics, ILogger<AuditLog> logger) : IAuditLog
 {
     public async Task RecordAsync(HttpContext http, string action, string outcome = AuditOutcomes.Success, string? target = null,
-        string? detail = null, Guid? actorId = null, string? actorEmail = null, CancellationToken ct = default)
+        string? detail = null, Guid? actorId = null, string? actorEmail = null, bool anonymous = false, CancellationToken ct = default)
     {
         var user = http.User;
-        if (actorId is null && user.Identity?.IsAuthenticated == true && Guid.TryParse(user.FindFirstValue(ClaimTypes.NameIdentifier), out var id))
+        if (!anonymous && actorId is null && user.Identity?.IsAuthenticated == true && Guid.TryParse(user.FindFirstValue(ClaimTypes.NameIdentifier), out var id))
         {
             actorId = id;
             actorEmail ??= user.FindFirstValue(ClaimTypes.Email) ?? user.Identity?.Name;
@@ -77,6 +78,8 @@ public sealed class AuditRetention(IServiceScopeFactory scopes, IOptions<AuditOp
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // First run a minute after start, when the schema is migrated, then hourly.
+        await Task.Delay(TimeSpan.FromMinutes(1), stoppingToken);
         using var timer = new PeriodicTimer(TimeSpan.FromHours(1));
         do
         {
@@ -98,7 +101,7 @@ public sealed class AuditRetention(IServiceScopeFactory scopes, IOptions<AuditOp
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                // The schema may not be migrated yet on a fresh start; the next hour tries again.
+                // A database outage: the next hour tries again.
                 logger.LogWarning(e, "Audit retention could not run");
             }
         }

@@ -220,7 +220,7 @@ public static class ConversationsApi
         return safe.Length == 0 ? "conversation" : safe[..Math.Min(60, safe.Length)];
     }
 
-    private static string ToMarkdown(ConversationDetail d)
+    internal static string ToMarkdown(ConversationDetail d)
     {
         var sb = new StringBuilder();
         sb.Append("# ").AppendLine(string.IsNullOrWhiteSpace(d.Title) ? "Conversation" : d.Title).AppendLine();

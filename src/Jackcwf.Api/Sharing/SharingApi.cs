@@ -7,7 +7,6 @@ using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Audit;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Limits;
-using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -102,7 +101,7 @@ public static class SharingApi
     }
 
     public static async Task<Results<ContentHttpResult, ProblemHttpResult>> GetSharedAsync(
-        HttpContext http, AppDbContext db, JackcwfMetrics metrics, string token, CancellationToken ct)
+        HttpContext http, AppDbContext db, string token, CancellationToken ct)
     {
         NoIndex(http);
         if (!IsWellFormed(token))
@@ -110,7 +109,6 @@ public static class SharingApi
             return Problems.NotFound("share link");
         }
         var snapshot = await db.Set<ShareLink>().AsNoTracking().Where(s => s.Token == token).Select(s => s.Snapshot).FirstOrDefaultAsync(ct);
-        metrics.SharedView(snapshot is not null);
         // The snapshot is stored as the JSON it is served as: no parse and re-serialise per read.
         return snapshot is null ? Problems.NotFound("share link") : TypedResults.Content(snapshot, "application/json; charset=utf-8");
     }

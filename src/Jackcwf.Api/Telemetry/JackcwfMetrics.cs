@@ -33,7 +33,6 @@ public sealed class JackcwfMetrics : IDisposable
     private readonly Counter<long> _cache;
     private readonly Histogram<double> _dbDuration;
     private readonly Counter<long> _audit;
-    private readonly Counter<long> _sharedViews;
     private readonly ActiveUsers _activeUsers = new();
     private readonly Dictionary<string, (int Status, double Seconds)> _health = new();
     private readonly Lock _healthLock = new();
@@ -72,7 +71,6 @@ public sealed class JackcwfMetrics : IDisposable
         _refusals = _meter.CreateCounter<long>("jackcwf_limit_refusals", description: "Requests refused by a limit.");
         _cache = _meter.CreateCounter<long>("jackcwf_cache_requests", description: "Cache lookups by cache and result.");
         _audit = _meter.CreateCounter<long>("jackcwf_audit_entries", description: "Audit log entries written, by action and outcome (write_failed when the database refused one).");
-        _sharedViews = _meter.CreateCounter<long>("jackcwf_shared_views", description: "Share-link reads without signing in, by result.");
         _dbDuration = _meter.CreateHistogram("jackcwf_db_query_duration_seconds", unit: "s", description: "Database command duration.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
     }
@@ -92,8 +90,6 @@ public sealed class JackcwfMetrics : IDisposable
     public void ConversationCreated() => _conversations.Add(1);
 
     public void AuditEntry(string action, string outcome) => _audit.Add(1, new("action", action), new("outcome", outcome));
-
-    public void SharedView(bool found) => _sharedViews.Add(1, new KeyValuePair<string, object?>("result", found ? "found" : "not_found"));
 
     public void MessageCreated(string role) => _messages.Add(1, new KeyValuePair<string, object?>("role", role));
 

@@ -26,6 +26,11 @@ namespace Jackcwf.Api.Web;
 [JsonSerializable(typeof(Jackcwf.Api.Sharing.ShareLinkDto))]
 [JsonSerializable(typeof(Jackcwf.Api.Sharing.ShareList))]
 [JsonSerializable(typeof(Jackcwf.Api.Audit.AuditPage))]
+[JsonSerializable(typeof(Jackcwf.Api.Privacy.ExportAccount))]
+[JsonSerializable(typeof(List<Jackcwf.Api.Privacy.ExportUsage>))]
+[JsonSerializable(typeof(List<Jackcwf.Api.Privacy.ExportApiKey>))]
+[JsonSerializable(typeof(List<Jackcwf.Api.Privacy.ExportShare>))]
+[JsonSerializable(typeof(Jackcwf.Api.Privacy.DeleteAccountRequest))]
 [JsonSerializable(typeof(ProblemDetails))]
 [JsonSerializable(typeof(HttpValidationProblemDetails))]
 public sealed partial class AppJsonContext : JsonSerializerContext;

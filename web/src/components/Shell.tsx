@@ -3,6 +3,7 @@ import { api } from '../api/client'
 import type { Me, ModelInfo } from '../api/types'
 import { navigate, useRoute } from '../lib/route'
 import { useTheme } from '../lib/theme'
+import { AccountPage } from '../pages/AccountPage'
 import { AdminPage } from '../pages/AdminPage'
 import { AuditPage } from '../pages/AuditPage'
 import { KeysPage } from '../pages/KeysPage'
@@ -85,6 +86,15 @@ export function Shell({ me, onSignedOut }: Props) {
           {route.page === 'keys' && <KeysPage />}
           {route.page === 'admin' && me.isAdmin && <AdminPage me={me} />}
           {route.page === 'audit' && me.isAdmin && <AuditPage />}
+          {route.page === 'account' && (
+            <AccountPage
+              me={me}
+              onDeleted={() => {
+                navigate({ page: 'chat' }, true)
+                onSignedOut()
+              }}
+            />
+          )}
         </main>
       </div>
     </div>

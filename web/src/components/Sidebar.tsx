@@ -283,6 +283,9 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
         <a href="#/keys" aria-current={route.page === 'keys' ? 'page' : undefined} onClick={onClose}>
           API keys
         </a>
+        <a href="#/account" aria-current={route.page === 'account' ? 'page' : undefined} onClick={onClose}>
+          Account
+        </a>
         {me.isAdmin && (
           <a href="#/admin" aria-current={route.page === 'admin' ? 'page' : undefined} onClick={onClose}>
             Admin

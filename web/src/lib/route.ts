@@ -10,6 +10,7 @@ export type Route =
   | { page: 'keys' }
   | { page: 'admin' }
   | { page: 'audit' }
+  | { page: 'account' }
 
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#\/?/, '')
@@ -25,6 +26,8 @@ export function parseRoute(hash: string): Route {
       return { page: 'admin' }
     case 'audit':
       return { page: 'audit' }
+    case 'account':
+      return { page: 'account' }
     default:
       return { page: 'chat' }
   }
