@@ -29,9 +29,18 @@ internal static class Commands
             return false;
         }
         var urls = builder.Configuration["ASPNETCORE_URLS"] ?? builder.Configuration["urls"];
-        if (string.IsNullOrEmpty(urls))
+        var listen = string.IsNullOrEmpty(urls) ? $"http://+:{builder.Configuration.GetValue("Server:Port", 8080)}" : urls;
+        var metricsPort = builder.Configuration.GetValue<int?>("Server:MetricsPort");
+        if (metricsPort is { } port)
         {
-            builder.WebHost.UseUrls($"http://+:{builder.Configuration.GetValue("Server:Port", 8080)}");
+            // The metrics listener binds where the first public one does (all interfaces in a container).
+            var first = listen.Split(';')[0];
+            var host = first.Contains("://+", StringComparison.Ordinal) || first.Contains("://*", StringComparison.Ordinal) ? "+" : new Uri(first).Host;
+            listen += $";http://{host}:{port}";
+        }
+        if (string.IsNullOrEmpty(urls) || metricsPort is not null)
+        {
+            builder.WebHost.UseUrls(listen);
         }
         return true;
     }

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -28,6 +30,10 @@ public static class Extensions
         builder.ConfigureLogging();
         builder.ConfigureOpenTelemetry(serviceName);
         builder.Services.AddSingleton<DrainState>();
+        if (builder.Configuration.GetValue<int?>(MetricsPortFilter.ConfigurationKey) is { } metricsPort)
+        {
+            builder.Services.AddSingleton<IStartupFilter>(new MetricsPortFilter(metricsPort));
+        }
         builder.Services.AddHealthChecks()
             .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"])
             .AddCheck<DrainHealthCheck>("draining", tags: [ReadyTag]);
@@ -101,7 +107,10 @@ public static class Extensions
     private static bool IsOperationalPath(PathString path) =>
         path.StartsWithSegments("/health") || path.StartsWithSegments("/metrics");
 
-    /// <summary>Maps <c>/health</c>, <c>/health/live</c>, <c>/health/ready</c> and <c>/metrics</c> in every environment.</summary>
+    /// <summary>
+    /// Maps <c>/health</c>, <c>/health/live</c>, <c>/health/ready</c> and <c>/metrics</c> in every environment
+    /// (with METRICS_PORT set, <see cref="MetricsPortFilter"/> keeps <c>/metrics</c> on that port only).
+    /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.MapPrometheusScrapingEndpoint("/metrics");
@@ -124,4 +133,35 @@ public static class Extensions
         });
         return app;
     }
+}
+
+/// <summary>
+/// With <c>Server:MetricsPort</c> (METRICS_PORT) set, <c>/metrics</c> answers only on that port and that
+/// port answers nothing but <c>/metrics</c> and the health paths, so the public entry point (a proxy
+/// forwarding the public port) never reaches the metrics. It runs first in the pipeline (a startup
+/// filter), before authentication, and decides on the connection's local port, never on the Host
+/// header, which a client chooses.
+/// </summary>
+public sealed class MetricsPortFilter(int metricsPort) : IStartupFilter
+{
+    public const string ConfigurationKey = "Server:MetricsPort";
+
+    public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+    {
+        app.Use((ctx, nextMiddleware) =>
+        {
+            var onMetricsPort = ctx.Connection.LocalPort == metricsPort;
+            var path = ctx.Request.Path;
+            var allowed = onMetricsPort
+                ? path.StartsWithSegments("/metrics") || path.StartsWithSegments("/health")
+                : !path.StartsWithSegments("/metrics");
+            if (allowed)
+            {
+                return nextMiddleware(ctx);
+            }
+            ctx.Response.StatusCode = StatusCodes.Status404NotFound;
+            return Task.CompletedTask;
+        });
+        next(app);
+    };
 }

@@ -130,6 +130,7 @@ public sealed class RunningServiceTests(DeployedService service) : IClassFixture
         environment["MIGRATE_ON_STARTUP"] = "true";
         environment["PORT"] = null;
         var port = DeployedService.FreePort();
+        environment["METRICS_PORT"] = DeployedService.FreePort(exclude: port).ToString();
 
         await using var replica = await ApiProcess.StartAsync(
             new ApiProcessOptions { Environment = environment, Port = port }, TestContext.Current.CancellationToken);
@@ -171,5 +172,65 @@ public sealed class RunningServiceTests(DeployedService service) : IClassFixture
             : [.. Compose.Services(file)[where]!["healthcheck"]!["test"]!.AsArray().Select(n => (string)n!).Skip(1)];
         Assert.Equal(["dotnet", "Jackcwf.Api.dll"], command[..2]);
         return command[2..];
+    }
+
+    [Fact]
+    public async Task Hole14_MetricsAnswerOnlyOnTheMetricsPortEvenWithASpoofedHostHeader()
+    {
+        var port = DeployedService.FreePort();
+        var metricsPort = DeployedService.FreePort(exclude: port);
+        var environment = service.Environment(port);
+        environment["METRICS_PORT"] = metricsPort.ToString();
+        await using var replica = await ApiProcess.StartAsync(service.Options(environment, port), TestContext.Current.CancellationToken);
+        using var http = replica.CreateClient();
+        using var metricsHttp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{metricsPort}/") };
+        var ct = TestContext.Current.CancellationToken;
+
+        using var publicMetrics = await http.GetAsync("metrics", ct);
+        using var spoofed = new HttpRequestMessage(HttpMethod.Get, "metrics") { Headers = { Host = $"127.0.0.1:{metricsPort}" } };
+        using var spoofedMetrics = await http.SendAsync(spoofed, ct);
+        using var publicHealth = await http.GetAsync("health/live", ct);
+        using var internalMetrics = await metricsHttp.GetAsync("metrics", ct);
+        using var internalApi = await metricsHttp.GetAsync("api/models", ct);
+
+        Assert.Equal(HttpStatusCode.NotFound, publicMetrics.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, spoofedMetrics.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, publicHealth.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, internalMetrics.StatusCode);
+        Assert.Contains("# TYPE ", await internalMetrics.Content.ReadAsStringAsync(ct));
+        Assert.Equal(HttpStatusCode.NotFound, internalApi.StatusCode);
+    }
+
+    [Fact]
+    public async Task Hole14_ApiReferenceIsOffOutsideDevelopmentAndHasItsOwnCspWhenOn()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var port = DeployedService.FreePort();
+        var environment = service.Environment(port);
+        environment["API_REFERENCE_ENABLED"] = null;
+        environment["ASPNETCORE_ENVIRONMENT"] = null;
+        environment["DOTNET_ENVIRONMENT"] = null;
+        await using (var production = await ApiProcess.StartAsync(service.Options(environment, port), ct))
+        {
+            using var http = production.CreateClient();
+            foreach (var path in new[] { "openapi/v1.json", "scalar", "scalar/" })
+            {
+                using var response = await http.GetAsync(path, ct);
+                Assert.True(response.StatusCode == HttpStatusCode.NotFound, $"{path} answered {(int)response.StatusCode} with the default configuration");
+            }
+        }
+
+        environment["API_REFERENCE_ENABLED"] = "true";
+        await using var enabled = await ApiProcess.StartAsync(service.Options(environment, port), ct);
+        using var client = enabled.CreateClient();
+        using var document = await client.GetAsync("openapi/v1.json", ct);
+        using var page = await client.GetAsync("scalar/", ct);
+
+        Assert.Equal(HttpStatusCode.OK, document.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        var csp = string.Join(' ', page.Headers.GetValues("Content-Security-Policy"));
+        Assert.Contains("frame-ancestors 'none'", csp);
+        Assert.Contains("object-src 'none'", csp);
+        Assert.DoesNotContain("unsafe-eval", csp);
     }
 }

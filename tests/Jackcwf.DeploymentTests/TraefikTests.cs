@@ -14,9 +14,22 @@ public sealed class TraefikTests
     }
 
     [Fact]
-    public void DynamicConfigurationMatchesTheTraefikV3FileProviderSchema()
+    public void SingleNodeStaticConfigurationMatchesTheTraefikV3Schema()
     {
-        var errors = SchemaValidator.For("traefik-v3-file-provider.json").Validate(Traefik.Dynamic());
+        var errors = SchemaValidator.For("traefik-v3.json").Validate(Traefik.SingleNodeStatic());
+
+        Assert.True(errors.Count == 0, string.Join('\n', errors));
+    }
+
+    [Theory]
+    [InlineData("dynamic/dynamic.yml")]
+    [InlineData("dynamic/admin.yml")]
+    [InlineData("single-node/app.yml")]
+    public void DynamicConfigurationMatchesTheTraefikV3FileProviderSchema(string file)
+    {
+        var dynamic = YamlJson.ParseObject(Repo.Read(["deployment", "traefik", .. file.Split('/')]));
+
+        var errors = SchemaValidator.For("traefik-v3-file-provider.json").Validate(dynamic);
 
         Assert.True(errors.Count == 0, string.Join('\n', errors));
     }

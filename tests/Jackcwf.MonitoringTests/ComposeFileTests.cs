@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Jackcwf.MonitoringTests.Infrastructure;
 using Jackcwf.Testing;
 using Json.Schema;
@@ -37,14 +36,52 @@ public sealed class ComposeFileTests
     }
 
     [Theory]
-    [InlineData("prometheus", "9090:9090")]
-    [InlineData("grafana", "3001:3000")]
-    [InlineData("alertmanager", "9093:9093")]
-    public void UserInterfacesArePublishedOnTheSeedPorts(string service, string mapping)
+    [InlineData("prometheus", "127.0.0.1:9090:9090")]
+    [InlineData("grafana", "127.0.0.1:3001:3000")]
+    [InlineData("alertmanager", "127.0.0.1:9093:9093")]
+    public void UserInterfacesArePublishedOnTheSeedPortsOfTheLoopbackOnly(string service, string mapping)
     {
         var ports = Service(service)["ports"]!.AsArray().Select(p => p!.ToString()).ToList();
 
-        Assert.Contains(mapping, ports);
+        Assert.Equal([mapping], ports);
+    }
+
+    // Issue 12, item 13: nothing of the monitoring stack listens on a public interface, and Grafana
+    // has no default admin password.
+    [Fact]
+    public void Hole13_NoMonitoringServiceIsPublishedBeyondTheLoopback()
+    {
+        var published = Compose["services"]!.AsObject()
+            .SelectMany(s => (s.Value!["ports"]?.AsArray() ?? []).Select(p => (s.Key, Port: p!.ToString())))
+            .ToList();
+
+        Assert.NotEmpty(published);
+        Assert.All(published, p => Assert.True(p.Port.StartsWith("127.0.0.1:", StringComparison.Ordinal), $"{p.Key} publishes {p.Port} on every interface"));
+    }
+
+    [Fact]
+    public void Hole13_GrafanaAdminPasswordComesFromASecretWithNoDefault()
+    {
+        var grafana = Service("grafana");
+        var environment = grafana["environment"]!.AsObject();
+
+        Assert.False(environment.ContainsKey("GF_SECURITY_ADMIN_PASSWORD"), "a password in the environment (default admin) is readable by anyone with docker inspect");
+        Assert.Equal("/run/secrets/grafana_admin_password", (string?)environment["GF_SECURITY_ADMIN_PASSWORD__FILE"]);
+        Assert.Contains("grafana_admin_password", grafana["secrets"]!.AsArray().Select(n => n!.ToString()));
+        Assert.NotNull(Compose["secrets"]!["grafana_admin_password"]!["file"]);
+        Assert.Equal("false", (string?)environment["GF_AUTH_ANONYMOUS_ENABLED"]);
+        Assert.Equal("false", (string?)environment["GF_USERS_ALLOW_SIGN_UP"]);
+    }
+
+    [Fact]
+    public void Hole18_PrometheusNeedsNoDockerSocketAndCadvisorIsOptional()
+    {
+        var prometheus = Service("prometheus");
+
+        Assert.DoesNotContain(prometheus["volumes"]!.AsArray(), v => v!.ToString().Contains("docker.sock", StringComparison.Ordinal));
+        Assert.Null(prometheus["user"]);
+        Assert.DoesNotContain("docker_sd_configs", File.ReadAllText(MonitoringFiles.PrometheusConfig));
+        Assert.Equal(["cadvisor"], Service("cadvisor")["profiles"]!.AsArray().Select(n => n!.ToString()));
     }
 
     [Theory]
@@ -77,35 +114,51 @@ public sealed class ComposeFileTests
     public void PrometheusJoinsTheNetworkOfTheHighAvailabilityStack()
     {
         var ha = YamlJson.ParseFile(Path.Combine(RepoPaths.Root, "deployment", "docker-compose.ha.yml"));
-        var frontend = (string?)ha["networks"]!["frontend"]!["name"];
+        var frontend = (string?)ha["networks"]?["frontend"]?["name"];
         Assert.False(string.IsNullOrEmpty(frontend), "deployment/docker-compose.ha.yml gives its frontend network no fixed name.");
 
-        var network = Compose["networks"]![frontend]?.AsObject();
+        var network = Compose["networks"]?[frontend!];
         Assert.True(network is not null, $"docker-compose.monitoring.yml does not declare the network {frontend}.");
         Assert.True((bool?)network["external"] == true, $"{frontend} must be external (it belongs to the HA stack).");
         Assert.Contains(frontend, Service("prometheus")["networks"]!.AsArray().Select(n => n!.ToString()));
-        Assert.Matches(KeepRegex("__meta_docker_network_name"), frontend);
+    }
+
+    [Fact]
+    public void TheDataTierExportersJoinTheNetworkWherePostgresAndRedisListen()
+    {
+        var ha = YamlJson.ParseFile(Path.Combine(RepoPaths.Root, "deployment", "docker-compose.ha.yml"));
+        var backend = (string?)ha["networks"]?["backend"]?["name"];
+        Assert.False(string.IsNullOrEmpty(backend), "deployment/docker-compose.ha.yml gives its backend network no fixed name.");
+
+        Assert.True((bool?)Compose["networks"]![backend!]!["external"]);
+        foreach (var exporter in new[] { "postgres-exporter", "redis-exporter" })
+        {
+            Assert.Contains(backend, Service(exporter)["networks"]!.AsArray().Select(n => n!.ToString()));
+        }
+        Assert.Contains("./postgres-exporter:/etc/postgres-exporter:ro", Service("postgres-exporter")["volumes"]!.AsArray().Select(n => n!.ToString()));
+        Assert.Contains("--extend.query-path=/etc/postgres-exporter/queries.yaml", Service("postgres-exporter")["command"]!.AsArray().Select(n => n!.ToString()));
+        var haServices = ha["services"]!.AsObject().Select(s => s.Key).ToHashSet();
+        var config = YamlJson.ParseFile(MonitoringFiles.PrometheusConfig);
+        foreach (var job in new[] { "redis", "redis-sentinel" })
+        {
+            var targets = config["scrape_configs"]!.AsArray().Single(j => (string?)j!["job_name"] == job)!["static_configs"]![0]!["targets"]!.AsArray();
+            Assert.All(targets, t => Assert.Contains(new Uri(t!.ToString()).Host, haServices));
+        }
     }
 
     [Theory]
     [InlineData("deployment/docker-compose.ha.yml", "web")]
     [InlineData("docker-compose.yml", "app")]
-    public void PrometheusDiscoversTheReplicasOfTheServiceComposeFiles(string file, string service)
+    public void PrometheusFindsTheReplicasByTheirServiceNameOnTheirMetricsPort(string file, string service)
     {
         var compose = YamlJson.ParseFile(Path.Combine(RepoPaths.Root, file));
-        var project = (string?)compose["name"];
-        Assert.False(string.IsNullOrEmpty(project), $"{file} has no project name.");
-        Assert.True(compose["services"]?[service] is not null, $"{file} has no service {service}.");
+        var app = compose["services"]?[service]?.AsObject();
+        Assert.True(app is not null, $"{file} has no service {service}.");
+        var metricsPort = (string?)app["environment"]!["METRICS_PORT"];
 
-        Assert.Matches(KeepRegex("__meta_docker_container_label_com_docker_compose_project"), $"{project};{service}");
-    }
-
-    // The anchored regex of the "keep" relabelling whose source_labels start with sourceLabel (job jackcwf).
-    private static Regex KeepRegex(string sourceLabel)
-    {
         var config = YamlJson.ParseFile(MonitoringFiles.PrometheusConfig);
-        var job = config["scrape_configs"]!.AsArray().Single(j => (string?)j!["job_name"] == "jackcwf")!;
-        var rule = job["relabel_configs"]!.AsArray().Single(r => (string?)r!["action"] == "keep" && (string?)r["source_labels"]![0] == sourceLabel)!;
-        return new Regex("^(?:" + (string)rule["regex"]! + ")$");
+        var dns = config["scrape_configs"]!.AsArray().Single(j => (string?)j!["job_name"] == "jackcwf")!["dns_sd_configs"]!.AsArray().Single()!;
+        Assert.Contains(service, dns["names"]!.AsArray().Select(n => n!.ToString()));
+        Assert.Equal(metricsPort, dns["port"]!.ToString());
     }
 }

@@ -317,6 +317,9 @@ public sealed class ApiProcess : IAsyncDisposable
         start.Environment["DOTNET_gcServer"] = "0";
         start.Environment["DOTNET_NOLOGO"] = "1";
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        // The suites read the OpenAPI document (route lists, the malformed-request corpus); it is off
+        // by default outside Development. A test that checks the default passes null to remove it.
+        start.Environment["API_REFERENCE_ENABLED"] = "true";
         foreach (var (name, value) in _options.Environment)
         {
             if (value is null)

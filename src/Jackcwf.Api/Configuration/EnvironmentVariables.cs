@@ -15,6 +15,8 @@ public static class EnvironmentVariables
     public static readonly IReadOnlyList<Variable> All =
     [
         new("PORT", "Server:Port", Kind.Integer, 1, 65535),
+        new("METRICS_PORT", "Server:MetricsPort", Kind.Integer, 1, 65535),
+        new("API_REFERENCE_ENABLED", "Server:ApiReferenceEnabled", Kind.Boolean),
         new("UVICORN_WORKERS", "Server:UvicornWorkers", Kind.Integer, 1, 64),
         new("GRACEFUL_SHUTDOWN_TIMEOUT", "Server:GracefulShutdownTimeoutSeconds", Kind.Integer, 0, 3600),
         new("SHUTDOWN_DRAIN_DELAY_SECONDS", "Server:DrainDelaySeconds", Kind.Integer, 0, 600),

@@ -6,6 +6,10 @@ public sealed class ServerOptions
 {
     public const string Section = "Server";
     public int Port { get; set; } = 8080;
+    /// <summary>When set, <c>/metrics</c> is served on this port only (never on <see cref="Port"/>).</summary>
+    public int? MetricsPort { get; set; }
+    /// <summary>Serves <c>/openapi</c> and <c>/scalar</c>; unset means on in Development only.</summary>
+    public bool? ApiReferenceEnabled { get; set; }
     public int? UvicornWorkers { get; set; }
     public int GracefulShutdownTimeoutSeconds { get; set; } = 30;
     public int DrainDelaySeconds { get; set; } = 5;

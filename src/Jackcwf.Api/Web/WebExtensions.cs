@@ -14,6 +14,10 @@ public static class WebExtensions
 {
     private const string Csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
+    // The API reference page (Scalar) starts from an inline script and loads its bundle from the
+    // jsDelivr CDN; it gets exactly that, and nothing may frame it or post forms elsewhere.
+    private const string ApiReferenceCsp = "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; img-src 'self' data: https:; font-src 'self' data: https://fonts.gstatic.com https://cdn.jsdelivr.net; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
     public static IHostApplicationBuilder AddWeb(this IHostApplicationBuilder builder)
     {
         var s = builder.Services;
@@ -75,13 +79,20 @@ public static class WebExtensions
 
     public static WebApplication MapWebEndpoints(this WebApplication app)
     {
-        app.MapOpenApi("/openapi/{documentName}.json");
-        app.MapScalarApiReference("/scalar", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json").WithTitle("Jackcwf API"));
+        // The API reference tells an attacker every route and field: on by default in Development
+        // only (API_REFERENCE_ENABLED turns it on or off explicitly).
+        var apiReference = app.Configuration.GetValue<bool?>("Server:ApiReferenceEnabled") ?? app.Environment.IsDevelopment();
+        if (apiReference)
+        {
+            app.MapOpenApi("/openapi/{documentName}.json");
+            app.MapScalarApiReference("/scalar", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json").WithTitle("Jackcwf API"));
+        }
         // GET/HEAD only, so requests that routing refused for their method or content type keep their 405/415.
         app.MapMethods("/{**path:nonfile}", [HttpMethods.Get, HttpMethods.Head], async ctx =>
         {
             var path = ctx.Request.Path;
-            if (path.StartsWithSegments("/api") || path.StartsWithSegments("/v1") || Path.HasExtension(path.Value))
+            if (path.StartsWithSegments("/api") || path.StartsWithSegments("/v1") || Path.HasExtension(path.Value)
+                || path.StartsWithSegments("/scalar") || path.StartsWithSegments("/openapi") || path.StartsWithSegments("/metrics"))
             {
                 await ErrorResponses.WriteAsync(ctx, 404, "not_found", "Not found", "No such route.");
                 return;
@@ -103,7 +114,7 @@ public static class WebExtensions
         }
         else
         {
-            await ctx.Response.WriteAsync("<!doctype html><title>Jackcwf</title><h1>Jackcwf API is running</h1><p>The web app is not built: run <code>./run.sh</code> (it builds <code>web/</code>). The API reference is at <a href=\"/scalar\">/scalar</a>.</p>");
+            await ctx.Response.WriteAsync("<!doctype html><title>Jackcwf</title><h1>Jackcwf API is running</h1><p>The web app is not built: run <code>./run.sh</code> (it builds <code>web/</code>). The API reference is at <a href=\"/scalar\">/scalar</a> when API_REFERENCE_ENABLED is true (the default in Development).</p>");
         }
     }
 
@@ -116,10 +127,7 @@ public static class WebExtensions
         h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()";
         h["Cross-Origin-Opener-Policy"] = "same-origin";
         // The API reference page needs its own scripts; everything else gets the strict policy.
-        if (!ctx.Request.Path.StartsWithSegments("/scalar"))
-        {
-            h.ContentSecurityPolicy = Csp;
-        }
+        h.ContentSecurityPolicy = ctx.Request.Path.StartsWithSegments("/scalar") ? ApiReferenceCsp : Csp;
         if (ctx.Request.IsHttps)
         {
             h.StrictTransportSecurity = "max-age=31536000";

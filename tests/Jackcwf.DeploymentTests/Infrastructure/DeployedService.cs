@@ -47,11 +47,11 @@ public sealed class DeployedService : IAsyncLifetime
         WorkingDirectory = WorkingDirectory,
     };
 
-    public static int FreePort()
+    public static int FreePort(int? exclude = null)
     {
         for (var port = FirstPort + Random.Shared.Next(0, 200); port <= LastPort; port++)
         {
-            if (Jackcwf.Testing.FreePort.IsFree(port)) return port;
+            if (port != exclude && Jackcwf.Testing.FreePort.IsFree(port)) return port;
         }
         throw new InvalidOperationException($"No free port in {FirstPort}-{LastPort}.");
     }
