@@ -1,3 +1,4 @@
+using Jackcwf.Api.Ai.Embeddings;
 using Jackcwf.Api.Conversations;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -23,6 +24,7 @@ public static class AiExtensions
     {
         builder.Services.AddSingleton<ModelCatalog>();
         builder.Services.AddSingleton<ChatClientProvider>();
+        builder.AddEmbeddings();
         // No automatic retries here: a retried generation must go through the idempotency key, not behind the user's back.
         builder.Services.AddHttpClient(ChatClientProvider.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler

@@ -26,13 +26,15 @@ public static class OpenAiCompatApi
         v1.MapPost("/chat/completions", ChatCompletionsAsync).WithName("OpenAiChatCompletions")
             .WithSummary("OpenAI chat completions, streamed (stream: true) or not; errors use OpenAI's error shape.")
             .Accepts<ChatCompletionRequest>("application/json");
+        v1.MapEmbeddingsAndModelLookup();
         return app;
     }
 
-    public static IResult ListModels(ModelCatalog catalog)
+    public static IResult ListModels(ModelCatalog catalog, Ai.Embeddings.EmbeddingModels embeddings)
     {
         var created = new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero).ToUnixTimeSeconds();
-        var list = new ModelListDto("list", catalog.Available.Select(m => new ModelEntryDto(m.Id, "model", created, m.Provider)).ToList());
+        var list = new ModelListDto("list", catalog.Available.Select(m => new ModelEntryDto(m.Id, "model", created, m.Provider))
+            .Concat(EmbeddingsApi.EmbeddingModelEntries(embeddings)).ToList());
         return Results.Json(list, OpenAiJsonContext.Default.ModelListDto);
     }
 
