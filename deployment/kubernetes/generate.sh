@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the files in deployment/kubernetes that are derived from other sources:
 #   components/monitoring/prometheusrule-*.yaml  from deployment/monitoring/prometheus/rules/{alerts,recording}.yml
+#   components/redis-sentinel/*.sh               from deployment/redis/*.sh (the Compose start scripts)
 #   all-in-one.yml                               from `kubectl kustomize overlays/medium`
 # Usage: deployment/kubernetes/generate.sh [--check]
 #   --check  regenerate into a temporary folder and fail (exit 1) if a committed file differs.
@@ -62,15 +63,24 @@ for pair in alerts:jackcwf-alerts recording:jackcwf-recording-rules; do
   fi
 done
 
+redis_scripts=(redis-start.sh sentinel-start.sh)
+mkdir -p "$out/components/redis-sentinel"
+for script in "${redis_scripts[@]}"; do
+  # The same script runs on Compose and Kubernetes; the copy is what Kustomize may load.
+  cp "$here/../redis/$script" "$out/components/redis-sentinel/$script"
+done
+
 if $check; then
   # Render from a copy that uses the freshly generated rules.
   work=$out/tree
   mkdir -p "$work"
   cp -r "$here/base" "$here/components" "$here/overlays" "$work/"
   cp "$out"/components/monitoring/prometheusrule-*.yaml "$work/components/monitoring/"
+  cp "$out"/components/redis-sentinel/*.sh "$work/components/redis-sentinel/"
   { all_in_one_header; kubectl kustomize "$work/overlays/medium"; } >"$out/all-in-one.yml"
   status=0
-  for f in components/monitoring/prometheusrule-alerts.yaml components/monitoring/prometheusrule-recording.yaml all-in-one.yml; do
+  for f in components/monitoring/prometheusrule-alerts.yaml components/monitoring/prometheusrule-recording.yaml \
+    components/redis-sentinel/redis-start.sh components/redis-sentinel/sentinel-start.sh all-in-one.yml; do
     if ! diff -u "$here/$f" "$out/$f"; then
       echo "generate.sh --check: deployment/kubernetes/$f is stale; run deployment/kubernetes/generate.sh" >&2
       status=1
@@ -80,4 +90,4 @@ if $check; then
 fi
 
 { all_in_one_header; kubectl kustomize "$here/overlays/medium"; } >"$here/all-in-one.yml"
-echo "generated: components/monitoring/prometheusrule-*.yaml, all-in-one.yml"
+echo "generated: components/monitoring/prometheusrule-*.yaml, components/redis-sentinel/*.sh, all-in-one.yml"

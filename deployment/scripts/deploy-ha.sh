@@ -50,6 +50,10 @@ Environment (local platform):
 
 Environment (docker-compose / kubernetes):
   HA_COMPOSE_FILE     Compose file (default deployment/docker-compose.ha.yml).
+  HA_ENV_FILE         The .env the compose file reads (default <repo>/.env); checked before deploying.
+  HA_SECRETS_DIR      Folder of the Docker secrets (default <repo>/secrets); checked likewise.
+  JACKCWF_IMAGE       docker-compose: a released image (e.g. ghcr.io/<owner>/jackcwf:1.2.3), pulled
+                      and never rebuilt; unset builds jackcwf-backend:latest from this checkout.
   HA_STOP_GRACE       Seconds docker stop waits before SIGKILL (default 50, as stop_grace_period).
   HA_ROLLOUT_TIMEOUT  Seconds to wait for a rollout or a healthy container (default 300).
 
@@ -514,15 +518,27 @@ wait_containers_healthy() {
 compose_deploy() {
   compose_init
   REPLICAS=${REPLICAS:-3}
-  local env_file="$REPO_ROOT/.env" secret="$REPO_ROOT/secrets/postgres_password.txt"
+  local env_file=${HA_ENV_FILE:-$REPO_ROOT/.env} secrets=${HA_SECRETS_DIR:-$REPO_ROOT/secrets}
   [[ -f "$env_file" ]] || die "$env_file is missing (the compose file reads it)" "cp .env.example .env and edit it"
-  [[ -f "$secret" ]] || die "$secret is missing" "mkdir -p secrets && printf '%s' '<password>' > secrets/postgres_password.txt"
+  [[ -f "$secrets/postgres_password.txt" ]] || die "$secrets/postgres_password.txt is missing" "mkdir -p secrets && openssl rand -hex 24 > secrets/postgres_password.txt (and put it in DATABASE_URL)"
+  [[ -f "$secrets/redis_password.txt" ]] || die "$secrets/redis_password.txt is missing (every Redis and sentinel requires it)" "openssl rand -hex 32 > secrets/redis_password.txt (and put it in REDIS_URL, see .env.example)"
+  [[ -f "$secrets/traefik_users.htpasswd" ]] || die "$secrets/traefik_users.htpasswd is missing (basic auth of the Traefik dashboard)" "htpasswd -nB admin > secrets/traefik_users.htpasswd"
+  grep -q '^REDIS_URL=.*serviceName=mymaster' "$env_file" \
+    || die "$env_file has no Sentinel REDIS_URL: the replicas would run without the shared backplane" "uncomment the HA REDIS_URL line of .env.example in $env_file and set its password"
+  local build=(--build)
+  if [[ -n "${JACKCWF_IMAGE:-}" ]]; then
+    # A released image: pull it and never build, or `up --build` would rebuild from this checkout
+    # and replace the released image under the same name.
+    log "using the released image $JACKCWF_IMAGE (pulled, not built)"
+    compose pull migrate web
+    build=(--no-build)
+  fi
   if [[ -n "$(web_containers)" ]]; then
     # Already deployed: only change the number of replicas; never recreate running ones at once
     # (a new image is rolled out with --rolling-restart).
-    compose up -d --no-recreate --scale "web=$REPLICAS"
+    compose up -d "${build[@]}" --no-recreate --scale "web=$REPLICAS"
   else
-    compose up -d --build --scale "web=$REPLICAS"
+    compose up -d "${build[@]}" --scale "web=$REPLICAS"
   fi
   log "waiting until every web container is healthy"
   wait_containers_healthy
@@ -590,7 +606,12 @@ kube() { log "+ kubectl $*"; kubectl "$@"; }
 
 kube_deploy() {
   kube_init
+  # A Job's pod template is immutable: applying a new image to the finished migration Job of the
+  # previous release fails ("field is immutable") until its TTL deletes it. Delete it first (a
+  # finished Job does nothing); apply creates it again and it migrates for the new release.
+  kube -n "$NAMESPACE" delete job jackcwf-migrate --ignore-not-found --wait=true
   kube apply "${KUBE_SOURCE[@]}"
+  kube -n "$NAMESPACE" wait --for=condition=complete job/jackcwf-migrate --timeout="${ROLLOUT_TIMEOUT}s"
   if [[ -n "$REPLICAS" ]]; then
     warn "the HorizontalPodAutoscaler keeps replicas within its own bounds; --replicas sets the current count only"
     kube -n "$NAMESPACE" scale "$DEPLOYMENT" --replicas="$REPLICAS"

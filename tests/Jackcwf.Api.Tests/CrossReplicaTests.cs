@@ -28,6 +28,7 @@ public sealed class TwoReplicasFixture : IAsyncLifetime
             ["MAX_CONCURRENT_GENERATIONS"] = "1",
             ["DEMO_CHUNK_DELAY_MS"] = "40",
             ["SHUTDOWN_DRAIN_DELAY_SECONDS"] = "0",
+            ["RESPONSE_CACHE"] = "exact",
         };
         A = await ApiProcess.StartAsync(new ApiProcessOptions { Environment = env });
         B = await ApiProcess.StartAsync(new ApiProcessOptions { Environment = env });
@@ -147,5 +148,20 @@ public sealed class CrossReplicaTests(TwoReplicasFixture fx) : IClassFixture<Two
         var rest = await resumed.ReadAllEventsAsync(Ct);
         Assert.Equal(text, received + string.Concat(rest.Where(e => e.Type == "delta").Select(e => e.Json.GetProperty("text").GetString())));
         Assert.Equal("done", rest[^1].Type);
+    }
+
+    [Fact]
+    public async Task AnAnswerCachedOnOneReplicaIsServedByTheOtherThroughRedis()
+    {
+        var (onA, onB, _, _, _) = await UserWithKeyAsync();
+        var body = new { model = "demo/echo", messages = new[] { new { role = "user", content = "shared cache " + Guid.NewGuid() } } };
+        using var first = await onA.PostAsJsonAsync("v1/chat/completions", body, Ct);
+        using var second = await onB.PostAsJsonAsync("v1/chat/completions", body, Ct);
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        Assert.Equal(("MISS", "HIT"), (first.Headers.GetValues("X-Cache").Single(), second.Headers.GetValues("X-Cache").Single()));
+        var a = await first.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        var b = await second.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal(a.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString(),
+            b.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
     }
 }

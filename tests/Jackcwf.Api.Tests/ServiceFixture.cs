@@ -37,6 +37,9 @@ public abstract class ServiceFixture : IAsyncLifetime
             ["MONITORING_INTERVAL_SECONDS"] = "60",
             ["Chat__KeepAliveIntervalMs"] = "300",
             ["Chat__CheckpointIntervalMs"] = "100",
+            // These suites see each provider error as it is (one queued error, one failure): retries,
+            // fallbacks and the circuit breaker have their own suite (PipelineResilienceTests).
+            ["PROVIDER_MAX_RETRIES"] = "0",
         };
         foreach (var (k, v) in await DatabaseAsync())
         {

@@ -43,6 +43,8 @@ public sealed class KubernetesBehaviourTests
         var objects = await Kustomize.LoadAsync(overlay);
         var pods = objects.OfType<V1Deployment>().Select(d => (d.Metadata.Name, d.Spec.Template.Spec))
             .Concat(objects.OfType<V1Job>().Select(j => (j.Metadata.Name, j.Spec.Template.Spec)))
+            .Concat(objects.OfType<V1StatefulSet>().Select(s => (s.Metadata.Name, s.Spec.Template.Spec)))
+            .Concat(objects.OfType<V1CronJob>().Select(c => (c.Metadata.Name, c.Spec.JobTemplate.Spec.Template.Spec)))
             .ToList();
 
         Assert.True(pods.Count >= 3, "the API Deployment, the migration Job and Redis");
@@ -128,7 +130,7 @@ public sealed class KubernetesBehaviourTests
         var objects = await Kustomize.LoadAsync(overlay);
         var podLabels = Api(objects).Spec.Template.Metadata.Labels;
         var service = objects.OfType<V1Service>().Single(s => s.Metadata.Name == "jackcwf-backend-service");
-        var pdb = objects.OfType<V1PodDisruptionBudget>().Single();
+        var pdb = objects.OfType<V1PodDisruptionBudget>().Single(p => p.Metadata.Name == "jackcwf-backend");
 
         Assert.All(service.Spec.Selector, kv => Assert.Equal(kv.Value, podLabels[kv.Key]));
         Assert.All(pdb.Spec.Selector.MatchLabels, kv => Assert.Equal(kv.Value, podLabels[kv.Key]));
@@ -137,12 +139,14 @@ public sealed class KubernetesBehaviourTests
     }
 
     [Fact]
-    public async Task RedisComponentPointsTheReplicasAtTheRedisService()
+    public async Task RedisComponentPointsTheReplicasAtTheRedisServiceWithThePassword()
     {
         var objects = await Kustomize.LoadAsync("medium");
         var redisService = objects.OfType<V1Service>().Single(s => s.Metadata.Name == "jackcwf-redis");
+        var env = Api(objects).Spec.Template.Spec.Containers.Single().Env;
 
-        Assert.Equal($"redis://{redisService.Metadata.Name}:{redisService.Spec.Ports.Single().Port}", Config(objects).Data["REDIS_URL"]);
+        Assert.Equal($"redis://:$(REDIS_PASSWORD)@{redisService.Metadata.Name}:{redisService.Spec.Ports.Single().Port}", env.Single(e => e.Name == "REDIS_URL").Value);
+        Assert.False(Config(objects).Data.ContainsKey("REDIS_URL"), "the URL carries the password: not in a ConfigMap");
     }
 
     [Fact]
@@ -160,8 +164,9 @@ public sealed class KubernetesBehaviourTests
         Assert.Equal([("UDP", "53"), ("TCP", "53")], dnsPorts);
 
         var api = policies["jackcwf-api"].Spec;
-        Assert.All(api.Ingress, rule => Assert.Equal("8080", rule.Ports.Single().Port.Value));
-        Assert.Contains(api.Ingress, rule => rule.FromProperty.Any(f => f.NamespaceSelector.MatchExpressions.Single().Values.Contains("monitoring")));
+        var monitoring = api.Ingress.Single(rule => rule.FromProperty.Any(f => f.NamespaceSelector.MatchExpressions.Single().Values.Contains("monitoring")));
+        Assert.Equal("9464", monitoring.Ports.Single().Port.Value);
+        Assert.All(api.Ingress.Where(r => r != monitoring), rule => Assert.Equal("8080", rule.Ports.Single().Port.Value));
         var egressPorts = api.Egress.SelectMany(e => e.Ports).Select(p => p.Port.Value).Order().ToList();
         Assert.Equal(["443", "5432", "6379"], egressPorts);
 

@@ -28,7 +28,7 @@ public sealed class MonitoringRuleTests
     {
         var objects = await Kustomize.LoadAsync("medium");
         var monitor = objects.OfType<ServiceMonitor>().Single();
-        var service = objects.OfType<k8s.Models.V1Service>().Single(s => s.Metadata.Name == "jackcwf-backend-service");
+        var service = objects.OfType<k8s.Models.V1Service>().Single(s => s.Metadata.Name == "jackcwf-backend-metrics");
 
         var endpoint = monitor.Spec!.Endpoints!.Single();
         Assert.Equal("/metrics", endpoint.Path);

@@ -102,8 +102,11 @@ public sealed class RunningServiceTests(DeployedService service) : IClassFixture
     [Fact]
     public async Task ServiceMonitorPathServesPrometheusMetrics()
     {
-        var endpoint = (await Kustomize.LoadAsync("medium")).OfType<ServiceMonitor>().Single().Spec!.Endpoints!.Single();
-        using var http = service.Api.CreateClient();
+        var objects = await Kustomize.LoadAsync("medium");
+        var endpoint = objects.OfType<ServiceMonitor>().Single().Spec!.Endpoints!.Single();
+        var container = objects.OfType<V1Deployment>().Single(d => d.Metadata.Name == "jackcwf-backend").Spec.Template.Spec.Containers.Single();
+        Assert.Equal(service.ConfigMap.Data["METRICS_PORT"], container.Ports.Single(p => p.Name == endpoint.Port).ContainerPort.ToString());
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{service.MetricsPort}/") };
 
         using var response = await http.GetAsync(endpoint.Path!.TrimStart('/'), TestContext.Current.CancellationToken);
         var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);

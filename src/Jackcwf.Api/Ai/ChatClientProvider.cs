@@ -2,6 +2,7 @@ using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.Collections.Concurrent;
 using Anthropic;
+using Jackcwf.Api.Ai.Pipeline;
 using Jackcwf.Api.Configuration;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
@@ -10,24 +11,92 @@ using OpenAI;
 namespace Jackcwf.Api.Ai;
 
 /// <summary>
-/// One <see cref="IChatClient"/> pipeline per model, built on first use and cached: the provider's
-/// official SDK adapter wrapped in OpenTelemetry. Provider URLs and keys come only from operator
+/// One <see cref="IChatClient"/> pipeline per model, built on first use and cached (see
+/// <see cref="Build"/> for its steps). Provider URLs and keys come only from operator
 /// configuration; nothing in a request can change where the server connects.
 /// </summary>
 public sealed class ChatClientProvider(
     IOptions<ProvidersOptions> options,
+    IOptions<ResilienceOptions> resilience,
+    IOptions<ResponseCacheOptions> cache,
+    ModelCatalog catalog,
+    ProviderCircuitBreakers breakers,
+    IResponseCacheStore cacheStore,
+    Limits.LimitGuard limits,
+    Usage.UsageLedger ledger,
+    Telemetry.JackcwfMetrics metrics,
     IHttpClientFactory httpClientFactory,
-    ILoggerFactory loggerFactory) : IDisposable
+    ILoggerFactory loggerFactory,
+    IServiceProvider services) : IDisposable
 {
     public const string HttpClientName = "llm";
-    private readonly ConcurrentDictionary<string, IChatClient> _clients = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IChatClient> _pipelines = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IChatClient> _providers = new(StringComparer.Ordinal);
 
-    public IChatClient Get(ModelInfo model) => _clients.GetOrAdd(model.Id, _ => Build(model));
+    /// <summary>The pipeline of <paramref name="model"/>; calls carry a <see cref="ChatCall"/> (<see cref="ChatCall.Attach"/>).</summary>
+    public IChatClient Get(ModelInfo model) => _pipelines.GetOrAdd(model.Id, _ => Build(model));
 
+    /// <summary>
+    /// The pipeline, outermost first: usage and cost accounting (ledger) → budget reservation →
+    /// telemetry → response cache → fallbacks, each model then behind its own provider chain
+    /// (<see cref="ProviderChain"/>).
+    /// </summary>
     private IChatClient Build(ModelInfo model)
     {
+        var fallbacks = catalog.FallbacksOf(model).Select(f => (f, ProviderChain(f))).ToList();
+        return new ChatClientBuilder(ProviderChain(model))
+            .UseUsageAccounting(ledger, metrics)
+            .UseBudget(limits, [model, .. fallbacks.Select(f => f.f)])
+            .UseTelemetry(metrics)
+            .UseResponseCache(cacheStore, cache.Value, metrics, services.GetService<IEmbeddingGenerator<string, Embedding<float>>>())
+            .UseFallbacks(fallbacks, metrics)
+            .Build();
+    }
+
+    /// <summary>
+    /// One model at its provider, outermost first: retries (before the first token) → the endpoint's
+    /// circuit breaker → stream-completeness check → first-token and idle timeouts → failure
+    /// classification → OpenTelemetry → the provider's official SDK.
+    /// </summary>
+    private IChatClient ProviderChain(ModelInfo model) => _providers.GetOrAdd(model.Id, _ =>
+    {
+        var r = resilience.Value;
+        var builder = new ChatClientBuilder(ProviderClient(model));
+        if (r.MaxRetries > 0)
+        {
+            builder.UseRetries(r, model.Provider, metrics);
+        }
+        builder.UseCircuitBreaker(breakers, Endpoint(model), model.Provider);
+        if (model.Provider != Providers.Demo)
+        {
+            builder.UseStreamCompleteness(model.Provider);
+        }
+        return builder
+            .UseTimeouts(TimeSpan.FromSeconds(r.FirstTokenTimeoutSeconds), TimeSpan.FromSeconds(r.IdleTimeoutSeconds), model.Provider)
+            // Provider errors are reduced to what we classify (status, kind) before telemetry sees them:
+            // a provider's error text may quote the API key, and must reach neither logs nor traces.
+            .UseFailureClassification(model.Provider)
+            .UseOpenTelemetry(loggerFactory, sourceName: "Experimental.Microsoft.Extensions.AI")
+            .Build();
+    });
+
+    /// <summary>The endpoint a model is served from (its provider's base URL): one circuit breaker each.</summary>
+    private string Endpoint(ModelInfo model)
+    {
         var o = options.Value;
-        IChatClient inner = model.Provider switch
+        return model.Provider switch
+        {
+            Providers.OpenAI => $"openai {o.OpenAI.BaseUrl ?? "https://api.openai.com/v1"}",
+            Providers.Anthropic => $"anthropic {o.Anthropic.BaseUrl ?? "https://api.anthropic.com"}",
+            Providers.Ollama => $"ollama {o.Ollama.BaseUrl}",
+            _ => model.Provider,
+        };
+    }
+
+    private IChatClient ProviderClient(ModelInfo model)
+    {
+        var o = options.Value;
+        return model.Provider switch
         {
             Providers.Demo => new DemoEchoChatClient(TimeSpan.FromMilliseconds(o.Demo.ChunkDelayMs)),
             Providers.OpenAI => OpenAiCompatible(o.OpenAI.ApiKey!, o.OpenAI.BaseUrl ?? "https://api.openai.com/v1", model.Name),
@@ -37,17 +106,12 @@ public sealed class ChatClientProvider(
                 ApiKey = o.Anthropic.ApiKey!,
                 BaseUrl = (o.Anthropic.BaseUrl ?? "https://api.anthropic.com").TrimEnd('/'),
                 HttpClient = httpClientFactory.CreateClient(HttpClientName),
-                // Failover and retries are the platform's decision (idempotency keys), not the SDK's.
+                // Retries are the pipeline's (before the first token only), never the SDK's.
                 MaxRetries = 0,
                 Timeout = TimeSpan.FromSeconds(o.TimeoutSeconds),
             }).AsIChatClient(model.Name, model.MaxOutputTokens ?? 4096),
             _ => throw new InvalidOperationException($"Unknown provider {model.Provider}."),
         };
-        // Provider errors are reduced to what we classify (status, kind) before telemetry sees them:
-        // a provider's error text may quote the API key, and must reach neither logs nor traces.
-        return new SanitizingChatClient(inner, model.Provider).AsBuilder()
-            .UseOpenTelemetry(loggerFactory, sourceName: "Experimental.Microsoft.Extensions.AI")
-            .Build();
     }
 
     private IChatClient OpenAiCompatible(string apiKey, string baseUrl, string modelName)
@@ -64,7 +128,7 @@ public sealed class ChatClientProvider(
 
     public void Dispose()
     {
-        foreach (var c in _clients.Values)
+        foreach (var c in _providers.Values.Concat(_pipelines.Values))
         {
             c.Dispose();
         }
@@ -74,6 +138,15 @@ public sealed class ChatClientProvider(
 /// <summary>What went wrong with a provider call, in the terms the API and the metrics use.</summary>
 public sealed record ProviderFailure(string Kind, int HttpStatus, string Title, string Detail)
 {
+    /// <summary>How long the provider (or our circuit breaker) asked us to wait, when it said.</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
+    /// <summary>Set when our circuit breaker refused the call without reaching the provider.</summary>
+    public bool IsCircuitOpen { get; init; }
+
+    /// <summary>Worth another attempt (rate limits, outages, timeouts) and a sign of an unwell endpoint.</summary>
+    public bool Retryable => !IsCircuitOpen && Kind is "rate_limited" or "unavailable" or "timeout";
+
     public static ProviderFailure Classify(Exception ex, string provider)
     {
         if (ex is ProviderException pe)
@@ -88,7 +161,7 @@ public sealed record ProviderFailure(string Kind, int HttpStatus, string Title, 
             _ => 0,
         };
         var name = ProviderDisplay(provider);
-        return ex switch
+        ProviderFailure failure = ex switch
         {
             TimeoutException or TaskCanceledException or OperationCanceledException =>
                 new("timeout", 504, "The model provider timed out", $"{name} did not answer in time. Try again in a moment."),
@@ -110,10 +183,45 @@ public sealed record ProviderFailure(string Kind, int HttpStatus, string Title, 
                 new("unavailable", 503, "The model provider is unreachable", $"Could not reach {name}. Try again shortly."),
             _ => new("other", 502, "The model provider failed", $"{name} failed while answering."),
         };
+        return failure with { RetryAfter = RetryAfterOf(ex) };
     }
 
     /// <summary>A failure after some text was already streamed.</summary>
     public ProviderFailure MidStream() => this with { Kind = Kind is "other" or "unavailable" ? "stream_broken" : Kind };
+
+    /// <summary>Our circuit breaker refused the call: the endpoint failed too often lately.</summary>
+    public static ProviderFailure CircuitOpen(string provider, TimeSpan retryAfter) =>
+        new("unavailable", 503, "The model provider is unavailable",
+            $"{ProviderDisplay(provider)} failed repeatedly and is not being called for now. Try again in {Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds))} s.")
+        {
+            RetryAfter = retryAfter,
+            IsCircuitOpen = true,
+        };
+
+    /// <summary>No token within the first-token timeout, or none within the idle timeout after the answer started.</summary>
+    public static ProviderFailure Stalled(string provider, bool started, TimeSpan limit) => started
+        ? new("timeout", 504, "The model provider stopped sending", $"{ProviderDisplay(provider)} sent nothing for {limit.TotalSeconds:0.#} s; the answer so far is kept.")
+        : new("timeout", 504, "The model provider timed out", $"{ProviderDisplay(provider)} did not start answering within {limit.TotalSeconds:0.#} s.");
+
+    /// <summary>The stream ended without a finish reason.</summary>
+    public static ProviderFailure Incomplete(string provider, bool started) => started
+        ? new("stream_broken", 502, "The model provider failed", $"{ProviderDisplay(provider)} ended the answer before it was complete.")
+        : new("unavailable", 502, "The model provider failed", $"{ProviderDisplay(provider)} ended the stream without answering.");
+
+    private static TimeSpan? RetryAfterOf(Exception ex)
+    {
+        if (ex is not ClientResultException c || c.GetRawResponse()?.Headers is not { } headers)
+        {
+            return null;
+        }
+        if (headers.TryGetValue("retry-after-ms", out var ms) && double.TryParse(ms, System.Globalization.CultureInfo.InvariantCulture, out var m) && m >= 0)
+        {
+            return TimeSpan.FromMilliseconds(m);
+        }
+        return headers.TryGetValue("retry-after", out var s) && double.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out var sec) && sec >= 0
+            ? TimeSpan.FromSeconds(sec)
+            : null;
+    }
 
     private static string ProviderDisplay(string provider) => provider switch
     {
@@ -130,14 +238,18 @@ public sealed class ProviderException(ProviderFailure failure) : Exception(failu
     public ProviderFailure Failure { get; } = failure;
 }
 
-/// <summary>Replaces provider SDK exceptions (whose messages may quote secrets) by a classified <see cref="ProviderException"/>.</summary>
-internal sealed class SanitizingChatClient(IChatClient inner, string provider) : DelegatingChatClient(inner)
+/// <summary>
+/// Failure classification at the provider boundary: SDK exceptions (whose messages may quote secrets)
+/// become a classified <see cref="ProviderException"/>, marked mid-stream once text went out. Also
+/// takes the pipeline's <see cref="Pipeline.ChatCall"/> out of the options the provider sees.
+/// </summary>
+public sealed class FailureClassifyingChatClient(IChatClient inner, string provider) : DelegatingChatClient(inner)
 {
     public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         try
         {
-            return await base.GetResponseAsync(messages, options, cancellationToken);
+            return await base.GetResponseAsync(messages, Pipeline.ChatCall.Strip(options), cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -149,9 +261,10 @@ internal sealed class SanitizingChatClient(IChatClient inner, string provider) :
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         IAsyncEnumerator<ChatResponseUpdate> e;
+        var started = false;
         try
         {
-            e = base.GetStreamingResponseAsync(messages, options, cancellationToken).GetAsyncEnumerator(cancellationToken);
+            e = base.GetStreamingResponseAsync(messages, Pipeline.ChatCall.Strip(options), cancellationToken).GetAsyncEnumerator(cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -170,8 +283,10 @@ internal sealed class SanitizingChatClient(IChatClient inner, string provider) :
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
-                    throw new ProviderException(ProviderFailure.Classify(ex, provider));
+                    var failure = ProviderFailure.Classify(ex, provider);
+                    throw new ProviderException(started ? failure.MidStream() : failure);
                 }
+                started |= Pipeline.StartedStream.IsStart(e.Current);
                 yield return e.Current;
             }
         }

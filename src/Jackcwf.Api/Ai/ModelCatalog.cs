@@ -31,6 +31,7 @@ public static class Providers
 public sealed class ModelCatalog
 {
     private readonly Dictionary<string, ModelInfo> _byId;
+    private readonly Dictionary<string, IReadOnlyList<ModelInfo>> _fallbacks;
 
     public ModelCatalog(IOptions<ModelsOptions> models, IOptions<ProvidersOptions> providers)
     {
@@ -77,6 +78,11 @@ public sealed class ModelCatalog
         Available = list;
         _byId = list.ToDictionary(m => m.Id, StringComparer.Ordinal);
 
+        var fallbacks = models.Value.FallbacksByModel();
+        _fallbacks = list.ToDictionary(m => m.Id, m => (IReadOnlyList<ModelInfo>)(fallbacks.TryGetValue(m.Id, out var f)
+            ? f.Where(id => id != m.Id).Select(id => _byId.GetValueOrDefault(id)).OfType<ModelInfo>().Distinct().ToList()
+            : []), StringComparer.Ordinal);
+
         var wanted = models.Value.Default;
         Default = wanted is not null && _byId.TryGetValue(wanted, out var d)
             ? d
@@ -88,6 +94,9 @@ public sealed class ModelCatalog
     public ModelInfo Default { get; }
 
     public bool IsProviderConfigured(string provider) => Available.Any(m => m.Provider == provider);
+
+    /// <summary>The available models to try, in order, when <paramref name="model"/> fails before its first token.</summary>
+    public IReadOnlyList<ModelInfo> FallbacksOf(ModelInfo model) => _fallbacks.GetValueOrDefault(model.Id) ?? [];
 
     public ModelInfo? Find(string? id) => id is not null && _byId.TryGetValue(id, out var m) ? m : null;
 }

@@ -1,5 +1,11 @@
+using Jackcwf.Api.Ai.Pipeline;
+using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Ai.Embeddings;
 using Jackcwf.Api.Conversations;
+using Jackcwf.Api.Telemetry;
+using Microsoft.Extensions.Caching.StackExchangeRedis;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Jackcwf.Api.Ai;
@@ -22,11 +28,30 @@ public static class AiExtensions
 {
     public static IHostApplicationBuilder AddAi(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddSingleton<ModelCatalog>();
-        builder.Services.AddSingleton<ChatClientProvider>();
+        var s = builder.Services;
+        s.AddSingleton<ModelCatalog>();
+        s.AddSingleton<ChatClientProvider>();
+        s.AddSingleton(sp =>
+        {
+            var breakers = new ProviderCircuitBreakers(sp.GetRequiredService<IOptions<ResilienceOptions>>().Value);
+            sp.GetRequiredService<JackcwfMetrics>().CircuitStateSource = breakers.States;
+            return breakers;
+        });
+        // The response cache: HybridCache in memory, with Redis as its shared level when REDIS_URL is set
+        // (the backplane's connection), so every replica answers from what any replica stored.
+        s.AddHybridCache()
+            .AddSerializer(new JsonHybridSerializer<CachedAnswer>(ResponseCacheJsonContext.Default.CachedAnswer))
+            .AddSerializer(new JsonHybridSerializer<SemanticIndex>(ResponseCacheJsonContext.Default.SemanticIndex));
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["Redis:Url"]))
+        {
+            s.AddStackExchangeRedisCache(_ => { });
+            s.AddOptions<RedisCacheOptions>().Configure<IServiceProvider>((o, sp) =>
+                o.ConnectionMultiplexerFactory = () => Task.FromResult(sp.GetRequiredService<IConnectionMultiplexer>()));
+        }
+        s.AddSingleton<IResponseCacheStore, HybridResponseCacheStore>();
         builder.AddEmbeddings();
-        // No automatic retries here: a retried generation must go through the idempotency key, not behind the user's back.
-        builder.Services.AddHttpClient(ChatClientProvider.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
+        // The HttpClient never retries: retries are the pipeline's, before the first token only.
+        s.AddHttpClient(ChatClientProvider.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
             {
                 ConnectTimeout = TimeSpan.FromSeconds(10),

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Ai;
+using Jackcwf.Api.Ai.Pipeline;
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Conversations;
 using Jackcwf.Api.Data;
@@ -184,7 +185,7 @@ public static class ChatApi
         var history = BuildHistory(conversation.SystemPrompt, byId, userMessage);
         var generation = runner.StartAsync(new GenerationRequest(
             assistant.Id, id, userId, userMessage.Id, assistantAt, model, history, accepted, guard.Options.MaxOutputTokens,
-            user.ApiKeyId(), slot));
+            user.ApiKeyId(), slot, CacheDirectives.FromHeader(http.Request.Headers.CacheControl)));
 
         var userDto = MessageDto.From(userMessage);
         if (streaming)
@@ -288,9 +289,14 @@ public static class ChatApi
     {
         // The generation is detached: a client that goes away does not cancel it.
         var outcome = await generation.WaitAsync(ct);
+        http.Response.Headers["X-Cache"] = outcome.CacheStatus;
         if (outcome.Failure is { } f)
         {
-            var problem = Problems.Create(f.HttpStatus, $"provider_{f.Kind}", f.Title, f.Detail);
+            if (f.RetryAfter is { } after)
+            {
+                http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(after.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+            }
+            var problem = Problems.Create(f.HttpStatus, f.Kind == "budget_exceeded" ? f.Kind : $"provider_{f.Kind}", f.Title, f.Detail);
             problem.Extensions["userMessageId"] = userDto.Id;
             problem.Extensions["messageId"] = outcome.Message.Id;
             return TypedResults.Problem(problem);

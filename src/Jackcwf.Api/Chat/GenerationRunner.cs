@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Jackcwf.Api.Ai;
+using Jackcwf.Api.Ai.Pipeline;
 using Jackcwf.Api.Conversations;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Telemetry;
@@ -26,22 +27,23 @@ public sealed record GenerationRequest(
     long AcceptedTimestamp,
     int? MaxOutputTokens,
     Guid? ApiKeyId = null,
-    Limits.GenerationSlot? Slot = null);
+    Limits.GenerationSlot? Slot = null,
+    CacheDirective Cache = CacheDirective.Default);
 
 /// <summary>The stored outcome of a generation.</summary>
-public sealed record GenerationOutcome(MessageDto Message, ProviderFailure? Failure);
+public sealed record GenerationOutcome(MessageDto Message, ProviderFailure? Failure, string CacheStatus = CacheStatuses.Bypass);
 
 /// <summary>
 /// Runs generations detached from the HTTP request that started them: streams from the model into
 /// the event log, checkpoints the text on a timer (never per token), renews the lease, and stores
-/// the final status. Stops (user), interruptions (shutdown) and failures all keep the text.
+/// the final status. Stops (user), interruptions (shutdown) and failures all keep the text. The model
+/// pipeline does the accounting, limits, telemetry, caching and resilience; this writes the output.
 /// </summary>
 public sealed class GenerationRunner(
     ChatClientProvider clients,
     IGenerationEventLog log,
     IServiceScopeFactory scopes,
     JackcwfMetrics metrics,
-    Usage.UsageLedger ledger,
     IOptions<ChatSettings> settings,
     ILogger<GenerationRunner> logger) : IHostedService, IShutdownParticipant
 {
@@ -61,7 +63,6 @@ public sealed class GenerationRunner(
     {
         var running = new Running(request);
         _running[request.MessageId] = running;
-        metrics.GenerationStarted(request.Model.Provider);
         // Registered in the log before returning, so the caller's stream reads the log from its first event
         // instead of falling back to following database checkpoints.
         var begun = log.BeginAsync(request.MessageId);
@@ -100,30 +101,20 @@ public sealed class GenerationRunner(
         var req = run.Request;
         var text = new StringBuilder();
         var textLock = new Lock();
-        long inputTokens = 0, outputTokens = 0;
-        var usageReported = false;
         ProviderFailure? failure = null;
         string status;
+        var call = new ChatCall
+        {
+            UserId = req.UserId, ApiKeyId = req.ApiKeyId, Source = Usage.UsageLedger.Chat, RequestedModel = req.Model,
+            Cache = req.Cache, AcceptedTimestamp = req.AcceptedTimestamp, StopReason = () => run.Reason,
+        };
         using var checkpoints = new CancellationTokenSource();
         var checkpointTask = CheckpointLoopAsync(req.MessageId, () => { lock (textLock) { return text.ToString(); } }, checkpoints.Token);
         try
         {
-            var client = clients.Get(req.Model);
-            var options = new ChatOptions { MaxOutputTokens = req.MaxOutputTokens ?? req.Model.MaxOutputTokens };
-            var first = true;
-            var finished = false;
-            await foreach (var update in client.GetStreamingResponseAsync(req.History, options, run.Token))
+            var options = call.Attach(new ChatOptions { MaxOutputTokens = req.MaxOutputTokens ?? req.Model.MaxOutputTokens });
+            await foreach (var update in clients.Get(req.Model).GetStreamingResponseAsync(req.History, options, run.Token))
             {
-                foreach (var content in update.Contents)
-                {
-                    if (content is UsageContent u)
-                    {
-                        usageReported = true;
-                        inputTokens = u.Details.InputTokenCount ?? inputTokens;
-                        outputTokens = u.Details.OutputTokenCount ?? outputTokens;
-                    }
-                }
-                finished |= update.FinishReason is not null;
                 var delta = update.Text;
                 if (string.IsNullOrEmpty(delta))
                 {
@@ -135,18 +126,7 @@ public sealed class GenerationRunner(
                     text.Append(delta);
                     end = text.Length;
                 }
-                if (first)
-                {
-                    first = false;
-                    metrics.FirstToken(req.Model.Provider, req.Model.Id, Stopwatch.GetElapsedTime(req.AcceptedTimestamp));
-                }
                 await log.AppendDeltaAsync(req.MessageId, delta, end);
-            }
-            if (!finished && req.Model.Provider != Providers.Demo)
-            {
-                // The OpenAI SDK ends a stream silently when the server sends an error event inside it:
-                // no finish reason means the answer is incomplete.
-                throw new IOException("The provider's stream ended without a finish reason.");
             }
             status = MessageStatuses.Complete;
         }
@@ -154,16 +134,20 @@ public sealed class GenerationRunner(
         {
             status = run.Reason ?? MessageStatuses.Stopped;
         }
+        catch (Limits.LimitRefusedException e)
+        {
+            failure = new ProviderFailure("budget_exceeded", 429, e.Refusal.Title, e.Refusal.Detail);
+            status = MessageStatuses.Failed;
+        }
         catch (Exception ex)
         {
-            failure = ProviderFailure.Classify(ex, req.Model.Provider);
+            failure = ProviderFailure.Classify(ex, call.AnsweringModel.Provider);
             if (text.Length > 0)
             {
                 failure = failure.MidStream();
             }
             status = MessageStatuses.Failed;
-            metrics.ProviderError(req.Model.Provider, failure.Kind);
-            logger.LogWarning("Generation {MessageId} with {Model} failed: {Kind} ({ExceptionType})", req.MessageId, req.Model.Id, failure.Kind, ex.GetType().Name);
+            logger.LogWarning("Generation {MessageId} with {Model} failed: {Kind} ({ExceptionType})", req.MessageId, call.AnsweringModel.Id, failure.Kind, ex.GetType().Name);
         }
 
         await checkpoints.CancelAsync();
@@ -174,28 +158,21 @@ public sealed class GenerationRunner(
         {
             final = text.ToString();
         }
-        if (!usageReported)
-        {
-            (inputTokens, outputTokens) = UsageEstimate.For(req.History, final.Length, failure is not null);
-        }
-        var cost = req.Model.Cost(inputTokens, outputTokens);
         var completedAt = Clock.UtcNow();
-        var dto = new MessageDto(req.MessageId, req.ConversationId, req.ParentMessageId, MessageRoles.Assistant, final, status, req.Model.Id,
-            new UsageDto((int)inputTokens, (int)outputTokens), cost, failure?.Kind ?? (status == MessageStatuses.Interrupted ? "interrupted" : null),
-            req.CreatedAt, completedAt);
+        var answered = call.AnsweringModel;
+        var dto = new MessageDto(req.MessageId, req.ConversationId, req.ParentMessageId, MessageRoles.Assistant, final, status, answered.Id,
+            new UsageDto((int)call.InputTokens, (int)call.OutputTokens), call.CostUsd, failure?.Kind ?? (status == MessageStatuses.Interrupted ? "interrupted" : null),
+            req.CreatedAt, completedAt, answered.Id == req.Model.Id ? null : req.Model.Id, call.Cached ? true : null);
 
         await StoreFinalAsync(dto, failure);
         if (req.Slot is not null)
         {
             await req.Slot.DisposeAsync();
         }
-        await ledger.RecordAsync(req.UserId, req.ApiKeyId, req.Model.Id, Usage.UsageLedger.Chat, (int)inputTokens, (int)outputTokens, cost);
-        metrics.Usage(req.Model.Provider, req.Model.Id, inputTokens, outputTokens, cost);
-        metrics.GenerationFinished(req.Model.Provider, req.Model.Id, status, Stopwatch.GetElapsedTime(run.Started));
         await log.CompleteAsync(req.MessageId, FinalEvent(dto, failure));
         _running.TryRemove(req.MessageId, out _);
         run.Dispose();
-        return new GenerationOutcome(dto, failure);
+        return new GenerationOutcome(dto, failure, call.CacheStatus);
     }
 
     /// <summary>The last event of a stream: <c>done</c> with the stored message, or <c>error</c> with a problem.</summary>
@@ -207,7 +184,7 @@ public sealed class GenerationRunner(
             return new(GenerationEvent.Done, id, JsonSerializer.Serialize(message, AppJsonContext.Default.MessageDto));
         }
         var problem = failure is not null
-            ? Problems.Create(failure.HttpStatus, $"provider_{failure.Kind}", failure.Title, failure.Detail)
+            ? Problems.Create(failure.HttpStatus, failure.Kind == "budget_exceeded" ? failure.Kind : $"provider_{failure.Kind}", failure.Title, failure.Detail)
             : Problems.Create(503, "interrupted", "The answer was interrupted",
                 "The server handling this answer stopped before it finished. The text so far is kept; continue or regenerate.");
         problem.Extensions["messageId"] = message.Id;
@@ -274,6 +251,8 @@ public sealed class GenerationRunner(
                         .SetProperty(m => m.InputTokens, dto.Usage!.InputTokens)
                         .SetProperty(m => m.OutputTokens, dto.Usage!.OutputTokens)
                         .SetProperty(m => m.CostUsd, dto.CostUsd)
+                        .SetProperty(m => m.Model, dto.Model)
+                        .SetProperty(m => m.RequestedModel, dto.RequestedModel)
                         .SetProperty(m => m.ErrorCode, dto.Error)
                         .SetProperty(m => m.ErrorDetail, failure == null ? null : failure.Detail)
                         .SetProperty(m => m.UpdatedAt, dto.CompletedAt!.Value)

@@ -57,6 +57,8 @@ public sealed class ProvidersOptions
 public sealed class ModelEntry
 {
     public string Id { get; set; } = "";
+    /// <summary>Models tried in order when this one fails before its first token or its circuit is open.</summary>
+    public List<string> Fallbacks { get; set; } = [];
     public string? DisplayName { get; set; }
     public decimal InputPricePerMillionTokens { get; set; }
     public decimal OutputPricePerMillionTokens { get; set; }
@@ -68,6 +70,58 @@ public sealed class ModelsOptions
     public const string Section = "Models";
     public string? Default { get; set; }
     public List<ModelEntry> Catalog { get; set; } = [];
+    /// <summary><c>MODEL_FALLBACKS</c>: <c>model=fallback1,fallback2;model2=…</c>, added to each model's <see cref="ModelEntry.Fallbacks"/>.</summary>
+    public string? FallbackMap { get; set; }
+
+    /// <summary>Fallbacks per model id from the catalogue and <see cref="FallbackMap"/> (the map's come first).</summary>
+    public Dictionary<string, List<string>> FallbacksByModel()
+    {
+        var result = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var rule in (FallbackMap ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var eq = rule.IndexOf('=');
+            if (eq > 0)
+            {
+                result[rule[..eq].Trim()] = [.. rule[(eq + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+            }
+        }
+        foreach (var m in Catalog.Where(m => m.Fallbacks.Count > 0))
+        {
+            var list = result.TryGetValue(m.Id, out var l) ? l : result[m.Id] = [];
+            list.AddRange(m.Fallbacks.Where(f => !list.Contains(f)));
+        }
+        return result;
+    }
+}
+
+/// <summary>Retries, circuit breakers and timeouts of provider calls (defaults in docs/configuration.md).</summary>
+public sealed class ResilienceOptions
+{
+    public const string Section = "Resilience";
+    public int MaxRetries { get; set; } = 2;
+    public int RetryBaseDelayMs { get; set; } = 500;
+    /// <summary>A provider's Retry-After longer than this is not waited for.</summary>
+    public int MaxRetryAfterSeconds { get; set; } = 10;
+    public int FirstTokenTimeoutSeconds { get; set; } = 60;
+    public int IdleTimeoutSeconds { get; set; } = 30;
+    public double CircuitFailureRatio { get; set; } = 0.5;
+    public int CircuitMinimumThroughput { get; set; } = 10;
+    public int CircuitSamplingSeconds { get; set; } = 30;
+    public int CircuitBreakSeconds { get; set; } = 30;
+}
+
+public sealed class ResponseCacheOptions
+{
+    public const string Section = "ResponseCache";
+    public const string Off = "off";
+    public const string Exact = "exact";
+    public const string Semantic = "semantic";
+    public string Mode { get; set; } = Off;
+    public int TtlSeconds { get; set; } = 3600;
+    public double SemanticThreshold { get; set; } = 0.9;
+    /// <summary><c>user</c> (default: answers are never shared between users) or <c>global</c>.</summary>
+    public string Scope { get; set; } = "user";
+    public bool GlobalScope => Scope == "global";
 }
 
 public sealed class AccountsOptions
@@ -120,6 +174,35 @@ internal sealed class ValidateModelsOptions : IValidateOptions<ModelsOptions>
                 errors.Add($"Models:Catalog entry \"{m.Id}\" has a negative price.");
             }
         }
+        if (options.FallbackMap is { Length: > 0 } map
+            && map.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault(r => r.IndexOf('=') <= 0) is { } bad)
+        {
+            errors.Add($"MODEL_FALLBACKS rule \"{bad}\" must be model=fallback1,fallback2 (rules separated by ';').");
+        }
+        foreach (var (model, fallbacks) in options.FallbacksByModel())
+        {
+            foreach (var f in fallbacks.Prepend(model).Where(f => f.Split('/') is not [{ Length: > 0 }, { Length: > 0 }]))
+            {
+                errors.Add($"Fallback rule for \"{model}\": \"{f}\" must be named provider/model.");
+            }
+        }
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+internal sealed class ValidateResponseCacheOptions : IValidateOptions<ResponseCacheOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ResponseCacheOptions options)
+    {
+        var errors = new List<string>();
+        if (options.Mode is not (ResponseCacheOptions.Off or ResponseCacheOptions.Exact or ResponseCacheOptions.Semantic))
+        {
+            errors.Add($"RESPONSE_CACHE must be off, exact or semantic (got \"{options.Mode}\").");
+        }
+        if (options.Scope is not ("user" or "global"))
+        {
+            errors.Add($"RESPONSE_CACHE_SCOPE must be user or global (got \"{options.Scope}\").");
+        }
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
@@ -135,6 +218,9 @@ internal static class OptionsRegistration
         s.AddOptions<ProvidersOptions>().BindConfiguration(ProvidersOptions.Section);
         s.AddOptions<ModelsOptions>().BindConfiguration(ModelsOptions.Section).ValidateOnStart();
         s.AddSingleton<IValidateOptions<ModelsOptions>, ValidateModelsOptions>();
+        s.AddOptions<ResilienceOptions>().BindConfiguration(ResilienceOptions.Section);
+        s.AddOptions<ResponseCacheOptions>().BindConfiguration(ResponseCacheOptions.Section).ValidateOnStart();
+        s.AddSingleton<IValidateOptions<ResponseCacheOptions>, ValidateResponseCacheOptions>();
         s.AddOptions<AccountsOptions>().BindConfiguration(AccountsOptions.Section);
         s.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section);
         s.AddOptions<MonitoringOptions>().BindConfiguration(MonitoringOptions.Section);

@@ -31,12 +31,14 @@ public sealed record MessageDto(
     decimal? CostUsd,
     string? Error,
     DateTime CreatedAt,
-    DateTime? CompletedAt)
+    DateTime? CompletedAt,
+    string? RequestedModel = null,
+    bool? Cached = null)
 {
     public static MessageDto From(Message m) => new(
         m.Id, m.ConversationId, m.ParentMessageId, m.Role, m.Content, m.Status, m.Model,
         m.InputTokens is null && m.OutputTokens is null ? null : new UsageDto(m.InputTokens ?? 0, m.OutputTokens ?? 0),
-        m.CostUsd, m.ErrorCode, m.CreatedAt, m.CompletedAt);
+        m.CostUsd, m.ErrorCode, m.CreatedAt, m.CompletedAt, m.RequestedModel);
 }
 
 /// <summary>

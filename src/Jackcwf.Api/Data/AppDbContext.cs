@@ -77,6 +77,7 @@ internal sealed class MessageConfiguration : IEntityTypeConfiguration<Message>
         e.Property(m => m.Role).HasMaxLength(16);
         e.Property(m => m.Status).HasMaxLength(16);
         e.Property(m => m.Model).HasMaxLength(200);
+        e.Property(m => m.RequestedModel).HasMaxLength(200);
         e.Property(m => m.ErrorCode).HasMaxLength(64);
         e.Property(m => m.ErrorDetail).HasMaxLength(2000);
         e.Property(m => m.OwnerInstance).HasMaxLength(128);

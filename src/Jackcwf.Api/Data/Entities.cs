@@ -52,7 +52,10 @@ public sealed class Message
     public string Role { get; set; } = MessageRoles.User;
     public string Content { get; set; } = "";
     public string Status { get; set; } = MessageStatuses.Complete;
+    /// <summary>The model that answered (a fallback's when the requested one failed).</summary>
     public string? Model { get; set; }
+    /// <summary>The model the user asked for, when another one answered.</summary>
+    public string? RequestedModel { get; set; }
     public int? InputTokens { get; set; }
     public int? OutputTokens { get; set; }
     public decimal? CostUsd { get; set; }
@@ -104,4 +107,8 @@ public sealed class UsageRecord
     public int OutputTokens { get; set; }
     public decimal CostUsd { get; set; }
     public DateTime CreatedAt { get; set; }
+    /// <summary>Answered from the response cache: no provider call, cost 0.</summary>
+    public bool Cached { get; set; }
+    /// <summary>For a cached answer, the tokens the original answer used (what the cache saved).</summary>
+    public int TokensSaved { get; set; }
 }

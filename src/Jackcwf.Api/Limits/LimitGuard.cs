@@ -15,6 +15,26 @@ public sealed record LimitRefusal(string Limit, TimeSpan RetryAfter, string Titl
     public int RetryAfterSeconds => Math.Max(1, (int)Math.Ceiling(RetryAfter.TotalSeconds));
 }
 
+/// <summary>A limit refused a call inside the model pipeline (the budget reservation).</summary>
+public sealed class LimitRefusedException(LimitRefusal refusal) : Exception(refusal.Detail)
+{
+    public LimitRefusal Refusal { get; } = refusal;
+}
+
+/// <summary>Spend reserved for one call before the provider is asked; settled to the real cost after.</summary>
+public sealed record SpendReservation(Guid UserId, decimal Amount);
+
+/// <summary>The budget as the pipeline sees it: reserve before a call, settle after.</summary>
+public interface ISpendLimiter
+{
+    /// <summary>The server's cap on output tokens, for calls that set none.</summary>
+    int MaxOutputTokens { get; }
+
+    ValueTask<(SpendReservation? Reservation, LimitRefusal? Refusal)> ReserveSpendAsync(Guid userId, decimal maxCost);
+
+    ValueTask SettleSpendAsync(SpendReservation reservation, decimal actualCost);
+}
+
 /// <summary>A held concurrency slot; disposing it frees the slot.</summary>
 public sealed class GenerationSlot(ILimitStore store, string bucket, string slot) : IAsyncDisposable
 {
@@ -30,11 +50,13 @@ public sealed class GenerationSlot(ILimitStore store, string bucket, string slot
 /// month-to-date spend is read from the ledger once per user and month, then kept in the store.
 /// </summary>
 public sealed class LimitGuard(
-    ILimitStore store, IOptions<LimitsOptions> options, UserAccessCache access, IServiceScopeFactory scopes, JackcwfMetrics metrics)
+    ILimitStore store, IOptions<LimitsOptions> options, UserAccessCache access, IServiceScopeFactory scopes, JackcwfMetrics metrics) : ISpendLimiter
 {
     private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
 
     public LimitsOptions Options => options.Value;
+
+    public int MaxOutputTokens => options.Value.MaxOutputTokens;
 
     public async ValueTask<LimitRefusal?> CheckRateAsync(Guid userId, Guid? keyId)
     {
@@ -85,10 +107,15 @@ public sealed class LimitGuard(
             return null;
         }
         metrics.LimitRefused("budget");
+        return BudgetRefusal(b);
+    }
+
+    private static LimitRefusal BudgetRefusal(decimal budget)
+    {
         var now = DateTime.UtcNow;
         var nextMonth = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc).AddMonths(1);
         return new("budget", nextMonth - now, "Monthly budget reached",
-            $"This account has spent its monthly budget of ${b.ToString("0.00", CultureInfo.InvariantCulture)}. Free models still work; an administrator can raise the budget.");
+            $"This account has spent its monthly budget of ${budget.ToString("0.00", CultureInfo.InvariantCulture)}. Free models still work; an administrator can raise the budget.");
     }
 
     public async ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)> TakeSlotAsync(Guid userId)
@@ -118,6 +145,31 @@ public sealed class LimitGuard(
         var costs = await db.UsageRecords.AsNoTracking().Where(u => u.UserId == userId && u.CreatedAt >= start).Select(u => u.CostUsd).ToListAsync();
         return await store.SeedSpendAsync(userId, month, costs.Sum());
     }
+
+    /// <summary>
+    /// Reserves <paramref name="maxCost"/> of the month's budget, atomically in the limit store: refused
+    /// once the spend (reservations included) has reached the budget, so concurrent calls overshoot it
+    /// by at most one call's maximum cost. Free calls reserve nothing.
+    /// </summary>
+    public async ValueTask<(SpendReservation? Reservation, LimitRefusal? Refusal)> ReserveSpendAsync(Guid userId, decimal maxCost)
+    {
+        if (maxCost <= 0)
+        {
+            return (new SpendReservation(userId, 0), null);
+        }
+        var budget = (await access.GetAsync(userId))?.MonthlyBudgetUsd ?? options.Value.DefaultMonthlyBudgetUsd;
+        await MonthlySpendAsync(userId); // seeds the store from the ledger once per user and month
+        if (await store.TryReserveSpendAsync(userId, MonthKey(DateTime.UtcNow), maxCost, budget))
+        {
+            return (new SpendReservation(userId, maxCost), null);
+        }
+        metrics.LimitRefused("budget");
+        return (null, BudgetRefusal(budget!.Value));
+    }
+
+    /// <summary>Replaces the reservation by the call's real cost.</summary>
+    public ValueTask SettleSpendAsync(SpendReservation reservation, decimal actualCost) =>
+        actualCost == reservation.Amount ? ValueTask.CompletedTask : AddSpendAsync(reservation.UserId, actualCost - reservation.Amount);
 
     public ValueTask AddSpendAsync(Guid userId, decimal cost) => store.AddSpendAsync(userId, MonthKey(DateTime.UtcNow), cost);
 

@@ -23,6 +23,12 @@ public interface ILimitStore
     ValueTask<decimal> SeedSpendAsync(Guid userId, string month, decimal total);
 
     ValueTask AddSpendAsync(Guid userId, string month, decimal amount);
+
+    /// <summary>
+    /// Adds <paramref name="amount"/> to the spend unless it has already reached <paramref name="budget"/>
+    /// (no budget: always), as one atomic step; false when refused.
+    /// </summary>
+    ValueTask<bool> TryReserveSpendAsync(Guid userId, string month, decimal amount, decimal? budget);
 }
 
 public sealed class InProcessLimitStore : ILimitStore
@@ -78,6 +84,23 @@ public sealed class InProcessLimitStore : ILimitStore
 
     public ValueTask<decimal> SeedSpendAsync(Guid userId, string month, decimal total) =>
         ValueTask.FromResult(_spend.GetOrAdd($"{userId}:{month}", total));
+
+    public ValueTask<bool> TryReserveSpendAsync(Guid userId, string month, decimal amount, decimal? budget)
+    {
+        var key = $"{userId}:{month}";
+        while (true)
+        {
+            var v = _spend.GetOrAdd(key, 0m);
+            if (v >= budget)
+            {
+                return ValueTask.FromResult(false);
+            }
+            if (_spend.TryUpdate(key, v + amount, v))
+            {
+                return ValueTask.FromResult(true);
+            }
+        }
+    }
 
     public ValueTask AddSpendAsync(Guid userId, string month, decimal amount)
     {

@@ -45,6 +45,15 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         return false
         """;
 
+    // Check and reserve in one step, so concurrent calls on every replica see each other's reservations.
+    private const string ReserveScript = """
+        local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+        if ARGV[2] ~= '' and v >= tonumber(ARGV[2]) then return 0 end
+        redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+        redis.call('EXPIRE', KEYS[1], ARGV[3])
+        return 1
+        """;
+
     private int _warned;
 
     public async ValueTask<TimeSpan?> HitAsync(string bucket, int limit, TimeSpan window)
@@ -140,6 +149,28 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
             Degraded(e);
         }
         await fallback.AddSpendAsync(userId, month, amount);
+    }
+
+    public async ValueTask<bool> TryReserveSpendAsync(Guid userId, string month, decimal amount, decimal? budget)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        try
+        {
+            var ok = (long)await redis.GetDatabase().ScriptEvaluateAsync(ReserveScript, [SpendKey(userId, month)],
+                [amount.ToString(inv), budget?.ToString(inv) ?? "", (long)SpendTtl.TotalSeconds]);
+            Recovered();
+            if (ok == 1)
+            {
+                // Mirrored locally (as AddSpendAsync does), so an outage starts from a current figure.
+                await fallback.AddSpendAsync(userId, month, amount);
+            }
+            return ok == 1;
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            Degraded(e);
+            return await fallback.TryReserveSpendAsync(userId, month, amount, budget);
+        }
     }
 
     private static RedisKey SpendKey(Guid userId, string month) => $"{Prefix}spend:{userId}:{month}";

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Ai;
+using Jackcwf.Api.Ai.Pipeline;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Usage;
@@ -40,7 +41,7 @@ public static class OpenAiCompatApi
 
     public static async Task ChatCompletionsAsync(
         HttpContext http, ClaimsPrincipal user, ModelCatalog catalog, ChatClientProvider clients, LimitGuard guard,
-        UsageLedger ledger, JackcwfMetrics metrics, ILoggerFactory loggers)
+        JackcwfMetrics metrics, ILoggerFactory loggers)
     {
         var accepted = Stopwatch.GetTimestamp();
         ChatCompletionRequest? request;
@@ -106,123 +107,20 @@ public static class OpenAiCompatApi
             StopSequences = request.Stop is { ValueKind: JsonValueKind.String } s ? [s.GetString()!]
                 : request.Stop is { ValueKind: JsonValueKind.Array } a ? a.EnumerateArray().Select(x => x.GetString() ?? "").ToList() : null,
         };
-        var id = "chatcmpl-" + Guid.NewGuid().ToString("N")[..24];
-        var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var stream = request.Stream == true;
-        var text = new StringBuilder();
-        long inputTokens = 0, outputTokens = 0;
-        var usageReported = false;
-        string? finishReason = null;
-        var started = false;
-        ProviderFailure? failure = null;
-        metrics.GenerationStarted(model.Provider);
-        var status = "complete";
-        try
+        var call = new ChatCall
         {
-            await foreach (var update in clients.Get(model).GetStreamingResponseAsync(messages, options, http.RequestAborted))
-            {
-                foreach (var c in update.Contents)
-                {
-                    if (c is UsageContent u)
-                    {
-                        usageReported = true;
-                        inputTokens = u.Details.InputTokenCount ?? inputTokens;
-                        outputTokens = u.Details.OutputTokenCount ?? outputTokens;
-                    }
-                }
-                if (update.FinishReason is { } fr)
-                {
-                    finishReason = fr == ChatFinishReason.Length ? "length" : fr == ChatFinishReason.ContentFilter ? "content_filter" : "stop";
-                }
-                var delta = update.Text;
-                if (string.IsNullOrEmpty(delta))
-                {
-                    continue;
-                }
-                if (!started)
-                {
-                    started = true;
-                    metrics.FirstToken(model.Provider, model.Id, Stopwatch.GetElapsedTime(accepted));
-                    if (stream)
-                    {
-                        Chat.SseWriter.PrepareHeaders(http);
-                    }
-                }
-                text.Append(delta);
-                if (stream)
-                {
-                    await WriteChunkAsync(http, new ChatCompletionChunk(id, "chat.completion.chunk", created, model.Id,
-                        [new ChunkChoice(0, new ChunkDelta(text.Length == delta.Length ? "assistant" : null, delta), null)], null));
-                }
-            }
-            if (finishReason is null && model.Provider != Providers.Demo)
-            {
-                throw new IOException("The provider's stream ended without a finish reason.");
-            }
-        }
-        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+            UserId = userId, ApiKeyId = user.ApiKeyId(), Source = UsageLedger.Gateway, RequestedModel = model,
+            Cache = CacheDirectives.FromHeader(http.Request.Headers.CacheControl), AcceptedTimestamp = accepted,
+        };
+        var logger = loggers.CreateLogger("Jackcwf.Gateway");
+        if (request.Stream == true)
         {
-            status = "stopped";
+            await GatewayCompletions.StreamAsync(http, clients.Get(model), call, messages, call.Attach(options), request.StreamOptions?.IncludeUsage == true, logger);
         }
-        catch (Exception ex)
+        else
         {
-            failure = ProviderFailure.Classify(ex, model.Provider);
-            if (started)
-            {
-                failure = failure.MidStream();
-            }
-            status = "failed";
-            metrics.ProviderError(model.Provider, failure.Kind);
-            loggers.CreateLogger("Jackcwf.Gateway").LogWarning("Gateway call to {Model} failed: {Kind} ({ExceptionType})", model.Id, failure.Kind, ex.GetType().Name);
+            await GatewayCompletions.CompleteAsync(http, clients.Get(model), call, messages, call.Attach(options), logger);
         }
-
-        if (!usageReported)
-        {
-            (inputTokens, outputTokens) = UsageEstimate.For(messages, text.Length, failure is not null);
-        }
-        var cost = model.Cost(inputTokens, outputTokens);
-        metrics.Usage(model.Provider, model.Id, inputTokens, outputTokens, cost);
-        metrics.GenerationFinished(model.Provider, model.Id, status, Stopwatch.GetElapsedTime(accepted));
-        await ledger.RecordAsync(userId, user.ApiKeyId(), model.Id, UsageLedger.Gateway, (int)inputTokens, (int)outputTokens, cost);
-        if (status == "stopped")
-        {
-            return;
-        }
-        var usage = new CompletionUsage((int)inputTokens, (int)outputTokens, (int)(inputTokens + outputTokens));
-
-        if (failure is not null)
-        {
-            if (!started)
-            {
-                await ErrorAsync(http, failure.HttpStatus, $"provider_{failure.Kind}", failure.Detail, null);
-                return;
-            }
-            if (stream)
-            {
-                await WriteDataAsync(http, JsonSerializer.Serialize(OpenAiError.Create(failure.Detail, "api_error", $"provider_{failure.Kind}"), OpenAiJsonContext.Default.OpenAiErrorResponse));
-                return;
-            }
-            await ErrorAsync(http, failure.HttpStatus, $"provider_{failure.Kind}", failure.Detail, null);
-            return;
-        }
-        if (!stream)
-        {
-            var completion = new ChatCompletion(id, "chat.completion", created, model.Id,
-                [new CompletionChoice(0, new AssistantMessage("assistant", text.ToString()), finishReason ?? "stop")], usage);
-            await Results.Json(completion, OpenAiJsonContext.Default.ChatCompletion).ExecuteAsync(http);
-            return;
-        }
-        if (!started)
-        {
-            Chat.SseWriter.PrepareHeaders(http);
-            await WriteChunkAsync(http, new ChatCompletionChunk(id, "chat.completion.chunk", created, model.Id, [new ChunkChoice(0, new ChunkDelta("assistant", ""), null)], null));
-        }
-        await WriteChunkAsync(http, new ChatCompletionChunk(id, "chat.completion.chunk", created, model.Id, [new ChunkChoice(0, new ChunkDelta(null, null), finishReason ?? "stop")], null));
-        if (request.StreamOptions?.IncludeUsage == true)
-        {
-            await WriteChunkAsync(http, new ChatCompletionChunk(id, "chat.completion.chunk", created, model.Id, [], usage));
-        }
-        await WriteDataAsync(http, "[DONE]");
     }
 
     private static (List<ChatMessage> Messages, string? Invalid, int TotalChars) ToChatMessages(List<ChatCompletionMessage>? input)
@@ -280,17 +178,14 @@ public static class OpenAiCompatApi
         return sb.ToString();
     }
 
-    private static Task ErrorAsync(HttpContext http, int status, string code, string message, string? param)
+    internal static Task ErrorAsync(HttpContext http, int status, string code, string message, string? param)
     {
         http.Items[WebExtensions.ProblemCodeItem] = code;
         return Results.Json(OpenAiError.Create(message, OpenAiError.TypeFor(status), code, param), OpenAiJsonContext.Default.OpenAiErrorResponse, statusCode: status)
             .ExecuteAsync(http);
     }
 
-    private static Task WriteChunkAsync(HttpContext http, ChatCompletionChunk chunk) =>
-        WriteDataAsync(http, JsonSerializer.Serialize(chunk, OpenAiJsonContext.Default.ChatCompletionChunk));
-
-    private static async Task WriteDataAsync(HttpContext http, string data)
+    internal static async Task WriteDataAsync(HttpContext http, string data)
     {
         await http.Response.WriteAsync("data: " + data + "\n\n", http.RequestAborted);
         await http.Response.Body.FlushAsync(http.RequestAborted);

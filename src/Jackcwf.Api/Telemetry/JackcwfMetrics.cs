@@ -30,6 +30,9 @@ public sealed class JackcwfMetrics : IDisposable
     private readonly Counter<long> _providerErrors;
     private readonly Counter<long> _resumes;
     private readonly Counter<long> _refusals;
+    private readonly Counter<long> _cacheTokensSaved;
+    private readonly Counter<long> _retries;
+    private readonly Counter<long> _fallbacks;
     private readonly Counter<long> _cache;
     private readonly Histogram<double> _dbDuration;
     private readonly Counter<long> _audit;
@@ -71,6 +74,11 @@ public sealed class JackcwfMetrics : IDisposable
         _refusals = _meter.CreateCounter<long>("jackcwf_limit_refusals", description: "Requests refused by a limit.");
         _cache = _meter.CreateCounter<long>("jackcwf_cache_requests", description: "Cache lookups by cache and result.");
         _audit = _meter.CreateCounter<long>("jackcwf_audit_entries", description: "Audit log entries written, by action and outcome (write_failed when the database refused one).");
+        _cacheTokensSaved = _meter.CreateCounter<long>("jackcwf_cache_tokens_saved", description: "Tokens not sent to a provider because the response cache answered.");
+        _retries = _meter.CreateCounter<long>("jackcwf_provider_retries", description: "Provider calls retried before the first token, by provider and failure kind.");
+        _fallbacks = _meter.CreateCounter<long>("jackcwf_model_fallbacks", description: "Calls answered by a fallback model, by requested and answering model.");
+        _meter.CreateObservableGauge("jackcwf_provider_circuit_state", CircuitStates,
+            description: "Circuit breaker state per provider endpoint: 0 closed, 1 open, 2 half-open.");
         _dbDuration = _meter.CreateHistogram("jackcwf_db_query_duration_seconds", unit: "s", description: "Database command duration.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
     }
@@ -118,6 +126,18 @@ public sealed class JackcwfMetrics : IDisposable
     public void StreamResumed() => _resumes.Add(1);
 
     public void LimitRefused(string limit) => _refusals.Add(1, new KeyValuePair<string, object?>("limit", limit));
+
+    public void CacheTokensSaved(long tokens) => _cacheTokensSaved.Add(tokens, new KeyValuePair<string, object?>("cache", "response"));
+
+    public void Retry(string provider, string kind) => _retries.Add(1, new("provider", provider), new("kind", kind));
+
+    public void Fallback(string requested, string answering) => _fallbacks.Add(1, new("requested_model", requested), new("model", answering));
+
+    /// <summary>Reads the circuit states at scrape time (set by the pipeline's breaker registry).</summary>
+    public Func<IEnumerable<(string Endpoint, int State)>>? CircuitStateSource { get; set; }
+
+    private IEnumerable<Measurement<int>> CircuitStates() =>
+        (CircuitStateSource?.Invoke() ?? []).Select(c => new Measurement<int>(c.State, new KeyValuePair<string, object?>("endpoint", c.Endpoint)));
 
     public void Cache(string cache, bool hit) => _cache.Add(1, new("cache", cache), new("result", hit ? "hit" : "miss"));
 

@@ -9,7 +9,8 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Jackcwf.Api.Usage;
 
-public sealed record UsageTotals(long InputTokens, long OutputTokens, decimal CostUsd, int Requests);
+/// <summary><c>CachedRequests</c>: answers from the response cache (cost 0); <c>TokensSaved</c>: the tokens those would have used.</summary>
+public sealed record UsageTotals(long InputTokens, long OutputTokens, decimal CostUsd, int Requests, int CachedRequests = 0, long TokensSaved = 0);
 
 public sealed record ModelUsage(string Model, long InputTokens, long OutputTokens, decimal CostUsd, int Requests);
 
@@ -71,9 +72,10 @@ public static class UsageApi
     {
         var rows = await db.UsageRecords.AsNoTracking()
             .Where(u => u.UserId == userId && u.CreatedAt >= start && u.CreatedAt < end)
-            .Select(u => new { u.Model, u.InputTokens, u.OutputTokens, u.CostUsd, u.CreatedAt })
+            .Select(u => new { u.Model, u.InputTokens, u.OutputTokens, u.CostUsd, u.CreatedAt, u.Cached, u.TokensSaved })
             .ToListAsync(ct);
-        var totals = new UsageTotals(rows.Sum(r => (long)r.InputTokens), rows.Sum(r => (long)r.OutputTokens), rows.Sum(r => r.CostUsd), rows.Count);
+        var totals = new UsageTotals(rows.Sum(r => (long)r.InputTokens), rows.Sum(r => (long)r.OutputTokens), rows.Sum(r => r.CostUsd), rows.Count,
+            rows.Count(r => r.Cached), rows.Sum(r => (long)r.TokensSaved));
         var byModel = rows.GroupBy(r => r.Model).OrderByDescending(g => g.Sum(r => r.CostUsd)).ThenBy(g => g.Key)
             .Select(g => new ModelUsage(g.Key, g.Sum(r => (long)r.InputTokens), g.Sum(r => (long)r.OutputTokens), g.Sum(r => r.CostUsd), g.Count())).ToList();
         var byDay = rows.GroupBy(r => r.CreatedAt.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)).OrderBy(g => g.Key)

@@ -3,13 +3,22 @@ using Jackcwf.Api.Limits;
 
 namespace Jackcwf.Api.Usage;
 
+/// <summary>Where the pipeline's accounting writes each call's usage.</summary>
+public interface IUsageRecorder
+{
+    Task RecordAsync(Guid userId, Guid? apiKeyId, string model, string source, long inputTokens, long outputTokens, decimal costUsd,
+        bool cached = false, long tokensSaved = 0);
+}
+
 /// <summary>Writes one ledger line per generation (never per token) and keeps the month-to-date spend current.</summary>
-public sealed class UsageLedger(IServiceScopeFactory scopes, LimitGuard limits, ILogger<UsageLedger> logger)
+/// <remarks>The month-to-date spend is kept by the budget reservation (<see cref="LimitGuard.ReserveSpendAsync"/>), not here.</remarks>
+public sealed class UsageLedger(IServiceScopeFactory scopes, ILogger<UsageLedger> logger) : IUsageRecorder
 {
     public const string Chat = "chat";
     public const string Gateway = "gateway";
 
-    public async Task RecordAsync(Guid userId, Guid? apiKeyId, string model, string source, int inputTokens, int outputTokens, decimal costUsd)
+    public async Task RecordAsync(Guid userId, Guid? apiKeyId, string model, string source, long inputTokens, long outputTokens, decimal costUsd,
+        bool cached = false, long tokensSaved = 0)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -20,10 +29,10 @@ public sealed class UsageLedger(IServiceScopeFactory scopes, LimitGuard limits, 
                 db.UsageRecords.Add(new UsageRecord
                 {
                     Id = Clock.NewId(), UserId = userId, ApiKeyId = apiKeyId, Model = model, Source = source,
-                    InputTokens = inputTokens, OutputTokens = outputTokens, CostUsd = costUsd, CreatedAt = Clock.UtcNow(),
+                    InputTokens = (int)inputTokens, OutputTokens = (int)outputTokens, CostUsd = costUsd, CreatedAt = Clock.UtcNow(),
+                    Cached = cached, TokensSaved = (int)tokensSaved,
                 });
                 await db.SaveChangesAsync();
-                await limits.AddSpendAsync(userId, costUsd);
                 return;
             }
             catch (Exception ex) when (attempt < 10)

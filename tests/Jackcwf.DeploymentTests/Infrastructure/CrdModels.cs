@@ -133,3 +133,41 @@ public sealed class HttpRouteTimeouts
     public string? Request { get; set; }
     public string? BackendRequest { get; set; }
 }
+
+// monitoring.coreos.com/v1 PodMonitor (the CloudNativePG instances)
+public sealed class PodMonitor : CustomResource
+{
+    public PodMonitorSpec? Spec { get; set; }
+}
+
+public sealed class PodMonitorSpec
+{
+    public V1LabelSelector? Selector { get; set; }
+    public NamespaceSelector? NamespaceSelector { get; set; }
+    public List<PodMetricsEndpoint>? PodMetricsEndpoints { get; set; }
+}
+
+public sealed class PodMetricsEndpoint
+{
+    public string? Port { get; set; }
+    public string? Path { get; set; }
+    public string? Interval { get; set; }
+    public string? ScrapeTimeout { get; set; }
+}
+
+// CloudNativePG and Barman Cloud kinds: loaded as maps here; CrdSchemas validates them strictly
+// against the upstream CRDs (a hand-written model of the 470 kB Cluster schema would drift).
+public sealed class CnpgCluster : CustomResource
+{
+    public Dictionary<string, object>? Spec { get; set; }
+}
+
+public sealed class CnpgScheduledBackup : CustomResource
+{
+    public Dictionary<string, object>? Spec { get; set; }
+}
+
+public sealed class BarmanObjectStore : CustomResource
+{
+    public Dictionary<string, object>? Spec { get; set; }
+}

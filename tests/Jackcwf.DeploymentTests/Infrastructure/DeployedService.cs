@@ -15,6 +15,9 @@ public sealed class DeployedService : IAsyncLifetime
 
     public ApiProcess Api { get; private set; } = null!;
 
+    /// <summary>Where the replica serves /metrics (the ConfigMap's METRICS_PORT, moved to a free port).</summary>
+    public int MetricsPort { get; } = FreePort();
+
     public ApiCommandResult Migration { get; private set; } = null!;
 
     public V1ConfigMap ConfigMap { get; private set; } = null!;
@@ -25,9 +28,10 @@ public sealed class DeployedService : IAsyncLifetime
     {
         ConfigMap = (await Kustomize.LoadAsync("medium")).OfType<V1ConfigMap>().Single();
         var environment = Environment();
+        environment["METRICS_PORT"] = MetricsPort.ToString();
 
-        Migration = await ApiProcess.RunCommandAsync(["migrate"], Options(environment, FreePort()), TimeSpan.FromMinutes(2));
-        Api = await ApiProcess.StartAsync(Options(environment, FreePort()));
+        Migration = await ApiProcess.RunCommandAsync(["migrate"], Options(environment, FreePort(exclude: MetricsPort)), TimeSpan.FromMinutes(2));
+        Api = await ApiProcess.StartAsync(Options(environment, FreePort(exclude: MetricsPort)));
     }
 
     /// <summary>The ConfigMap's settings for a single replica without Redis or PostgreSQL.</summary>
@@ -37,6 +41,8 @@ public sealed class DeployedService : IAsyncLifetime
         environment["REDIS_URL"] = null;      // no Redis here: the single-replica in-process backplane
         environment["DATABASE_URL"] = null;   // SQLite in the working directory
         environment["PORT"] = port?.ToString();  // the listener is ASPNETCORE_URLS (loopback)
+        // 9464 in the ConfigMap; a free one here, another one for each extra replica a test starts.
+        environment["METRICS_PORT"] = FreePort(exclude: port ?? MetricsPort).ToString();
         return environment;
     }
 

@@ -7,7 +7,11 @@ public static class Kustomize
 {
     public static readonly string[] Overlays = ["small", "medium", "large"];
 
-    public static readonly string[] Components = ["redis", "ingress", "gateway-api", "monitoring", "network-policy"];
+    /// <summary>
+    /// Components rendered together on top of the base. redis-sentinel replaces redis (same Service
+    /// and Secret names), so it is rendered through the large overlay instead.
+    /// </summary>
+    public static readonly string[] Components = ["redis", "ingress", "gateway-api", "monitoring", "network-policy", "cloudnative-pg", "pg-dump-backup"];
 
     /// <summary>Custom resource kinds, keyed "apiVersion/kind" as KubernetesYaml expects.</summary>
     public static readonly IDictionary<string, Type> CustomResourceTypes = new Dictionary<string, Type>
@@ -15,6 +19,10 @@ public static class Kustomize
         ["monitoring.coreos.com/v1/ServiceMonitor"] = typeof(ServiceMonitor),
         ["monitoring.coreos.com/v1/PrometheusRule"] = typeof(PrometheusRule),
         ["gateway.networking.k8s.io/v1/HTTPRoute"] = typeof(HttpRoute),
+        ["monitoring.coreos.com/v1/PodMonitor"] = typeof(PodMonitor),
+        ["postgresql.cnpg.io/v1/Cluster"] = typeof(CnpgCluster),
+        ["postgresql.cnpg.io/v1/ScheduledBackup"] = typeof(CnpgScheduledBackup),
+        ["barmancloud.cnpg.io/v1/ObjectStore"] = typeof(BarmanObjectStore),
     };
 
     private static readonly Dictionary<string, Task<string>> Rendered = [];

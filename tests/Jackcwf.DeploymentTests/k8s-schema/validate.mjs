@@ -21,12 +21,16 @@ async function modelFor(apiVersion, kind) {
   return model;
 }
 
+// Validated strictly against their CRDs by the C# tests (CrdSchemas); no kubernetes-models package.
+const crdCheckedElsewhere = new Set(['postgresql.cnpg.io', 'barmancloud.cnpg.io']);
+
 let failures = 0;
 let count = 0;
 for (const file of process.argv.slice(2)) {
   for (const document of parseAllDocuments(readFileSync(file, 'utf8'))) {
     const object = document.toJS();
     if (object === null) continue;
+    if (crdCheckedElsewhere.has(String(object.apiVersion).split('/')[0])) continue;
     count++;
     const name = `${object.kind}/${object.metadata?.name}`;
     try {

@@ -71,7 +71,8 @@ export interface DayUsageRow {
 export interface UsageReport {
   from?: string
   to?: string
-  totals: Omit<UsageRow, 'model'>
+  /** cachedRequests: answers from the response cache (cost 0); tokensSaved: the tokens they would have used. */
+  totals: Omit<UsageRow, 'model'> & { cachedRequests?: number; tokensSaved?: number }
   byModel: UsageRow[]
   byDay?: DayUsageRow[]
 }

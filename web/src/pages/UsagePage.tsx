@@ -117,6 +117,18 @@ export function UsagePage() {
               <span className="card-label">Cost</span>
               <span className="card-value">{formatUsd(report.totals?.costUsd)}</span>
             </div>
+            <div className="card">
+              <span className="card-label">Cached answers</span>
+              <span className="card-value" data-testid="usage-cached">
+                {formatNumber(report.totals?.cachedRequests ?? 0)}
+              </span>
+            </div>
+            <div className="card">
+              <span className="card-label">Tokens saved by the cache</span>
+              <span className="card-value" data-testid="usage-tokens-saved">
+                {formatNumber(report.totals?.tokensSaved ?? 0)}
+              </span>
+            </div>
           </div>
           <DailyChart days={days} metric={metric} />
           <ModelChart rows={byModel} metric={metric} />

@@ -336,6 +336,10 @@ namespace Jackcwf.Api.Data.Migrations.PostgreSql
                     b.Property<Guid?>("ParentMessageId")
                         .HasColumnType("uuid");
 
+                    b.Property<string>("RequestedModel")
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)");
+
                     b.Property<string>("Role")
                         .IsRequired()
                         .HasMaxLength(16)
@@ -370,6 +374,9 @@ namespace Jackcwf.Api.Data.Migrations.PostgreSql
                     b.Property<Guid?>("ApiKeyId")
                         .HasColumnType("uuid");
 
+                    b.Property<bool>("Cached")
+                        .HasColumnType("boolean");
+
                     b.Property<decimal>("CostUsd")
                         .HasPrecision(18, 8)
                         .HasColumnType("numeric(18,8)");
@@ -392,6 +399,9 @@ namespace Jackcwf.Api.Data.Migrations.PostgreSql
                         .IsRequired()
                         .HasMaxLength(16)
                         .HasColumnType("character varying(16)");
+
+                    b.Property<int>("TokensSaved")
+                        .HasColumnType("integer");
 
                     b.Property<Guid>("UserId")
                         .HasColumnType("uuid");

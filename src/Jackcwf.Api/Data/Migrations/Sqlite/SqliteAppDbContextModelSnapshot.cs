@@ -331,6 +331,10 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
                     b.Property<Guid?>("ParentMessageId")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("RequestedModel")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Role")
                         .IsRequired()
                         .HasMaxLength(16)
@@ -365,6 +369,9 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
                     b.Property<Guid?>("ApiKeyId")
                         .HasColumnType("TEXT");
 
+                    b.Property<bool>("Cached")
+                        .HasColumnType("INTEGER");
+
                     b.Property<decimal>("CostUsd")
                         .HasPrecision(18, 8)
                         .HasColumnType("TEXT");
@@ -387,6 +394,9 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
                         .IsRequired()
                         .HasMaxLength(16)
                         .HasColumnType("TEXT");
+
+                    b.Property<int>("TokensSaved")
+                        .HasColumnType("INTEGER");
 
                     b.Property<Guid>("UserId")
                         .HasColumnType("TEXT");

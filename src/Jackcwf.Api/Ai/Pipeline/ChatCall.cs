@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using Microsoft.Extensions.AI;
+
+namespace Jackcwf.Api.Ai.Pipeline;
+
+/// <summary>What a client asked of the response cache (<c>Cache-Control</c>).</summary>
+public enum CacheDirective
+{
+    /// <summary>Read and write the cache (when it is on).</summary>
+    Default,
+    /// <summary><c>no-cache</c>: do not answer from the cache, but store the fresh answer.</summary>
+    NoCache,
+    /// <summary><c>no-store</c>: neither read nor write.</summary>
+    NoStore,
+}
+
+/// <summary>
+/// One call through the pipeline: who asks (the middlewares account, limit and cache per user) and,
+/// filled in by the middlewares as the call runs, what happened (which model answered, tokens, cost,
+/// cache). Carried in <see cref="ChatOptions.AdditionalProperties"/> and removed before the provider
+/// sees the options. The callers (chat runner, /v1 gateway) read the outcome once the stream ends.
+/// </summary>
+public sealed class ChatCall
+{
+    public const string OptionsKey = "jackcwf.call";
+
+    public required Guid UserId { get; init; }
+    public Guid? ApiKeyId { get; init; }
+    /// <summary><see cref="Usage.UsageLedger.Chat"/> or <see cref="Usage.UsageLedger.Gateway"/>.</summary>
+    public required string Source { get; init; }
+    public required ModelInfo RequestedModel { get; init; }
+    public CacheDirective Cache { get; init; }
+    /// <summary>When the request was accepted (<see cref="Stopwatch.GetTimestamp"/>), for time to first token.</summary>
+    public long AcceptedTimestamp { get; init; } = Stopwatch.GetTimestamp();
+
+    /// <summary>Why a cancelled call stopped (<c>stopped</c> by the user, <c>interrupted</c> by a shutdown), when the caller knows.</summary>
+    public Func<string?>? StopReason { get; init; }
+
+    /// <summary>The model whose answer the caller receives (a fallback's, when the requested one failed).</summary>
+    public ModelInfo AnsweringModel { get; set; } = null!;
+    /// <summary><c>HIT</c>, <c>MISS</c> or <c>BYPASS</c>, as the <c>X-Cache</c> response header says it.</summary>
+    public string CacheStatus { get; set; } = CacheStatuses.Bypass;
+    /// <summary>Tokens a cache hit saved (what the original answer cost in tokens).</summary>
+    public long TokensSaved { get; set; }
+    public bool FirstTokenSeen { get; set; }
+    public ChatFinishReason? FinishReason { get; set; }
+
+    public long InputTokens { get; private set; }
+    public long OutputTokens { get; private set; }
+    public decimal CostUsd { get; private set; }
+    public bool Cached => CacheStatus == CacheStatuses.Hit;
+
+    private long _reportedInput, _reportedOutput;
+    private bool _usageReported, _settled;
+    private int _textLength;
+    private object? _lastObserved;
+
+    /// <summary>Takes usage and text from one streamed update.</summary>
+    public void Observe(ChatResponseUpdate update)
+    {
+        // Every observing middleware passes the same update object on: count it once.
+        if (ReferenceEquals(update, _lastObserved))
+        {
+            return;
+        }
+        _lastObserved = update;
+        foreach (var content in update.Contents)
+        {
+            if (content is UsageContent u)
+            {
+                Observe(u.Details);
+            }
+        }
+        _textLength += update.Text.Length;
+        FinishReason = update.FinishReason ?? FinishReason;
+    }
+
+    /// <summary>Takes usage and text from a whole (non-streamed) response.</summary>
+    public void Observe(ChatResponse response)
+    {
+        if (ReferenceEquals(response, _lastObserved))
+        {
+            return;
+        }
+        _lastObserved = response;
+        if (response.Usage is { } u)
+        {
+            Observe(u);
+        }
+        _textLength += response.Text.Length;
+        FinishReason = response.FinishReason ?? FinishReason;
+    }
+
+    private void Observe(UsageDetails u)
+    {
+        _usageReported = true;
+        _reportedInput = u.InputTokenCount ?? _reportedInput;
+        _reportedOutput = u.OutputTokenCount ?? _reportedOutput;
+    }
+
+    /// <summary>
+    /// Fixes tokens and cost once the call ended: reported usage, else an estimate; the answering
+    /// model's prices; nothing for a cache hit. Idempotent (budget and accounting both ask).
+    /// </summary>
+    public void Settle(IEnumerable<ChatMessage> prompt, bool failed)
+    {
+        if (_settled)
+        {
+            return;
+        }
+        _settled = true;
+        if (Cached)
+        {
+            return;
+        }
+        (InputTokens, OutputTokens) = _usageReported ? (_reportedInput, _reportedOutput) : UsageEstimate.For(prompt, _textLength, failed);
+        CostUsd = AnsweringModel.Cost(InputTokens, OutputTokens);
+    }
+
+    /// <summary>The call of these options; middlewares only run for calls the platform makes, so it is always there.</summary>
+    public static ChatCall Of(ChatOptions? options) =>
+        options?.AdditionalProperties?.TryGetValue(OptionsKey, out var v) == true && v is ChatCall c
+            ? c
+            : throw new InvalidOperationException("Pipeline calls carry a ChatCall in ChatOptions.AdditionalProperties.");
+
+    /// <summary>Options for a call: <paramref name="options"/> (or new ones) carrying this call.</summary>
+    public ChatOptions Attach(ChatOptions? options = null)
+    {
+        AnsweringModel ??= RequestedModel;
+        options ??= new ChatOptions();
+        (options.AdditionalProperties ??= [])[OptionsKey] = this;
+        return options;
+    }
+
+    /// <summary>The options as the provider may see them: without the call.</summary>
+    public static ChatOptions? Strip(ChatOptions? options)
+    {
+        if (options?.AdditionalProperties is not { } props || !props.ContainsKey(OptionsKey))
+        {
+            return options;
+        }
+        var clone = options.Clone();
+        clone.AdditionalProperties = new AdditionalPropertiesDictionary(props.Where(p => p.Key != OptionsKey));
+        if (clone.AdditionalProperties.Count == 0)
+        {
+            clone.AdditionalProperties = null;
+        }
+        return clone;
+    }
+}
+
+public static class CacheStatuses
+{
+    public const string Hit = "HIT";
+    public const string Miss = "MISS";
+    public const string Bypass = "BYPASS";
+}
+
+/// <summary>
+/// Runs callbacks around a stream: on each update, and once at its end with the exception that ended
+/// it (null when complete; an <see cref="OperationCanceledException"/> when the consumer stopped early).
+/// The middlewares that observe a call (accounting, budget, telemetry, cache) share this loop.
+/// </summary>
+internal static class StreamObserver
+{
+    public static async IAsyncEnumerable<ChatResponseUpdate> Observe(
+        IAsyncEnumerable<ChatResponseUpdate> source, Action<ChatResponseUpdate>? onUpdate, Func<Exception?, ValueTask> onEnd,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var ended = false;
+        var e = source.GetAsyncEnumerator(cancellationToken);
+        try
+        {
+            while (true)
+            {
+                bool has;
+                try
+                {
+                    has = await e.MoveNextAsync();
+                }
+                catch (Exception ex)
+                {
+                    ended = true;
+                    await onEnd(ex);
+                    throw;
+                }
+                if (!has)
+                {
+                    ended = true;
+                    await onEnd(null);
+                    yield break;
+                }
+                onUpdate?.Invoke(e.Current);
+                yield return e.Current;
+            }
+        }
+        finally
+        {
+            if (!ended)
+            {
+                await onEnd(new OperationCanceledException("The consumer stopped reading the stream."));
+            }
+            await e.DisposeAsync();
+        }
+    }
+}
+
+public static class CacheDirectives
+{
+    /// <summary>Reads a request's <c>Cache-Control</c>: <c>no-store</c> wins over <c>no-cache</c>.</summary>
+    public static CacheDirective FromHeader(string? cacheControl) =>
+        cacheControl is null ? CacheDirective.Default
+        : cacheControl.Contains("no-store", StringComparison.OrdinalIgnoreCase) ? CacheDirective.NoStore
+        : cacheControl.Contains("no-cache", StringComparison.OrdinalIgnoreCase) ? CacheDirective.NoCache
+        : CacheDirective.Default;
+}

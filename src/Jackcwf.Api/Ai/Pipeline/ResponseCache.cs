@@ -1,0 +1,264 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+using Jackcwf.Api.Configuration;
+using Jackcwf.Api.Telemetry;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Caching.Hybrid;
+
+namespace Jackcwf.Api.Ai.Pipeline;
+
+/// <summary>A stored answer: its text as it was streamed (chunk by chunk), so a hit streams the same way.</summary>
+public sealed record CachedAnswer(string Model, List<string> Chunks, string? FinishReason, long InputTokens, long OutputTokens);
+
+/// <summary>Earlier prompts of one scope (user, model, parameters, conversation so far) with their embeddings.</summary>
+public sealed record SemanticIndex(List<SemanticEntry> Entries);
+
+public sealed record SemanticEntry(float[] Vector, string Key);
+
+[JsonSerializable(typeof(CachedAnswer))]
+[JsonSerializable(typeof(SemanticIndex))]
+internal sealed partial class ResponseCacheJsonContext : JsonSerializerContext;
+
+/// <summary>Where cached answers live: HybridCache (memory, plus Redis as the shared level when configured).</summary>
+public interface IResponseCacheStore
+{
+    ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken) where T : class;
+
+    ValueTask SetAsync<T>(string key, T value, TimeSpan ttl, CancellationToken cancellationToken) where T : class;
+}
+
+public sealed class HybridResponseCacheStore(HybridCache cache) : IResponseCacheStore
+{
+    private static readonly HybridCacheEntryOptions ReadOnly = new()
+    {
+        Flags = HybridCacheEntryFlags.DisableLocalCacheWrite | HybridCacheEntryFlags.DisableDistributedCacheWrite,
+    };
+
+    // HybridCache has no plain "get": a factory that yields nothing, with writes disabled, is one.
+    public ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken) where T : class =>
+        cache.GetOrCreateAsync(key, static _ => ValueTask.FromResult<T?>(null), ReadOnly, cancellationToken: cancellationToken);
+
+    public ValueTask SetAsync<T>(string key, T value, TimeSpan ttl, CancellationToken cancellationToken) where T : class =>
+        cache.SetAsync(key, value, new HybridCacheEntryOptions { Expiration = ttl, LocalCacheExpiration = ttl }, cancellationToken: cancellationToken);
+}
+
+/// <summary>HybridCache's serializer for the cache's records, source-generated.</summary>
+internal sealed class JsonHybridSerializer<T>(JsonTypeInfo<T> type) : IHybridCacheSerializer<T>
+{
+    public T Deserialize(ReadOnlySequence<byte> source)
+    {
+        var reader = new Utf8JsonReader(source);
+        return JsonSerializer.Deserialize(ref reader, type)!;
+    }
+
+    public void Serialize(T value, IBufferWriter<byte> target)
+    {
+        using var writer = new Utf8JsonWriter(target);
+        JsonSerializer.Serialize(writer, value, type);
+    }
+}
+
+/// <summary>
+/// The response cache. Exact: the key is a hash of the scope (the user unless the scope is global),
+/// the model, every message with its role (system prompt included) and the parameters that change an
+/// answer (temperature, top-p, max tokens, stop, seed, penalties, tools, tool mode, response format).
+/// Semantic: on an exact miss, the last user message's embedding is compared with earlier prompts of
+/// the same scope with the same earlier messages and parameters; the nearest at or above the
+/// threshold answers. A hit streams the stored chunks and costs nothing; only complete text answers
+/// are stored. <c>no-cache</c> skips the read, <c>no-store</c> the read and the write.
+/// </summary>
+public sealed class ResponseCachingChatClient(
+    IChatClient inner, IResponseCacheStore store, ResponseCacheOptions options, JackcwfMetrics? metrics = null,
+    IEmbeddingGenerator<string, Embedding<float>>? embeddings = null) : DelegatingChatClient(inner)
+{
+    /// <summary>Earlier prompts kept per scope for the semantic comparison.</summary>
+    public const int SemanticEntriesPerScope = 64;
+
+    private TimeSpan Ttl => TimeSpan.FromSeconds(options.TtlSeconds);
+
+    public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? chatOptions = null, CancellationToken cancellationToken = default)
+    {
+        var call = ChatCall.Of(chatOptions);
+        var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
+        var (keys, hit) = await LookupAsync(call, list, chatOptions, cancellationToken);
+        if (hit is not null)
+        {
+            var message = new ChatMessage(ChatRole.Assistant, string.Concat(hit.Chunks));
+            return new ChatResponse(message) { ModelId = hit.Model, FinishReason = Finish(hit.FinishReason) };
+        }
+        var response = await base.GetResponseAsync(list, chatOptions, cancellationToken);
+        if (keys is not null && response.FinishReason is not null && IsPlainText(response.Messages.SelectMany(m => m.Contents)))
+        {
+            call.Observe(response);
+            call.Settle(list, failed: false);
+            await StoreAsync(keys, new CachedAnswer(call.AnsweringModel.Id, [response.Text], response.FinishReason?.Value, call.InputTokens, call.OutputTokens), cancellationToken);
+        }
+        return response;
+    }
+
+    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? chatOptions = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var call = ChatCall.Of(chatOptions);
+        var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
+        var (keys, hit) = await LookupAsync(call, list, chatOptions, cancellationToken);
+        if (hit is not null)
+        {
+            var id = "cached-" + Guid.NewGuid().ToString("N");
+            foreach (var chunk in hit.Chunks)
+            {
+                yield return new ChatResponseUpdate(ChatRole.Assistant, chunk) { ModelId = hit.Model, ResponseId = id };
+            }
+            yield return new ChatResponseUpdate { Role = ChatRole.Assistant, ModelId = hit.Model, ResponseId = id, FinishReason = Finish(hit.FinishReason) };
+            yield break;
+        }
+        var chunks = new List<string>();
+        var storable = keys is not null;
+        ChatFinishReason? finish = null;
+        await foreach (var u in base.GetStreamingResponseAsync(list, chatOptions, cancellationToken))
+        {
+            call.Observe(u);
+            storable &= IsPlainText(u.Contents);
+            if (u.Text.Length > 0)
+            {
+                chunks.Add(u.Text);
+            }
+            finish = u.FinishReason ?? finish;
+            yield return u;
+        }
+        if (storable && finish is not null)
+        {
+            call.Settle(list, failed: false);
+            await StoreAsync(keys!, new CachedAnswer(call.AnsweringModel.Id, chunks, finish.Value.Value, call.InputTokens, call.OutputTokens), cancellationToken);
+        }
+    }
+
+    private async ValueTask<(CacheKeys? Keys, CachedAnswer? Hit)> LookupAsync(
+        ChatCall call, IReadOnlyList<ChatMessage> messages, ChatOptions? chatOptions, CancellationToken cancellationToken)
+    {
+        if (options.Mode == ResponseCacheOptions.Off || call.Cache == CacheDirective.NoStore)
+        {
+            call.CacheStatus = CacheStatuses.Bypass;
+            return (null, null);
+        }
+        var keys = CacheKeys.For(call, messages, chatOptions, options.GlobalScope);
+        if (call.Cache == CacheDirective.NoCache)
+        {
+            call.CacheStatus = CacheStatuses.Bypass;
+            return (keys, null);
+        }
+        var hit = await store.GetAsync<CachedAnswer>(keys.Exact, cancellationToken);
+        if (hit is null && options.Mode == ResponseCacheOptions.Semantic && embeddings is not null && keys.Prompt.Length > 0)
+        {
+            keys.Vector = (await embeddings.GenerateAsync([keys.Prompt], cancellationToken: cancellationToken))[0].Vector.ToArray();
+            var index = await store.GetAsync<SemanticIndex>(keys.Scope, cancellationToken);
+            var best = index?.Entries
+                .Select(e => (e.Key, Similarity: e.Vector.Length == keys.Vector.Length ? TensorPrimitives.CosineSimilarity(e.Vector, keys.Vector) : -1f))
+                .Where(e => e.Similarity >= options.SemanticThreshold)
+                .OrderByDescending(e => e.Similarity)
+                .FirstOrDefault();
+            if (best?.Key is { } key)
+            {
+                hit = await store.GetAsync<CachedAnswer>(key, cancellationToken);
+            }
+        }
+        metrics?.Cache("response", hit is not null);
+        call.CacheStatus = hit is null ? CacheStatuses.Miss : CacheStatuses.Hit;
+        call.TokensSaved = hit is null ? 0 : hit.InputTokens + hit.OutputTokens;
+        return (keys, hit);
+    }
+
+    private async ValueTask StoreAsync(CacheKeys keys, CachedAnswer answer, CancellationToken cancellationToken)
+    {
+        await store.SetAsync(keys.Exact, answer, Ttl, cancellationToken);
+        if (options.Mode != ResponseCacheOptions.Semantic || embeddings is null || keys.Prompt.Length == 0)
+        {
+            return;
+        }
+        keys.Vector ??= (await embeddings.GenerateAsync([keys.Prompt], cancellationToken: cancellationToken))[0].Vector.ToArray();
+        // Read-modify-write without a lock: two answers stored at the same moment may drop one index entry,
+        // which costs a later miss, never a wrong hit.
+        var index = await store.GetAsync<SemanticIndex>(keys.Scope, cancellationToken) ?? new SemanticIndex([]);
+        var entries = index.Entries.Where(e => e.Key != keys.Exact).TakeLast(SemanticEntriesPerScope - 1).ToList();
+        entries.Add(new SemanticEntry(keys.Vector, keys.Exact));
+        await store.SetAsync(keys.Scope, new SemanticIndex(entries), Ttl, cancellationToken);
+    }
+
+    private static bool IsPlainText(IEnumerable<AIContent> contents) => contents.All(c => c is TextContent or UsageContent);
+
+    private static ChatFinishReason? Finish(string? value) => value is null ? null : new ChatFinishReason(value);
+
+    /// <summary>The exact key, and for the semantic lookup the scope key (all but the last user message) and that message.</summary>
+    private sealed class CacheKeys
+    {
+        public required string Exact { get; init; }
+        public required string Scope { get; init; }
+        public required string Prompt { get; init; }
+        public float[]? Vector { get; set; }
+
+        public static CacheKeys For(ChatCall call, IReadOnlyList<ChatMessage> messages, ChatOptions? o, bool global)
+        {
+            var last = messages.Count > 0 && messages[^1].Role == ChatRole.User ? messages[^1] : null;
+            using var scope = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            Add(scope, global ? "global" : call.UserId.ToString("N"));
+            Add(scope, call.RequestedModel.Id);
+            AddOptions(scope, o);
+            for (var i = 0; i < messages.Count - (last is null ? 0 : 1); i++)
+            {
+                AddMessage(scope, messages[i]);
+            }
+            using var exact = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var scopeHash = scope.GetHashAndReset();
+            exact.AppendData(scopeHash);
+            if (last is not null)
+            {
+                AddMessage(exact, last);
+            }
+            return new CacheKeys
+            {
+                Exact = "jackcwf:rc:" + Convert.ToHexStringLower(exact.GetHashAndReset()),
+                Scope = "jackcwf:rcs:" + Convert.ToHexStringLower(scopeHash),
+                Prompt = last?.Text ?? "",
+            };
+        }
+
+        private static void AddOptions(IncrementalHash h, ChatOptions? o)
+        {
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            Add(h, string.Join('|',
+                o?.Temperature?.ToString("R", inv), o?.TopP?.ToString("R", inv), o?.TopK?.ToString(inv), o?.MaxOutputTokens?.ToString(inv),
+                o?.Seed?.ToString(inv), o?.FrequencyPenalty?.ToString("R", inv), o?.PresencePenalty?.ToString("R", inv),
+                o?.StopSequences is { } stop ? string.Join('\u001f', stop) : null, o?.ToolMode?.ToString()));
+            Add(h, o?.ResponseFormat switch
+            {
+                null => "",
+                ChatResponseFormatText => "text",
+                ChatResponseFormatJson j => "json:" + j.SchemaName + ":" + j.Schema?.GetRawText(),
+                var other => other.GetType().Name,
+            });
+            foreach (var tool in o?.Tools ?? [])
+            {
+                Add(h, tool.Name + ":" + tool.Description + ":" + (tool is AIFunctionDeclaration f ? f.JsonSchema.GetRawText() : ""));
+            }
+        }
+
+        private static void AddMessage(IncrementalHash h, ChatMessage m)
+        {
+            Add(h, m.Role.Value);
+            Add(h, JsonSerializer.Serialize(m.Contents, AIJsonUtilities.DefaultOptions.GetTypeInfo(typeof(IList<AIContent>))));
+        }
+
+        private static void Add(IncrementalHash h, string? s)
+        {
+            var bytes = Encoding.UTF8.GetBytes(s ?? "");
+            h.AppendData(BitConverter.GetBytes(bytes.Length));
+            h.AppendData(bytes);
+        }
+    }
+}

@@ -1,0 +1,57 @@
+using Microsoft.Extensions.AI;
+
+namespace Jackcwf.Api.Ai.Pipeline;
+
+/// <summary>
+/// A stream read up to its first token. Retries, the circuit breaker and fallbacks act only on what
+/// happens before the first token (after it the caller has text and a retry would duplicate it), so
+/// each of them runs <see cref="StartAsync"/> under its policy and then hands on the rest unchanged.
+/// </summary>
+internal sealed class StartedStream(IAsyncEnumerator<ChatResponseUpdate> enumerator, List<ChatResponseUpdate> head, bool ended)
+{
+    public static async Task<StartedStream> StartAsync(IAsyncEnumerable<ChatResponseUpdate> source, CancellationToken cancellationToken)
+    {
+        var e = source.GetAsyncEnumerator(cancellationToken);
+        var head = new List<ChatResponseUpdate>();
+        try
+        {
+            while (await e.MoveNextAsync())
+            {
+                head.Add(e.Current);
+                if (IsStart(e.Current))
+                {
+                    return new(e, head, false);
+                }
+            }
+            return new(e, head, true);
+        }
+        catch
+        {
+            await e.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The first update that carries output (text, a tool call) or ends the answer.</summary>
+    public static bool IsStart(ChatResponseUpdate update) =>
+        update.FinishReason is not null || update.Contents.Any(c => c is not UsageContent && c is not TextContent { Text.Length: 0 });
+
+    public async IAsyncEnumerable<ChatResponseUpdate> RestAsync()
+    {
+        await using (enumerator)
+        {
+            foreach (var u in head)
+            {
+                yield return u;
+            }
+            if (ended)
+            {
+                yield break;
+            }
+            while (await enumerator.MoveNextAsync())
+            {
+                yield return enumerator.Current;
+            }
+        }
+    }
+}
