@@ -20,6 +20,13 @@ Actions (default: deploy, or scale an existing deployment to N replicas):
                         kubernetes      kubectl rollout restart + rollout status.
   --down              Stop everything (local: load balancer, replicas, Redis, PostgreSQL, by PID).
   --status            Report the health of every replica and of the load balancer.
+  --backup            local: take a pgBackRest backup now (incremental; full when none exists,
+                        or HA_BACKUP_TYPE=full|diff). The platform keeps serving.
+  --backups           local: list the backups and the archived WAL range (pgbackrest info).
+  --restore [--to T]  local: stop the replicas, restore PostgreSQL from pgBackRest (the latest
+                        archived transaction, or the moment T, e.g. "2026-12-04 10:15:00+00"),
+                        start PostgreSQL and the replicas again.
+  --verify-backups    local: re-read every backup and WAL file and check them (pgbackrest verify).
 
 Options:
   --platform P        local | docker-compose | kubernetes (required).
@@ -32,6 +39,11 @@ Options:
   -h, --help          This help.
 
 Environment (local platform):
+  HA_BACKUP_INTERVAL  Seconds between scheduled backups while the platform runs (default 3600).
+  HA_BACKUP_FULL_EVERY  Every Nth scheduled backup is a full one, the others incremental (default 24).
+  HA_BACKUP_RETENTION_FULL  Full backups kept, with their incrementals and WAL (default 2).
+  HA_ARCHIVE_TIMEOUT  PostgreSQL archive_timeout: WAL reaches the backup repository within this
+                      many seconds even when writes are rare (default 60; the RPO bound).
   HA_DIR              State folder: PIDs, logs, PostgreSQL data (default <repo>/.ha-local).
   HA_LB_PORT          Load balancer port (default 8080).
   HA_BASE_PORT        First replica port; replica i listens on HA_BASE_PORT+i-1 (default 8081).
@@ -61,6 +73,8 @@ Examples:
   deploy-ha.sh --platform local --replicas 3
   deploy-ha.sh --platform local --rolling-restart
   deploy-ha.sh --platform local --down
+  deploy-ha.sh --platform local --backup
+  deploy-ha.sh --platform local --restore --to "2026-12-04 10:15:00+00"
   deploy-ha.sh --platform docker-compose --replicas 3 --rolling-restart
   deploy-ha.sh --platform kubernetes --overlay small --rolling-restart
 EOF
@@ -83,6 +97,7 @@ PURGE=false
 OVERLAY="medium"
 ALL_IN_ONE=false
 NAMESPACE="jackcwf"
+RESTORE_TO=""
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -93,6 +108,13 @@ while [[ $# -gt 0 ]]; do
     --rolling-restart) ACTION="rolling-restart"; shift ;;
     --down) ACTION="down"; shift ;;
     --status) ACTION="status"; shift ;;
+    --backup) ACTION="backup"; shift ;;
+    --backups) ACTION="backups"; shift ;;
+    --restore) ACTION="restore"; shift ;;
+    --verify-backups) ACTION="verify-backups"; shift ;;
+    --backup-schedule) ACTION="backup-schedule"; shift ;;
+    --to) RESTORE_TO=${2:-}; shift 2 || die "--to needs a time" '--to "2026-12-04 10:15:00+00"' ;;
+    --to=*) RESTORE_TO=${1#*=}; shift ;;
     --sticky) STICKY=true; shift ;;
     --purge) PURGE=true; shift ;;
     --overlay) OVERLAY=${2:-}; shift 2 || die "--overlay needs a name" "--overlay small|medium|large" ;;
@@ -110,6 +132,9 @@ case "$PLATFORM" in
   "") die "--platform is required" "deploy-ha.sh --platform local --replicas 3 (see --help)" ;;
   *) die "unknown platform '$PLATFORM'" "use --platform local, docker-compose or kubernetes" ;;
 esac
+if [[ -n "$RESTORE_TO" && "$ACTION" != restore ]]; then
+  die "--to only goes with --restore" 'deploy-ha.sh --platform local --restore --to "2026-12-04 10:15:00+00"'
+fi
 if [[ -n "$REPLICAS" ]] && ! [[ "$REPLICAS" =~ ^[1-9][0-9]?$ ]]; then
   die "--replicas must be a number from 1 to 99 (got '$REPLICAS')" "--replicas 3"
 fi
@@ -268,6 +293,7 @@ local_start_postgres() {
   if as_pg_owner "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     log "PostgreSQL: already running on port $PG_PORT"
   else
+    backup_configure "$data" "$PG_PORT"
     log "PostgreSQL: starting on 127.0.0.1:$PG_PORT"
     as_pg_owner "$pgbin/pg_ctl" -D "$data" -l "$HA_DIR/postgres/postgres.log" -w -t 60 \
       -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp" start >/dev/null \
@@ -277,6 +303,7 @@ local_start_postgres() {
     psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE jackcwf" \
       || die "could not create the database jackcwf" "read $HA_DIR/postgres/postgres.log"
   fi
+  backup_stanza
 }
 
 local_start_redis() {
@@ -392,6 +419,7 @@ local_deploy() {
   [[ "$(http_code "http://$BIND:$LB_PORT/health")" == "200" ]] \
     || die "GET /health through the load balancer did not answer 200" "read $HA_DIR/lb.log and the replica logs"
   log "load balancer: ready, all $REPLICAS replicas healthy"
+  if [[ "$OWN_POSTGRES" == true ]]; then backup_schedule_start; fi
   local_summary
 }
 
@@ -455,6 +483,7 @@ local_down() {
     stop_pid "$f" "replica $i" "$STOP_TIMEOUT" &
   done
   wait
+  backup_schedule_stop
   if [[ "$OWN_REDIS" == true ]]; then stop_pid "$HA_DIR/redis.pid" "Redis" 10; fi
   if [[ "$OWN_POSTGRES" == true ]] && [[ -f "$HA_DIR/postgres/data/PG_VERSION" ]]; then
     local pgbin
@@ -472,6 +501,9 @@ local_down() {
     log "stopped; logs and PostgreSQL data kept in $HA_DIR (--down --purge deletes them)"
   fi
 }
+
+# shellcheck source=SCRIPTDIR/backup-local.sh disable=SC1091
+source "$SCRIPT_DIR/backup-local.sh"
 
 # ---------------------------------------------------------------------------------------------
 # docker-compose: drives deployment/docker-compose.ha.yml
@@ -645,6 +677,13 @@ case "$PLATFORM:$ACTION" in
   local:deploy) local_deploy ;;
   local:rolling-restart) local_rolling_restart ;;
   local:down) local_down ;;
+  local:backup) local_backup ;;
+  local:backups) local_backups ;;
+  local:restore) local_restore "$RESTORE_TO" ;;
+  local:verify-backups) local_verify ;;
+  local:backup-schedule) local_load_state; backup_schedule_loop ;;
+  *:backup|*:backups|*:restore|*:verify-backups|*:backup-schedule)
+    die "--$ACTION is for --platform local" "Compose: see the backup service in docs/deployment/DEPLOYMENT_RECOVERY_GUIDE.md; Kubernetes: the CloudNativePG backups" ;;
   docker-compose:deploy) compose_deploy ;;
   docker-compose:rolling-restart) compose_rolling_restart ;;
   docker-compose:down) compose_down ;;

@@ -1,12 +1,140 @@
+using Jackcwf.Api.Backup;
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
 using Microsoft.Extensions.Options;
 
 namespace Jackcwf.Api;
 
-/// <summary>Start-up plumbing and the binary's sub-commands (<c>migrate</c>, <c>healthcheck</c>).</summary>
+/// <summary>Start-up plumbing and the binary's sub-commands (<c>migrate</c>, <c>backup</c>, <c>restore</c>, <c>migrate-data</c>, <c>healthcheck</c>).</summary>
 internal static class Commands
 {
+    public const string Usage = """
+        Usage: dotnet Jackcwf.Api.dll [command]
+
+        Without a command the service starts; it reads its settings from environment variables
+        (docs/configuration.md). DATABASE_URL selects the database for every command.
+
+        Commands:
+          migrate                       apply pending database migrations, then exit
+          backup --to FILE              online, consistent copy of the SQLite database into FILE
+                                        (SQLite's backup API; the service may keep running)
+          restore --from FILE           replace the SQLite database with the backup FILE after checking
+                                        it (PRAGMA integrity_check); refuses while the service runs
+          migrate-data --from DATABASE_URL --to DATABASE_URL
+                                        copy every table (for example SQLite to PostgreSQL) in batches,
+                                        verify row counts and checksums; safe to run again
+          healthcheck [URL]             exit 0 when /health/ready answers 200 (container health checks)
+          --help                        print this list
+        """;
+
+    /// <summary>
+    /// Runs a command that needs no web host and returns its exit code, or null when the host is
+    /// needed (no command, <c>migrate</c>, or a configuration switch such as <c>--urls</c>).
+    /// </summary>
+    public static async Task<int?> RunToolAsync(string[] args)
+    {
+        if (args.Length == 0)
+        {
+            return null;
+        }
+        switch (args[0])
+        {
+            case "--help" or "-h" or "help":
+                Console.WriteLine(Usage);
+                return 0;
+            case "healthcheck":
+                return await HealthCheckAsync(args);
+            case "migrate":
+                return null;
+            case "backup":
+                return await ToolAsync(args, ["--to"], o => BackupAsync(o["--to"]));
+            case "restore":
+                return await ToolAsync(args, ["--from"], o => RestoreAsync(o["--from"]));
+            case "migrate-data":
+                return await ToolAsync(args, ["--from", "--to"], o => DataMigration.RunAsync(o["--from"], o["--to"], Console.Out, CancellationToken.None));
+            case var first when first.StartsWith("--", StringComparison.Ordinal) && first.Length > 2:
+                // Host switches (--urls, --Section:Key=value) go to the web host as before.
+                return null;
+            default:
+                Console.Error.WriteLine($"Unknown command \"{args[0]}\".");
+                Console.Error.WriteLine();
+                Console.Error.WriteLine(Usage);
+                return 2;
+        }
+    }
+
+    /// <summary>Parses <c>--name value</c> / <c>--name=value</c> pairs (all required), then runs; usage errors exit 2, refusals 1.</summary>
+    private static async Task<int> ToolAsync(string[] args, string[] required, Func<IReadOnlyDictionary<string, string>, Task<int>> run)
+    {
+        var options = new Dictionary<string, string>();
+        for (var i = 1; i < args.Length; i++)
+        {
+            var (name, value) = args[i].Split('=', 2) is [var n, var v] ? (n, v) : (args[i], i + 1 < args.Length ? args[++i] : null);
+            if (!required.Contains(name) || string.IsNullOrWhiteSpace(value) || options.ContainsKey(name))
+            {
+                return UsageError(args[0], $"unexpected argument \"{args[i]}\"");
+            }
+            options[name] = value;
+        }
+        if (required.FirstOrDefault(r => !options.ContainsKey(r)) is { } missing)
+        {
+            return UsageError(args[0], $"{missing} is required");
+        }
+        try
+        {
+            return await run(options);
+        }
+        catch (BackupRefusedException e)
+        {
+            Console.Error.WriteLine($"{args[0]}: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static int UsageError(string command, string problem)
+    {
+        Console.Error.WriteLine($"{command}: {problem}.");
+        Console.Error.WriteLine();
+        Console.Error.WriteLine(Usage);
+        return 2;
+    }
+
+    /// <summary>The database the service would use: DATABASE_URL (or Database__Url), relative SQLite paths against the working directory.</summary>
+    private static DatabaseConnection ServiceDatabase()
+    {
+        var url = Environment.GetEnvironmentVariable("DATABASE_URL") ?? Environment.GetEnvironmentVariable("Database__Url");
+        try
+        {
+            return DatabaseConnection.Parse(url, Directory.GetCurrentDirectory());
+        }
+        catch (FormatException e)
+        {
+            throw new BackupRefusedException(e.Message);
+        }
+    }
+
+    private static async Task<int> BackupAsync(string to)
+    {
+        var connection = SqliteBackup.SqliteConnectionStringOrThrow(ServiceDatabase(), "backup");
+        Console.WriteLine($"backup: copying {new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(connection).DataSource} to {Path.GetFullPath(to)} (SQLite backup API, online)");
+        var result = await SqliteBackup.BackupAsync(connection, to, CancellationToken.None);
+        Console.WriteLine($"backup: done, {result.Path}: {result.Bytes} bytes, {result.Messages} messages, integrity_check ok");
+        return 0;
+    }
+
+    private static async Task<int> RestoreAsync(string from)
+    {
+        var connection = SqliteBackup.SqliteConnectionStringOrThrow(ServiceDatabase(), "restore");
+        Console.WriteLine($"restore: checking {Path.GetFullPath(from)} (PRAGMA integrity_check)");
+        var (restored, previous) = await SqliteBackup.RestoreAsync(connection, from, CancellationToken.None);
+        if (previous is not null)
+        {
+            Console.WriteLine($"restore: the database it replaced is kept at {previous}");
+        }
+        Console.WriteLine($"restore: done, {restored.Path}: {restored.Bytes} bytes, {restored.Messages} messages, integrity_check ok. Start the service again.");
+        return 0;
+    }
+
     /// <summary>Maps the seed's environment variables onto configuration; prints every bad value and returns false.</summary>
     public static bool AddJackcwfConfiguration(this WebApplicationBuilder builder)
     {

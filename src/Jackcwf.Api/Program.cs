@@ -2,6 +2,7 @@ using Jackcwf.Api;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Ai;
 using Jackcwf.Api.Audit;
+using Jackcwf.Api.Backup;
 using Jackcwf.Api.Backplane;
 using Jackcwf.Api.Chat;
 using Jackcwf.Api.Configuration;
@@ -16,9 +17,10 @@ using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
 using Jackcwf.ServiceDefaults;
 
-if (args is ["healthcheck", ..])
+// Commands that need no web host (backup, restore, migrate-data, healthcheck, --help, unknown words).
+if (await Commands.RunToolAsync(args) is { } exitCode)
 {
-    return await Commands.HealthCheckAsync(args);
+    return exitCode;
 }
 
 // Settings and the web app ship beside the binary; data (./data) follows the working directory.
@@ -32,6 +34,7 @@ builder.AddDrainOnShutdown();
 builder.AddJackcwfOptions();
 builder.AddTelemetry();
 builder.AddData();
+builder.AddBackups();
 builder.AddAccounts();
 builder.AddAudit();
 builder.AddPrivacy();

@@ -10,7 +10,8 @@ public sealed class ScriptTests
         var shellcheck = Scripts.FindOnPath("shellcheck");
         Assert.True(shellcheck is not null, "shellcheck is not installed (apt-get install shellcheck; it is listed in tests/apt-packages.txt)");
 
-        var result = await Scripts.RunAsync(shellcheck, [Scripts.DeployHa, Scripts.HealthCheck], null, Timeout);
+        // -x follows deploy-ha.sh into the backup-local.sh it sources.
+        var result = await Scripts.RunAsync(shellcheck, ["-x", Scripts.DeployHa, Scripts.HealthCheck, Path.Combine(Scripts.ScriptsDir, "backup-local.sh")], null, Timeout);
 
         Assert.True(result.ExitCode == 0, result.Output);
     }

@@ -33,6 +33,11 @@ public static class DataExtensions
                 .UseNpgsql(connection.ConnectionString, npgsql => npgsql.EnableRetryOnFailure(3, TimeSpan.FromSeconds(1), null))
                 .AddInterceptors(sp.GetRequiredService<DbMetricsInterceptor>()));
         }
+        if (connection.Provider == DatabaseProvider.Sqlite)
+        {
+            // Before the migrator: a service never touches a database that a restore is replacing.
+            s.AddHostedService<Backup.SqliteDatabaseLockHolder>();
+        }
         s.AddHostedService<DatabaseMigrator>();
         s.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: [Extensions.ReadyTag]);
         return builder;
