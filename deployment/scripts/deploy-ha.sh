@@ -19,6 +19,8 @@ Actions (default: deploy, or scale an existing deployment to N replicas):
                                         healthy, stop one old container gracefully, repeat.
                         kubernetes      kubectl rollout restart + rollout status.
   --down              Stop everything (local: load balancer, replicas, Redis, PostgreSQL, by PID).
+  --switchover        local with --ha-data: planned PostgreSQL switchover (patronictl switchover):
+                      the synchronous standby becomes the primary, requests wait and none fails.
   --status            Report the health of every replica and of the load balancer.
   --backup            local: take a pgBackRest backup now (incremental; full when none exists,
                         or HA_BACKUP_TYPE=full|diff). The platform keeps serving.
@@ -31,6 +33,11 @@ Actions (default: deploy, or scale an existing deployment to N replicas):
 Options:
   --platform P        local | docker-compose | kubernetes (required).
   --replicas N        Number of replicas (default 3).
+  --ha-data           local: a highly available data tier instead of one PostgreSQL and one Redis
+                      (run again on a running deployment: starts the data-tier members that are down):
+                      a three-member etcd, three PostgreSQL 15 servers managed by Patroni
+                      (synchronous replication, automatic failover), Redis master + 2 replicas
+                      + 3 sentinels; the replicas get multi-host DATABASE_URL and a Sentinel REDIS_URL.
   --sticky            local: turn on the load balancer's sticky cookie (an optimisation only).
   --purge             local, with --down: also delete the state folder (PostgreSQL data, logs).
   --overlay NAME      kubernetes: overlay of deployment/kubernetes/overlays (default medium).
@@ -52,6 +59,11 @@ Environment (local platform):
   HA_BIND             Address everything listens on (default 127.0.0.1).
   HA_START_TIMEOUT    Seconds to wait for a process to become ready (default 90).
   HA_STOP_TIMEOUT     Seconds a replica gets to drain and exit before SIGKILL (default 60).
+  HA_PG_PORTS, HA_PATRONI_PORTS, HA_ETCD_PORTS, HA_ETCD_PEER_PORTS, HA_REDIS_PORTS, HA_SENTINEL_PORTS
+                      --ha-data: three ports each (defaults 25433,25434,25435 / 28008,28009,28010 /
+                      22379,22381,22383 / 22380,22382,22384 / 26380,26381,26382 / 26390,26391,26392).
+  HA_PG_ARCHIVE_MODE, HA_PG_ARCHIVE_COMMAND, HA_PG_RESTORE_COMMAND
+                      --ha-data: WAL archiving settings of every PostgreSQL member (default off).
   DATABASE_URL        Use this PostgreSQL instead of starting one.
   REDIS_URL           Use this Redis instead of starting one (started only if redis-server exists).
   JACKCWF_API_DLL     Service binary (default: src/Jackcwf.Api, built in Release when missing).
@@ -71,6 +83,8 @@ Environment (docker-compose / kubernetes):
 
 Examples:
   deploy-ha.sh --platform local --replicas 3
+  deploy-ha.sh --platform local --replicas 3 --ha-data
+  deploy-ha.sh --platform local --switchover
   deploy-ha.sh --platform local --rolling-restart
   deploy-ha.sh --platform local --down
   deploy-ha.sh --platform local --backup
@@ -94,6 +108,7 @@ REPLICAS=""
 ACTION="deploy"
 STICKY=false
 PURGE=false
+HA_DATA=false
 OVERLAY="medium"
 ALL_IN_ONE=false
 NAMESPACE="jackcwf"
@@ -107,6 +122,8 @@ while [[ $# -gt 0 ]]; do
     --replicas=*) REPLICAS=${1#*=}; shift ;;
     --rolling-restart) ACTION="rolling-restart"; shift ;;
     --down) ACTION="down"; shift ;;
+    --switchover) ACTION="switchover"; shift ;;
+    --ha-data) HA_DATA=true; shift ;;
     --status) ACTION="status"; shift ;;
     --backup) ACTION="backup"; shift ;;
     --backups) ACTION="backups"; shift ;;
@@ -140,6 +157,9 @@ if [[ -n "$REPLICAS" ]] && ! [[ "$REPLICAS" =~ ^[1-9][0-9]?$ ]]; then
 fi
 
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed" "$2"; }
+
+# shellcheck source=local-data-tier.sh disable=SC1091
+source "$SCRIPT_DIR/local-data-tier.sh"
 
 # ---------------------------------------------------------------------------------------------
 # local: PostgreSQL, Redis, N replicas and the YARP load balancer as processes on this host
@@ -225,6 +245,13 @@ HA_API_DLL='$API_DLL'
 HA_LB_DLL='$LB_DLL'
 HA_STICKY=$STICKY
 HA_DRAIN_DELAY=$DRAIN_DELAY
+HA_DATA=$HA_DATA
+HA_PG_PORTS=${HA_PG_PORTS:-}
+HA_PATRONI_PORTS=${HA_PATRONI_PORTS:-}
+HA_ETCD_PORTS=${HA_ETCD_PORTS:-}
+HA_ETCD_PEER_PORTS=${HA_ETCD_PEER_PORTS:-}
+HA_REDIS_PORTS=${HA_REDIS_PORTS:-}
+HA_SENTINEL_PORTS=${HA_SENTINEL_PORTS:-}
 EOF
 }
 
@@ -237,9 +264,15 @@ local_load_state() {
     warn "--replicas $REPLICAS ignored: the deployment in $HA_DIR has $HA_REPLICAS (--down, then deploy again to change it)"
   fi
   REPLICAS=$HA_REPLICAS
-  BIND=$HA_BIND; LB_PORT=$HA_LB_PORT; BASE_PORT=$HA_BASE_PORT; PG_PORT=$HA_PG_PORT; REDIS_PORT=$HA_REDIS_PORT
+  BIND=$HA_BIND; LB_PORT=$HA_LB_PORT; BASE_PORT=$HA_BASE_PORT
+  # shellcheck disable=SC2153  # set by the state file, not a misspelling of HA_PG_PORTS
+  PG_PORT=$HA_PG_PORT
+  # shellcheck disable=SC2153
+  REDIS_PORT=$HA_REDIS_PORT
   DB_URL=$HA_DATABASE_URL; RDS_URL=$HA_REDIS_URL; OWN_POSTGRES=$HA_OWN_POSTGRES; OWN_REDIS=$HA_OWN_REDIS
   API_DLL=$HA_API_DLL; LB_DLL=$HA_LB_DLL; DRAIN_DELAY=$HA_DRAIN_DELAY
+  HA_DATA=${HA_DATA:-false}
+  if [[ "$HA_DATA" == true ]]; then data_settings; fi
   if [[ "$STICKY" == false ]]; then STICKY=${HA_STICKY:-false}; fi
 }
 
@@ -387,6 +420,16 @@ local_deploy() {
   mkdir -p "$HA_DIR"
   # Keep the state folder out of git when it lives inside the repository.
   [[ -f "$HA_DIR/.gitignore" ]] || printf '*\n' >"$HA_DIR/.gitignore"
+  if pid_alive "$(read_pid "$HA_DIR/lb.pid")" && [[ "$HA_DATA" == true ]] && grep -q '^HA_DATA=true' "$STATE_FILE" 2>/dev/null; then
+    # Deploying again over a running --ha-data deployment starts the data-tier members that are not
+    # running (a killed PostgreSQL member rejoins as a standby, a killed Redis as a replica).
+    local_load_state
+    log "deployment already running from $HA_DIR: starting the data-tier members that are down"
+    data_start_etcd
+    data_start_patroni
+    data_start_redis
+    return 0
+  fi
   if pid_alive "$(read_pid "$HA_DIR/lb.pid")"; then
     die "a local deployment is already running from $HA_DIR" \
       "use --status, --rolling-restart or --down (or another HA_DIR for a second deployment)"
@@ -398,8 +441,27 @@ local_deploy() {
   log "local deployment: $REPLICAS replicas, state folder $HA_DIR"
   local_build Jackcwf.Api "$API_DLL" JACKCWF_API_DLL
   local_build Jackcwf.LoadBalancer "$LB_DLL" JACKCWF_LB_DLL
-  local_start_postgres
-  local_start_redis
+  if [[ "$HA_DATA" == true ]]; then
+    data_settings
+    data_need
+    if [[ $EUID -eq 0 ]]; then
+      runuser -u postgres -- test -x "$HA_DIR" \
+        || die "the postgres user cannot reach $HA_DIR (a parent folder is private)" \
+          "set HA_DIR to a folder under a world-searchable path, e.g. HA_DIR=/var/tmp/jackcwf-ha"
+    fi
+    OWN_POSTGRES=false; OWN_REDIS=false
+    # Written before the data tier starts, so --down finds what a failed start left running.
+    DB_URL=""; RDS_URL=""
+    local_write_state
+    log "data tier: etcd x3, PostgreSQL x3 with Patroni (synchronous), Redis x3 with Sentinel x3"
+    data_start_etcd
+    data_start_patroni
+    data_start_redis
+    DB_URL=$(data_database_url); RDS_URL=$(data_redis_url)
+  else
+    local_start_postgres
+    local_start_redis
+  fi
   local_write_state
 
   log "migrating the database once (Jackcwf.Api migrate)"
@@ -434,12 +496,17 @@ EOF
   for ((i = 1; i <= REPLICAS; i++)); do
     printf '  replica %-7s %s   (pid %s, log %s)\n' "$i" "$(replica_url "$i")" "$(read_pid "$HA_DIR/replica-$i.pid")" "$HA_DIR/replica-$i.log"
   done
-  if [[ "$OWN_POSTGRES" == true ]]; then
+  if [[ "$HA_DATA" == true ]]; then
+    printf '  postgresql      Patroni cluster on 127.0.0.1 ports %s (leader %s; patronictl -c %s list)\n' "$HA_PG_PORTS" "$(data_leader)" "$(data_patroni_config 1)"
+    printf '  redis           Sentinel service %s, sentinels on 127.0.0.1 ports %s (master %s)\n' "$DATA_REDIS_SERVICE" "$HA_SENTINEL_PORTS" "$(data_redis_master)"
+    printf '  secrets         %s (database and Redis passwords)\n' "$HA_DIR/secrets"
+  elif [[ "$OWN_POSTGRES" == true ]]; then
     printf '  postgresql      %s   (data %s)\n' "$DB_URL" "$HA_DIR/postgres/data"
   else
     printf '  postgresql      external (DATABASE_URL)\n'
   fi
-  if [[ -n "$RDS_URL" ]]; then printf '  redis           %s\n' "$RDS_URL"; else printf '  redis           none (install redis-server)\n'; fi
+  if [[ "$HA_DATA" == true ]]; then :
+  elif [[ -n "$RDS_URL" ]]; then printf '  redis           %s\n' "$RDS_URL"; else printf '  redis           none (install redis-server)\n'; fi
   cat <<EOF
   logs            $HA_DIR/*.log
 Health:           $SCRIPT_DIR/health-check.sh --platform local
@@ -468,6 +535,13 @@ local_rolling_restart() {
   log "rolling restart complete in $((SECONDS - total_start))s"
 }
 
+local_switchover() {
+  local_load_state
+  [[ "$HA_DATA" == true ]] || die "the deployment in $HA_DIR has a single PostgreSQL: nothing to switch over to" \
+    "deploy with --ha-data (deploy-ha.sh --platform local --down, then --replicas 3 --ha-data)"
+  data_switchover
+}
+
 local_down() {
   if [[ ! -f "$STATE_FILE" ]]; then
     log "nothing to stop in $HA_DIR"
@@ -483,6 +557,7 @@ local_down() {
     stop_pid "$f" "replica $i" "$STOP_TIMEOUT" &
   done
   wait
+  if [[ "$HA_DATA" == true ]]; then data_down; fi
   backup_schedule_stop
   if [[ "$OWN_REDIS" == true ]]; then stop_pid "$HA_DIR/redis.pid" "Redis" 10; fi
   if [[ "$OWN_POSTGRES" == true ]] && [[ -f "$HA_DIR/postgres/data/PG_VERSION" ]]; then
@@ -677,6 +752,8 @@ case "$PLATFORM:$ACTION" in
   local:deploy) local_deploy ;;
   local:rolling-restart) local_rolling_restart ;;
   local:down) local_down ;;
+  local:switchover) local_switchover ;;
+  *:switchover) die "--switchover is for --platform local with --ha-data" "on Kubernetes, CloudNativePG switches over with: kubectl cnpg promote <cluster> <instance>" ;;
   local:backup) local_backup ;;
   local:backups) local_backups ;;
   local:restore) local_restore "$RESTORE_TO" ;;

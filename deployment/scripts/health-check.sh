@@ -13,7 +13,10 @@ Usage: health-check.sh --platform local|docker-compose|kubernetes [--continuous]
 Checks, once or every S seconds:
   local           every replica started by deploy-ha.sh (process alive, GET /health/ready = 200),
                   the load balancer (process alive, /lb/health lists every replica as healthy)
-                  and GET /health through the balancer. The state folder is HA_DIR
+                  and GET /health through the balancer. With --ha-data also one line per
+                  PostgreSQL member (primary / sync standby / standby, address, pid of PostgreSQL
+                  and of its Patroni, replication lag), per Redis server (master / replica, pid,
+                  lag), per sentinel and per etcd member. The state folder is HA_DIR
                   (default <repo>/.ha-local), as for deploy-ha.sh.
   docker-compose  every web container's Docker health (docker compose ps) and GET /health
                   through Traefik (HA_LB_URL, default http://localhost/).
@@ -74,6 +77,10 @@ report() {
 http_code() { curl -s -o /dev/null -m 3 -w '%{http_code}' "$1" 2>/dev/null || true; }
 
 pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+read_pid() { if [[ -f "$1" ]]; then cat "$1"; fi; }
+
+# shellcheck source=local-data-tier.sh disable=SC1091
+source "$SCRIPT_DIR/local-data-tier.sh"
 
 # ---------------------------------------------------------------------------------------------
 
@@ -85,7 +92,7 @@ check_local() {
     report FAIL "deployment" "no local deployment in $ha_dir (deploy-ha.sh --platform local --replicas 3)"
     return 0
   fi
-  local HA_REPLICAS HA_BIND HA_LB_PORT HA_BASE_PORT HA_REDIS_URL HA_OWN_REDIS HA_OWN_POSTGRES HA_PG_PORT
+  local HA_REPLICAS HA_BIND HA_LB_PORT HA_BASE_PORT HA_REDIS_URL HA_OWN_REDIS HA_OWN_POSTGRES HA_PG_PORT HA_DATA=false
   # shellcheck disable=SC1090
   source "$state"
   local i url pid code lb_health lb_pid
@@ -119,6 +126,11 @@ check_local() {
     else
       report FAIL "load balancer" "$url: GET /health answered ${code/000/no connection} (pid $lb_pid)"
     fi
+  fi
+  if [[ "$HA_DATA" == true ]]; then
+    HA_DIR=$ha_dir
+    data_settings
+    data_report
   fi
   if [[ "${HA_OWN_REDIS:-false}" == true ]]; then
     if redis-cli -u "$HA_REDIS_URL" ping >/dev/null 2>&1; then report OK "redis" "$HA_REDIS_URL"; else report FAIL "redis" "$HA_REDIS_URL does not answer PING"; fi

@@ -147,6 +147,17 @@ internal static class Commands
         {
             errors.Add(e.Message);
         }
+        if (builder.Configuration["Redis:Url"] is { Length: > 0 } redis)
+        {
+            try
+            {
+                _ = Backplane.RedisUrl.Parse(redis);
+            }
+            catch (FormatException e)
+            {
+                errors.Add(e.Message);
+            }
+        }
         if (errors.Count > 0)
         {
             foreach (var e in errors)
@@ -175,15 +186,16 @@ internal static class Commands
 
     public static async Task<int> RunAsync(WebApplication app)
     {
-        var server = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
-        if (server.UvicornWorkers is { } w)
-        {
-            app.Logger.LogInformation("UVICORN_WORKERS={Workers} is accepted for compatibility and ignored: one process uses every core", w);
-        }
         app.Lifetime.ApplicationStarted.Register(() => app.Logger.LogInformation(
             "Jackcwf is listening on {Urls}; data: {Data}", string.Join(", ", app.Urls), DescribeData(app.Configuration)));
         try
         {
+            // Inside the try: reading the options validates them, and a refusal is a configuration error.
+            var server = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
+            if (server.UvicornWorkers is { } w)
+            {
+                app.Logger.LogInformation("UVICORN_WORKERS={Workers} is accepted for compatibility and ignored: one process uses every core", w);
+            }
             await app.RunAsync();
             return 0;
         }

@@ -175,6 +175,14 @@ public sealed class LifecycleTests
         { "OPENAI_BASE_URL", "ftp://example.test" },
         { "DATABASE_URL", "postgresql://u:p@127.0.0.1:5432/db?sslmode=sometimes" },
         { "DATABASE_URL", "postgresql://u:p@127.0.0.1:5432/db?no_such_option=1" },
+        { "DATABASE_URL", "postgresql://u:p@127.0.0.1:5432,127.0.0.1:99999/db?target_session_attrs=read-write" },
+        { "DATABASE_URL", "postgresql://u:p@h1:5432,,h3:5432/db" },
+        { "DATABASE_URL", "postgresql://u:p@h1:5432,h2:5432/db?target_session_attrs=leader" },
+        { "REDIS_URL", "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380" },
+        { "REDIS_URL", "redis+sentinel://127.0.0.1:notaport/mymaster" },
+        { "FORWARDED_TRUSTED_NETWORKS", "10.0.0.0/8, the-proxy" },
+        { "DATA_PROTECTION_KEY", "too-short" },
+        { "AUTH_FAILED_SIGNINS_PER_IP", "0" },
     };
 
     [Theory]

@@ -16,9 +16,9 @@ public sealed class MalformedRequestTests(ITestOutputHelper output)
     private const int HugeLength = 100 * 1024;
     private static readonly string Huge = new('x', HugeLength);
 
-    private sealed record Route(string Method, string Template, IReadOnlyList<string> BodyProperties, IReadOnlyList<string> QueryParameters, bool HasBody);
+    internal sealed record Route(string Method, string Template, IReadOnlyList<string> BodyProperties, IReadOnlyList<string> QueryParameters, bool HasBody);
 
-    private sealed record Probe(string Variant, HttpMethod Method, string Url, Func<HttpContent?> Body, IReadOnlyList<KeyValuePair<string, string>> Headers, bool ReplaceAuthorization = false);
+    internal sealed record Probe(string Variant, HttpMethod Method, string Url, Func<HttpContent?> Body, IReadOnlyList<KeyValuePair<string, string>> Headers, bool ReplaceAuthorization = false);
 
     [Fact]
     public async Task Every_route_answers_malformed_requests_without_a_server_error()
@@ -37,15 +37,6 @@ public sealed class MalformedRequestTests(ITestOutputHelper output)
         var routes = Routes(document);
         Assert.True(routes.Count >= 15, $"the OpenAPI document lists only {routes.Count} operations");
 
-        // Raw bytes in headers (Latin-1) and no cookie jar, so every header is exactly what the probe says.
-        using var handler = new SocketsHttpHandler
-        {
-            UseCookies = false,
-            AllowAutoRedirect = false,
-            RequestHeaderEncodingSelector = (_, _) => Encoding.Latin1,
-        };
-        using var client = new HttpClient(handler) { BaseAddress = api.BaseUrl, Timeout = TimeSpan.FromSeconds(60) };
-
         var probes = new List<(string Identity, Probe Probe)>();
         // Destructive methods last, so the other probes still meet an existing conversation.
         foreach (var route in routes.OrderBy(r => r.Method == "DELETE"))
@@ -61,6 +52,35 @@ public sealed class MalformedRequestTests(ITestOutputHelper output)
             }
         }
 
+        var (failures, statuses) = await SendAllAsync(api, probes, admin.AccessToken, user.AccessToken);
+        var summary = $"{probes.Count} malformed requests to {routes.Count} operations; statuses: "
+            + string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Key}×{s.Value}"));
+        output.WriteLine(summary);
+        TestContext.Current.SendDiagnosticMessage(summary);
+
+        Assert.True(api.Log.Lines.Count > 0, "the service logged nothing");
+        var errors = LogAssert.ErrorLines(api);
+        Assert.True(failures.IsEmpty && errors.Count == 0,
+            $"{failures.Count} of {probes.Count} requests failed on the server:\n" + string.Join('\n', failures.Take(40))
+            + $"\n{errors.Count} error log lines:\n" + string.Join('\n', errors.GroupBy(e => e).Select(g => $"{g.Count()}× {g.Key}").Take(30)));
+        // The service is still healthy and serving.
+        using var ready = await http.GetAsync("health/ready", TestContext.Current.CancellationToken);
+        Assert.Equal(System.Net.HttpStatusCode.OK, ready.StatusCode);
+    }
+
+    /// <summary>Sends every probe (six at a time) and collects the 5xx answers and the status counts.</summary>
+    internal static async Task<(ConcurrentBag<string> Failures, ConcurrentDictionary<int, int> Statuses)> SendAllAsync(
+        ApiProcess api, IReadOnlyList<(string Identity, Probe Probe)> probes, string adminToken, string userToken)
+    {
+        // Raw bytes in headers (Latin-1) and no cookie jar, so every header is exactly what the probe says.
+        using var handler = new SocketsHttpHandler
+        {
+            UseCookies = false,
+            AllowAutoRedirect = false,
+            RequestHeaderEncodingSelector = (_, _) => Encoding.Latin1,
+        };
+        using var client = new HttpClient(handler) { BaseAddress = api.BaseUrl, Timeout = TimeSpan.FromSeconds(60) };
+
         var failures = new ConcurrentBag<string>();
         var statuses = new ConcurrentDictionary<int, int>();
         using var gate = new SemaphoreSlim(6);
@@ -72,7 +92,7 @@ public sealed class MalformedRequestTests(ITestOutputHelper output)
                 using var request = new HttpRequestMessage(p.Probe.Method, p.Probe.Url) { Content = p.Probe.Body() };
                 if (p.Identity != "anonymous" && !p.Probe.ReplaceAuthorization)
                 {
-                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", p.Identity == "administrator" ? admin.AccessToken : user.AccessToken);
+                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", p.Identity == "administrator" ? adminToken : userToken);
                 }
                 foreach (var (name, value) in p.Probe.Headers)
                 {
@@ -102,22 +122,10 @@ public sealed class MalformedRequestTests(ITestOutputHelper output)
         });
         await Task.WhenAll(tasks);
 
-        var summary = $"{probes.Count} malformed requests to {routes.Count} operations; statuses: "
-            + string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Key}×{s.Value}"));
-        output.WriteLine(summary);
-        TestContext.Current.SendDiagnosticMessage(summary);
-
-        Assert.True(api.Log.Lines.Count > 0, "the service logged nothing");
-        var errors = LogAssert.ErrorLines(api);
-        Assert.True(failures.IsEmpty && errors.Count == 0,
-            $"{failures.Count} of {probes.Count} requests failed on the server:\n" + string.Join('\n', failures.Take(40))
-            + $"\n{errors.Count} error log lines:\n" + string.Join('\n', errors.GroupBy(e => e).Select(g => $"{g.Count()}× {g.Key}").Take(30)));
-        // The service is still healthy and serving.
-        using var ready = await http.GetAsync("health/ready", TestContext.Current.CancellationToken);
-        Assert.Equal(System.Net.HttpStatusCode.OK, ready.StatusCode);
+        return (failures, statuses);
     }
 
-    private static List<Route> Routes(JsonNode document)
+    internal static List<Route> Routes(JsonNode document)
     {
         var routes = new List<Route>();
         var schemas = document["components"]?["schemas"];
@@ -156,7 +164,7 @@ public sealed class MalformedRequestTests(ITestOutputHelper output)
         return [];
     }
 
-    private static IEnumerable<Probe> ProbesFor(Route route, Guid conversation, Guid message)
+    internal static IEnumerable<Probe> ProbesFor(Route route, Guid conversation, Guid message)
     {
         var method = new HttpMethod(route.Method);
         string PathWith(string id, string messageId) => route.Template.Replace("{id}", id).Replace("{messageId}", messageId).TrimStart('/');

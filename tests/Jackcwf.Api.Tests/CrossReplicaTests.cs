@@ -13,8 +13,18 @@ public sealed class TwoReplicasFixture : IAsyncLifetime
     private TestDatabase? _db;
     private TestRedisDatabase? _redis;
 
+    public const int FailedSignInsPerIp = 3;
+    public const int FailedSignInsPerAccount = 6;
+
     public ApiProcess A { get; private set; } = null!;
     public ApiProcess B { get; private set; } = null!;
+
+    /// <summary>The first account, the administrator, signed in on replica A.</summary>
+    public HttpClient Admin { get; private set; } = null!;
+
+    public string DatabaseUrl => _db!.Url;
+
+    public string DatabaseConnectionString => _db!.ConnectionString;
 
     public async ValueTask InitializeAsync()
     {
@@ -28,10 +38,17 @@ public sealed class TwoReplicasFixture : IAsyncLifetime
             ["MAX_CONCURRENT_GENERATIONS"] = "1",
             ["DEMO_CHUNK_DELAY_MS"] = "40",
             ["SHUTDOWN_DRAIN_DELAY_SECONDS"] = "0",
+            ["AUTH_FAILED_SIGNINS_PER_IP"] = FailedSignInsPerIp.ToString(),
+            ["AUTH_FAILED_SIGNINS_PER_ACCOUNT"] = FailedSignInsPerAccount.ToString(),
             ["RESPONSE_CACHE"] = "exact",
         };
         A = await ApiProcess.StartAsync(new ApiProcessOptions { Environment = env });
         B = await ApiProcess.StartAsync(new ApiProcessOptions { Environment = env });
+        Admin = A.CreateClient();
+        const string email = "admin@replicas.example", password = "Admin-Passw0rd";
+        Assert.True((await Admin.PostAsJsonAsync("api/auth/register", new { email, password })).IsSuccessStatusCode);
+        var tokens = await (await Admin.PostAsJsonAsync("api/auth/login", new { email, password })).Content.ReadFromJsonAsync<JsonElement>();
+        Admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", tokens.GetProperty("accessToken").GetString());
     }
 
     public async ValueTask DisposeAsync()
@@ -55,7 +72,7 @@ public sealed class TwoReplicasFixture : IAsyncLifetime
     }
 }
 
-public sealed class CrossReplicaTests(TwoReplicasFixture fx) : IClassFixture<TwoReplicasFixture>
+public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFixture<TwoReplicasFixture>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 

@@ -71,8 +71,13 @@ public abstract class RouteTests<TFixture>(TFixture fx) where TFixture : Service
         logout.Headers.Add("X-Requested-With", "XMLHttpRequest");
         Assert.Equal(HttpStatusCode.NoContent, (await browser.SendAsync(logout, Ct)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await browser.GetAsync("api/me", Ct)).StatusCode);
+        // Logout renews the security stamp: the account's other sessions and tokens ended too.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await u.Http.GetAsync("api/me", Ct)).StatusCode);
+        var again = await (await Fx.Api.CreateClient().PostAsJsonAsync("api/auth/login", new { email = u.Email, password = u.Password }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct);
+        using var fresh = Fx.Api.CreateClient();
+        fresh.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", again.GetProperty("accessToken").GetString());
         // Only the forged-free request created a conversation.
-        var list = await u.Http.GetFromJsonAsync<JsonElement>("api/conversations", Ct);
+        var list = await fresh.GetFromJsonAsync<JsonElement>("api/conversations", Ct);
         Assert.Equal(["mine"], list.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("title").GetString()));
     }
 

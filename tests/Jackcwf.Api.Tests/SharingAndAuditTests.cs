@@ -147,10 +147,18 @@ public abstract class SharingAndAuditTests<TFixture>(TFixture fx) where TFixture
         Assert.Equal(HttpStatusCode.OK, (await fx.Admin.Http.SendAsync(withAgent, Ct)).StatusCode);
         Assert.Equal(HttpStatusCode.NoContent, (await fx.Admin.Http.PostAsync($"api/admin/users/{u.Id}/disable", null, Ct)).StatusCode);
         Assert.Equal(HttpStatusCode.NoContent, (await fx.Admin.Http.PostAsync($"api/admin/users/{u.Id}/enable", null, Ct)).StatusCode);
+        // Granting twice changes nothing the second time, so it is recorded once.
+        Assert.Equal(HttpStatusCode.NoContent, (await fx.Admin.Http.PostAsync($"api/admin/users/{u.Id}/admin", null, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await fx.Admin.Http.PostAsync($"api/admin/users/{u.Id}/admin", null, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await fx.Admin.Http.DeleteAsync($"api/admin/users/{u.Id}/admin", Ct)).StatusCode);
         var adminEntries = await AuditAsync($"target=user:{u.Id}&actorId={fx.Admin.Id}");
         One(adminEntries, "user.budget_changed");
         One(adminEntries, "user.disabled");
         One(adminEntries, "user.enabled");
+        One(adminEntries, "user.role_granted");
+        Assert.Equal("admin", adminEntries.Single(e => e.GetProperty("action").GetString() == "user.role_granted").GetProperty("detail").GetString());
+        One(adminEntries, "user.role_revoked");
+        Assert.Equal("admin", adminEntries.Single(e => e.GetProperty("action").GetString() == "user.role_revoked").GetProperty("detail").GetString());
         var budget = adminEntries.Single(e => e.GetProperty("action").GetString() == "user.budget_changed");
         Assert.Equal("default -> $12.50", budget.GetProperty("detail").GetString());
         Assert.Equal("audit-test/1.0", budget.GetProperty("userAgent").GetString());

@@ -21,6 +21,69 @@ public sealed class DatabaseUrlTests
         Assert.Equal((host, port, database, user, password), (b.Host, b.Port, b.Database, b.Username, b.Password));
     }
 
+    [Theory]
+    [InlineData("postgresql://app:pw@h1:5432,h2:5433,h3:5434/chat?target_session_attrs=read-write")]
+    [InlineData("postgresql+asyncpg://app:pw@h1:5432,h2:5433,h3:5434/chat?target_session_attrs=read-write")]
+    [InlineData("postgres://app:pw@h1:5432,h2:5433,h3:5434/chat?target_session_attrs=primary")]
+    [InlineData("postgresql+psycopg://app:pw@h1,h2:5433,h3:5434/chat?target_session_attrs=read-write")]
+    [InlineData("postgresql://app:pw@h1:5432,h2:5433,h3:5434/chat")]
+    public void MultiHostUrlsBecomeNpgsqlMultiHostSettingsThatFollowThePrimary(string url)
+    {
+        var c = DatabaseConnection.Parse(url, "/tmp");
+        Assert.Equal(DatabaseProvider.PostgreSql, c.Provider);
+        var b = new Npgsql.NpgsqlConnectionStringBuilder(c.ConnectionString);
+        Assert.Equal("h1:5432,h2:5433,h3:5434", b.Host);
+        Assert.Equal(("chat", "app", "pw"), (b.Database, b.Username, b.Password));
+        Assert.Equal("primary", b.TargetSessionAttributes, ignoreCase: true);
+        Assert.Equal(2, b.HostRecheckSeconds);
+        // Npgsql itself accepts the result as a multi-host data source.
+        using var source = Npgsql.NpgsqlDataSource.Create(c.ConnectionString);
+        Assert.IsType<Npgsql.NpgsqlMultiHostDataSource>(source);
+    }
+
+    [Theory]
+    [InlineData("any", "any")]
+    [InlineData("read-write", "primary")]
+    [InlineData("primary", "primary")]
+    [InlineData("read-only", "read-only")]
+    [InlineData("standby", "standby")]
+    [InlineData("prefer-standby", "prefer-standby")]
+    public void TargetSessionAttrsMapToNpgsqlNames(string libpq, string npgsql)
+    {
+        var c = DatabaseConnection.Parse($"postgresql://u:p@a:5432,b:5432/db?target_session_attrs={libpq}", "/tmp");
+        Assert.Equal(npgsql, new Npgsql.NpgsqlConnectionStringBuilder(c.ConnectionString).TargetSessionAttributes, ignoreCase: true);
+    }
+
+    [Fact]
+    public void OptionsOfAMultiHostUrlOverrideItsDefaults()
+    {
+        var c = DatabaseConnection.Parse("postgresql://u:p@a:5432,[::1]:5433/db?Host%20Recheck%20Seconds=7&connect_timeout=4&application_name=x", "/tmp");
+        var b = new Npgsql.NpgsqlConnectionStringBuilder(c.ConnectionString);
+        Assert.Equal(("a:5432,::1:5433", 7, 4, "x"), (b.Host, b.HostRecheckSeconds, b.Timeout, b.ApplicationName));
+    }
+
+    [Fact]
+    public void SingleHostUrlWithTargetSessionAttrsKeepsOneHost()
+    {
+        var b = new Npgsql.NpgsqlConnectionStringBuilder(DatabaseConnection.Parse("postgresql://u:p@db:6000/x?target_session_attrs=read-write", "/tmp").ConnectionString);
+        Assert.Equal(("db", 6000, "primary"), (b.Host, b.Port, b.TargetSessionAttributes));
+    }
+
+    [Theory]
+    [InlineData("postgresql://u:p@h1:5432,h2:99999/db", "port")]
+    [InlineData("postgresql://u:p@h1:5432,,h3:5432/db", "no host")]
+    [InlineData("postgresql://u:p@/db", "no host")]
+    [InlineData("postgresql://u:p@h1:5432,h2:x/db", "port")]
+    [InlineData("postgresql://u:p@h1,h2/db?target_session_attrs=leader", "target_session_attrs")]
+    [InlineData("postgresql://u:p@[::1:5432/db", "IPv6")]
+    public void WrongMultiHostFormsAreRefusedNamingTheVariable(string url, string detail)
+    {
+        var e = Assert.Throws<FormatException>(() => DatabaseConnection.Parse(url, "/tmp"));
+        Assert.StartsWith("DATABASE_URL", e.Message, StringComparison.Ordinal);
+        Assert.Contains(detail, e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(":p@", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void UnsetUrlMeansSqliteUnderData()
     {
@@ -38,6 +101,66 @@ public sealed class DatabaseUrlTests
         Assert.Contains("DATABASE_URL", e.Message);
         Assert.Contains("postgresql://", e.Message);
     }
+}
+
+public sealed class RedisUrlTests
+{
+    [Theory]
+    [InlineData("redis+sentinel://s1:26379,s2:26380,s3:26381/mymaster", null, null)]
+    [InlineData("redis+sentinel://:s3cr%40t@s1:26379,s2:26380,s3:26381/mymaster/2", "s3cr@t", 2)]
+    [InlineData("s1:26379,s2:26380,s3:26381,serviceName=mymaster", null, null)]
+    [InlineData("s1:26379,s2:26380,s3:26381,serviceName=mymaster,password=pw", "pw", null)]
+    public void SentinelFormsNameTheSentinelsAndTheMaster(string url, string? password, int? database)
+    {
+        var o = Jackcwf.Api.Backplane.RedisUrl.Parse(url);
+        Assert.Equal("mymaster", o.ServiceName);
+        Assert.Equal(["s1:26379", "s2:26380", "s3:26381"], o.EndPoints.Select(e => e.ToString()!.Replace("Unspecified/", "", StringComparison.Ordinal)));
+        Assert.Equal(password, o.Password);
+        Assert.Equal(database, o.DefaultDatabase);
+        // A failover must never stop the service: it keeps reconnecting and fails fast meanwhile.
+        Assert.False(o.AbortOnConnectFail);
+    }
+
+    [Fact]
+    public void SentinelPortDefaultsTo26379()
+    {
+        var o = Jackcwf.Api.Backplane.RedisUrl.Parse("redis+sentinel://s1,s2/mymaster");
+        Assert.Equal(["s1:26379", "s2:26379"], o.EndPoints.Select(e => e.ToString()!.Replace("Unspecified/", "", StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData("redis+sentinel://s1:26379,s2:26379")]
+    [InlineData("redis+sentinel://s1:26379,s2:26379/")]
+    [InlineData("redis+sentinel://:topsecret@s1:x/mymaster")]
+    [InlineData("redis+sentinel://s1:26379,,s2/mymaster")]
+    [InlineData("redis+sentinel://s1:26379/mymaster/zero")]
+    [InlineData("s1:26379,password=topsecret,nosuchkeyword=1")]
+    public void WrongFormsAreRefusedNamingTheVariable(string url)
+    {
+        var e = Assert.Throws<FormatException>(() => Jackcwf.Api.Backplane.RedisUrl.Parse(url));
+        Assert.StartsWith("REDIS_URL", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("topsecret", e.Message, StringComparison.Ordinal);
+    }
+}
+
+public sealed class FailoverRetryTests
+{
+    [Theory]
+    [InlineData("57P01", true)]
+    [InlineData("57P03", true)]
+    [InlineData("08006", true)]
+    [InlineData("25006", true)]
+    [InlineData("23505", false)]
+    [InlineData("42601", false)]
+    public void ConnectionLossIsRetriedAndAnswersFromAHealthyServerAreNot(string sqlState, bool retried)
+    {
+        var e = new Npgsql.PostgresException("x", "FATAL", "FATAL", sqlState);
+        Assert.Equal(retried, FailoverExecutionStrategy.IsConnectionLoss(new Microsoft.EntityFrameworkCore.DbUpdateException("save", e)));
+    }
+
+    [Fact]
+    public void NoPrimaryFoundIsRetried() =>
+        Assert.True(FailoverExecutionStrategy.IsConnectionLoss(new Npgsql.NpgsqlException("No suitable host was found.")));
 }
 
 public sealed class EnvironmentVariableTests

@@ -54,6 +54,11 @@ public sealed class HaClient(HttpClient http, string token)
 
     private int _requests;
 
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(DateTime At, string What)> _failedAttempts = new();
+
+    /// <summary>Every HTTP attempt answered with a 5xx or not answered at all, with when it started.</summary>
+    public IReadOnlyCollection<(DateTime At, string What)> FailedAttempts => _failedAttempts;
+
     public static async Task<(HaClient Client, string Email, string Password)> RegisterAsync(HttpClient http, string? email = null)
     {
         email ??= $"ha-{Guid.NewGuid():N}@example.com";
@@ -294,12 +299,82 @@ public sealed class HaClient(HttpClient http, string token)
     {
         Interlocked.Increment(ref _requests);
         using var request = build();
-        if (stream)
+        var at = DateTime.UtcNow;
+        try
         {
-            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
-            return await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            if (stream)
+            {
+                request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+            }
+            var response = stream
+                ? await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct)
+                : await Http.SendAsync(request, ct);
+            if ((int)response.StatusCode >= 500)
+            {
+                _failedAttempts.Enqueue((at, $"{request.Method} {request.RequestUri}: HTTP {(int)response.StatusCode}"));
+            }
+            return response;
         }
-        return await Http.SendAsync(request, ct);
+        catch (Exception e) when (IsTransient(e) && !ct.IsCancellationRequested)
+        {
+            _failedAttempts.Enqueue((at, $"{request.Method} {request.RequestUri}: {e.GetType().Name} {e.Message}"));
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Sends one message without asking for a stream and waits for the JSON answer (user and assistant
+    /// message), sending the same request with the same <c>Idempotency-Key</c> again on 502/503/504 or a
+    /// connection error, as the documented client contract says.
+    /// </summary>
+    public async Task<ChatOutcome> ChatJsonAsync(Guid conversationId, string content, string? model = null)
+    {
+        var key = Guid.NewGuid().ToString("N");
+        var stopwatch = Stopwatch.StartNew();
+        var attempts = 0;
+        string? error = null;
+        while (true)
+        {
+            if (stopwatch.Elapsed > Deadline)
+            {
+                error ??= $"no answer within {Deadline.TotalSeconds:F0} s";
+                break;
+            }
+            attempts++;
+            try
+            {
+                using var response = await SendOnceAsync(() =>
+                {
+                    var r = Request(HttpMethod.Post, $"api/conversations/{conversationId}/messages", new { content, model });
+                    r.Headers.Add("Idempotency-Key", key);
+                    return r;
+                }, stream: false, default);
+                var body = await response.Content.ReadAsStringAsync();
+                if (IsRetryable(response.StatusCode))
+                {
+                    error = $"HTTP {(int)response.StatusCode}";
+                    await Task.Delay(RetryDelay);
+                    continue;
+                }
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    return new ChatOutcome(key, conversationId, content, null, "", null, null, null, attempts, 0, null, stopwatch.Elapsed,
+                        $"HTTP {(int)response.StatusCode}: {body}");
+                }
+                using var json = JsonDocument.Parse(body);
+                var assistant = json.RootElement.GetProperty("assistantMessage");
+                var text = assistant.GetProperty("content").GetString() ?? "";
+                var status = assistant.GetProperty("status").GetString();
+                return new ChatOutcome(key, conversationId, content, assistant.GetProperty("id").GetGuid(), text,
+                    status is "complete" or "stopped" ? "done" : "error", text, status, attempts, 0, stopwatch.Elapsed, stopwatch.Elapsed, null);
+            }
+            catch (Exception e) when (IsTransient(e))
+            {
+                error = e.Message;
+                await Task.Delay(RetryDelay);
+            }
+        }
+        return new ChatOutcome(key, conversationId, content, null, "", null, null, null, attempts, 0, null, stopwatch.Elapsed, error);
     }
 
     private HttpRequestMessage Request(HttpMethod method, string path, object? body = null)

@@ -23,7 +23,7 @@ public sealed record HaClusterOptions
 /// One host's HA topology: a private PostgreSQL and Redis, N replicas of the built service sharing
 /// them (each migrating at start-up under the advisory lock), and the load balancer in front.
 /// </summary>
-public sealed class HaCluster : IAsyncDisposable
+public sealed class HaCluster : IHaTarget, IAsyncDisposable
 {
     private HaCluster(PostgresServer postgres, TestDatabase database, RedisServer redis, List<ApiProcess> replicas, HaClusterOptions options)
     {

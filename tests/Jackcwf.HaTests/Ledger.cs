@@ -8,7 +8,7 @@ public sealed record StoredMessage(Guid Id, Guid ConversationId, Guid? ParentId,
 /// <summary>Compares what clients were told with what the database holds: nothing lost, nothing twice.</summary>
 public static class Ledger
 {
-    public static async Task<List<StoredMessage>> LoadAsync(HaCluster cluster, IEnumerable<Guid> conversations)
+    public static async Task<List<StoredMessage>> LoadAsync(IHaTarget cluster, IEnumerable<Guid> conversations)
     {
         await using var connection = await cluster.OpenDatabaseAsync();
         await using var command = new NpgsqlCommand(
@@ -32,7 +32,7 @@ public static class Ledger
     /// Interrupted answers are accepted when <paramref name="allowInterrupted"/>; their text must then be
     /// a prefix of the full answer.
     /// </summary>
-    public static async Task<List<string>> CheckAsync(HaCluster cluster, IReadOnlyCollection<ChatOutcome> chats, bool allowInterrupted)
+    public static async Task<List<string>> CheckAsync(IHaTarget cluster, IReadOnlyCollection<ChatOutcome> chats, bool allowInterrupted)
     {
         var stored = await LoadAsync(cluster, chats.Select(c => c.ConversationId));
         var problems = new List<string>();

@@ -8,8 +8,9 @@ public sealed record Operation(string Kind, TimeSpan Start, TimeSpan Latency, bo
 
 /// <summary>
 /// A steady mix of traffic through the balancer: each worker owns a conversation and loops over
-/// chats (SSE, 60 %), resumes of an earlier answer from a random offset (20 %) and conversation
-/// reads (20 %). Chats are the only writes; every one is recorded for the database checks.
+/// chats (SSE, 60 %; with <c>jsonChats</c> every other chat waits for a JSON answer instead),
+/// resumes of an earlier answer from a random offset (20 %) and conversation reads (20 %). Chats are
+/// the only writes; every one is recorded for the database checks.
 /// </summary>
 public sealed class LoadDriver : IAsyncDisposable
 {
@@ -19,6 +20,7 @@ public sealed class LoadDriver : IAsyncDisposable
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly CancellationTokenSource _stop = new();
     private readonly int _words;
+    private bool _jsonChats;
     private int _sequence;
     private List<Task> _running = [];
 
@@ -36,8 +38,14 @@ public sealed class LoadDriver : IAsyncDisposable
 
     public int Requests => _workers.Sum(w => w.Client.Requests);
 
+    /// <summary>Every HTTP attempt that failed (5xx or no answer), when it started, across all clients.</summary>
+    public IReadOnlyList<(TimeSpan At, string What)> FailedAttempts =>
+        _workers.SelectMany(w => w.Client.FailedAttempts).Select(f => (f.At - _started, f.What)).OrderBy(f => f.Item1).ToList();
+
+    private readonly DateTime _started = DateTime.UtcNow;
+
     /// <summary>Signs <paramref name="workers"/> users in through the balancer, each with a conversation.</summary>
-    public static async Task<LoadDriver> CreateAsync(HaCluster cluster, int workers, int words = 30, bool retryServerErrors = false)
+    public static async Task<LoadDriver> CreateAsync(IHaTarget cluster, int workers, int words = 30, bool retryServerErrors = false, bool jsonChats = false)
     {
         var list = new List<(HaClient, Guid)>();
         for (var i = 0; i < workers; i++)
@@ -46,7 +54,7 @@ public sealed class LoadDriver : IAsyncDisposable
             client.RetryServerErrors = retryServerErrors;
             list.Add((client, await client.CreateConversationAsync()));
         }
-        return new LoadDriver(list, words);
+        return new LoadDriver(list, words) { _jsonChats = jsonChats };
     }
 
     /// <summary>Lets clients also retry 500 answers (while the database itself is down).</summary>
@@ -89,7 +97,9 @@ public sealed class LoadDriver : IAsyncDisposable
             {
                 if (roll < 60 || mine.Count == 0)
                 {
-                    var outcome = await client.ChatAsync(conversation, NextSentence());
+                    var outcome = _jsonChats && roll % 2 == 0
+                        ? await client.ChatJsonAsync(conversation, NextSentence())
+                        : await client.ChatAsync(conversation, NextSentence());
                     _chats.Add(outcome);
                     mine.Add(outcome);
                     // Latency of a chat is its time to first token, retries included.

@@ -71,13 +71,24 @@ public sealed class ExternalSignInTests(OidcFixture env)
     }
 
     [Fact]
-    public async Task VerifiedEmailLinksTheProviderUserToTheExistingPasswordAccount()
+    public async Task Hole02_Sso_LinksOnlyToALocalAccountWhoseEmailIsConfirmed()
     {
+        // Anyone can register a password account under the victim's address before the victim ever signs in.
         var bob = OidcFixture.Users.Bob;
         await OidcFixture.RegisterAsync(env.Main, bob.Email!);
         using var passwordClient = OidcFixture.BearerClient(env.Main, await OidcFixture.PasswordLoginAsync(env.Main, bob.Email!));
         var local = await passwordClient.GetFromJsonAsync<Me>("api/me");
 
+        using (var refused = new Browser())
+        {
+            var landed = await SignInFlow.SignInAsync(refused, Service, bob);
+            Assert.Equal(new Uri(Service, "/?login_error=local_email_unconfirmed"), landed.Url);
+            Assert.Null(await SignInFlow.MeAsync(refused, Service));
+        }
+        Assert.Single(await UsersWithEmailAsync(bob.Email!));
+
+        // Once the local account has proven it owns the address, the provider's user links to it.
+        await OidcFixture.ConfirmEmailAsync(env.Main, bob.Email!);
         using var browser = new Browser();
         await SignInFlow.SignInAsync(browser, Service, bob);
         var me = await SignInFlow.MeAsync(browser, Service);

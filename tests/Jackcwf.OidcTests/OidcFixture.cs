@@ -97,6 +97,21 @@ public sealed class OidcFixture : IAsyncLifetime
         await RegisterAsync(Main, AdminEmail);
         AdminToken = await PasswordLoginAsync(Main, AdminEmail);
         await RegisterAsync(Closed, ClosedLocalEmail);
+        // Single sign-on links only to local accounts that proved their address.
+        await ConfirmEmailAsync(Closed, ClosedLocalEmail);
+    }
+
+    /// <summary>Marks a local account's email as confirmed in the service's SQLite database (no mail is sent in tests).</summary>
+    public static async Task ConfirmEmailAsync(ApiProcess api, string email)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("sqlite3") { RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(api.WorkingDirectory, "data", "jackcwf.db"));
+        start.ArgumentList.Add($"UPDATE AspNetUsers SET EmailConfirmed = 1 WHERE NormalizedEmail = '{email.ToUpperInvariant()}';");
+        using var sqlite = System.Diagnostics.Process.Start(start)
+            ?? throw new InvalidOperationException("sqlite3 could not be started: install the sqlite3 package (tests/apt-packages.txt).");
+        var error = await sqlite.StandardError.ReadToEndAsync();
+        await sqlite.WaitForExitAsync();
+        Assert.True(sqlite.ExitCode == 0, $"sqlite3 failed ({sqlite.ExitCode}): {error}");
     }
 
     private async Task<ApiProcess> StartServiceAsync(int port, Dictionary<string, string?> settings)

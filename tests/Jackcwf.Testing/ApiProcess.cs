@@ -68,6 +68,20 @@ public sealed class ApiProcess : IAsyncDisposable
         BaseUrl = new Uri($"http://127.0.0.1:{Port}/");
     }
 
+    /// <summary>The DATA_PROTECTION_KEY every started service gets unless the test sets its own (32 bytes, base64).</summary>
+    public const string TestDataProtectionKey = "dGVzdC1vbmx5LWRhdGEtcHJvdGVjdGlvbi1rZXktMzJi";
+
+    /// <summary>Account throttles (AUTH_*) set so high that no suite reaches them by accident.</summary>
+    public static readonly IReadOnlyDictionary<string, string> RelaxedAuthLimits = new Dictionary<string, string>
+    {
+        ["AUTH_RATE_LIMIT_PER_MINUTE"] = "1000000",
+        ["AUTH_FAILED_SIGNINS_PER_IP"] = "100000",
+        ["AUTH_FAILED_SIGNINS_PER_ACCOUNT"] = "1000000",
+        ["AUTH_REGISTRATIONS_PER_HOUR"] = "1000000",
+        ["AUTH_EMAILS_PER_HOUR"] = "1000000",
+        ["API_KEY_FAILURES_PER_MINUTE"] = "1000000",
+    };
+
     /// <summary><c>http://127.0.0.1:{port}/</c></summary>
     public Uri BaseUrl { get; }
 
@@ -317,6 +331,14 @@ public sealed class ApiProcess : IAsyncDisposable
         start.Environment["DOTNET_gcServer"] = "0";
         start.Environment["DOTNET_NOLOGO"] = "1";
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        // The service runs in Production, where PostgreSQL needs the key that encrypts the Data Protection key ring.
+        start.Environment["DATA_PROTECTION_KEY"] = TestDataProtectionKey;
+        // Every test client signs in and registers from 127.0.0.1: lift the per-address account throttles,
+        // which the suites that test them set low again.
+        foreach (var (name, value) in RelaxedAuthLimits)
+        {
+            start.Environment[name] = value;
+        }
         // The suites read the OpenAPI document (route lists, the malformed-request corpus); it is off
         // by default outside Development. A test that checks the default passes null to remove it.
         start.Environment["API_REFERENCE_ENABLED"] = "true";

@@ -1,7 +1,12 @@
+using Jackcwf.Api.Audit;
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace Jackcwf.Api.Accounts;
 
@@ -42,7 +47,17 @@ public static class AccountsExtensions
                     ? ApiKeyAuthenticationHandler.SchemeName
                     // Identity's own composite of its bearer token and application cookie (its constant is internal).
                     : "Identity.BearerAndApplication");
-        s.AddAuthorizationBuilder().AddPolicy(AdminApi.Policy, p => p.RequireRole(AppRole.Admin));
+        // Roles are read from the access cache, not from the token: a revoked administrator loses access at once.
+        s.AddAuthorizationBuilder().AddPolicy(AdminApi.Policy, p => p.RequireAuthenticatedUser().RequireAssertion(async ctx =>
+            ctx.Resource is HttpContext http
+            && Guid.TryParse(ctx.User.FindFirst(System.Security.Claims.ClaimTypes.NameIdentifier)?.Value, out var userId)
+            && await http.RequestServices.GetRequiredService<UserAccessCache>().GetAsync(userId) is { } access
+            && access.Roles.Contains(AppRole.Admin)));
+        s.AddOptions<AuthLimitsOptions>().BindConfiguration(AuthLimitsOptions.Section);
+        s.AddSingleton<AuthThrottle>();
+        s.AddSingleton<SetupToken>();
+        s.AddHostedService<SetupTokenNotice>();
+        s.AddSingleton<AccessRevocations>();
         s.AddSingleton<InProcessInvalidationBus>();
         s.AddSingleton<IInvalidationBus>(sp => sp.GetService<StackExchange.Redis.IConnectionMultiplexer>() is { } redis
             ? new RedisInvalidationBus(redis, sp.GetRequiredService<InProcessInvalidationBus>(), sp.GetRequiredService<ILogger<RedisInvalidationBus>>())
@@ -63,9 +78,20 @@ public static class AccountsExtensions
             o.Events.OnRedirectToAccessDenied = ctx => { ctx.Response.StatusCode = StatusCodes.Status403Forbidden; return Task.CompletedTask; };
         });
         // One key ring in the database: tokens and cookies issued by one replica work on all, across deploys.
+        // Its keys are encrypted with DATA_PROTECTION_KEY, so a database dump cannot forge sessions.
         s.AddDataProtection()
             .SetApplicationName("jackcwf")
             .PersistKeysToDbContext<AppDbContext>();
+        s.AddOptions<KeyRingOptions>().BindConfiguration(KeyRingOptions.Section).ValidateOnStart();
+        s.AddSingleton<IValidateOptions<KeyRingOptions>, ValidateKeyRingOptions>();
+        // Read from configuration, not IOptions<KeyRingOptions>: an invalid key is reported by the validator at start, not thrown here.
+        s.AddOptions<KeyManagementOptions>().Configure<IConfiguration>((o, configuration) =>
+        {
+            if (KeyRingCipher.Parse(configuration[$"{KeyRingOptions.Section}:{nameof(KeyRingOptions.Key)}"] ?? "") is { } key)
+            {
+                o.XmlEncryptor = new KeyRingXmlEncryptor(key);
+            }
+        });
         // The key ring lives in the database, which is migrated in the background after start-up:
         // load it on first use instead of racing the migration at start.
         var warmUp = s.FirstOrDefault(d => d.ServiceType == typeof(IHostedService)
@@ -78,10 +104,13 @@ public static class AccountsExtensions
     }
 }
 
-/// <summary>The first account created becomes the administrator.</summary>
+/// <summary>
+/// The first account becomes the administrator: the one whose insert of the administrator role
+/// succeeds (the role name is unique), so two registrations at once make exactly one administrator.
+/// </summary>
 public sealed class AppUserManager(
     IUserStore<AppUser> store,
-    Microsoft.Extensions.Options.IOptions<IdentityOptions> optionsAccessor,
+    IOptions<IdentityOptions> optionsAccessor,
     IPasswordHasher<AppUser> passwordHasher,
     IEnumerable<IUserValidator<AppUser>> userValidators,
     IEnumerable<IPasswordValidator<AppUser>> passwordValidators,
@@ -89,9 +118,19 @@ public sealed class AppUserManager(
     IdentityErrorDescriber errors,
     IServiceProvider services,
     ILogger<UserManager<AppUser>> logger,
-    RoleManager<AppRole> roles)
+    RoleManager<AppRole> roles,
+    AppDbContext db,
+    IOptions<AccountsOptions> accounts,
+    IHttpContextAccessor http,
+    IAuditLog audit)
     : UserManager<AppUser>(store, optionsAccessor, passwordHasher, userValidators, passwordValidators, keyNormalizer, errors, services, logger)
 {
+    /// <summary>Set on a request that was let through only because no account existed yet.</summary>
+    public const string FirstAccountAttempt = "jackcwf.first-account";
+
+    /// <summary>Set when that request came from elsewhere than this machine and carried the one-time setup token.</summary>
+    public const string SetupTokenPresented = "jackcwf.setup-token";
+
     public override async Task<IdentityResult> CreateAsync(AppUser user)
     {
         user.CreatedAt = Clock.UtcNow();
@@ -100,17 +139,47 @@ public sealed class AppUserManager(
         {
             return result;
         }
-        var earlier = Users.Any(u => u.Id != user.Id && u.CreatedAt <= user.CreatedAt);
-        if (!earlier)
+        if (await TryBecomeFirstAdministratorAsync(user))
         {
-            if (!await roles.RoleExistsAsync(AppRole.Admin))
-            {
-                await roles.CreateAsync(new AppRole { Id = Clock.NewId(), Name = AppRole.Admin });
-            }
-            await AddToRoleAsync(user, AppRole.Admin);
             Logger.LogInformation("The first account was created and made administrator");
+            if (http.HttpContext is { } context && context.Items.ContainsKey(SetupTokenPresented))
+            {
+                await audit.RecordAsync(context, AuditActions.SetupTokenUsed, target: $"user:{user.Id}", detail: AppRole.Admin,
+                    actorId: user.Id, actorEmail: user.Email);
+            }
+            return result;
+        }
+        if (!accounts.Value.AllowRegistration && http.HttpContext?.Items.ContainsKey(FirstAccountAttempt) == true)
+        {
+            // Another first registration won at the same moment; with registration closed this one must not stay.
+            await DeleteAsync(user);
+            return IdentityResult.Failed(new IdentityError { Code = "RegistrationClosed", Description = "Registration is closed: another account became the administrator first." });
         }
         return result;
+    }
+
+    private async Task<bool> TryBecomeFirstAdministratorAsync(AppUser user)
+    {
+        if (await roles.RoleExistsAsync(AppRole.Admin))
+        {
+            return false;
+        }
+        var role = new AppRole { Id = Clock.NewId(), Name = AppRole.Admin };
+        try
+        {
+            if (!(await roles.CreateAsync(role)).Succeeded)
+            {
+                return false;
+            }
+        }
+        catch (DbUpdateException)
+        {
+            // The unique role name refused the second insert: another account is the first administrator.
+            db.Entry(role).State = EntityState.Detached;
+            return false;
+        }
+        await AddToRoleAsync(user, AppRole.Admin);
+        return true;
     }
 }
 
@@ -119,11 +188,18 @@ public sealed class AppSignInManager(
     UserManager<AppUser> userManager,
     IHttpContextAccessor contextAccessor,
     IUserClaimsPrincipalFactory<AppUser> claimsFactory,
-    Microsoft.Extensions.Options.IOptions<IdentityOptions> optionsAccessor,
+    IOptions<IdentityOptions> optionsAccessor,
     ILogger<SignInManager<AppUser>> logger,
     Microsoft.AspNetCore.Authentication.IAuthenticationSchemeProvider schemes,
     IUserConfirmation<AppUser> confirmation)
     : SignInManager<AppUser>(userManager, contextAccessor, claimsFactory, optionsAccessor, logger, schemes, confirmation)
 {
     public override async Task<bool> CanSignInAsync(AppUser user) => !user.IsDisabled && await base.CanSignInAsync(user);
+
+    /// <summary>
+    /// Never locks the account on failed passwords: a lock anyone can trigger would let them keep an
+    /// administrator out for good. Failed sign-ins are throttled per address and account instead (<see cref="AuthThrottle"/>).
+    /// </summary>
+    public override Task<SignInResult> PasswordSignInAsync(AppUser user, string password, bool isPersistent, bool lockoutOnFailure) =>
+        base.PasswordSignInAsync(user, password, isPersistent, lockoutOnFailure: false);
 }

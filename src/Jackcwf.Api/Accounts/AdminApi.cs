@@ -1,6 +1,5 @@
 using System.Globalization;
 using Jackcwf.Api.Audit;
-using Jackcwf.Api.Chat;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.Web;
@@ -30,6 +29,9 @@ public static class AdminApi
         api.MapPost("/{id:guid}/disable", DisableAsync).WithName("AdminDisableUser").WithSummary("Disable a user: tokens, keys and open streams stop working at once.");
         api.MapPost("/{id:guid}/enable", EnableAsync).WithName("AdminEnableUser").WithSummary("Enable a user again.");
         api.MapPatch("/{id:guid}", UpdateAsync).WithName("AdminUpdateUser").WithSummary("Set a user's monthly budget.");
+        api.MapPost("/{id:guid}/admin", GrantAdminAsync).WithName("AdminGrantAdministrator").WithSummary("Make a user an administrator.");
+        api.MapDelete("/{id:guid}/admin", RevokeAdminAsync).WithName("AdminRevokeAdministrator")
+            .WithSummary("Take the administrator role from a user; the last administrator keeps it (409).");
         return app;
     }
 
@@ -48,15 +50,15 @@ public static class AdminApi
     }
 
     public static Task<Results<NoContent, ProblemHttpResult>> DisableAsync(
-        HttpContext http, Guid id, UserManager<AppUser> users, IInvalidationBus bus, GenerationRunner runner, IAuditLog audit) =>
-        SetDisabledAsync(http, id, true, users, bus, runner, audit);
+        HttpContext http, Guid id, UserManager<AppUser> users, IInvalidationBus bus, AccessRevocations revocations, IAuditLog audit) =>
+        SetDisabledAsync(http, id, true, users, bus, revocations, audit);
 
     public static Task<Results<NoContent, ProblemHttpResult>> EnableAsync(
-        HttpContext http, Guid id, UserManager<AppUser> users, IInvalidationBus bus, GenerationRunner runner, IAuditLog audit) =>
-        SetDisabledAsync(http, id, false, users, bus, runner, audit);
+        HttpContext http, Guid id, UserManager<AppUser> users, IInvalidationBus bus, AccessRevocations revocations, IAuditLog audit) =>
+        SetDisabledAsync(http, id, false, users, bus, revocations, audit);
 
     private static async Task<Results<NoContent, ProblemHttpResult>> SetDisabledAsync(
-        HttpContext http, Guid id, bool disabled, UserManager<AppUser> users, IInvalidationBus bus, GenerationRunner runner, IAuditLog audit)
+        HttpContext http, Guid id, bool disabled, UserManager<AppUser> users, IInvalidationBus bus, AccessRevocations revocations, IAuditLog audit)
     {
         var admin = http.User;
         if (id == admin.Id() && disabled)
@@ -75,11 +77,66 @@ public static class AdminApi
         await bus.PublishAsync(UserAccessCache.UserTopic, id);
         if (disabled)
         {
-            runner.StopAllForUser(id);
+            // Chat generations and gateway streams of the user stop on every replica.
+            await revocations.RevokeUserAsync(id);
         }
         await audit.RecordAsync(http, disabled ? AuditActions.UserDisabled : AuditActions.UserEnabled, target: $"user:{id}");
         return TypedResults.NoContent();
     }
+
+    public static async Task<Results<NoContent, ProblemHttpResult>> GrantAdminAsync(
+        HttpContext http, Guid id, UserManager<AppUser> users, IInvalidationBus bus, IAuditLog audit, ILogger<AdminUser> logger)
+    {
+        var user = await users.FindByIdAsync(id.ToString());
+        if (user is null)
+        {
+            return Problems.NotFound("user");
+        }
+        if (!await users.IsInRoleAsync(user, AppRole.Admin))
+        {
+            await users.AddToRoleAsync(user, AppRole.Admin);
+            logger.LogInformation("User {UserId} was made administrator", id);
+            await audit.RecordAsync(http, AuditActions.RoleGranted, target: $"user:{id}", detail: AppRole.Admin);
+        }
+        await bus.PublishAsync(UserAccessCache.UserTopic, id);
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>
+    /// Removes the role, then counts the administrators left: when two administrators revoke each other
+    /// at once (even on two replicas) both see none left and put the role back, so one always remains.
+    /// </summary>
+    public static async Task<Results<NoContent, ProblemHttpResult>> RevokeAdminAsync(
+        HttpContext http, Guid id, UserManager<AppUser> users, IInvalidationBus bus, IAuditLog audit, ILogger<AdminUser> logger)
+    {
+        var user = await users.FindByIdAsync(id.ToString());
+        if (user is null)
+        {
+            return Problems.NotFound("user");
+        }
+        if (!await users.IsInRoleAsync(user, AppRole.Admin))
+        {
+            return TypedResults.NoContent();
+        }
+        if ((await users.GetUsersInRoleAsync(AppRole.Admin)).Count <= 1)
+        {
+            return LastAdministrator();
+        }
+        await users.RemoveFromRoleAsync(user, AppRole.Admin);
+        if ((await users.GetUsersInRoleAsync(AppRole.Admin)).Count == 0)
+        {
+            await users.AddToRoleAsync(user, AppRole.Admin);
+            return LastAdministrator();
+        }
+        await bus.PublishAsync(UserAccessCache.UserTopic, id);
+        logger.LogInformation("User {UserId} is no longer administrator", id);
+        await audit.RecordAsync(http, AuditActions.RoleRevoked, target: $"user:{id}", detail: AppRole.Admin);
+        return TypedResults.NoContent();
+    }
+
+    private static ProblemHttpResult LastAdministrator() =>
+        Problems.Result(StatusCodes.Status409Conflict, "last_administrator", "The last administrator stays",
+            "This is the only administrator: make another user administrator first.");
 
     public static async Task<Results<Ok<AdminUser>, ProblemHttpResult, ValidationProblem>> UpdateAsync(
         HttpContext http, Guid id, UpdateUserRequest? request, AppDbContext db, IInvalidationBus bus, IAuditLog audit, CancellationToken ct)

@@ -47,14 +47,16 @@ public sealed class InProcessInvalidationBus : IInvalidationBus
         _handlers.AddOrUpdate(topic, _ => [handler], (_, l) => { lock (l) { l.Add(handler); } return l; });
 }
 
-public sealed record UserAccess(Guid UserId, string Email, bool IsDisabled, decimal? MonthlyBudgetUsd, IReadOnlyList<string> Roles);
+public sealed record UserAccess(Guid UserId, string Email, bool IsDisabled, decimal? MonthlyBudgetUsd, IReadOnlyList<string> Roles, string? SecurityStamp = null);
 
 public sealed record KeyOwner(Guid KeyId, Guid UserId);
 
 /// <summary>
 /// What a request needs to know about its caller without a database read: whether the account is
-/// disabled, its budget, and which API keys exist. Entries live 30 seconds and are dropped on every
-/// replica as soon as an administrator or the owner changes them (through <see cref="IInvalidationBus"/>).
+/// disabled, its budget, its security stamp, and which API keys exist. Entries live 30 seconds and are
+/// dropped on every replica as soon as an administrator or the owner changes them (through
+/// <see cref="IInvalidationBus"/>). Unknown keys are remembered in a bounded cache (count and time), so
+/// random keys cost neither unbounded memory nor a query each.
 /// </summary>
 public sealed class UserAccessCache
 {
@@ -63,7 +65,14 @@ public sealed class UserAccessCache
     private static readonly long TtlMs = 30_000;
 
     private readonly ConcurrentDictionary<Guid, (UserAccess? Access, long Expires)> _users = new();
-    private readonly ConcurrentDictionary<string, (KeyOwner? Owner, long Expires)> _keys = new(StringComparer.Ordinal);
+    public const int UnknownKeyCapacity = 10_000;
+    private static readonly TimeSpan UnknownKeyTtl = TimeSpan.FromSeconds(30);
+    private readonly ConcurrentDictionary<string, (KeyOwner Owner, long Expires)> _keys = new(StringComparer.Ordinal);
+    private readonly Microsoft.Extensions.Caching.Memory.MemoryCache _unknownKeys = new(new Microsoft.Extensions.Caching.Memory.MemoryCacheOptions
+    {
+        SizeLimit = UnknownKeyCapacity,
+        CompactionPercentage = 0.25,
+    });
     private readonly ConcurrentDictionary<Guid, long> _revokedKeys = new();
     private readonly IServiceScopeFactory _scopes;
     private readonly JackcwfMetrics _metrics;
@@ -78,7 +87,7 @@ public sealed class UserAccessCache
             _revokedKeys[id] = Environment.TickCount64;
             foreach (var (hash, entry) in _keys)
             {
-                if (entry.Owner?.KeyId == id)
+                if (entry.Owner.KeyId == id)
                 {
                     _keys.TryRemove(hash, out _);
                 }
@@ -96,26 +105,41 @@ public sealed class UserAccessCache
         await using var scope = _scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
         var user = await db.Users.AsNoTracking().Where(u => u.Id == userId)
-            .Select(u => new { u.Email, u.IsDisabled, u.MonthlyBudgetUsd }).FirstOrDefaultAsync();
+            .Select(u => new { u.Email, u.IsDisabled, u.MonthlyBudgetUsd, u.SecurityStamp }).FirstOrDefaultAsync();
         UserAccess? access = null;
         if (user is not null)
         {
             var roles = await (from ur in db.UserRoles join r in db.Roles on ur.RoleId equals r.Id where ur.UserId == userId select r.Name!).ToListAsync();
-            access = new UserAccess(userId, user.Email ?? "", user.IsDisabled, user.MonthlyBudgetUsd, roles);
+            access = new UserAccess(userId, user.Email ?? "", user.IsDisabled, user.MonthlyBudgetUsd, roles, user.SecurityStamp);
         }
         _users[userId] = (access, now + TtlMs);
         return access;
     }
 
-    /// <summary>True while the account exists, is enabled, and the key (if the request used one) is not revoked.</summary>
+    /// <summary>Number of unknown keys remembered now (at most <see cref="UnknownKeyCapacity"/>).</summary>
+    public long UnknownKeyCount => _unknownKeys.Count;
+
+    /// <summary>
+    /// True while the account exists, is enabled, the key (if the request used one) is not revoked, and
+    /// the session's security stamp (cookie or bearer token) is still the account's: logout, sign-out
+    /// everywhere, a new password and disabling all renew it.
+    /// </summary>
     public async ValueTask<bool> IsAllowedAsync(ClaimsPrincipal principal)
     {
         if (principal.ApiKeyId() is { } keyId && _revokedKeys.ContainsKey(keyId))
         {
             return false;
         }
-        return await GetAsync(principal.Id()) is { IsDisabled: false };
+        if (await GetAsync(principal.Id()) is not { IsDisabled: false } access)
+        {
+            return false;
+        }
+        var stamp = principal.FindFirstValue(SecurityStampClaim);
+        return stamp is null || access.SecurityStamp is null || stamp == access.SecurityStamp;
     }
+
+    /// <summary>Identity's default security-stamp claim type.</summary>
+    public const string SecurityStampClaim = "AspNet.Identity.SecurityStamp";
 
     public async ValueTask<KeyOwner?> FindKeyAsync(string hash)
     {
@@ -125,11 +149,26 @@ public sealed class UserAccessCache
             _metrics.Cache("api_key", hit: true);
             return hit.Owner;
         }
+        if (_unknownKeys.TryGetValue(hash, out _))
+        {
+            _metrics.Cache("api_key", hit: true);
+            return null;
+        }
         _metrics.Cache("api_key", hit: false);
         await using var scope = _scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
         var owner = await db.ApiKeys.AsNoTracking().Where(k => k.Hash == hash).Select(k => new KeyOwner(k.Id, k.UserId)).FirstOrDefaultAsync();
-        _keys[hash] = (owner, now + TtlMs);
+        if (owner is null)
+        {
+            using var entry = _unknownKeys.CreateEntry(hash);
+            entry.Size = 1;
+            entry.AbsoluteExpirationRelativeToNow = UnknownKeyTtl;
+            entry.Value = true;
+        }
+        else
+        {
+            _keys[hash] = (owner, now + TtlMs);
+        }
         return owner;
     }
 }
@@ -137,11 +176,13 @@ public sealed class UserAccessCache
 /// <summary>Authenticates <c>Authorization: Bearer jk-…</c> personal API keys.</summary>
 public sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder,
-    UserAccessCache cache, ApiKeyUsageTracker usage, JackcwfMetrics metrics)
+    UserAccessCache cache, ApiKeyUsageTracker usage, JackcwfMetrics metrics, AuthThrottle throttle)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
     public const string KeyPrefix = "jk-";
+    /// <summary>Set when the caller's address sent too many unknown keys; the access middleware answers 429.</summary>
+    public const string ThrottledItem = "jackcwf.apikey.throttled";
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -151,10 +192,20 @@ public sealed class ApiKeyAuthenticationHandler(
             return AuthenticateResult.NoResult();
         }
         var key = header["Bearer ".Length..].Trim();
+        var client = AuthRoutes.ClientKey(Context);
+        if (await throttle.CheckApiKeyFailuresAsync(client) is { } wait)
+        {
+            // Guessing keys: no lookup at all until the window has room again.
+            metrics.LimitRefused("api_key_failures");
+            Context.Items[ThrottledItem] = new Limits.LimitRefusal("api_key_failures", wait, "Too many unknown API keys",
+                $"This address sent too many unknown API keys. Try again in {Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds))} s.");
+            return AuthenticateResult.Fail("Too many unknown API keys from this address.");
+        }
         if (key.Length > 200 || await cache.FindKeyAsync(ApiKeysApi.Hash(key)) is not { } owner
             || await cache.GetAsync(owner.UserId) is not { } user)
         {
             metrics.Login("api_key", success: false);
+            await throttle.RecordApiKeyFailureAsync(client);
             return AuthenticateResult.Fail("Unknown or revoked API key.");
         }
         usage.Touch(owner.KeyId);
@@ -258,6 +309,7 @@ public static class ApiKeysApi
         return TypedResults.Ok(new KeyList(keys));
     }
 
+    /// <summary>Revoking a key also stops its gateway calls still streaming, on every replica (see <see cref="AccessRevocations"/>).</summary>
     public static async Task<Microsoft.AspNetCore.Http.HttpResults.Results<Microsoft.AspNetCore.Http.HttpResults.NoContent, Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult>> DeleteKeyAsync(
         HttpContext http, ClaimsPrincipal user, Guid id, AppDbContext db, IInvalidationBus bus, Audit.IAuditLog audit, CancellationToken ct)
     {

@@ -208,7 +208,7 @@ public static class ExternalLogin
             return TypedResults.Redirect(ErrorRedirect(ExternalLoginAccounts.Errors.ProviderFailed));
         }
         var returnUrl = LocalReturnUrl(external.Properties?.Items.TryGetValue(ReturnUrlItem, out var r) == true ? r : null);
-        var outcome = await accounts.FindOrCreateAsync(ExternalIdentity.From(external.Principal));
+        var outcome = await accounts.FindOrCreateAsync(ExternalIdentity.From(external.Principal), AuthRoutes.IsLoopback(http));
         if (outcome.User is null)
         {
             metrics.Login(Scheme, false);

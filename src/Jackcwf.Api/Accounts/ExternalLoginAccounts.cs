@@ -40,6 +40,8 @@ public sealed class ExternalLoginAccounts(
         public const string ProviderUnavailable = "provider_unavailable";
         public const string EmailRequired = "email_required";
         public const string EmailNotVerified = "email_not_verified";
+        public const string LocalEmailUnconfirmed = "local_email_unconfirmed";
+        public const string SetupRequired = "setup_required";
         public const string LinkedToAnotherLogin = "account_linked_elsewhere";
         public const string RegistrationClosed = "registration_closed";
         public const string AccountDisabled = "account_disabled";
@@ -47,7 +49,8 @@ public sealed class ExternalLoginAccounts(
         public const string CreateFailed = "account_creation_failed";
     }
 
-    public async Task<ExternalLoginOutcome> FindOrCreateAsync(ExternalIdentity identity)
+    /// <param name="fromLoopback">The browser is on the server itself: only then may single sign-on create the very first account.</param>
+    public async Task<ExternalLoginOutcome> FindOrCreateAsync(ExternalIdentity identity, bool fromLoopback = false)
     {
         if (string.IsNullOrEmpty(identity.Subject))
         {
@@ -69,6 +72,12 @@ public sealed class ExternalLoginAccounts(
                 {
                     return Refuse(Errors.EmailNotVerified, "the email matches a local account but the provider has not verified it");
                 }
+                // Anyone can register a password account under someone else's address; only an address the local
+                // account has proven it owns may be taken over by the provider's user.
+                if (!user.EmailConfirmed)
+                {
+                    return Refuse(Errors.LocalEmailUnconfirmed, "the email matches a local account whose address was never confirmed");
+                }
                 if ((await users.GetLoginsAsync(user)).Any(l => l.LoginProvider == ExternalLogin.Scheme))
                 {
                     return Refuse(Errors.LinkedToAnotherLogin, "the matching local account is already linked to another user of the provider");
@@ -77,7 +86,12 @@ public sealed class ExternalLoginAccounts(
             }
             else
             {
-                if (!accounts.Value.AllowRegistration && users.Users.Any())
+                var any = users.Users.Any();
+                if (!any && !fromLoopback)
+                {
+                    return Refuse(Errors.SetupRequired, "no account exists yet: the first account is created from the server itself or with the setup token");
+                }
+                if (!accounts.Value.AllowRegistration && any)
                 {
                     return Refuse(Errors.RegistrationClosed, "open registration is off and no local account matches");
                 }

@@ -9,13 +9,18 @@ namespace Jackcwf.Api.Backplane;
 public static class RedisUrl
 {
     /// <summary>
-    /// Accepts <c>redis://[[user]:password@]host[:port][/db]</c>, <c>rediss://…</c> (TLS) and
-    /// StackExchange.Redis configuration strings (<c>host:port,password=…</c>).
+    /// Accepts <c>redis://[[user]:password@]host[:port][/db]</c>, <c>rediss://…</c> (TLS), the Sentinel form
+    /// <c>redis+sentinel://[[user]:password@]sentinel1:26379,sentinel2:26379/master-name[/db]</c> and
+    /// StackExchange.Redis configuration strings (<c>host:port,password=…</c>, with <c>serviceName=…</c> for Sentinel).
     /// </summary>
     public static ConfigurationOptions Parse(string url)
     {
         ConfigurationOptions options;
-        if (url.StartsWith("redis://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("rediss://", StringComparison.OrdinalIgnoreCase))
+        if (url.StartsWith("redis+sentinel://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("rediss+sentinel://", StringComparison.OrdinalIgnoreCase))
+        {
+            options = ParseSentinel(url);
+        }
+        else if (url.StartsWith("redis://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("rediss://", StringComparison.OrdinalIgnoreCase))
         {
             if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Host.Length == 0)
             {
@@ -47,7 +52,19 @@ public static class RedisUrl
         }
         else
         {
-            options = ConfigurationOptions.Parse(url);
+            try
+            {
+                options = ConfigurationOptions.Parse(url);
+            }
+            catch (ArgumentException)
+            {
+                // The parser's message may quote the string, password included: name the fix instead.
+                throw new FormatException("REDIS_URL is neither a redis:// URL nor a StackExchange.Redis configuration string (host:6379,password=…; sentinels with serviceName=…).");
+            }
+            if (options.EndPoints.Count == 0)
+            {
+                throw new FormatException("REDIS_URL names no server; use redis://host:6379, or sentinel1:26379,sentinel2:26379,serviceName=mymaster.");
+            }
         }
         // Start even when Redis is down and keep reconnecting; a failure must never stop the service.
         options.AbortOnConnectFail = false;
@@ -60,6 +77,59 @@ public static class RedisUrl
         // While disconnected, fail at once (every caller has a fallback) instead of queueing for seconds.
         options.BacklogPolicy = BacklogPolicy.FailFast;
         options.ClientName ??= "jackcwf";
+        return options;
+    }
+
+    /// <summary>
+    /// The sentinels are asked for the current master of the named service; StackExchange.Redis then
+    /// follows every failover they announce (<c>+switch-master</c>) by itself. The password is sent to the
+    /// sentinels and to the Redis servers alike, so give the sentinels the same <c>requirepass</c>.
+    /// </summary>
+    private static ConfigurationOptions ParseSentinel(string url)
+    {
+        var rest = url[(url.IndexOf("://", StringComparison.Ordinal) + 3)..];
+        var slash = rest.IndexOf('/', StringComparison.Ordinal);
+        var authority = slash < 0 ? rest : rest[..slash];
+        var path = slash < 0 ? "" : rest[(slash + 1)..].Trim('/');
+        var options = new ConfigurationOptions { Ssl = url.StartsWith("rediss", StringComparison.OrdinalIgnoreCase) };
+        var at = authority.LastIndexOf('@');
+        if (at >= 0)
+        {
+            var parts = authority[..at].Split(':', 2);
+            if (parts.Length == 2)
+            {
+                options.User = parts[0].Length > 0 ? Uri.UnescapeDataString(parts[0]) : null;
+                options.Password = Uri.UnescapeDataString(parts[1]);
+            }
+            else
+            {
+                options.Password = Uri.UnescapeDataString(parts[0]);
+            }
+            authority = authority[(at + 1)..];
+        }
+        foreach (var sentinel in authority.Split(','))
+        {
+            var colon = sentinel.LastIndexOf(':');
+            var host = colon < 0 ? sentinel : sentinel[..colon];
+            var port = 26379;
+            if (host.Length == 0 || (colon >= 0 && (!int.TryParse(sentinel[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 1 or > 65535)))
+            {
+                throw new FormatException($"REDIS_URL has an invalid sentinel \"{sentinel}\"; write redis+sentinel://host1:26379,host2:26379,host3:26379/mymaster.");
+            }
+            options.EndPoints.Add(host, port);
+        }
+        var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        if (segments.Length is 0 or > 2)
+        {
+            throw new FormatException("REDIS_URL (Sentinel) must name the master after the sentinels: redis+sentinel://host1:26379,host2:26379/mymaster[/db].");
+        }
+        options.ServiceName = Uri.UnescapeDataString(segments[0]);
+        if (segments.Length == 2)
+        {
+            options.DefaultDatabase = int.TryParse(segments[1], NumberStyles.None, CultureInfo.InvariantCulture, out var db)
+                ? db
+                : throw new FormatException("REDIS_URL (Sentinel): the part after the master name must be a database number (…/mymaster/0).");
+        }
         return options;
     }
 }

@@ -281,16 +281,27 @@ public sealed class GenerationRunner(
     public async Task DrainAsync(DateTime deadline)
     {
         _shuttingDown = true;
-        var pending = _running.Values.Select(r => (Task)r.Task!).ToArray();
-        if (pending.Length == 0)
+        // A request that passed the shutting-down check just before it was set starts its generation a
+        // moment later: look again after each wait, so a late one gets the same deadline, not an interruption.
+        var announced = false;
+        while (DateTime.UtcNow < deadline)
         {
-            return;
-        }
-        logger.LogInformation("Waiting for {Count} running generation(s) to finish", pending.Length);
-        var wait = deadline - DateTime.UtcNow;
-        if (wait > TimeSpan.Zero)
-        {
-            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(wait));
+            var pending = _running.Values.Select(r => r.Task).OfType<Task>().ToArray();
+            if (pending.Length == 0)
+            {
+                if (_running.IsEmpty)
+                {
+                    return;
+                }
+                await Task.Delay(10);
+                continue;
+            }
+            if (!announced)
+            {
+                logger.LogInformation("Waiting for {Count} running generation(s) to finish", pending.Length);
+                announced = true;
+            }
+            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(deadline - DateTime.UtcNow));
         }
         var left = _running.Values.ToArray();
         if (left.Length > 0)
@@ -300,21 +311,25 @@ public sealed class GenerationRunner(
             {
                 r.Cancel(MessageStatuses.Interrupted);
             }
-            await Task.WhenAny(Task.WhenAll(left.Select(r => (Task)r.Task!)), Task.Delay(TimeSpan.FromSeconds(10)));
+            await Task.WhenAny(Task.WhenAll(left.Select(r => r.Task).OfType<Task>()), Task.Delay(TimeSpan.FromSeconds(10)));
         }
     }
 
     private Task? _drain;
+    private DateTime? _drainDeadline;
 
     /// <summary>Called once the drain delay has passed: no new generations; running ones get until the deadline.</summary>
     public Task OnDrainedAsync(TimeSpan gracefulTimeout)
     {
         _shuttingDown = true;
-        _drain ??= DrainAsync(DateTime.UtcNow + gracefulTimeout);
+        _drainDeadline ??= DateTime.UtcNow + gracefulTimeout;
+        _drain ??= DrainAsync(_drainDeadline.Value);
         return Task.CompletedTask;
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => _drain ?? DrainAsync(DateTime.UtcNow);
+    /// <summary>Waits for the drain; a generation that started after it ended (a late request) gets the same deadline.</summary>
+    public Task StopAsync(CancellationToken cancellationToken) =>
+        _drain is { IsCompleted: false } drain ? drain : DrainAsync(_drainDeadline ?? DateTime.UtcNow);
 
     private sealed class Running(GenerationRequest request) : IDisposable
     {

@@ -10,14 +10,21 @@ namespace Jackcwf.Api.Chat;
 /// Safe on every replica at once: the update only matches expired leases. Also forgets
 /// idempotency keys past their retention.
 /// </summary>
+/// <remarks>
+/// After the database was away (a failover), every lease may have run out while its owner was alive
+/// and waiting to checkpoint: the sweeper then holds off for one lease period, so owners renew first.
+/// </remarks>
 internal sealed class LeaseSweeper(
     IServiceScopeFactory scopes, SchemaState schema, IOptions<ChatSettings> settings, ILogger<LeaseSweeper> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var s = settings.Value;
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Clamp(s.LeaseSeconds / 3.0, 1, 15)));
+        var period = TimeSpan.FromSeconds(Math.Clamp(s.LeaseSeconds / 3.0, 1, 15));
+        using var timer = new PeriodicTimer(period);
         var lastKeyCleanup = DateTime.MinValue;
+        var lastReached = DateTime.UtcNow;
+        var holdUntil = DateTime.MinValue;
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             if (!schema.IsCurrent)
@@ -28,6 +35,20 @@ internal sealed class LeaseSweeper(
             {
                 await using var scope = scopes.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+                // Waits (retrying) while the database is away; a long gap since the last answer means it was.
+                await db.Database.ExecuteSqlRawAsync("SELECT 1", stoppingToken);
+                var reached = DateTime.UtcNow;
+                if (reached - lastReached > 2 * period + TimeSpan.FromSeconds(1))
+                {
+                    holdUntil = reached.AddSeconds(s.LeaseSeconds + 1);
+                    logger.LogInformation("Database reachable again after {Seconds:F0} s: expired leases are settled from {Hold:O} on, once their owners had time to renew them",
+                        (reached - lastReached).TotalSeconds, holdUntil);
+                }
+                lastReached = reached;
+                if (reached < holdUntil)
+                {
+                    continue;
+                }
                 var now = Clock.UtcNow();
                 var n = await db.Messages
                     .Where(m => m.Status == MessageStatuses.Streaming && m.LeaseExpiresAt < now)

@@ -15,6 +15,8 @@ public sealed class ServerOptions
     public int DrainDelaySeconds { get; set; } = 5;
     public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
     public string? PublicBaseUrl { get; set; }
+    /// <summary>Comma-separated CIDR networks whose X-Forwarded-* headers are believed; see <see cref="Web.ForwardedNetworks"/>.</summary>
+    public string? ForwardedTrustedNetworks { get; set; }
     /// <summary>Log every request at Information (an access log); otherwise only failed ones, successful ones at Debug.</summary>
     public bool AccessLog { get; set; }
 }
@@ -213,6 +215,7 @@ internal static class OptionsRegistration
     {
         var s = builder.Services;
         s.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.Section).ValidateOnStart();
+        s.AddSingleton<IValidateOptions<ServerOptions>, Web.ValidateForwardedNetworks>();
         s.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section).ValidateOnStart();
         s.AddOptions<RedisOptions>().BindConfiguration(RedisOptions.Section);
         s.AddOptions<ProvidersOptions>().BindConfiguration(ProvidersOptions.Section);

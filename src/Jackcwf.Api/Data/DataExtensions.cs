@@ -30,7 +30,7 @@ public static class DataExtensions
         else
         {
             s.AddDbContextPool<AppDbContext, PostgresAppDbContext>((sp, o) => o
-                .UseNpgsql(connection.ConnectionString, npgsql => npgsql.EnableRetryOnFailure(3, TimeSpan.FromSeconds(1), null))
+                .UseNpgsql(connection.ConnectionString, npgsql => npgsql.ExecutionStrategy(d => new FailoverExecutionStrategy(d)))
                 .AddInterceptors(sp.GetRequiredService<DbMetricsInterceptor>()));
         }
         if (connection.Provider == DatabaseProvider.Sqlite)
@@ -155,6 +155,13 @@ internal sealed class DatabaseMigrator(
     }
 }
 
+/// <summary>
+/// Readiness: unready until the schema is current; after that a database that does not answer makes the
+/// replica <c>degraded</c> (still 200), not unready. The database is shared, so when it is away (a primary
+/// failover) it is away for every replica at once: taking them all out of the load balancer would turn a
+/// failover that requests ride out (they retry and wait for the new primary) into refused requests, and
+/// would cut streams that Redis still serves. See "Readiness during a database failover" in the HA guide.
+/// </summary>
 internal sealed class DatabaseHealthCheck(AppDbContext db, SchemaState schema, IOptions<MonitoringOptions> options) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
@@ -169,15 +176,15 @@ internal sealed class DatabaseHealthCheck(AppDbContext db, SchemaState schema, I
         {
             return await db.Database.CanConnectAsync(cts.Token)
                 ? HealthCheckResult.Healthy()
-                : HealthCheckResult.Unhealthy("database unreachable");
+                : HealthCheckResult.Degraded("database unreachable");
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return HealthCheckResult.Unhealthy($"database did not answer within {options.Value.HealthCheckTimeoutMs} ms");
+            return HealthCheckResult.Degraded($"database did not answer within {options.Value.HealthCheckTimeoutMs} ms");
         }
         catch (Exception ex) when (ex is DbException or InvalidOperationException or NpgsqlException)
         {
-            return HealthCheckResult.Unhealthy("database unreachable");
+            return HealthCheckResult.Degraded("database unreachable");
         }
     }
 }

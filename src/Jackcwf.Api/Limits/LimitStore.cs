@@ -11,6 +11,9 @@ public interface ILimitStore
     /// <summary>Sliding-window hit: null when allowed, otherwise how long until one more would be.</summary>
     ValueTask<TimeSpan?> HitAsync(string bucket, int limit, TimeSpan window);
 
+    /// <summary>Like <see cref="HitAsync"/> without recording a hit: null while fewer than <paramref name="limit"/> hits are in the window.</summary>
+    ValueTask<TimeSpan?> PeekAsync(string bucket, int limit, TimeSpan window);
+
     /// <summary>Takes one of <paramref name="max"/> slots; returns the slot's id, or null when all are taken.</summary>
     ValueTask<string?> TryEnterAsync(string bucket, int max);
 
@@ -54,6 +57,24 @@ public sealed class InProcessLimitStore : ILimitStore
             }
             q.Enqueue(now);
             return ValueTask.FromResult<TimeSpan?>(null);
+        }
+    }
+
+    public ValueTask<TimeSpan?> PeekAsync(string bucket, int limit, TimeSpan window)
+    {
+        if (!_windows.TryGetValue(bucket, out var q))
+        {
+            return ValueTask.FromResult<TimeSpan?>(null);
+        }
+        var now = Environment.TickCount64;
+        var span = (long)window.TotalMilliseconds;
+        lock (q)
+        {
+            while (q.Count > 0 && q.Peek() <= now - span)
+            {
+                q.Dequeue();
+            }
+            return ValueTask.FromResult<TimeSpan?>(q.Count >= limit ? TimeSpan.FromMilliseconds(q.Peek() + span - now) : null);
         }
     }
 

@@ -18,27 +18,44 @@ public static class LimitsExtensions
     }
 
     /// <summary>
-    /// After authentication: refuses disabled accounts and revoked keys (from a cache with
-    /// cross-replica invalidation, not a database read per request), then applies the per-minute limits.
+    /// After authentication: answers 429 to an address that sent too many unknown API keys, refuses
+    /// disabled accounts, revoked keys and ended sessions (from a cache with cross-replica invalidation,
+    /// not a database read per request), keeps API keys to the routes they are for, then applies the
+    /// per-minute limits.
     /// </summary>
     public static WebApplication UseAccessAndRateLimits(this WebApplication app)
     {
         app.Use(async (ctx, next) =>
         {
+            if (ctx.Items[ApiKeyAuthenticationHandler.ThrottledItem] is LimitRefusal throttled)
+            {
+                await ErrorResponses.WriteRefusalAsync(ctx, throttled);
+                return;
+            }
             var path = ctx.Request.Path;
-            if (ctx.User.Identity?.IsAuthenticated != true
-                || !(path.StartsWithSegments("/api") || path.StartsWithSegments("/v1"))
-                || path.StartsWithSegments("/api/auth"))
+            if (ctx.User.Identity?.IsAuthenticated != true || !(path.StartsWithSegments("/api") || path.StartsWithSegments("/v1")))
             {
                 await next(ctx);
                 return;
             }
             var userId = ctx.User.Id();
             var access = ctx.RequestServices.GetRequiredService<UserAccessCache>();
+            // Disabled accounts are refused everywhere, the account routes (/api/auth/manage…) included.
             if (!await access.IsAllowedAsync(ctx.User))
             {
                 await ErrorResponses.WriteAsync(ctx, 401, "account_disabled", "Access revoked",
-                    "This account is disabled or this key was revoked.");
+                    "This account is disabled, this key was revoked, or this session was signed out.");
+                return;
+            }
+            if (ctx.User.ApiKeyId() is not null && !ApiKeyScope.Allows(ctx.GetEndpoint()))
+            {
+                await ErrorResponses.WriteAsync(ctx, 403, "session_required", "Sign in to do this",
+                    "API keys work on /v1 and the conversations API only; account, key and administration routes need a signed-in session.");
+                return;
+            }
+            if (path.StartsWithSegments("/api/auth"))
+            {
+                await next(ctx);
                 return;
             }
             var refusal = await ctx.RequestServices.GetRequiredService<LimitGuard>().CheckRateAsync(userId, ctx.User.ApiKeyId());
@@ -51,4 +68,15 @@ public static class LimitsExtensions
         });
         return app;
     }
+}
+
+/// <summary>Which endpoints an API key may call, by the matched route pattern (so no spelling of the path gets around it).</summary>
+public static class ApiKeyScope
+{
+    private static readonly string[] Prefixes = ["/v1", "/api/conversations", "/api/models", "/api/me"];
+
+    public static bool Allows(Endpoint? endpoint) =>
+        endpoint is null // nothing matched: routing answers 404 or 405
+        || endpoint is RouteEndpoint { RoutePattern.RawText: { } raw }
+        && Prefixes.Any(p => raw.Equals(p, StringComparison.Ordinal) || raw.StartsWith(p + "/", StringComparison.Ordinal));
 }

@@ -29,6 +29,19 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         return -1
         """;
 
+    // The same window read without adding: -1 when under the limit, else ms until the oldest hit leaves it.
+    private const string PeekScript = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local window = tonumber(ARGV[1])
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+        if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+          local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+          return tonumber(oldest[2]) + window - now
+        end
+        return -1
+        """;
+
     // Concurrency slots as leased members of a sorted set: expired leases (dead replicas) are dropped first.
     private const string EnterScript = """
         local t = redis.call('TIME')
@@ -69,6 +82,21 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         {
             Degraded(e);
             return await fallback.HitAsync(bucket, limit, window);
+        }
+    }
+
+    public async ValueTask<TimeSpan?> PeekAsync(string bucket, int limit, TimeSpan window)
+    {
+        try
+        {
+            var wait = (long)await redis.GetDatabase().ScriptEvaluateAsync(PeekScript, [Prefix + bucket], [(long)window.TotalMilliseconds, limit]);
+            Recovered();
+            return wait < 0 ? null : TimeSpan.FromMilliseconds(Math.Max(1, wait));
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            Degraded(e);
+            return await fallback.PeekAsync(bucket, limit, window);
         }
     }
 

@@ -41,7 +41,7 @@ public static class OpenAiCompatApi
 
     public static async Task ChatCompletionsAsync(
         HttpContext http, ClaimsPrincipal user, ModelCatalog catalog, ChatClientProvider clients, LimitGuard guard,
-        JackcwfMetrics metrics, ILoggerFactory loggers)
+        JackcwfMetrics metrics, ILoggerFactory loggers, AccessRevocations revocations)
     {
         var accepted = Stopwatch.GetTimestamp();
         ChatCompletionRequest? request;
@@ -113,14 +113,42 @@ public static class OpenAiCompatApi
             Cache = CacheDirectives.FromHeader(http.Request.Headers.CacheControl), AcceptedTimestamp = accepted,
         };
         var logger = loggers.CreateLogger("Jackcwf.Gateway");
-        if (request.Stream == true)
+        // Disabling the user or revoking the key cancels this call, on whichever replica runs it, the
+        // way a client disconnect would; the caller then gets a final access_revoked error.
+        using var revocation = revocations.Track(userId, user.ApiKeyId());
+        var aborted = http.RequestAborted;
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(aborted, revocation.Token);
+        http.RequestAborted = cancel.Token;
+        try
         {
-            await GatewayCompletions.StreamAsync(http, clients.Get(model), call, messages, call.Attach(options), request.StreamOptions?.IncludeUsage == true, logger);
+            if (request.Stream == true)
+            {
+                await GatewayCompletions.StreamAsync(http, clients.Get(model), call, messages, call.Attach(options), request.StreamOptions?.IncludeUsage == true, logger);
+            }
+            else
+            {
+                await GatewayCompletions.CompleteAsync(http, clients.Get(model), call, messages, call.Attach(options), logger);
+            }
         }
-        else
+        finally
         {
-            await GatewayCompletions.CompleteAsync(http, clients.Get(model), call, messages, call.Attach(options), logger);
+            http.RequestAborted = aborted;
         }
+        if (revocation.IsRevoked && !aborted.IsCancellationRequested)
+        {
+            await RevokedAsync(http);
+        }
+    }
+
+    /// <summary>The caller lost access mid-call: a final error event on a started stream, else a 401.</summary>
+    private static Task RevokedAsync(HttpContext http)
+    {
+        const string code = "access_revoked";
+        const string message = "This account was disabled or this API key was revoked while the call ran.";
+        http.Items[WebExtensions.ProblemCodeItem] = code;
+        return http.Response.HasStarted
+            ? WriteDataAsync(http, JsonSerializer.Serialize(OpenAiError.Create(message, OpenAiError.TypeFor(401), code), OpenAiJsonContext.Default.OpenAiErrorResponse))
+            : ErrorAsync(http, 401, code, message, null);
     }
 
     private static (List<ChatMessage> Messages, string? Invalid, int TotalChars) ToChatMessages(List<ChatCompletionMessage>? input)

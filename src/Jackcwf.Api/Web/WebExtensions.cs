@@ -38,9 +38,16 @@ public static class WebExtensions
         s.Configure<ForwardedHeadersOptions>(o =>
         {
             o.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
-            // Replicas sit behind a load balancer whose address is not known in advance.
+            // Only proxies in FORWARDED_TRUSTED_NETWORKS may say who the client is, so a direct client cannot
+            // spoof its address (and escape the per-address limits), scheme or host. Every trusted hop is
+            // unwrapped (Traefik, then the load balancer), up to the first address that is not trusted.
             o.KnownIPNetworks.Clear();
             o.KnownProxies.Clear();
+            o.ForwardLimit = null;
+            foreach (var network in ForwardedNetworks.Parse(builder.Configuration[$"{Configuration.ServerOptions.Section}:{nameof(Configuration.ServerOptions.ForwardedTrustedNetworks)}"]).Networks)
+            {
+                o.KnownIPNetworks.Add(network);
+            }
         });
         s.Configure<KestrelServerOptions>(o =>
         {
@@ -170,9 +177,19 @@ public static class WebExtensions
     private static bool IsCsrfSuspect(HttpRequest r) =>
         !HttpMethods.IsGet(r.Method) && !HttpMethods.IsHead(r.Method) && !HttpMethods.IsOptions(r.Method)
         && r.Cookies.ContainsKey(AccountsExtensions.SessionCookieName)
-        && !r.Headers.Authorization.Any()
+        && !HasOwnBearer(r)
         && !r.Headers.ContainsKey("X-Requested-With")
         && (r.Path.StartsWithSegments("/api") || r.Path.StartsWithSegments("/v1"));
+
+    /// <summary>
+    /// A bearer token or API key of this service: browsers never attach one by themselves, unlike Basic
+    /// or Negotiate credentials (a proxy's basic auth), which they replay on cross-site form posts.
+    /// </summary>
+    private static bool HasOwnBearer(HttpRequest r) =>
+        r.Headers.Authorization is [{ } value]
+        && value.StartsWith("Bearer ", StringComparison.Ordinal)
+        && value.Length > "Bearer ".Length
+        && !value.AsSpan("Bearer ".Length).ContainsAny(' ', ',');
 
     /// <summary>The problem code folded onto the documented, low-cardinality error_type values.</summary>
     internal static string ErrorTypeOf(HttpContext ctx, int status)

@@ -43,6 +43,7 @@ internal static class Service
         start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{Ports.Next()}";
         start.Environment["DOTNET_gcServer"] = "0";
         start.Environment["LOG_FORMAT"] = "json";
+        start.Environment["DATA_PROTECTION_KEY"] = ApiProcess.TestDataProtectionKey;
         foreach (var (k, v) in environment)
         {
             if (v is null)

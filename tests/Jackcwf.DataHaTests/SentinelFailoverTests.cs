@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using Jackcwf.HaTests;
+using Jackcwf.Testing;
+
+namespace Jackcwf.DataHaTests;
+
+/// <summary>
+/// Redis Sentinel under SSE load through the balancer: kill -9 of the Redis master. The sentinels
+/// promote a replica; every replica's backplane must follow on its own (no restart) within 15 s,
+/// while streams degrade as in any Redis outage (followed through the database) and end exact.
+/// </summary>
+public sealed class SentinelFailoverTests(DataTierFixture fixture, ITestOutputHelper output)
+{
+    private static readonly TimeSpan BackplaneBound = TimeSpan.FromSeconds(15);
+
+    [Fact]
+    public async Task Killing_the_Redis_master_fails_no_request_and_every_replica_writes_to_the_new_master_within_15_seconds()
+    {
+        var cluster = fixture.Cluster;
+        await cluster.EnsureWholeAsync();
+        var replicaPids = cluster.ReplicaPids();
+        var (nodes, _, _) = await cluster.HealthAsync();
+        var master = nodes.Single(n => n is { Kind: "redis", Role: "master" });
+
+        // One signed-in probe client per replica, straight to it (not through the balancer).
+        var probes = new List<(HaClient Client, Guid Conversation)>();
+        foreach (var url in cluster.ReplicaUrls)
+        {
+            var (client, _, _) = await HaClient.RegisterAsync(cluster.CreateClient(url));
+            probes.Add((client, await client.CreateConversationAsync()));
+        }
+
+        await using var driver = await LoadDriver.CreateAsync(cluster, workers: 6, words: 30);
+        driver.Start();
+        await Task.Delay(TimeSpan.FromSeconds(4));
+
+        var killedAt = driver.Now;
+        var stopwatch = Stopwatch.StartNew();
+        Signals.Send(master.Pid, Signals.SigKill);
+        output.WriteLine($"kill -9 of the Redis master 127.0.0.1:{master.Port} (pid {master.Pid})");
+
+        // The sentinels promote a replica…
+        DataNode? newMaster = null;
+        while (newMaster is null && stopwatch.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            var (now, _, _) = await cluster.HealthAsync();
+            newMaster = now.FirstOrDefault(n => n is { Kind: "redis", Role: "master" } && n.Port != master.Port);
+            if (newMaster is null)
+            {
+                await Task.Delay(250);
+            }
+        }
+        Assert.True(newMaster is not null, "the sentinels promoted no replica within 60 s");
+        var promoted = stopwatch.Elapsed;
+
+        // …and each replica's backplane writes its new streams there: a chat started on the replica
+        // has its stream key on the new master.
+        var onNewMaster = new TimeSpan?[probes.Count];
+        while (onNewMaster.Any(t => t is null) && stopwatch.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            for (var i = 0; i < probes.Count; i++)
+            {
+                if (onNewMaster[i] is not null)
+                {
+                    continue;
+                }
+                var id = await StartChatAsync(probes[i].Client, probes[i].Conversation);
+                if (id is { } messageId && await cluster.RedisCliAsync(newMaster.Port, "EXISTS", $"jackcwf:gen:{messageId:N}") == "1")
+                {
+                    onNewMaster[i] = stopwatch.Elapsed;
+                }
+            }
+            await Task.Delay(250);
+        }
+        var backplaneBack = onNewMaster.Max() ?? TimeSpan.MaxValue;
+        var recoveredAt = driver.Now;
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        await driver.StopAsync();
+
+        var chats = driver.Chats.ToList();
+        var problems = await Ledger.CheckAsync(cluster, chats, allowInterrupted: false);
+        var failed = driver.Operations.Where(o => o.Failed).ToList();
+        var failedRequests = driver.FailedAttempts;
+        Figures.Report(output, "kill -9 of the Redis master (Sentinel) under SSE load", [
+            $"load: 6 clients through the balancer, {driver.Operations.Count} operations, {driver.Requests} HTTP requests",
+            $"master 127.0.0.1:{master.Port} killed; sentinels announced 127.0.0.1:{newMaster.Port} {promoted.TotalSeconds:F1} s later",
+            $"each replica's backplane writing to the new master after: {string.Join(", ", onNewMaster.Select(t => t is null ? "never" : $"{t.Value.TotalSeconds:F1} s"))} (bound {BackplaneBound.TotalSeconds:F0} s)",
+            .. Figures.Window("from the kill until every backplane was back", driver.Operations, killedAt, recoveredAt),
+            $"chats: {chats.Count}, completed: {chats.Count(c => c.Completed)}, resumed streams: {chats.Count(c => c.Resumes > 0)}; failed requests: {failedRequests.Count}; failed operations: {failed.Count}; database problems: {problems.Count}",
+        ]);
+
+        Assert.True(backplaneBack <= BackplaneBound, $"the backplane was on the new master after {string.Join(", ", onNewMaster)}\n{cluster.Logs(20)}");
+        Assert.True(failedRequests.Count == 0, "failed requests:\n" + string.Join("\n", failedRequests.Take(10).Select(f => $"{f.At.TotalSeconds:F1}s {f.What}")) + "\n" + cluster.Logs(30));
+        Assert.True(failed.Count == 0, "failed operations:\n" + string.Join("\n", failed.Take(10).Select(f => $"{f.Kind}: {f.Error}")));
+        Assert.True(problems.Count == 0, string.Join("\n", problems.Take(20)));
+        Assert.All(chats.Where(c => c.Acknowledged), c => Assert.Equal(c.Sent, c.ReceivedText));
+        Assert.Equal(replicaPids, cluster.ReplicaPids());
+    }
+
+    /// <summary>Sends a short message and returns the assistant message id from the stream's <c>start</c> event (null when refused).</summary>
+    private static async Task<Guid?> StartChatAsync(HaClient client, Guid conversation)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{conversation}/messages")
+        {
+            Content = JsonContent.Create(new { content = "probe" }),
+        };
+        request.Headers.Authorization = new("Bearer", client.Token);
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString("N"));
+        request.Headers.Accept.Add(new("text/event-stream"));
+        try
+        {
+            using var response = await client.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            if (!response.IsSuccessStatusCode)
+            {
+                return null;
+            }
+            await foreach (var e in response.ReadEventsAsync())
+            {
+                if (e.Event == "start")
+                {
+                    return e.Json.GetProperty("messageId").GetGuid();
+                }
+            }
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException)
+        {
+        }
+        return null;
+    }
+}
