@@ -10,6 +10,7 @@ namespace Jackcwf.Api.Tests;
 public sealed class TwoReplicasFixture : IAsyncLifetime
 {
     public const int KeyPerMinute = 5;
+    public const int Streams = 2;
     private TestDatabase? _db;
     private TestRedisDatabase? _redis;
 
@@ -36,6 +37,7 @@ public sealed class TwoReplicasFixture : IAsyncLifetime
             ["REDIS_URL"] = _redis.Url,
             ["RATE_LIMIT_KEY_PER_MINUTE"] = KeyPerMinute.ToString(),
             ["MAX_CONCURRENT_GENERATIONS"] = "1",
+            ["MAX_CONCURRENT_STREAMS"] = Streams.ToString(),
             ["DEMO_CHUNK_DELAY_MS"] = "40",
             ["SHUTDOWN_DRAIN_DELAY_SECONDS"] = "0",
             ["AUTH_FAILED_SIGNINS_PER_IP"] = FailedSignInsPerIp.ToString(),
@@ -132,7 +134,8 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
     {
         var (onA, onB, _, _, _) = await UserWithKeyAsync();
         var c = (await (await onA.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
-        var text = string.Join(" ", Enumerable.Range(0, 60).Select(i => $"w{i}"));
+        // Long enough to outlast any machine's load: the generation is stopped once the limit was seen.
+        var text = string.Join(" ", Enumerable.Range(0, 1000).Select(i => $"w{i}"));
         using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{c}/messages") { Content = JsonContent.Create(new { content = text }) };
         using var stream = await onA.SendForEventsAsync(request, Ct);
         Guid assistant = default;
@@ -157,14 +160,52 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
         // One generation at a time for this user, wherever it is asked for.
         var second = await onB.PostAsJsonAsync($"api/conversations/{c}/messages", new { content = "second" }, Ct);
         Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await onB.PostAsync($"api/conversations/{c}/messages/{assistant}/stop", null, Ct)).StatusCode);
 
-        // The stream started on A continues on B from the last id, exactly.
+        // The stream started on A continues on B from the last id, exactly, up to where it was stopped.
         using var resume = new HttpRequestMessage(HttpMethod.Get, $"api/conversations/{c}/messages/{assistant}/events");
         resume.Headers.Add("Last-Event-ID", lastId);
         using var resumed = await onB.SendForEventsAsync(resume, Ct);
         var rest = await resumed.ReadAllEventsAsync(Ct);
-        Assert.Equal(text, received + string.Concat(rest.Where(e => e.Type == "delta").Select(e => e.Json.GetProperty("text").GetString())));
         Assert.Equal("done", rest[^1].Type);
+        Assert.Equal("stopped", rest[^1].Json.GetProperty("status").GetString());
+        var kept = rest[^1].Json.GetProperty("content").GetString()!;
+        Assert.Equal(kept, received + string.Concat(rest.Where(e => e.Type == "delta").Select(e => e.Json.GetProperty("text").GetString())));
+        Assert.StartsWith(kept, text);
+    }
+
+    [Fact]
+    public async Task Hole12_StreamLimitIsSharedAcrossReplicas()
+    {
+        var (onA, onB, _, _, _) = await UserWithKeyAsync();
+        var c = (await (await onA.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        var text = string.Join(" ", Enumerable.Range(0, 1000).Select(i => $"w{i}"));
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{c}/messages") { Content = JsonContent.Create(new { content = text }) };
+        using var stream = await onA.SendForEventsAsync(request, Ct);
+        var events = stream.ReadEventsAsync(Ct).GetAsyncEnumerator(Ct);
+        Guid assistant = default;
+        while (assistant == default && await events.MoveNextAsync())
+        {
+            if (events.Current.Type == "start")
+            {
+                assistant = events.Current.Json.GetProperty("messageId").GetGuid();
+            }
+        }
+        var path = $"api/conversations/{c}/messages/{assistant}/events";
+        using var onOther = await onB.SendForEventsAsync(new HttpRequestMessage(HttpMethod.Get, path), Ct);
+        Assert.Equal(HttpStatusCode.OK, onOther.StatusCode);
+
+        // One stream on A and one on B: a third on either replica is refused.
+        foreach (var client in new[] { onA, onB })
+        {
+            using var third = await client.SendForEventsAsync(new HttpRequestMessage(HttpMethod.Get, path), Ct);
+            Assert.Equal(HttpStatusCode.TooManyRequests, third.StatusCode);
+            Assert.True(third.Headers.Contains("Retry-After"));
+            var problem = await third.Content.ReadFromJsonAsync<JsonElement>(Ct);
+            Assert.Equal("streams", problem.GetProperty("limit").GetString());
+        }
+        Assert.Equal(HttpStatusCode.Accepted, (await onB.PostAsync($"api/conversations/{c}/messages/{assistant}/stop", null, Ct)).StatusCode);
+        await events.DisposeAsync();
     }
 
     [Fact]

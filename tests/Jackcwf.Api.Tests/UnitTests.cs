@@ -247,16 +247,22 @@ public sealed class EventLogTests
         var id = Guid.NewGuid();
         await log.BeginAsync(id);
         Assert.True(log.TryRead(id, 0, TimeSpan.FromMilliseconds(50), TestContext.Current.CancellationToken, out var events));
+        var keptAlive = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var reader = Task.Run(async () =>
         {
             var got = new List<GenerationEvent>();
             await foreach (var e in events)
             {
                 got.Add(e);
+                if (e.Type == GenerationEvent.KeepAlive)
+                {
+                    keptAlive.TrySetResult();
+                }
             }
             return got;
         });
-        await Task.Delay(200, TestContext.Current.CancellationToken);
+        // The delta comes once the waiting reader has had a keep-alive (a fixed delay fails on a loaded machine).
+        await keptAlive.Task.WaitAsync(TestContext.Current.CancellationToken);
         await log.AppendDeltaAsync(id, "late", 4);
         await log.CompleteAsync(id, new GenerationEvent(GenerationEvent.Done, "4", "{}"));
         var all = await reader;

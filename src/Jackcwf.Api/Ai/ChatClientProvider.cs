@@ -66,7 +66,7 @@ public sealed class ChatClientProvider(
         {
             builder.UseRetries(r, model.Provider, metrics);
         }
-        builder.UseCircuitBreaker(breakers, Endpoint(model), model.Provider);
+        builder.UseCircuitBreaker(breakers, EndpointOf(options.Value, model.Provider), model.Provider);
         if (model.Provider != Providers.Demo)
         {
             builder.UseStreamCompleteness(model.Provider);
@@ -80,18 +80,14 @@ public sealed class ChatClientProvider(
             .Build();
     });
 
-    /// <summary>The endpoint a model is served from (its provider's base URL): one circuit breaker each.</summary>
-    private string Endpoint(ModelInfo model)
+    /// <summary>The endpoint a provider's models are served from (its base URL): one circuit breaker each.</summary>
+    public static string EndpointOf(ProvidersOptions o, string provider) => provider switch
     {
-        var o = options.Value;
-        return model.Provider switch
-        {
-            Providers.OpenAI => $"openai {o.OpenAI.BaseUrl ?? "https://api.openai.com/v1"}",
-            Providers.Anthropic => $"anthropic {o.Anthropic.BaseUrl ?? "https://api.anthropic.com"}",
-            Providers.Ollama => $"ollama {o.Ollama.BaseUrl}",
-            _ => model.Provider,
-        };
-    }
+        Providers.OpenAI => $"openai {o.OpenAI.BaseUrl ?? "https://api.openai.com/v1"}",
+        Providers.Anthropic => $"anthropic {o.Anthropic.BaseUrl ?? "https://api.anthropic.com"}",
+        Providers.Ollama => $"ollama {o.Ollama.BaseUrl}",
+        _ => provider,
+    };
 
     private IChatClient ProviderClient(ModelInfo model)
     {

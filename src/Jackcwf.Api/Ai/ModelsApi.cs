@@ -31,10 +31,29 @@ public static class AiExtensions
         var s = builder.Services;
         s.AddSingleton<ModelCatalog>();
         s.AddSingleton<ChatClientProvider>();
+        // Built at start-up (the generation runner needs it). The pipeline's series exist from then on
+        // at 0: a closed circuit per configured endpoint, no fallback yet per configured pair, no response
+        // cache hit, miss or saved token yet when the cache is on. Alerts
+        // use rate() and absent() on them, which a series born with its first event would defeat.
         s.AddSingleton(sp =>
         {
             var breakers = new ProviderCircuitBreakers(sp.GetRequiredService<IOptions<ResilienceOptions>>().Value);
-            sp.GetRequiredService<JackcwfMetrics>().CircuitStateSource = breakers.States;
+            var catalog = sp.GetRequiredService<ModelCatalog>();
+            var providers = sp.GetRequiredService<IOptions<ProvidersOptions>>().Value;
+            var metrics = sp.GetRequiredService<JackcwfMetrics>();
+            foreach (var model in catalog.Available)
+            {
+                breakers.For(ChatClientProvider.EndpointOf(providers, model.Provider));
+                foreach (var fallback in catalog.FallbacksOf(model))
+                {
+                    metrics.Fallback(model.Id, fallback.Id, 0);
+                }
+            }
+            if (sp.GetRequiredService<IOptions<ResponseCacheOptions>>().Value.Mode != ResponseCacheOptions.Off)
+            {
+                metrics.ResponseCacheEnabled();
+            }
+            metrics.CircuitStateSource = breakers.States;
             return breakers;
         });
         // The response cache: HybridCache in memory, with Redis as its shared level when REDIS_URL is set

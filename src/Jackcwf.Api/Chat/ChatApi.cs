@@ -21,11 +21,13 @@ namespace Jackcwf.Api.Chat;
 public static class ChatApi
 {
     public const string IdempotencyHeader = "Idempotency-Key";
+    /// <summary>The route an idempotency record belongs to (<see cref="IdempotencyRecord.Route"/>).</summary>
+    public const string SendMessageRoute = "SendMessage";
 
     public static IEndpointRouteBuilder MapChatApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/conversations/{id:guid}/messages").WithTags("Messages").RequireAuthorization();
-        api.MapPost("/", SendMessageAsync).WithName("SendMessage")
+        api.MapPost("/", SendMessageAsync).WithName(SendMessageRoute)
             .WithSummary("Send a message; the answer streams as Server-Sent Events when Accept names text/event-stream, else JSON when done.")
             .Produces<SendMessageResponse>(StatusCodes.Status200OK, "application/json", "text/event-stream");
         api.MapGet("/{messageId:guid}/events", ResumeAsync).WithName("ResumeStream")
@@ -71,11 +73,15 @@ public static class ChatApi
         }
 
         var hash = RequestHash(request);
+        if (streaming && await TakeStreamSlotAsync(http, guard, userId) is { } tooManyStreams)
+        {
+            return tooManyStreams;
+        }
         if (key.Length > 0)
         {
             if (await db.IdempotencyRecords.AsNoTracking().FirstOrDefaultAsync(r => r.UserId == userId && r.Key == key, ct) is { } known)
             {
-                return await ReplayAsync(http, known, hash, db, runner, log, metrics, settings.Value, ct);
+                return await ReplayAsync(http, known, id, hash, db, runner, log, metrics, settings.Value, ct);
             }
             metrics.Cache("idempotency", hit: false);
         }
@@ -85,30 +91,31 @@ public static class ChatApi
             return Problems.Result(StatusCodes.Status503ServiceUnavailable, "draining", "This server is restarting", "Send the request again (with the same Idempotency-Key); another server will take it.");
         }
 
-        var all = await db.Messages.AsNoTracking()
-            .Where(m => m.ConversationId == id)
-            .Select(m => new HistoryRow(m.Id, m.ParentMessageId, m.Role, m.Content, m.Status, m.CreatedAt))
-            .ToListAsync(ct);
-        var byId = all.ToDictionary(m => m.Id);
+        // The branch structure without message text: the text is read only for the context window.
+        var nodes = (await ContextWindow.LoadNodesAsync(db, id, ct)).ToDictionary(m => m.Id);
         Guid? parentId;
         if (request.ParentMessageId.IsSet)
         {
             parentId = request.ParentMessageId.Value;
-            if (parentId is { } p && !byId.ContainsKey(p))
+            if (parentId is { } p && !nodes.ContainsKey(p))
             {
                 return Problems.Invalid("parentMessageId", "is not a message of this conversation");
             }
         }
         else
         {
-            parentId = all.Count == 0 ? null : all.MaxBy(m => m.CreatedAt)!.Id;
+            parentId = nodes.Count == 0 ? null : nodes.Values.MaxBy(m => m.CreatedAt)!.Id;
         }
 
         // Regenerate: a parent that is a user message and no content → a new answer to that message.
-        var regenerate = parentId is { } pid && byId[pid].Role == MessageRoles.User && string.IsNullOrEmpty(request.Content);
+        var regenerate = parentId is { } pid && nodes[pid].Role == MessageRoles.User && string.IsNullOrEmpty(request.Content);
         if (!regenerate && string.IsNullOrWhiteSpace(request.Content))
         {
             return Problems.Invalid("content", "is required and must not be blank");
+        }
+        if (await ConversationQuota.CheckAsync(db, limits.Value, metrics, userId, id, regenerate ? 1 : 2, regenerate ? 0 : request.Content!.Length, ct) is { } full)
+        {
+            return full;
         }
         model ??= catalog.Find(conversation.Model) ?? catalog.Default;
         if (await guard.CheckBudgetAsync(userId, model) is { } overBudget)
@@ -148,7 +155,7 @@ public static class ChatApi
         {
             db.IdempotencyRecords.Add(new IdempotencyRecord
             {
-                UserId = userId, Key = key, RequestHash = hash, ConversationId = id,
+                UserId = userId, Key = key, RequestHash = hash, ConversationId = id, Route = SendMessageRoute,
                 UserMessageId = userMessage.Id, AssistantMessageId = assistant.Id, CreatedAt = now,
             });
         }
@@ -165,7 +172,7 @@ public static class ChatApi
             {
                 throw;
             }
-            return await ReplayAsync(http, winner, hash, db, runner, log, metrics, settings.Value, ct);
+            return await ReplayAsync(http, winner, id, hash, db, runner, log, metrics, settings.Value, ct);
         }
         // The slot is taken only once this request has won its Idempotency-Key: duplicates replay, they never count.
         var (slot, refusal) = await guard.TakeSlotAsync(userId);
@@ -182,7 +189,7 @@ public static class ChatApi
         }
         metrics.MessageCreated(MessageRoles.Assistant);
 
-        var history = BuildHistory(conversation.SystemPrompt, byId, userMessage);
+        var history = await ContextWindow.BuildAsync(db, limits.Value, conversation.SystemPrompt, nodes, userMessage, ct);
         var generation = runner.StartAsync(new GenerationRequest(
             assistant.Id, id, userId, userMessage.Id, assistantAt, model, history, accepted, guard.Options.MaxOutputTokens,
             user.ApiKeyId(), slot, CacheDirectives.FromHeader(http.Request.Headers.CacheControl)));
@@ -197,7 +204,8 @@ public static class ChatApi
 
     public static async Task<IResult> ResumeAsync(
         HttpContext http, ClaimsPrincipal user, Guid id, Guid messageId, string? lastEventId,
-        AppDbContext db, GenerationRunner runner, IGenerationEventLog log, JackcwfMetrics metrics, IOptions<ChatSettings> settings, CancellationToken ct)
+        AppDbContext db, GenerationRunner runner, IGenerationEventLog log, JackcwfMetrics metrics, IOptions<ChatSettings> settings,
+        Limits.LimitGuard guard, CancellationToken ct)
     {
         var raw = http.Request.Headers["Last-Event-ID"].ToString();
         if (raw.Length == 0)
@@ -215,6 +223,10 @@ public static class ChatApi
         if (!exists)
         {
             return Problems.NotFound("message");
+        }
+        if (await TakeStreamSlotAsync(http, guard, userId) is { } tooManyStreams)
+        {
+            return tooManyStreams;
         }
         if (raw.Length > 0)
         {
@@ -253,9 +265,15 @@ public static class ChatApi
     }
 
     private static async Task<IResult> ReplayAsync(
-        HttpContext http, IdempotencyRecord record, string hash, AppDbContext db, GenerationRunner runner,
+        HttpContext http, IdempotencyRecord record, Guid conversationId, string hash, AppDbContext db, GenerationRunner runner,
         IGenerationEventLog log, JackcwfMetrics metrics, ChatSettings settings, CancellationToken ct)
     {
+        // A key is bound to its route and conversation: the same body elsewhere is a different request.
+        if (record.ConversationId != conversationId || (record.Route ?? SendMessageRoute) != SendMessageRoute)
+        {
+            return Problems.Result(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused", "Idempotency-Key reused for another request",
+                "This Idempotency-Key was already used for a message in another conversation or on another route; use a new key for a new message.");
+        }
         if (record.RequestHash != hash)
         {
             return Problems.Result(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused", "Idempotency-Key reused with a different request",
@@ -332,27 +350,15 @@ public static class ChatApi
         return line.Length <= 60 ? line : line[..57].TrimEnd() + "…";
     }
 
-    private static List<ChatMessage> BuildHistory(string? systemPrompt, Dictionary<Guid, HistoryRow> byId, Message userMessage)
+    /// <summary>Takes a stream slot for the rest of the request (released when the response ends), or the 429 refusing it.</summary>
+    private static async Task<IResult?> TakeStreamSlotAsync(HttpContext http, Limits.LimitGuard guard, Guid userId)
     {
-        var chain = new List<ChatMessage>();
-        var cursor = userMessage.ParentMessageId;
-        var guard = 0;
-        while (cursor is { } c && byId.TryGetValue(c, out var row) && guard++ < 10_000)
+        var (slot, refusal) = await guard.TakeStreamSlotAsync(userId);
+        if (slot is null)
         {
-            if (row.Role == MessageRoles.User || (row.Content.Length > 0 && row.Status != MessageStatuses.Failed))
-            {
-                chain.Add(new ChatMessage(row.Role == MessageRoles.User ? ChatRole.User : ChatRole.Assistant, row.Content));
-            }
-            cursor = row.ParentMessageId;
+            return Refused(http, refusal!);
         }
-        chain.Reverse();
-        if (!string.IsNullOrWhiteSpace(systemPrompt))
-        {
-            chain.Insert(0, new ChatMessage(ChatRole.System, systemPrompt));
-        }
-        chain.Add(new ChatMessage(ChatRole.User, userMessage.Content));
-        return chain;
+        http.Response.RegisterForDisposeAsync(slot);
+        return null;
     }
-
-    private sealed record HistoryRow(Guid Id, Guid? ParentMessageId, string Role, string Content, string Status, DateTime CreatedAt);
 }

@@ -9,7 +9,13 @@ public sealed record ConversationSummary(Guid Id, string Title, string Model, st
     public static ConversationSummary From(Conversation c) => new(c.Id, c.Title, c.Model, c.SystemPrompt, c.CreatedAt, c.UpdatedAt);
 }
 
-public sealed record ConversationDetail(Guid Id, string Title, string Model, string? SystemPrompt, DateTime CreatedAt, DateTime UpdatedAt, IReadOnlyList<MessageDto> Messages);
+/// <summary>
+/// A conversation with messages, oldest first. Unpaged it holds every message; paged
+/// (<c>?limit=</c>) it holds the newest page and <see cref="NextCursor"/> leads to older ones.
+/// </summary>
+public sealed record ConversationDetail(
+    Guid Id, string Title, string Model, string? SystemPrompt, DateTime CreatedAt, DateTime UpdatedAt, IReadOnlyList<MessageDto> Messages,
+    string? NextCursor = null);
 
 public sealed record ConversationPage(IReadOnlyList<ConversationSummary> Items, string? NextCursor);
 

@@ -2,14 +2,15 @@ using System.Buffers.Text;
 using System.Globalization;
 using System.Security.Claims;
 using System.Text;
-using System.Text.Json;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Ai;
+using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace Jackcwf.Api.Conversations;
 
@@ -17,21 +18,24 @@ public static class ConversationsApi
 {
     public const int MaxTitleLength = 200;
     public const int MaxSystemPromptLength = 20_000;
+    public const int DefaultMessagePageSize = 50;
+    public const int MaxMessagePageSize = 200;
 
     public static IEndpointRouteBuilder MapConversationsApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/conversations").WithTags("Conversations").RequireAuthorization();
         api.MapGet("/", ListConversationsAsync).WithName("ListConversations").WithSummary("The caller's conversations, newest first, with cursor paging and search.");
         api.MapPost("/", CreateConversationAsync).WithName("CreateConversation").WithSummary("Start a conversation.");
-        api.MapGet("/{id:guid}", GetConversationAsync).WithName("GetConversation").WithSummary("A conversation with every message of every branch (flat, oldest first).");
+        api.MapGet("/{id:guid}", GetConversationAsync).WithName("GetConversation")
+            .WithSummary("A conversation with its messages of every branch (flat, oldest first): all of them, or with ?limit= the newest page and a nextCursor to older ones.");
         api.MapPatch("/{id:guid}", UpdateConversationAsync).WithName("UpdateConversation").WithSummary("Rename, change model or system prompt.");
         api.MapDelete("/{id:guid}", DeleteConversationAsync).WithName("DeleteConversation").WithSummary("Delete a conversation and its messages.");
-        api.MapGet("/{id:guid}/export", ExportConversationAsync).WithName("ExportConversation").WithSummary("Download as JSON or Markdown.");
+        api.MapGet("/{id:guid}/export", ExportConversationAsync).WithName("ExportConversation").WithSummary("Download as JSON or Markdown (streamed).");
         return app;
     }
 
     public static async Task<Results<Ok<ConversationPage>, ValidationProblem>> ListConversationsAsync(
-        ClaimsPrincipal user, AppDbContext db, int? limit, string? cursor, string? q, CancellationToken ct)
+        ClaimsPrincipal user, AppDbContext db, IOptions<LimitsOptions> limits, int? limit, string? cursor, string? q, CancellationToken ct)
     {
         var take = limit ?? 20;
         if (take is < 1 or > 100)
@@ -60,9 +64,14 @@ public static class ConversationsApi
         if (!string.IsNullOrWhiteSpace(q))
         {
             var pattern = "%" + q.Trim().Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_") + "%";
+            // Message text is searched in the account's newest SearchMaxMessages messages only (index
+            // messages(UserId, CreatedAt)), so a search costs the same however much the account stores.
+            var recent = db.Messages.Where(m => m.UserId == userId).OrderByDescending(m => m.CreatedAt).Take(limits.Value.SearchMaxMessages);
             query = db.Provider == DatabaseProvider.PostgreSql
-                ? query.Where(x => EF.Functions.ILike(x.Title, pattern, "\\") || db.Messages.Any(m => m.ConversationId == x.Id && EF.Functions.ILike(m.Content, pattern, "\\")))
-                : query.Where(x => EF.Functions.Like(x.Title, pattern, "\\") || db.Messages.Any(m => m.ConversationId == x.Id && EF.Functions.Like(m.Content, pattern, "\\")));
+                ? query.Where(x => EF.Functions.ILike(x.Title, pattern, "\\")
+                    || recent.Where(m => EF.Functions.ILike(m.Content, pattern, "\\")).Select(m => m.ConversationId).Contains(x.Id))
+                : query.Where(x => EF.Functions.Like(x.Title, pattern, "\\")
+                    || recent.Where(m => EF.Functions.Like(m.Content, pattern, "\\")).Select(m => m.ConversationId).Contains(x.Id));
         }
         var rows = await query.OrderByDescending(x => x.UpdatedAt).Take(take + 1).ToListAsync(ct);
         var more = rows.Count > take;
@@ -95,9 +104,66 @@ public static class ConversationsApi
         return TypedResults.Created($"/api/conversations/{c.Id}", ConversationSummary.From(c));
     }
 
-    public static async Task<Results<Ok<ConversationDetail>, ProblemHttpResult>> GetConversationAsync(
-        ClaimsPrincipal user, AppDbContext db, Guid id, CancellationToken ct) =>
-        await LoadDetailAsync(db, user.Id(), id, ct) is { } d ? TypedResults.Ok(d) : Problems.NotFound("conversation");
+    public static async Task<Results<Ok<ConversationDetail>, PushStreamHttpResult, ProblemHttpResult, ValidationProblem>> GetConversationAsync(
+        ClaimsPrincipal user, AppDbContext db, Guid id, int? limit, string? cursor, CancellationToken ct)
+    {
+        if (limit is < 1 or > MaxMessagePageSize)
+        {
+            return Problems.Invalid("limit", $"must be between 1 and {MaxMessagePageSize}");
+        }
+        DateTime? before = null;
+        if (!string.IsNullOrEmpty(cursor))
+        {
+            if (DecodeCursor(cursor) is not { } b)
+            {
+                return Problems.Invalid("cursor", "is not a cursor returned by this API");
+            }
+            before = b;
+        }
+        var userId = user.Id();
+        var c = await db.Conversations.AsNoTracking().FirstOrDefaultAsync(x => x.Id == id && x.UserId == userId, ct);
+        if (c is null)
+        {
+            return Problems.NotFound("conversation");
+        }
+        if (limit is null && before is null)
+        {
+            // Clients that do not page get every message, streamed a batch at a time.
+            return TypedResults.Stream(body => ConversationStreams.WriteJsonAsync(body, db, c, export: false, ct), "application/json; charset=utf-8");
+        }
+        var (messages, next) = await ReadPageAsync(db, id, limit ?? DefaultMessagePageSize, before, ct);
+        return TypedResults.Ok(new ConversationDetail(c.Id, c.Title, c.Model, c.SystemPrompt, c.CreatedAt, c.UpdatedAt, messages, next));
+    }
+
+    /// <summary>The newest <paramref name="take"/> messages before <paramref name="before"/>, oldest first, and the cursor to older ones.</summary>
+    private static async Task<(List<MessageDto> Messages, string? NextCursor)> ReadPageAsync(
+        AppDbContext db, Guid id, int take, DateTime? before, CancellationToken ct)
+    {
+        var query = db.Messages.AsNoTracking().Where(m => m.ConversationId == id);
+        if (before is { } b)
+        {
+            query = query.Where(m => m.CreatedAt < b);
+        }
+        var rows = await query.OrderByDescending(m => m.CreatedAt).ThenByDescending(m => m.Id).Take(take + 1).ToListAsync(ct);
+        string? next = null;
+        if (rows.Count > take)
+        {
+            var boundary = rows[take - 1].CreatedAt;
+            var spilled = rows[take];
+            rows.RemoveAt(take);
+            if (spilled.CreatedAt == boundary)
+            {
+                // Messages sharing the boundary time join this page, so a cursor (a time) never splits them.
+                var known = rows.Select(r => r.Id).ToHashSet();
+                rows.AddRange((await query.Where(m => m.CreatedAt == boundary).ToListAsync(ct)).Where(m => !known.Contains(m.Id)));
+            }
+            if (await query.AnyAsync(m => m.CreatedAt < boundary, ct))
+            {
+                next = EncodeCursor(boundary);
+            }
+        }
+        return (rows.OrderBy(m => m.CreatedAt).ThenBy(m => m.Id).Select(MessageDto.From).ToList(), next);
+    }
 
     public static async Task<Results<Ok<ConversationSummary>, ProblemHttpResult, ValidationProblem>> UpdateConversationAsync(
         ClaimsPrincipal user, AppDbContext db, ModelCatalog catalog, Guid id, UpdateConversationRequest? request, CancellationToken ct)
@@ -146,7 +212,7 @@ public static class ConversationsApi
         return TypedResults.NoContent();
     }
 
-    public static async Task<Results<FileContentHttpResult, ProblemHttpResult, ValidationProblem>> ExportConversationAsync(
+    public static async Task<Results<PushStreamHttpResult, ProblemHttpResult, ValidationProblem>> ExportConversationAsync(
         ClaimsPrincipal user, AppDbContext db, Guid id, string? format, CancellationToken ct)
     {
         format = (format ?? "json").ToLowerInvariant();
@@ -154,28 +220,16 @@ public static class ConversationsApi
         {
             return Problems.Invalid("format", "must be json or markdown");
         }
-        if (await LoadDetailAsync(db, user.Id(), id, ct) is not { } d)
-        {
-            return Problems.NotFound("conversation");
-        }
-        var name = FileName(d.Title);
-        if (format == "json")
-        {
-            var bytes = JsonSerializer.SerializeToUtf8Bytes(new ExportDocument(d, DateTime.UtcNow, "jackcwf.conversation.v1"), AppJsonContext.Default.ExportDocument);
-            return TypedResults.File(bytes, "application/json", name + ".json");
-        }
-        return TypedResults.File(Encoding.UTF8.GetBytes(ToMarkdown(d)), "text/markdown; charset=utf-8", name + ".md");
-    }
-
-    internal static async Task<ConversationDetail?> LoadDetailAsync(AppDbContext db, Guid userId, Guid id, CancellationToken ct)
-    {
+        var userId = user.Id();
         var c = await db.Conversations.AsNoTracking().FirstOrDefaultAsync(x => x.Id == id && x.UserId == userId, ct);
         if (c is null)
         {
-            return null;
+            return Problems.NotFound("conversation");
         }
-        var messages = await db.Messages.AsNoTracking().Where(m => m.ConversationId == id).OrderBy(m => m.CreatedAt).ToListAsync(ct);
-        return new ConversationDetail(c.Id, c.Title, c.Model, c.SystemPrompt, c.CreatedAt, c.UpdatedAt, messages.Select(MessageDto.From).ToList());
+        var name = FileName(c.Title);
+        return format == "json"
+            ? TypedResults.Stream(body => ConversationStreams.WriteJsonAsync(body, db, c, export: true, ct), "application/json", name + ".json")
+            : TypedResults.Stream(body => ConversationStreams.WriteMarkdownAsync(body, db, c, ct), "text/markdown; charset=utf-8", name + ".md");
     }
 
     private static ValidationProblem? Validate(string? title, string? model, string? systemPrompt, ModelCatalog catalog)
@@ -218,31 +272,5 @@ public static class ConversationsApi
     {
         var safe = new string(title.Select(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' ? ch : '-').ToArray()).Trim('-');
         return safe.Length == 0 ? "conversation" : safe[..Math.Min(60, safe.Length)];
-    }
-
-    internal static string ToMarkdown(ConversationDetail d)
-    {
-        var sb = new StringBuilder();
-        sb.Append("# ").AppendLine(string.IsNullOrWhiteSpace(d.Title) ? "Conversation" : d.Title).AppendLine();
-        sb.Append("- Model: `").Append(d.Model).AppendLine("`");
-        sb.Append("- Created: ").AppendLine(d.CreatedAt.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture));
-        if (d.SystemPrompt is { } sp)
-        {
-            sb.AppendLine().AppendLine("## System prompt").AppendLine().AppendLine(sp);
-        }
-        foreach (var m in d.Messages)
-        {
-            sb.AppendLine().Append("## ").Append(m.Role == MessageRoles.User ? "User" : "Assistant");
-            if (m.Model is { } model && m.Role == MessageRoles.Assistant)
-            {
-                sb.Append(" (").Append(model).Append(')');
-            }
-            if (m.Status != MessageStatuses.Complete)
-            {
-                sb.Append(" — ").Append(m.Status);
-            }
-            sb.AppendLine().AppendLine().AppendLine(m.Content);
-        }
-        return sb.ToString();
     }
 }

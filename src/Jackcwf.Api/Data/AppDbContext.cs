@@ -21,6 +21,7 @@ public abstract class AppDbContext(DbContextOptions options)
     public DbSet<UsageRecord> UsageRecords => Set<UsageRecord>();
     public DbSet<Sharing.ShareLink> ShareLinks => Set<Sharing.ShareLink>();
     public DbSet<Audit.AuditEntry> AuditLog => Set<Audit.AuditEntry>();
+    public DbSet<UserStorage> UserStorage => Set<UserStorage>();
 
     public abstract DatabaseProvider Provider { get; }
 
@@ -84,6 +85,8 @@ internal sealed class MessageConfiguration : IEntityTypeConfiguration<Message>
         e.Property(m => m.CostUsd).HasPrecision(18, 8);
         e.HasIndex(m => new { m.ConversationId, m.CreatedAt });
         e.HasIndex(m => new { m.Status, m.LeaseExpiresAt });
+        // Search reads a user's newest messages only (LimitsOptions.SearchMaxMessages).
+        e.HasIndex(m => new { m.UserId, m.CreatedAt });
     }
 }
 
@@ -95,7 +98,18 @@ internal sealed class IdempotencyRecordConfiguration : IEntityTypeConfiguration<
         e.HasKey(r => new { r.UserId, r.Key });
         e.Property(r => r.Key).HasMaxLength(200);
         e.Property(r => r.RequestHash).HasMaxLength(64);
+        e.Property(r => r.Route).HasMaxLength(64);
         e.HasIndex(r => r.CreatedAt);
+    }
+}
+
+internal sealed class UserStorageConfiguration : IEntityTypeConfiguration<UserStorage>
+{
+    public void Configure(EntityTypeBuilder<UserStorage> e)
+    {
+        e.ToTable("user_storage");
+        e.HasKey(s => s.UserId);
+        e.HasOne<AppUser>().WithMany().HasForeignKey(s => s.UserId).OnDelete(DeleteBehavior.Cascade);
     }
 }
 

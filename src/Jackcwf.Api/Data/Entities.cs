@@ -77,6 +77,8 @@ public sealed class IdempotencyRecord
     public string Key { get; set; } = "";
     public string RequestHash { get; set; } = "";
     public Guid ConversationId { get; set; }
+    /// <summary>The route the key was used on (null: rows written before routes were recorded, all SendMessage).</summary>
+    public string? Route { get; set; }
     public Guid UserMessageId { get; set; }
     public Guid AssistantMessageId { get; set; }
     public DateTime CreatedAt { get; set; }
@@ -111,4 +113,15 @@ public sealed class UsageRecord
     public bool Cached { get; set; }
     /// <summary>For a cached answer, the tokens the original answer used (what the cache saved).</summary>
     public int TokensSaved { get; set; }
+}
+
+/// <summary>
+/// Characters of message text a user stores, kept by database triggers on <c>messages</c> (insert,
+/// update of the text, delete, cascades included), so every writer, old releases too, keeps it right
+/// and the storage cap never has to add up a user's messages.
+/// </summary>
+public sealed class UserStorage
+{
+    public Guid UserId { get; set; }
+    public long StoredChars { get; set; }
 }

@@ -131,6 +131,23 @@ public sealed class LimitGuard(
         return (new GenerationSlot(store, bucket, slot), null);
     }
 
+    /// <summary>
+    /// Takes one of the account's Server-Sent Event stream slots (new answers and resumes share them,
+    /// across replicas when the store is Redis); the caller disposes the slot when the stream ends.
+    /// </summary>
+    public async ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)> TakeStreamSlotAsync(Guid userId)
+    {
+        var o = options.Value;
+        var bucket = $"streams:user:{userId}";
+        if (await store.TryEnterAsync(bucket, o.MaxConcurrentStreamsPerUser) is not { } slot)
+        {
+            metrics.LimitRefused("streams");
+            return (null, new("streams", TimeSpan.FromSeconds(2), "Too many open streams",
+                $"At most {o.MaxConcurrentStreamsPerUser} answer streams (new or resumed) can be open at the same time per account. Close one (or wait for an answer to finish) and try again."));
+        }
+        return (new GenerationSlot(store, bucket, slot), null);
+    }
+
     public async ValueTask<decimal> MonthlySpendAsync(Guid userId)
     {
         var month = MonthKey(DateTime.UtcNow);

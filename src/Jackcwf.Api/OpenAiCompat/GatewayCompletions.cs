@@ -29,7 +29,8 @@ internal static class GatewayCompletions
         }
         http.Response.Headers["X-Cache"] = call.CacheStatus;
         var completion = new ChatCompletion(NewId(), "chat.completion", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), call.AnsweringModel.Id,
-            [new CompletionChoice(0, new AssistantMessage("assistant", response.Text), FinishReason(response.FinishReason))], Usage(call));
+            [new CompletionChoice(0, ChatResponseWriting.Message(response.Text, response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList()),
+                FinishReason(response.FinishReason))], Usage(call));
         await Results.Json(completion, OpenAiJsonContext.Default.ChatCompletion).ExecuteAsync(http);
     }
 
@@ -39,11 +40,17 @@ internal static class GatewayCompletions
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         ChunkWriter? writer = null;
         ChatFinishReason? finish = null;
+        var toolCalls = 0;
         try
         {
             await foreach (var update in client.GetStreamingResponseAsync(messages, options, http.RequestAborted))
             {
                 finish = update.FinishReason ?? finish;
+                foreach (var toolCall in update.Contents.OfType<FunctionCallContent>())
+                {
+                    writer ??= await ChunkWriter.StartAsync(http, call, id, created);
+                    await writer.ChunkAsync(ChatResponseWriting.ToolCallChunk(id, created, call.AnsweringModel.Id, toolCall, toolCalls++, first: false));
+                }
                 if (update.Text is not { Length: > 0 } delta)
                 {
                     continue;

@@ -65,17 +65,12 @@ public static class OpenAiCompatApi
             await ErrorAsync(http, 404, "model_not_found", $"The model '{Truncate(request.Model ?? "")}' does not exist; GET /v1/models lists the available ones.", "model");
             return;
         }
-        if (request.N is > 1)
+        if (ChatRequestMapping.TryMap(request, model, out var mapped) is { } mappingError)
         {
-            await ErrorAsync(http, 400, "invalid_value", "Only n=1 is supported.", "n");
+            await ErrorAsync(http, 400, mappingError.Code, mappingError.Message, mappingError.Param);
             return;
         }
-        var (messages, invalid, totalChars) = ToChatMessages(request.Messages);
-        if (invalid is not null)
-        {
-            await ErrorAsync(http, 400, "invalid_value", invalid, "messages");
-            return;
-        }
+        var (messages, options, totalChars) = mapped;
         var limits = guard.Options;
         if (totalChars > limits.MaxMessageChars)
         {
@@ -99,14 +94,7 @@ public static class OpenAiCompatApi
         }
         await using var _ = slot;
 
-        var options = new ChatOptions
-        {
-            MaxOutputTokens = maxTokens ?? model.MaxOutputTokens ?? limits.MaxOutputTokens,
-            Temperature = request.Temperature,
-            TopP = request.TopP,
-            StopSequences = request.Stop is { ValueKind: JsonValueKind.String } s ? [s.GetString()!]
-                : request.Stop is { ValueKind: JsonValueKind.Array } a ? a.EnumerateArray().Select(x => x.GetString() ?? "").ToList() : null,
-        };
+        options.MaxOutputTokens = maxTokens ?? model.MaxOutputTokens ?? limits.MaxOutputTokens;
         var call = new ChatCall
         {
             UserId = userId, ApiKeyId = user.ApiKeyId(), Source = UsageLedger.Gateway, RequestedModel = model,
@@ -149,61 +137,6 @@ public static class OpenAiCompatApi
         return http.Response.HasStarted
             ? WriteDataAsync(http, JsonSerializer.Serialize(OpenAiError.Create(message, OpenAiError.TypeFor(401), code), OpenAiJsonContext.Default.OpenAiErrorResponse))
             : ErrorAsync(http, 401, code, message, null);
-    }
-
-    private static (List<ChatMessage> Messages, string? Invalid, int TotalChars) ToChatMessages(List<ChatCompletionMessage>? input)
-    {
-        var list = new List<ChatMessage>();
-        if (input is null || input.Count == 0)
-        {
-            return (list, "messages must be a non-empty array.", 0);
-        }
-        var total = 0;
-        for (var i = 0; i < input.Count; i++)
-        {
-            var m = input[i];
-            var role = m.Role switch
-            {
-                "system" or "developer" => ChatRole.System,
-                "user" => ChatRole.User,
-                "assistant" => ChatRole.Assistant,
-                _ => (ChatRole?)null,
-            };
-            if (role is null)
-            {
-                return (list, $"messages[{i}].role must be system, developer, user or assistant.", 0);
-            }
-            string? content = m.Content switch
-            {
-                null => "",
-                { ValueKind: JsonValueKind.Null } => "",
-                { ValueKind: JsonValueKind.String } s => s.GetString(),
-                { ValueKind: JsonValueKind.Array } parts => JoinTextParts(parts),
-                _ => null,
-            };
-            if (content is null)
-            {
-                return (list, $"messages[{i}].content must be a string or an array of text parts.", 0);
-            }
-            total += content.Length;
-            list.Add(new ChatMessage(role.Value, content));
-        }
-        return (list, null, total);
-    }
-
-    private static string? JoinTextParts(JsonElement parts)
-    {
-        var sb = new StringBuilder();
-        foreach (var p in parts.EnumerateArray())
-        {
-            if (p.ValueKind != JsonValueKind.Object || !p.TryGetProperty("type", out var t) || t.GetString() != "text"
-                || !p.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
-            {
-                return null;
-            }
-            sb.Append(text.GetString());
-        }
-        return sb.ToString();
     }
 
     internal static Task ErrorAsync(HttpContext http, int status, string code, string message, string? param)

@@ -18,6 +18,17 @@ public sealed class ChatCompletionRequest
     public JsonElement? Stop { get; set; }
     public int? N { get; set; }
     public string? User { get; set; }
+    public long? Seed { get; set; }
+    public float? FrequencyPenalty { get; set; }
+    public float? PresencePenalty { get; set; }
+    public JsonElement? Tools { get; set; }
+    public JsonElement? ToolChoice { get; set; }
+    public bool? ParallelToolCalls { get; set; }
+    public JsonElement? ResponseFormat { get; set; }
+
+    /// <summary>Every other field: refused by name (see ChatRequestMapping), never silently dropped.</summary>
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Unknown { get; set; }
 }
 
 public sealed class ChatCompletionMessage
@@ -25,6 +36,26 @@ public sealed class ChatCompletionMessage
     public string? Role { get; set; }
     public JsonElement? Content { get; set; }
     public string? Name { get; set; }
+    public List<ToolCallDto>? ToolCalls { get; set; }
+    public string? ToolCallId { get; set; }
+}
+
+public sealed class ToolCallDto
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Index { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Id { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Type { get; set; }
+    public ToolCallFunctionDto? Function { get; set; }
+}
+
+public sealed class ToolCallFunctionDto
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Name { get; set; }
+    public string? Arguments { get; set; }
 }
 
 public sealed class StreamOptions
@@ -34,7 +65,11 @@ public sealed class StreamOptions
 
 public sealed record CompletionUsage(int PromptTokens, int CompletionTokens, int TotalTokens);
 
-public sealed record AssistantMessage(string Role, string Content, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Refusal = null);
+public sealed record AssistantMessage(
+    string Role,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Content,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Refusal = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<ToolCallDto>? ToolCalls = null);
 
 public sealed record CompletionChoice(int Index, AssistantMessage Message, string? FinishReason, [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] object? Logprobs = null);
 
@@ -42,7 +77,8 @@ public sealed record ChatCompletion(string Id, string Object, long Created, stri
 
 public sealed record ChunkDelta(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Content,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<ToolCallDto>? ToolCalls = null);
 
 public sealed record ChunkChoice(int Index, ChunkDelta Delta, string? FinishReason);
 

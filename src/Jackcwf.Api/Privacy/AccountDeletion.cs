@@ -37,6 +37,7 @@ public sealed class AccountDeletion(AppDbContext db, UserManager<AppUser> users,
             await db.Messages.Where(m => m.UserId == userId).ExecuteDeleteAsync(ct);
             await db.Conversations.Where(c => c.UserId == userId).ExecuteDeleteAsync(ct);
             await db.ApiKeys.Where(k => k.UserId == userId).ExecuteDeleteAsync(ct);
+            await db.UserStorage.Where(s => s.UserId == userId).ExecuteDeleteAsync(ct);
             await db.UsageRecords.Where(u => u.UserId == userId)
                 .ExecuteUpdateAsync(u => u.SetProperty(x => x.UserId, Guid.Empty).SetProperty(x => x.ApiKeyId, (Guid?)null), ct);
             await db.Set<AuditEntry>().Where(a => a.ActorId == userId)

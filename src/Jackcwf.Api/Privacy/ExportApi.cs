@@ -1,6 +1,5 @@
 using System.IO.Compression;
 using System.Security.Claims;
-using System.Text;
 using System.Text.Json;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Audit;
@@ -46,16 +45,12 @@ public static class ExportApi
         var zip = await ZipArchive.CreateAsync(body, ZipArchiveMode.Create, leaveOpen: true, entryNameEncoding: null, ct);
         await WriteJsonAsync(zip, body, "account.json", new ExportAccount(userId, account.Email ?? "", account.CreatedAt, DateTime.UtcNow, "jackcwf.export.v1"), AppJsonContext.Default.ExportAccount, ct);
 
-        var ids = await db.Conversations.AsNoTracking().Where(c => c.UserId == userId).OrderBy(c => c.CreatedAt).Select(c => c.Id).ToListAsync(ct);
-        foreach (var id in ids)
+        var conversations = await db.Conversations.AsNoTracking().Where(c => c.UserId == userId).OrderBy(c => c.CreatedAt).ToListAsync(ct);
+        foreach (var c in conversations)
         {
-            if (await ConversationsApi.LoadDetailAsync(db, userId, id, ct) is not { } detail)
-            {
-                continue; // deleted while exporting
-            }
-            await WriteJsonAsync(zip, body, $"conversations/{id}.json", new ExportDocument(detail, DateTime.UtcNow, "jackcwf.conversation.v1"), AppJsonContext.Default.ExportDocument, ct);
-            await WriteTextAsync(zip, body, $"conversations/{id}.md", ConversationsApi.ToMarkdown(detail), ct);
-            db.ChangeTracker.Clear();
+            // The conversation export's own writers: one batch of messages in memory at a time.
+            await WriteEntryAsync(zip, body, $"conversations/{c.Id}.json", s => ConversationStreams.WriteJsonAsync(s, db, c, export: true, ct), ct);
+            await WriteEntryAsync(zip, body, $"conversations/{c.Id}.md", s => ConversationStreams.WriteMarkdownAsync(s, db, c, ct), ct);
         }
 
         var usage = await db.UsageRecords.AsNoTracking().Where(u => u.UserId == userId).OrderBy(u => u.CreatedAt)
@@ -80,11 +75,11 @@ public static class ExportApi
         await body.FlushAsync(ct);
     }
 
-    private static async Task WriteTextAsync(ZipArchive zip, Stream body, string name, string text, CancellationToken ct)
+    private static async Task WriteEntryAsync(ZipArchive zip, Stream body, string name, Func<Stream, Task> write, CancellationToken ct)
     {
         await using (var stream = await zip.CreateEntry(name, CompressionLevel.Fastest).OpenAsync(ct))
         {
-            await stream.WriteAsync(Encoding.UTF8.GetBytes(text), ct);
+            await write(stream);
         }
         await body.FlushAsync(ct);
     }

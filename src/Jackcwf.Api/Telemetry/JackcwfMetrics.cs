@@ -131,13 +131,23 @@ public sealed class JackcwfMetrics : IDisposable
 
     public void Retry(string provider, string kind) => _retries.Add(1, new("provider", provider), new("kind", kind));
 
-    public void Fallback(string requested, string answering) => _fallbacks.Add(1, new("requested_model", requested), new("model", answering));
+    /// <summary>A call answered by a fallback model; <paramref name="count"/> 0 creates the series at start-up.</summary>
+    public void Fallback(string requested, string answering, long count = 1) =>
+        _fallbacks.Add(count, new("requested_model", requested), new("model", answering));
 
     /// <summary>Reads the circuit states at scrape time (set by the pipeline's breaker registry).</summary>
     public Func<IEnumerable<(string Endpoint, int State)>>? CircuitStateSource { get; set; }
 
     private IEnumerable<Measurement<int>> CircuitStates() =>
         (CircuitStateSource?.Invoke() ?? []).Select(c => new Measurement<int>(c.State, new KeyValuePair<string, object?>("endpoint", c.Endpoint)));
+
+    /// <summary>Creates the response cache's series at 0 when the cache is on, before its first lookup.</summary>
+    public void ResponseCacheEnabled()
+    {
+        _cache.Add(0, new("cache", "response"), new("result", "hit"));
+        _cache.Add(0, new("cache", "response"), new("result", "miss"));
+        _cacheTokensSaved.Add(0, new KeyValuePair<string, object?>("cache", "response"));
+    }
 
     public void Cache(string cache, bool hit) => _cache.Add(1, new("cache", cache), new("result", hit ? "hit" : "miss"));
 

@@ -35,6 +35,15 @@ public sealed record TrafficFacts
     /// <summary>Generations of <see cref="LiveStackFixture.FailingModel"/>, which the fake provider fails.</summary>
     public int FailedChats { get; init; }
 
+    /// <summary>Chats of <see cref="LiveStackFixture.FallbackModel"/> that the fake fails and demo/echo answers.</summary>
+    public int FallbackAnswers { get; init; }
+
+    /// <summary>Gateway requests answered from the response cache (RESPONSE_CACHE=exact).</summary>
+    public int ResponseCacheHits { get; init; }
+
+    /// <summary>Texts embedded through <c>POST /v1/embeddings</c> with the local model.</summary>
+    public int EmbeddedInputs { get; init; }
+
     public long PaidInputTokens { get; init; }
 
     public long PaidOutputTokens { get; init; }
@@ -77,6 +86,9 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
 
     /// <summary>The model whose calls the fake OpenAI server fails with 500.</summary>
     public const string FailingModel = "openai/gpt-4o-mini";
+
+    /// <summary>A model the fake OpenAI server fails, with demo/echo as its fallback (MODEL_FALLBACKS).</summary>
+    public const string FallbackModel = "openai/gpt-4.1-mini";
     private const int MaxMessageChars = 200;
     private const int KeyRequestsPerMinute = 3;
 
@@ -117,6 +129,8 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
                 ["RATE_LIMIT_KEY_PER_MINUTE"] = KeyRequestsPerMinute.ToString(CultureInfo.InvariantCulture),
                 // Two answers of the paid model fit, the third is refused.
                 ["DEFAULT_MONTHLY_BUDGET_USD"] = "0.01",
+                ["MODEL_FALLBACKS"] = $"{FallbackModel}=demo/echo",
+                ["RESPONSE_CACHE"] = "exact",
                 ["SHUTDOWN_DRAIN_DELAY_SECONDS"] = "0",
                 ["APP_VERSION"] = Version,
                 ["GIT_COMMIT"] = Commit,
@@ -232,8 +246,12 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
         var failingChat = await CreateConversationAsync(http, FailingModel);
         Fake.Default = FakeScenario.Error(500) with { RetryAfter = TimeSpan.FromMilliseconds(10) };
         var failed = await SendStreamingAsync(http, failingChat, "This one fails at the provider.");
+        // The same failure for a model with a fallback: demo/echo answers instead.
+        var fallbackChat = await CreateConversationAsync(http, FallbackModel);
+        var fellBack = await SendStreamingAsync(http, fallbackChat, "This one fails over to the demo model.");
         Fake.Default = FakeScenario.Echo;
         Assert.True(failed.Error is not null, "A provider failure should end with an error event:\n" + failed.Raw);
+        Assert.True(fellBack.Done is not null, $"The {FallbackModel} chat should be answered by its fallback:\n{fellBack.Raw}\n{Diagnostics()}");
 
         // Two answers from a priced model through the fake OpenAI server, with known token counts. The
         // second comes after Prometheus has seen the first, so that rates over the cost counter move
@@ -269,7 +287,8 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
             gateway.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (string)created["key"]!);
             for (var i = 0; i <= KeyRequestsPerMinute; i++)
             {
-                var completion = new { model = "demo/echo", messages = new[] { new { role = "user", content = $"gateway call {i + 1}" } } };
+                // The third call repeats the second: the response cache answers it.
+                var completion = new { model = "demo/echo", messages = new[] { new { role = "user", content = $"gateway call {Math.Min(i + 1, 2)}" } } };
                 await ExpectAsync(await gateway.PostAsJsonAsync("v1/chat/completions", completion),
                     i < KeyRequestsPerMinute ? HttpStatusCode.OK : HttpStatusCode.TooManyRequests, $"gateway call {i + 1} with the API key");
                 // One scrape between the calls, so that rates over the cache counters see them grow.
@@ -279,6 +298,10 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
             gateway.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "jk-not-a-real-key");
             await ExpectAsync(await gateway.GetAsync("v1/models"), HttpStatusCode.Unauthorized, "the gateway with an unknown API key");
         }
+
+        // Two texts embedded by the local model (with the user's token: the key's minute is used up).
+        var embeddings = await ReadJsonAsync(await http.PostAsJsonAsync("v1/embeddings", new { model = "default", input = new[] { "first text to embed", "second text to embed" } }), "embed two texts");
+        Assert.Equal(2, embeddings["data"]!.AsArray().Count);
 
         // Refused: content over MAX_MESSAGE_CHARS; and a 404.
         var tooLong = new string('x', MaxMessageChars + 50);
@@ -293,12 +316,15 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
             BudgetRefusals = 1,
             PaidChatsCompleted = 2,
             FailedChats = 1,
+            FallbackAnswers = 1,
+            ResponseCacheHits = 1,
+            EmbeddedInputs = 2,
             PaidInputTokens = 2 * inputTokens,
             PaidOutputTokens = 2 * outputTokens,
             ExpectedPaidCostUsd = 2 * ((inputTokens * inputPrice) + (outputTokens * outputPrice)) / 1_000_000,
             ReportedPaidCostUsd = reportedCost,
-            ConversationsCreated = 3,
-            UserMessagesStored = 6,
+            ConversationsCreated = 4,
+            UserMessagesStored = 7,
             IdempotentReplays = 1,
             StreamResumes = 1,
             InputSizeRefusals = 1,

@@ -33,13 +33,30 @@ public sealed class PrometheusLiveTests(LiveStackFixture stack)
     public async Task FinishedGenerationsAreCountedByModelAndStatus()
     {
         var f = stack.Facts;
-        var demo = f.DemoChatsCompleted + f.GatewayCompletions;
-        await AssertEventuallyAsync($"sum(jackcwf_generations_total{{{Job}, model=\"demo/echo\", status=\"complete\"}})", v => v == demo, $"{demo} demo generations complete (chat and gateway)");
+        // The fallback's answer counts under the model that answered (demo/echo).
+        var demo = f.DemoChatsCompleted + f.GatewayCompletions + f.FallbackAnswers;
+        await AssertEventuallyAsync($"sum(jackcwf_generations_total{{{Job}, model=\"demo/echo\", status=\"complete\"}})", v => v == demo, $"{demo} demo generations complete (chat, gateway and fallback)");
+        await AssertEventuallyAsync($"sum(jackcwf_generations_total{{{Job}, provider=\"openai\", model=\"demo/echo\", status=\"complete\"}})", v => v == f.FallbackAnswers, $"{f.FallbackAnswers} {LiveStackFixture.FallbackModel} call answered by demo/echo");
         await AssertEventuallyAsync($"sum(jackcwf_generations_total{{{Job}, provider=\"openai\", model=\"{Paid}\", status=\"complete\"}})", v => v == f.PaidChatsCompleted, $"{f.PaidChatsCompleted} {Paid} generations complete");
         await AssertEventuallyAsync($"sum(jackcwf_generations_total{{{Job}, provider=\"openai\", model=\"{Failing}\", status=\"failed\"}})", v => v == f.FailedChats, $"{f.FailedChats} {Failing} generation failed");
         await AssertEventuallyAsync($"sum(jackcwf_generations_total{{{Job}, status=\"failed\", model!=\"{Failing}\"}}) or vector(0)", v => v == 0, "no other failed generation");
         await AssertEventuallyAsync($"sum(jackcwf_generations_in_flight{{{Job}}})", v => v == 0, "no generation still running");
         await AssertEventuallyAsync($"max(jackcwf_generation_oldest_age_seconds{{{Job}}})", v => v == 0, "0 (none running)");
+    }
+
+    [Fact]
+    public async Task TheModelPipelineExportsCircuitsFallbacksResponseCacheAndEmbeddings()
+    {
+        var f = stack.Facts;
+        // Every configured endpoint from start-up; closed after the failures (too few calls to open it).
+        await AssertEventuallyAsync($"count(jackcwf_provider_circuit_state{{{Job}}})", v => v == 2, "2 endpoints (demo and the fake OpenAI server)");
+        await AssertEventuallyAsync($"max(jackcwf_provider_circuit_state{{{Job}}})", v => v == 0, "every circuit closed");
+        await AssertEventuallyAsync(
+            $"sum(jackcwf_model_fallbacks_total{{{Job}, requested_model=\"{LiveStackFixture.FallbackModel}\", model=\"demo/echo\"}})", v => v == f.FallbackAnswers, $"{f.FallbackAnswers} fallback");
+        await AssertEventuallyAsync($"sum(jackcwf_cache_requests_total{{{Job}, cache=\"response\", result=\"hit\"}})", v => v == f.ResponseCacheHits, $"{f.ResponseCacheHits} response-cache hit");
+        await AssertEventuallyAsync($"sum(jackcwf_cache_tokens_saved_total{{{Job}, cache=\"response\"}})", v => v > 0, "the tokens of the replayed answer");
+        await AssertEventuallyAsync($"sum(jackcwf_embedding_inputs_total{{{Job}, model=\"local/all-minilm-l6-v2\"}})", v => v == f.EmbeddedInputs, $"{f.EmbeddedInputs} texts embedded");
+        await AssertEventuallyAsync($"sum(jackcwf_embedding_duration_seconds_count{{{Job}, outcome=\"ok\"}})", v => v >= 1, "the embedding call timed");
     }
 
     [Fact]
@@ -70,8 +87,10 @@ public sealed class PrometheusLiveTests(LiveStackFixture stack)
     public async Task HistogramsRecordTheRequestsAndGenerations()
     {
         var f = stack.Facts;
-        var demo = f.DemoChatsCompleted + f.GatewayCompletions;
-        await AssertEventuallyAsync($"sum(jackcwf_time_to_first_token_seconds_count{{{Job}, model=\"demo/echo\"}})", v => v == demo, $"{demo} first tokens");
+        var demo = f.DemoChatsCompleted + f.GatewayCompletions + f.FallbackAnswers;
+        // Only streamed answers have a first token: the gateway calls are not streamed (stream: false).
+        var streamed = f.DemoChatsCompleted + f.FallbackAnswers;
+        await AssertEventuallyAsync($"sum(jackcwf_time_to_first_token_seconds_count{{{Job}, model=\"demo/echo\"}})", v => v == streamed, $"{streamed} first tokens");
         await AssertEventuallyAsync($"sum(jackcwf_time_to_first_token_seconds_sum{{{Job}}}) > 0", v => v > 0, "a positive total time to first token");
         await AssertEventuallyAsync($"sum(jackcwf_generation_duration_seconds_count{{{Job}}})", v => v == demo + f.PaidChatsCompleted + f.FailedChats, "one observation per finished generation");
         await AssertEventuallyAsync(

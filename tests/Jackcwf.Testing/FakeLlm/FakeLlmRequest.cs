@@ -19,6 +19,12 @@ public sealed record FakeLlmRequest(
             ? auth["Bearer ".Length..].Trim()
             : null;
 
+    /// <summary>
+    /// The content of the last tool result in the request: OpenAI's last <c>role: "tool"</c> message,
+    /// Anthropic's last <c>tool_result</c> block; <c>null</c> when there is none.
+    /// </summary>
+    public string? LastToolResult => FakeLlmServer.LastToolResult(Body);
+
     /// <summary>A header by case-insensitive name, or <c>null</c>.</summary>
     public string? Header(string name) => Headers.TryGetValue(name, out var value) ? value : null;
 }

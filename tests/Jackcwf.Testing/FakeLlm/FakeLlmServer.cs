@@ -272,9 +272,10 @@ public sealed class FakeLlmServer : IAsyncDisposable
                 return;
             }
 
-            var text = scenario.Text ?? request.LastUserText ?? "";
+            var text = AnswerText(scenario, request);
+            var tool = scenario.ToolCall;
             var inputTokens = scenario.InputTokens ?? CountInputWords(body);
-            var outputTokens = scenario.OutputTokens ?? FakeScenario.CountWords(text);
+            var outputTokens = scenario.OutputTokens ?? FakeScenario.CountWords(text) + (tool is null ? 0 : FakeScenario.CountWords(tool.ArgumentsJson));
             var model = request.Model ?? "fake-model";
             var id = $"chatcmpl-fake{Interlocked.Increment(ref _sequence)}";
             var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -309,9 +310,22 @@ public sealed class FakeLlmServer : IAsyncDisposable
                     ["choices"] = new JsonArray(new JsonObject
                     {
                         ["index"] = 0,
-                        ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text, ["refusal"] = null },
+                        ["message"] = tool is null
+                            ? new JsonObject { ["role"] = "assistant", ["content"] = text, ["refusal"] = null }
+                            : new JsonObject
+                            {
+                                ["role"] = "assistant",
+                                ["content"] = text.Length == 0 ? null : text,
+                                ["refusal"] = null,
+                                ["tool_calls"] = new JsonArray(new JsonObject
+                                {
+                                    ["id"] = tool.Id,
+                                    ["type"] = "function",
+                                    ["function"] = new JsonObject { ["name"] = tool.Name, ["arguments"] = tool.ArgumentsJson },
+                                }),
+                            },
                         ["logprobs"] = null,
-                        ["finish_reason"] = "stop",
+                        ["finish_reason"] = tool is null ? "stop" : "tool_calls",
                     }),
                     ["usage"] = usage,
                 });
@@ -370,7 +384,30 @@ public sealed class FakeLlmServer : IAsyncDisposable
                 return;
             }
 
-            await WriteSseAsync(context, null, Chunk(new JsonObject(), "stop"), ct);
+            if (tool is not null)
+            {
+                var half = tool.ArgumentsJson.Length / 2;
+                await WriteSseAsync(context, null, Chunk(new JsonObject
+                {
+                    ["tool_calls"] = new JsonArray(new JsonObject
+                    {
+                        ["index"] = 0,
+                        ["id"] = tool.Id,
+                        ["type"] = "function",
+                        ["function"] = new JsonObject { ["name"] = tool.Name, ["arguments"] = tool.ArgumentsJson[..half] },
+                    }),
+                }, null), ct);
+                await WriteSseAsync(context, null, Chunk(new JsonObject
+                {
+                    ["tool_calls"] = new JsonArray(new JsonObject
+                    {
+                        ["index"] = 0,
+                        ["function"] = new JsonObject { ["arguments"] = tool.ArgumentsJson[half..] },
+                    }),
+                }, null), ct);
+            }
+
+            await WriteSseAsync(context, null, Chunk(new JsonObject(), tool is null ? "stop" : "tool_calls"), ct);
             if (includeUsage)
             {
                 await WriteSseAsync(context, null, new JsonObject
@@ -432,9 +469,10 @@ public sealed class FakeLlmServer : IAsyncDisposable
                 return;
             }
 
-            var text = scenario.Text ?? request.LastUserText ?? "";
+            var text = AnswerText(scenario, request);
+            var tool = scenario.ToolCall;
             var inputTokens = scenario.InputTokens ?? CountInputWords(body);
-            var outputTokens = scenario.OutputTokens ?? FakeScenario.CountWords(text);
+            var outputTokens = scenario.OutputTokens ?? FakeScenario.CountWords(text) + (tool is null ? 0 : FakeScenario.CountWords(tool.ArgumentsJson));
             var model = request.Model ?? "claude-fake";
             var id = $"msg_fake{Interlocked.Increment(ref _sequence)}";
 
@@ -458,8 +496,8 @@ public sealed class FakeLlmServer : IAsyncDisposable
                     ["type"] = "message",
                     ["role"] = "assistant",
                     ["model"] = model,
-                    ["content"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = text }),
-                    ["stop_reason"] = "end_turn",
+                    ["content"] = AnthropicContent(text, tool),
+                    ["stop_reason"] = tool is null ? "end_turn" : "tool_use",
                     ["stop_sequence"] = null,
                     ["usage"] = AnthropicUsage(inputTokens, outputTokens),
                 });
@@ -528,10 +566,32 @@ public sealed class FakeLlmServer : IAsyncDisposable
             }
 
             await WriteSseAsync(context, "content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = 0 }, ct);
+            if (tool is not null)
+            {
+                await WriteSseAsync(context, "content_block_start", new JsonObject
+                {
+                    ["type"] = "content_block_start",
+                    ["index"] = 1,
+                    ["content_block"] = new JsonObject { ["type"] = "tool_use", ["id"] = tool.Id, ["name"] = tool.Name, ["input"] = new JsonObject() },
+                }, ct);
+                var half = tool.ArgumentsJson.Length / 2;
+                foreach (var part in new[] { tool.ArgumentsJson[..half], tool.ArgumentsJson[half..] })
+                {
+                    await WriteSseAsync(context, "content_block_delta", new JsonObject
+                    {
+                        ["type"] = "content_block_delta",
+                        ["index"] = 1,
+                        ["delta"] = new JsonObject { ["type"] = "input_json_delta", ["partial_json"] = part },
+                    }, ct);
+                }
+
+                await WriteSseAsync(context, "content_block_stop", new JsonObject { ["type"] = "content_block_stop", ["index"] = 1 }, ct);
+            }
+
             await WriteSseAsync(context, "message_delta", new JsonObject
             {
                 ["type"] = "message_delta",
-                ["delta"] = new JsonObject { ["stop_reason"] = "end_turn", ["stop_sequence"] = null },
+                ["delta"] = new JsonObject { ["stop_reason"] = tool is null ? "end_turn" : "tool_use", ["stop_sequence"] = null },
                 ["usage"] = new JsonObject { ["output_tokens"] = outputTokens },
             }, ct);
             await WriteSseAsync(context, "message_stop", new JsonObject { ["type"] = "message_stop" }, ct);
@@ -540,6 +600,68 @@ public sealed class FakeLlmServer : IAsyncDisposable
         {
             context.Abort();
         }
+    }
+
+    private static string AnswerText(FakeScenario scenario, FakeLlmRequest request) =>
+        scenario.EchoToolResult ? (scenario.Text ?? "") + (request.LastToolResult ?? "")
+        : scenario.ToolCall is not null ? scenario.Text ?? ""
+        : scenario.Text ?? request.LastUserText ?? "";
+
+    private static JsonArray AnthropicContent(string text, FakeToolCall? tool)
+    {
+        var content = new JsonArray();
+        if (text.Length > 0 || tool is null)
+        {
+            content.Add(new JsonObject { ["type"] = "text", ["text"] = text });
+        }
+
+        if (tool is not null)
+        {
+            content.Add(new JsonObject { ["type"] = "tool_use", ["id"] = tool.Id, ["name"] = tool.Name, ["input"] = JsonNode.Parse(tool.ArgumentsJson) });
+        }
+
+        return content;
+    }
+
+    /// <summary>The content of the last tool result in a request body of either wire format.</summary>
+    internal static string? LastToolResult(string body)
+    {
+        JsonNode? root;
+        try
+        {
+            root = JsonNode.Parse(body);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+
+        if (root?["messages"] is not JsonArray messages)
+        {
+            return null;
+        }
+
+        for (var i = messages.Count - 1; i >= 0; i--)
+        {
+            var message = messages[i];
+            if (message?["role"]?.GetValueKind() == JsonValueKind.String && message["role"]!.GetValue<string>() == "tool")
+            {
+                return ContentText(message["content"]);
+            }
+
+            if (message?["content"] is JsonArray parts)
+            {
+                for (var j = parts.Count - 1; j >= 0; j--)
+                {
+                    if (parts[j]?["type"]?.GetValueKind() == JsonValueKind.String && parts[j]!["type"]!.GetValue<string>() == "tool_result")
+                    {
+                        return ContentText(parts[j]!["content"]);
+                    }
+                }
+            }
+        }
+
+        return null;
     }
 
     private bool KeyAccepted(FakeLlmRequest request)

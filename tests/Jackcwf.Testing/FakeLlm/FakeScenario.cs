@@ -40,11 +40,28 @@ public sealed partial record FakeScenario
     /// </summary>
     public int? StreamErrorAfterChunks { get; init; }
 
+    /// <summary>
+    /// When set, the model asks for this tool instead of answering with text (OpenAI <c>tool_calls</c>
+    /// with <c>finish_reason: "tool_calls"</c>, Anthropic a <c>tool_use</c> block with
+    /// <c>stop_reason: "tool_use"</c>); streamed, the arguments arrive in two pieces.
+    /// </summary>
+    public FakeToolCall? ToolCall { get; init; }
+
+    /// <summary>
+    /// When true, the answer is <see cref="Text"/> (or nothing) followed by the content of the last tool
+    /// result in the request (<see cref="FakeLlmRequest.LastToolResult"/>), proving the result reached the model.
+    /// </summary>
+    public bool EchoToolResult { get; init; }
+
     /// <summary>Never answers: the request stays open until the client cancels it or the server stops.</summary>
     public bool Hang { get; init; }
 
     /// <summary>Echo of the last user message, no delays; the server's default.</summary>
     public static FakeScenario Echo { get; } = new();
+
+    /// <summary>The model asks for <paramref name="name"/> with <paramref name="argumentsJson"/>.</summary>
+    public static FakeScenario CallTool(string name, string argumentsJson, string id = "call_fake_1") =>
+        new() { ToolCall = new FakeToolCall(id, name, argumentsJson) };
 
     /// <summary>A fixed answer.</summary>
     public static FakeScenario Answer(string text) => new() { Text = text };
@@ -89,3 +106,6 @@ public sealed partial record FakeScenario
     [GeneratedRegex(@"\s*\S+")]
     private static partial Regex WordWithLeadingSpace();
 }
+
+/// <summary>A tool call the fake model makes: <paramref name="ArgumentsJson"/> is a JSON object.</summary>
+public sealed record FakeToolCall(string Id, string Name, string ArgumentsJson);

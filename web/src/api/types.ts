@@ -23,6 +23,8 @@ export interface ConversationSummary {
 export interface Conversation extends ConversationSummary {
   systemPrompt: string | null
   messages: Message[]
+  /** Set when only the newest messages were read: the cursor of the page before them. */
+  nextCursor?: string | null
 }
 
 export interface Page<T> {

@@ -1,8 +1,9 @@
-import { useCallback, useEffect, useId, useMemo, useRef, useState } from 'react'
+import { useCallback, useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from 'react'
 import { api, ApiError, describeProblem, errorMessage } from '../api/client'
 import type { Conversation, Message, ModelInfo, Problem } from '../api/types'
 import { followMessage, newId, streamMessage, type StreamHandlers, type StreamOutcome } from '../lib/chatStream'
 import { modelPriceLabel } from '../lib/format'
+import { conversationPageUrl, mergeMessages, refreshNewest } from '../lib/pages'
 import { navigate } from '../lib/route'
 import { activePath, buildTree, ROOT, selectPathTo } from '../lib/tree'
 import { Composer } from './Composer'
@@ -41,6 +42,9 @@ function rememberModel(id: string) {
 export function ChatView({ conversationId, models, onConversationsChanged }: Props) {
   const [conversation, setConversation] = useState<Conversation | null>(null)
   const [messages, setMessages] = useState<Message[]>([])
+  /** Cursor of the messages before those shown; null once the first message is on screen. */
+  const [olderCursor, setOlderCursor] = useState<string | null>(null)
+  const [loadingOlder, setLoadingOlder] = useState(false)
   const [selected, setSelected] = useState<Map<string, string>>(() => new Map())
   const [loading, setLoading] = useState(false)
   const [loadError, setLoadError] = useState<string | null>(null)
@@ -58,6 +62,8 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
   const createdIdRef = useRef<string | null>(null)
   const scrollerRef = useRef<HTMLDivElement>(null)
   const stickToBottom = useRef(true)
+  /** Distance from the bottom to keep while earlier messages are put above the ones being read. */
+  const keepFromBottom = useRef<number | null>(null)
   const modelId = useId()
   const promptId = useId()
   const conversationRef = useRef<Conversation | null>(null)
@@ -95,9 +101,15 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
   /** Reads the conversation; `quiet` keeps what is on screen when that fails (a refresh, not a first load). */
   const load = useCallback(async (id: string, signal?: AbortSignal, quiet = false): Promise<Conversation | null> => {
     try {
-      const c = await api<Conversation>('GET', `/api/conversations/${encodeURIComponent(id)}`, { signal })
+      // The newest page only: a long conversation loads earlier pages when the reader asks.
+      const c = await api<Conversation>('GET', conversationPageUrl(id), { signal })
       setConversation(c)
-      setMessages(c.messages ?? [])
+      if (quiet) {
+        setMessages((prev) => refreshNewest(prev, c.messages ?? [], !c.nextCursor))
+      } else {
+        setMessages(c.messages ?? [])
+        setOlderCursor(c.nextCursor ?? null)
+      }
       setSystemPrompt(c.systemPrompt ?? '')
       if (c.model) setModel(c.model)
       setLoadError(null)
@@ -225,6 +237,7 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
     if (!conversationId) {
       setConversation(null)
       setMessages([])
+      setOlderCursor(null)
       setSystemPrompt('')
       setModel(lastModel())
       return
@@ -233,6 +246,7 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
     setLoading(true)
     setConversation(null)
     setMessages([])
+    setOlderCursor(null)
     void load(conversationId, controller.signal).then((c) => {
       setLoading(false)
       if (!c) return
@@ -259,6 +273,34 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
     const el = scrollerRef.current
     if (el && stickToBottom.current) el.scrollTop = el.scrollHeight
   }, [messages, path.length])
+
+  // Earlier messages appear above without moving the ones being read.
+  useLayoutEffect(() => {
+    const el = scrollerRef.current
+    if (el && keepFromBottom.current !== null) {
+      el.scrollTop = el.scrollHeight - keepFromBottom.current
+      keepFromBottom.current = null
+    }
+  }, [messages])
+
+  async function loadOlder() {
+    const id = conversation?.id
+    if (!id || !olderCursor || loadingOlder) return
+    setLoadingOlder(true)
+    try {
+      const page = await api<Conversation>('GET', conversationPageUrl(id, olderCursor))
+      if (conversationRef.current?.id !== id) return
+      const el = scrollerRef.current
+      stickToBottom.current = false
+      keepFromBottom.current = el ? el.scrollHeight - el.scrollTop : null
+      setMessages((prev) => mergeMessages(page.messages ?? [], prev))
+      setOlderCursor(page.nextCursor ?? null)
+    } catch (e) {
+      setError(errorMessage(e))
+    } finally {
+      setLoadingOlder(false)
+    }
+  }
 
   function onScroll() {
     const el = scrollerRef.current
@@ -518,20 +560,27 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
             <p className="muted">Answers stream as they are written. Enter sends, Shift+Enter adds a line, Esc stops.</p>
           </div>
         ) : (
-          <ol className="messages" aria-label="Messages">
-            {path.map((entry) => (
-              <MessageItem
-                key={entry.message.id}
-                entry={entry}
-                busy={busy}
-                reconnecting={phase === 'reconnecting'}
-                onSwitchBranch={switchBranch}
-                onEdit={(m, content) => void send(content, m.parentMessageId ?? null)}
-                onRegenerate={regenerate}
-                onContinue={(m) => void send(CONTINUE_PROMPT, m.id)}
-              />
-            ))}
-          </ol>
+          <>
+            {olderCursor && (
+              <button type="button" className="load-earlier" onClick={() => void loadOlder()} disabled={loadingOlder}>
+                {loadingOlder ? 'Loading earlier messages…' : 'Load earlier messages'}
+              </button>
+            )}
+            <ol className="messages" aria-label="Messages">
+              {path.map((entry) => (
+                <MessageItem
+                  key={entry.message.id}
+                  entry={entry}
+                  busy={busy}
+                  reconnecting={phase === 'reconnecting'}
+                  onSwitchBranch={switchBranch}
+                  onEdit={(m, content) => void send(content, m.parentMessageId ?? null)}
+                  onRegenerate={regenerate}
+                  onContinue={(m) => void send(CONTINUE_PROMPT, m.id)}
+                />
+              ))}
+            </ol>
+          </>
         )}
       </div>
       {error && (

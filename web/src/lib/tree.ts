@@ -16,7 +16,8 @@ export function buildTree(messages: Message[]): MessageTree {
   const byId = new Map<string, Message>()
   const children = new Map<string, Message[]>()
   for (const m of messages) byId.set(m.id, m)
-  const ordered = [...messages].sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0))
+  // Compared as instants: the JSON text drops trailing zeros of the fraction, so its string order is not time order.
+  const ordered = [...messages].sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt))
   for (const m of ordered) {
     // A parent that is missing (deleted or not visible) makes the message a root rather than losing it.
     const parent = m.parentMessageId && byId.has(m.parentMessageId) ? m.parentMessageId : ROOT

@@ -275,6 +275,10 @@ namespace Jackcwf.Api.Data.Migrations.PostgreSql
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)");
 
+                    b.Property<string>("Route")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
                     b.Property<Guid>("UserMessageId")
                         .HasColumnType("uuid");
 
@@ -362,6 +366,8 @@ namespace Jackcwf.Api.Data.Migrations.PostgreSql
 
                     b.HasIndex("Status", "LeaseExpiresAt");
 
+                    b.HasIndex("UserId", "CreatedAt");
+
                     b.ToTable("messages", (string)null);
                 });
 
@@ -411,6 +417,19 @@ namespace Jackcwf.Api.Data.Migrations.PostgreSql
                     b.HasIndex("UserId", "CreatedAt");
 
                     b.ToTable("usage_records", (string)null);
+                });
+
+            modelBuilder.Entity("Jackcwf.Api.Data.UserStorage", b =>
+                {
+                    b.Property<Guid>("UserId")
+                        .HasColumnType("uuid");
+
+                    b.Property<long>("StoredChars")
+                        .HasColumnType("bigint");
+
+                    b.HasKey("UserId");
+
+                    b.ToTable("user_storage", (string)null);
                 });
 
             modelBuilder.Entity("Jackcwf.Api.Sharing.ShareLink", b =>
@@ -600,6 +619,15 @@ namespace Jackcwf.Api.Data.Migrations.PostgreSql
                     b.HasOne("Jackcwf.Api.Data.Conversation", null)
                         .WithMany("Messages")
                         .HasForeignKey("ConversationId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Jackcwf.Api.Data.UserStorage", b =>
+                {
+                    b.HasOne("Jackcwf.Api.Data.AppUser", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

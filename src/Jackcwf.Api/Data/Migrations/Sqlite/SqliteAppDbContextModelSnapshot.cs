@@ -270,6 +270,10 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Route")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
                     b.Property<Guid>("UserMessageId")
                         .HasColumnType("TEXT");
 
@@ -357,6 +361,8 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
 
                     b.HasIndex("Status", "LeaseExpiresAt");
 
+                    b.HasIndex("UserId", "CreatedAt");
+
                     b.ToTable("messages", (string)null);
                 });
 
@@ -406,6 +412,19 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
                     b.HasIndex("UserId", "CreatedAt");
 
                     b.ToTable("usage_records", (string)null);
+                });
+
+            modelBuilder.Entity("Jackcwf.Api.Data.UserStorage", b =>
+                {
+                    b.Property<Guid>("UserId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("StoredChars")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("UserId");
+
+                    b.ToTable("user_storage", (string)null);
                 });
 
             modelBuilder.Entity("Jackcwf.Api.Sharing.ShareLink", b =>
@@ -589,6 +608,15 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
                     b.HasOne("Jackcwf.Api.Data.Conversation", null)
                         .WithMany("Messages")
                         .HasForeignKey("ConversationId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Jackcwf.Api.Data.UserStorage", b =>
+                {
+                    b.HasOne("Jackcwf.Api.Data.AppUser", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

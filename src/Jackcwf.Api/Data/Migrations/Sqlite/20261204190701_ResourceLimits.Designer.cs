@@ -11,67 +11,14 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Jackcwf.Api.Data.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteAppDbContext))]
-    [Migration("20261204202835_SharesAndAudit")]
-    partial class SharesAndAudit
+    [Migration("20261204190701_ResourceLimits")]
+    partial class ResourceLimits
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
         {
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
-
-            modelBuilder.Entity("Jackcwf.Api.Audit.AuditEntry", b =>
-                {
-                    b.Property<Guid>("Id")
-                        .ValueGeneratedOnAdd()
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("Action")
-                        .IsRequired()
-                        .HasMaxLength(64)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("ActorEmail")
-                        .HasMaxLength(256)
-                        .HasColumnType("TEXT");
-
-                    b.Property<Guid?>("ActorId")
-                        .HasColumnType("TEXT");
-
-                    b.Property<DateTime>("CreatedAt")
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("Detail")
-                        .HasMaxLength(256)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("Ip")
-                        .HasMaxLength(64)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("Outcome")
-                        .IsRequired()
-                        .HasMaxLength(16)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("Target")
-                        .HasMaxLength(128)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("UserAgent")
-                        .HasMaxLength(256)
-                        .HasColumnType("TEXT");
-
-                    b.HasKey("Id");
-
-                    b.HasIndex("CreatedAt");
-
-                    b.HasIndex("Action", "CreatedAt");
-
-                    b.HasIndex("ActorId", "CreatedAt");
-
-                    b.ToTable("audit_log", (string)null);
-                });
 
             modelBuilder.Entity("Jackcwf.Api.Data.ApiKey", b =>
                 {
@@ -273,6 +220,10 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Route")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
                     b.Property<Guid>("UserMessageId")
                         .HasColumnType("TEXT");
 
@@ -334,10 +285,6 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
                     b.Property<Guid?>("ParentMessageId")
                         .HasColumnType("TEXT");
 
-                    b.Property<string>("RequestedModel")
-                        .HasMaxLength(200)
-                        .HasColumnType("TEXT");
-
                     b.Property<string>("Role")
                         .IsRequired()
                         .HasMaxLength(16)
@@ -360,6 +307,8 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
 
                     b.HasIndex("Status", "LeaseExpiresAt");
 
+                    b.HasIndex("UserId", "CreatedAt");
+
                     b.ToTable("messages", (string)null);
                 });
 
@@ -371,9 +320,6 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
 
                     b.Property<Guid?>("ApiKeyId")
                         .HasColumnType("TEXT");
-
-                    b.Property<bool>("Cached")
-                        .HasColumnType("INTEGER");
 
                     b.Property<decimal>("CostUsd")
                         .HasPrecision(18, 8)
@@ -398,9 +344,6 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
                         .HasMaxLength(16)
                         .HasColumnType("TEXT");
 
-                    b.Property<int>("TokensSaved")
-                        .HasColumnType("INTEGER");
-
                     b.Property<Guid>("UserId")
                         .HasColumnType("TEXT");
 
@@ -411,46 +354,17 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
                     b.ToTable("usage_records", (string)null);
                 });
 
-            modelBuilder.Entity("Jackcwf.Api.Sharing.ShareLink", b =>
+            modelBuilder.Entity("Jackcwf.Api.Data.UserStorage", b =>
                 {
-                    b.Property<Guid>("Id")
-                        .ValueGeneratedOnAdd()
-                        .HasColumnType("TEXT");
-
-                    b.Property<Guid>("ConversationId")
-                        .HasColumnType("TEXT");
-
-                    b.Property<DateTime>("CreatedAt")
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("Snapshot")
-                        .IsRequired()
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("Title")
-                        .IsRequired()
-                        .HasMaxLength(200)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("Token")
-                        .IsRequired()
-                        .HasMaxLength(64)
-                        .HasColumnType("TEXT");
-
                     b.Property<Guid>("UserId")
                         .HasColumnType("TEXT");
 
-                    b.HasKey("Id");
+                    b.Property<long>("StoredChars")
+                        .HasColumnType("INTEGER");
 
-                    b.HasIndex("ConversationId")
-                        .IsUnique();
+                    b.HasKey("UserId");
 
-                    b.HasIndex("Token")
-                        .IsUnique();
-
-                    b.HasIndex("UserId");
-
-                    b.ToTable("share_links", (string)null);
+                    b.ToTable("user_storage", (string)null);
                 });
 
             modelBuilder.Entity("Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.DataProtectionKey", b =>
@@ -596,14 +510,8 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
                         .IsRequired();
                 });
 
-            modelBuilder.Entity("Jackcwf.Api.Sharing.ShareLink", b =>
+            modelBuilder.Entity("Jackcwf.Api.Data.UserStorage", b =>
                 {
-                    b.HasOne("Jackcwf.Api.Data.Conversation", null)
-                        .WithMany()
-                        .HasForeignKey("ConversationId")
-                        .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired();
-
                     b.HasOne("Jackcwf.Api.Data.AppUser", null)
                         .WithMany()
                         .HasForeignKey("UserId")

@@ -1,0 +1,68 @@
+using Jackcwf.Api.Configuration;
+using Jackcwf.Api.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.AI;
+
+namespace Jackcwf.Api.Chat;
+
+/// <summary>One message of a conversation without its text: enough to find branches and choose a window.</summary>
+internal sealed record MessageNode(Guid Id, Guid? ParentMessageId, string Role, string Status, DateTime CreatedAt, int Length);
+
+/// <summary>
+/// Chooses what the model sees: the system prompt, then the newest earlier messages of the branch
+/// that fit <see cref="LimitsOptions.ContextMaxMessages"/> and <see cref="LimitsOptions.ContextMaxChars"/>,
+/// then the new user message. Only the chosen messages' text is read from the database.
+/// </summary>
+internal static class ContextWindow
+{
+    /// <summary>Every message of the conversation without text (bounded by the per-conversation cap).</summary>
+    public static Task<List<MessageNode>> LoadNodesAsync(AppDbContext db, Guid conversationId, CancellationToken ct) =>
+        db.Messages.AsNoTracking()
+            .Where(m => m.ConversationId == conversationId)
+            .Select(m => new MessageNode(m.Id, m.ParentMessageId, m.Role, m.Status, m.CreatedAt, m.Content.Length))
+            .ToListAsync(ct);
+
+    public static async Task<List<ChatMessage>> BuildAsync(
+        AppDbContext db, LimitsOptions limits, string? systemPrompt, IReadOnlyDictionary<Guid, MessageNode> nodes, Message userMessage, CancellationToken ct)
+    {
+        var chosen = new List<MessageNode>();
+        var chars = 0L;
+        var cursor = userMessage.ParentMessageId;
+        var steps = 0;
+        while (cursor is { } c && nodes.TryGetValue(c, out var node) && steps++ < nodes.Count && chosen.Count < limits.ContextMaxMessages)
+        {
+            if (node.Role == MessageRoles.User || (node.Length > 0 && node.Status != MessageStatuses.Failed))
+            {
+                if (chars + node.Length > limits.ContextMaxChars)
+                {
+                    break;
+                }
+                chars += node.Length;
+                chosen.Add(node);
+            }
+            cursor = node.ParentMessageId;
+        }
+        chosen.Reverse();
+        // A window cut inside the branch starts with the user's turn, as every provider expects.
+        while (chosen.Count > 0 && chosen[0].Role != MessageRoles.User)
+        {
+            chosen.RemoveAt(0);
+        }
+        var ids = chosen.Select(n => n.Id).ToList();
+        var texts = ids.Count == 0
+            ? []
+            : await db.Messages.AsNoTracking().Where(m => ids.Contains(m.Id)).Select(m => new { m.Id, m.Content }).ToDictionaryAsync(m => m.Id, m => m.Content, ct);
+
+        var history = new List<ChatMessage>(chosen.Count + 2);
+        if (!string.IsNullOrWhiteSpace(systemPrompt))
+        {
+            history.Add(new ChatMessage(ChatRole.System, systemPrompt));
+        }
+        foreach (var n in chosen)
+        {
+            history.Add(new ChatMessage(n.Role == MessageRoles.User ? ChatRole.User : ChatRole.Assistant, texts.GetValueOrDefault(n.Id, "")));
+        }
+        history.Add(new ChatMessage(ChatRole.User, userMessage.Content));
+        return history;
+    }
+}
