@@ -71,6 +71,14 @@ public sealed partial class FirstAdministratorTests
         Assert.True((await admin.GetFromJsonAsync<JsonElement>("api/me", Ct)).GetProperty("isAdmin").GetBoolean());
         var users = (await admin.GetFromJsonAsync<JsonElement>("api/admin/users", Ct)).GetProperty("items");
         Assert.Equal(1, users.GetArrayLength());
+        // The setup token is audited when it made the administrator (the odd attempts carried it), and only then.
+        var tokenUses = (await admin.GetFromJsonAsync<JsonElement>("api/admin/audit?action=setup.token_used", Ct)).GetProperty("items");
+        var winnerUsedToken = int.Parse(winner.email["first".Length..^"@example.com".Length], System.Globalization.CultureInfo.InvariantCulture) % 2 == 1;
+        Assert.Equal(winnerUsedToken ? 1 : 0, tokenUses.GetArrayLength());
+        if (winnerUsedToken)
+        {
+            Assert.Equal(winner.email, tokenUses[0].GetProperty("actorEmail").GetString());
+        }
 
         // The token was good for the first account only.
         using var late = new HttpRequestMessage(HttpMethod.Post, "api/auth/register") { Content = JsonContent.Create(new { email = "late@example.com", password = "Passw0rd-late" }) };

@@ -19,6 +19,8 @@ public sealed class LimitedServiceFixture : ServiceFixture
     protected override Task<IReadOnlyDictionary<string, string?>> DatabaseAsync() =>
         Task.FromResult<IReadOnlyDictionary<string, string?>>(new Dictionary<string, string?> { ["DATABASE_URL"] = null });
 
+    public override Jackcwf.Api.Data.AppDbContext OpenDatabase() => SqliteServiceFixture.SqliteDatabase(Api);
+
     protected override IReadOnlyDictionary<string, string?> ExtraEnvironment => new Dictionary<string, string?>
     {
         ["RATE_LIMIT_USER_PER_MINUTE"] = UserPerMinute.ToString(),

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Jackcwf.Testing;
+using Microsoft.EntityFrameworkCore;
 
 namespace Jackcwf.Api.Tests;
 
@@ -82,6 +83,9 @@ public abstract class ServiceFixture : IAsyncLifetime
     }
 
     protected virtual ValueTask DisposeDatabaseAsync() => ValueTask.CompletedTask;
+
+    /// <summary>A context on the service's own database, for checks the API cannot make (which rows remain).</summary>
+    public virtual Jackcwf.Api.Data.AppDbContext OpenDatabase() => throw new NotSupportedException($"{GetType().Name} does not open its database.");
 }
 
 public sealed class SqliteServiceFixture : ServiceFixture
@@ -89,6 +93,12 @@ public sealed class SqliteServiceFixture : ServiceFixture
     // No DATABASE_URL: the default SQLite file under the process's working directory.
     protected override Task<IReadOnlyDictionary<string, string?>> DatabaseAsync() =>
         Task.FromResult<IReadOnlyDictionary<string, string?>>(new Dictionary<string, string?> { ["DATABASE_URL"] = null });
+
+    public override Jackcwf.Api.Data.AppDbContext OpenDatabase() => SqliteDatabase(Api);
+
+    public static Jackcwf.Api.Data.AppDbContext SqliteDatabase(ApiProcess api) =>
+        new Jackcwf.Api.Data.SqliteAppDbContext(new Microsoft.EntityFrameworkCore.DbContextOptionsBuilder<Jackcwf.Api.Data.SqliteAppDbContext>()
+            .UseSqlite($"Data Source={Path.Combine(api.WorkingDirectory, Jackcwf.Api.Data.DatabaseConnection.DefaultSqlitePath)}").Options);
 }
 
 public sealed class PostgresServiceFixture : ServiceFixture
@@ -101,6 +111,10 @@ public sealed class PostgresServiceFixture : ServiceFixture
         // The seed's SQLAlchemy form is accepted as is.
         return new Dictionary<string, string?> { ["DATABASE_URL"] = _db.Url.Replace("postgresql://", "postgresql+asyncpg://") };
     }
+
+    public override Jackcwf.Api.Data.AppDbContext OpenDatabase() =>
+        new Jackcwf.Api.Data.PostgresAppDbContext(new Microsoft.EntityFrameworkCore.DbContextOptionsBuilder<Jackcwf.Api.Data.PostgresAppDbContext>()
+            .UseNpgsql(_db!.ConnectionString).Options);
 
     protected override async ValueTask DisposeDatabaseAsync()
     {

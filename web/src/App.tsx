@@ -3,8 +3,17 @@ import { api, ApiError, errorMessage, setUnauthorizedHandler } from './api/clien
 import type { Me } from './api/types'
 import { AuthScreen } from './components/AuthScreen'
 import { Shell } from './components/Shell'
+import { SharedPage } from './pages/SharedPage'
+
+/** `/s/<token>` is a share link: it is shown without signing in. */
+const sharedToken = /^\/s\/([A-Za-z0-9_-]+)$/.exec(window.location.pathname)?.[1]
 
 export default function App() {
+  if (sharedToken) return <SharedPage token={sharedToken} />
+  return <SignedInApp />
+}
+
+function SignedInApp() {
   // undefined while the first /api/me is in flight, null when signed out.
   const [me, setMe] = useState<Me | null | undefined>(undefined)
   const [startupError, setStartupError] = useState<string | null>(null)

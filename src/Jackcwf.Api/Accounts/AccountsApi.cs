@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Jackcwf.Api.Audit;
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Telemetry;
@@ -102,6 +103,10 @@ public static class AccountsApi
         {
             services.GetRequiredService<JackcwfMetrics>().Login(route == AuthRoutes.Login ? "password" : "refresh", !failed);
         }
+        if (route is AuthRoutes.Login or AuthRoutes.Register)
+        {
+            await AuditSignInAsync(http, email, route == AuthRoutes.Register ? AuditActions.Register : AuditActions.SignIn, failed);
+        }
         return result;
     }
 
@@ -111,10 +116,15 @@ public static class AccountsApi
         var services = http.RequestServices;
         if (!await services.GetRequiredService<AppDbContext>().Users.AnyAsync(http.RequestAborted))
         {
-            if (!AuthRoutes.IsLoopback(http) && !services.GetRequiredService<SetupToken>().IsValid(http.Request.Headers[SetupToken.Header]))
+            if (!AuthRoutes.IsLoopback(http))
             {
-                return Problems.Result(StatusCodes.Status403Forbidden, "setup_token_required", "The first account needs the setup token",
-                    $"No account exists yet. Create the administrator from the server itself (localhost), or send the {SetupToken.Header} header printed in the service's log at start-up.");
+                if (!services.GetRequiredService<SetupToken>().IsValid(http.Request.Headers[SetupToken.Header]))
+                {
+                    return Problems.Result(StatusCodes.Status403Forbidden, "setup_token_required", "The first account needs the setup token",
+                        $"No account exists yet. Create the administrator from the server itself (localhost), or send the {SetupToken.Header} header printed in the service's log at start-up.");
+                }
+                // Audited when the account it creates becomes the administrator (AppUserManager).
+                http.Items[AppUserManager.SetupTokenPresented] = true;
             }
             http.Items[AppUserManager.FirstAccountAttempt] = true;
             return null;
@@ -144,5 +154,14 @@ public static class AccountsApi
             inner = nested.Result;
         }
         return inner is IStatusCodeHttpResult { StatusCode: >= 400 } or UnauthorizedHttpResult or ProblemHttpResult or ValidationProblem;
+    }
+
+    /// <summary>The email comes from Identity's request record; the password in the same record is never read.</summary>
+    private static async Task AuditSignInAsync(HttpContext http, string? email, string action, bool failed)
+    {
+        var user = email is null || (failed && action == AuditActions.Register) ? null : await http.RequestServices.GetRequiredService<UserManager<AppUser>>().FindByEmailAsync(email);
+        await http.RequestServices.GetRequiredService<IAuditLog>().RecordAsync(http, action,
+            failed ? AuditOutcomes.Failure : AuditOutcomes.Success,
+            target: user is null ? null : $"user:{user.Id}", detail: "password", actorId: user?.Id, actorEmail: user?.Email ?? email);
     }
 }

@@ -1,3 +1,4 @@
+using Jackcwf.Api.Audit;
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
 using Microsoft.AspNetCore.Authorization;
@@ -120,11 +121,15 @@ public sealed class AppUserManager(
     RoleManager<AppRole> roles,
     AppDbContext db,
     IOptions<AccountsOptions> accounts,
-    IHttpContextAccessor http)
+    IHttpContextAccessor http,
+    IAuditLog audit)
     : UserManager<AppUser>(store, optionsAccessor, passwordHasher, userValidators, passwordValidators, keyNormalizer, errors, services, logger)
 {
     /// <summary>Set on a request that was let through only because no account existed yet.</summary>
     public const string FirstAccountAttempt = "jackcwf.first-account";
+
+    /// <summary>Set when that request came from elsewhere than this machine and carried the one-time setup token.</summary>
+    public const string SetupTokenPresented = "jackcwf.setup-token";
 
     public override async Task<IdentityResult> CreateAsync(AppUser user)
     {
@@ -137,6 +142,11 @@ public sealed class AppUserManager(
         if (await TryBecomeFirstAdministratorAsync(user))
         {
             Logger.LogInformation("The first account was created and made administrator");
+            if (http.HttpContext is { } context && context.Items.ContainsKey(SetupTokenPresented))
+            {
+                await audit.RecordAsync(context, AuditActions.SetupTokenUsed, target: $"user:{user.Id}", detail: AppRole.Admin,
+                    actorId: user.Id, actorEmail: user.Email);
+            }
             return result;
         }
         if (!accounts.Value.AllowRegistration && http.HttpContext?.Items.ContainsKey(FirstAccountAttempt) == true)

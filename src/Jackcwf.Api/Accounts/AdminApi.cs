@@ -1,3 +1,5 @@
+using System.Globalization;
+using Jackcwf.Api.Audit;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.Web;
@@ -48,16 +50,17 @@ public static class AdminApi
     }
 
     public static Task<Results<NoContent, ProblemHttpResult>> DisableAsync(
-        ClaimsPrincipal admin, Guid id, UserManager<AppUser> users, IInvalidationBus bus, AccessRevocations revocations) =>
-        SetDisabledAsync(admin, id, true, users, bus, revocations);
+        HttpContext http, Guid id, UserManager<AppUser> users, IInvalidationBus bus, AccessRevocations revocations, IAuditLog audit) =>
+        SetDisabledAsync(http, id, true, users, bus, revocations, audit);
 
     public static Task<Results<NoContent, ProblemHttpResult>> EnableAsync(
-        ClaimsPrincipal admin, Guid id, UserManager<AppUser> users, IInvalidationBus bus, AccessRevocations revocations) =>
-        SetDisabledAsync(admin, id, false, users, bus, revocations);
+        HttpContext http, Guid id, UserManager<AppUser> users, IInvalidationBus bus, AccessRevocations revocations, IAuditLog audit) =>
+        SetDisabledAsync(http, id, false, users, bus, revocations, audit);
 
     private static async Task<Results<NoContent, ProblemHttpResult>> SetDisabledAsync(
-        ClaimsPrincipal admin, Guid id, bool disabled, UserManager<AppUser> users, IInvalidationBus bus, AccessRevocations revocations)
+        HttpContext http, Guid id, bool disabled, UserManager<AppUser> users, IInvalidationBus bus, AccessRevocations revocations, IAuditLog audit)
     {
+        var admin = http.User;
         if (id == admin.Id() && disabled)
         {
             return Problems.Conflict("Administrators cannot disable their own account.");
@@ -77,11 +80,12 @@ public static class AdminApi
             // Chat generations and gateway streams of the user stop on every replica.
             await revocations.RevokeUserAsync(id);
         }
+        await audit.RecordAsync(http, disabled ? AuditActions.UserDisabled : AuditActions.UserEnabled, target: $"user:{id}");
         return TypedResults.NoContent();
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> GrantAdminAsync(
-        Guid id, UserManager<AppUser> users, IInvalidationBus bus, ILogger<AdminUser> logger)
+        HttpContext http, Guid id, UserManager<AppUser> users, IInvalidationBus bus, IAuditLog audit, ILogger<AdminUser> logger)
     {
         var user = await users.FindByIdAsync(id.ToString());
         if (user is null)
@@ -92,6 +96,7 @@ public static class AdminApi
         {
             await users.AddToRoleAsync(user, AppRole.Admin);
             logger.LogInformation("User {UserId} was made administrator", id);
+            await audit.RecordAsync(http, AuditActions.RoleGranted, target: $"user:{id}", detail: AppRole.Admin);
         }
         await bus.PublishAsync(UserAccessCache.UserTopic, id);
         return TypedResults.NoContent();
@@ -102,7 +107,7 @@ public static class AdminApi
     /// at once (even on two replicas) both see none left and put the role back, so one always remains.
     /// </summary>
     public static async Task<Results<NoContent, ProblemHttpResult>> RevokeAdminAsync(
-        Guid id, UserManager<AppUser> users, IInvalidationBus bus, ILogger<AdminUser> logger)
+        HttpContext http, Guid id, UserManager<AppUser> users, IInvalidationBus bus, IAuditLog audit, ILogger<AdminUser> logger)
     {
         var user = await users.FindByIdAsync(id.ToString());
         if (user is null)
@@ -125,6 +130,7 @@ public static class AdminApi
         }
         await bus.PublishAsync(UserAccessCache.UserTopic, id);
         logger.LogInformation("User {UserId} is no longer administrator", id);
+        await audit.RecordAsync(http, AuditActions.RoleRevoked, target: $"user:{id}", detail: AppRole.Admin);
         return TypedResults.NoContent();
     }
 
@@ -133,7 +139,7 @@ public static class AdminApi
             "This is the only administrator: make another user administrator first.");
 
     public static async Task<Results<Ok<AdminUser>, ProblemHttpResult, ValidationProblem>> UpdateAsync(
-        Guid id, UpdateUserRequest? request, AppDbContext db, IInvalidationBus bus, CancellationToken ct)
+        HttpContext http, Guid id, UpdateUserRequest? request, AppDbContext db, IInvalidationBus bus, IAuditLog audit, CancellationToken ct)
     {
         if (request is null || (request.MonthlyBudgetUsd is null && request.ClearBudget != true))
         {
@@ -148,10 +154,14 @@ public static class AdminApi
         {
             return Problems.NotFound("user");
         }
+        var before = user.MonthlyBudgetUsd;
         user.MonthlyBudgetUsd = request.ClearBudget == true ? null : request.MonthlyBudgetUsd;
         await db.SaveChangesAsync(ct);
         await bus.PublishAsync(UserAccessCache.UserTopic, id);
+        await audit.RecordAsync(http, AuditActions.BudgetChanged, target: $"user:{id}", detail: $"{Usd(before)} -> {Usd(user.MonthlyBudgetUsd)}", ct: ct);
         var isAdmin = await (from ur in db.UserRoles join r in db.Roles on ur.RoleId equals r.Id where ur.UserId == id && r.Name == AppRole.Admin select ur).AnyAsync(ct);
         return TypedResults.Ok(new AdminUser(user.Id, user.Email ?? "", isAdmin, user.IsDisabled, user.CreatedAt, user.MonthlyBudgetUsd, new AdminUsage(0, 0, 0, 0)));
     }
+
+    private static string Usd(decimal? v) => v is { } d ? "$" + d.ToString("0.00##", CultureInfo.InvariantCulture) : "default";
 }

@@ -283,7 +283,7 @@ public static class ApiKeysApi
     public static string Hash(string key) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 
     public static async Task<Microsoft.AspNetCore.Http.HttpResults.Results<Microsoft.AspNetCore.Http.HttpResults.Created<CreatedKey>, Microsoft.AspNetCore.Http.HttpResults.ValidationProblem>> CreateKeyAsync(
-        ClaimsPrincipal user, AppDbContext db, CreateKeyRequest? request, CancellationToken ct)
+        HttpContext http, ClaimsPrincipal user, AppDbContext db, Audit.IAuditLog audit, CreateKeyRequest? request, CancellationToken ct)
     {
         var name = request?.Name?.Trim();
         if (string.IsNullOrEmpty(name) || name.Length > 100)
@@ -297,6 +297,7 @@ public static class ApiKeysApi
         };
         db.ApiKeys.Add(key);
         await db.SaveChangesAsync(ct);
+        await audit.RecordAsync(http, Audit.AuditActions.ApiKeyCreated, target: $"api_key:{key.Id}", detail: $"prefix {key.Prefix}", ct: ct);
         return TypedResults.Created($"/api/keys/{key.Id}", new CreatedKey(key.Id, key.Name, key.Prefix, secret, key.CreatedAt));
     }
 
@@ -310,7 +311,7 @@ public static class ApiKeysApi
 
     /// <summary>Revoking a key also stops its gateway calls still streaming, on every replica (see <see cref="AccessRevocations"/>).</summary>
     public static async Task<Microsoft.AspNetCore.Http.HttpResults.Results<Microsoft.AspNetCore.Http.HttpResults.NoContent, Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult>> DeleteKeyAsync(
-        ClaimsPrincipal user, Guid id, AppDbContext db, IInvalidationBus bus, CancellationToken ct)
+        HttpContext http, ClaimsPrincipal user, Guid id, AppDbContext db, IInvalidationBus bus, Audit.IAuditLog audit, CancellationToken ct)
     {
         var userId = user.Id();
         if (await db.ApiKeys.Where(k => k.Id == id && k.UserId == userId).ExecuteDeleteAsync(ct) == 0)
@@ -318,6 +319,7 @@ public static class ApiKeysApi
             return Web.Problems.NotFound("API key");
         }
         await bus.PublishAsync(UserAccessCache.KeyTopic, id);
+        await audit.RecordAsync(http, Audit.AuditActions.ApiKeyRevoked, target: $"api_key:{id}", ct: ct);
         return TypedResults.NoContent();
     }
 }

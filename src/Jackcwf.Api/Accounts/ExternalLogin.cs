@@ -192,7 +192,8 @@ public static class ExternalLogin
     }
 
     public static async Task<IResult> CompleteAsync(
-        HttpContext http, IOptions<ExternalLoginOptions> options, ExternalLoginAccounts accounts, SignInManager<AppUser> signIn, JackcwfMetrics metrics)
+        HttpContext http, IOptions<ExternalLoginOptions> options, ExternalLoginAccounts accounts, SignInManager<AppUser> signIn, JackcwfMetrics metrics,
+        Audit.IAuditLog audit)
     {
         if (!options.Value.IsEnabled)
         {
@@ -211,10 +212,13 @@ public static class ExternalLogin
         if (outcome.User is null)
         {
             metrics.Login(Scheme, false);
+            await audit.RecordAsync(http, Audit.AuditActions.SignIn, Audit.AuditOutcomes.Failure, detail: $"{Scheme}: {outcome.Error}");
             return TypedResults.Redirect(ErrorRedirect(outcome.Error ?? ExternalLoginAccounts.Errors.ProviderFailed));
         }
         await signIn.SignInAsync(outcome.User, isPersistent: true, authenticationMethod: Scheme);
         metrics.Login(Scheme, true);
+        await audit.RecordAsync(http, Audit.AuditActions.SignIn, target: $"user:{outcome.User.Id}", detail: Scheme,
+            actorId: outcome.User.Id, actorEmail: outcome.User.Email);
         return TypedResults.Redirect(http.Request.PathBase + returnUrl);
     }
 

@@ -19,6 +19,8 @@ public abstract class AppDbContext(DbContextOptions options)
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
     public DbSet<ApiKey> ApiKeys => Set<ApiKey>();
     public DbSet<UsageRecord> UsageRecords => Set<UsageRecord>();
+    public DbSet<Sharing.ShareLink> ShareLinks => Set<Sharing.ShareLink>();
+    public DbSet<Audit.AuditEntry> AuditLog => Set<Audit.AuditEntry>();
     public DbSet<UserStorage> UserStorage => Set<UserStorage>();
 
     public abstract DatabaseProvider Provider { get; }

@@ -76,6 +76,19 @@ public sealed class LimitGuard(
         return null;
     }
 
+    /// <summary>Requests without an account (share links) are counted per client address, at the per-user allowance.</summary>
+    public async ValueTask<LimitRefusal?> CheckAnonymousRateAsync(System.Net.IPAddress ip)
+    {
+        var o = options.Value;
+        if (await store.HitAsync($"rate:ip:{ip}", o.RequestsPerMinutePerUser, Minute) is { } wait)
+        {
+            metrics.LimitRefused("ip_rate");
+            return new("ip_rate", wait, "Too many requests",
+                $"Each client address is limited to {o.RequestsPerMinutePerUser} requests per minute without signing in. Try again in {Seconds(wait)} s.");
+        }
+        return null;
+    }
+
     /// <summary>Checks the budget, then takes a concurrency slot; the caller disposes the slot when the generation ends.</summary>
     public async ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)> AcquireGenerationAsync(Guid userId, ModelInfo model) =>
         await CheckBudgetAsync(userId, model) is { } refusal ? (null, refusal) : await TakeSlotAsync(userId);

@@ -35,6 +35,7 @@ public sealed class JackcwfMetrics : IDisposable
     private readonly Counter<long> _fallbacks;
     private readonly Counter<long> _cache;
     private readonly Histogram<double> _dbDuration;
+    private readonly Counter<long> _audit;
     private readonly ActiveUsers _activeUsers = new();
     private readonly Dictionary<string, (int Status, double Seconds)> _health = new();
     private readonly Lock _healthLock = new();
@@ -72,6 +73,7 @@ public sealed class JackcwfMetrics : IDisposable
         _resumes = _meter.CreateCounter<long>("jackcwf_stream_resumes", description: "Stream resumes with Last-Event-ID.");
         _refusals = _meter.CreateCounter<long>("jackcwf_limit_refusals", description: "Requests refused by a limit.");
         _cache = _meter.CreateCounter<long>("jackcwf_cache_requests", description: "Cache lookups by cache and result.");
+        _audit = _meter.CreateCounter<long>("jackcwf_audit_entries", description: "Audit log entries written, by action and outcome (write_failed when the database refused one).");
         _cacheTokensSaved = _meter.CreateCounter<long>("jackcwf_cache_tokens_saved", description: "Tokens not sent to a provider because the response cache answered.");
         _retries = _meter.CreateCounter<long>("jackcwf_provider_retries", description: "Provider calls retried before the first token, by provider and failure kind.");
         _fallbacks = _meter.CreateCounter<long>("jackcwf_model_fallbacks", description: "Calls answered by a fallback model, by requested and answering model.");
@@ -94,6 +96,8 @@ public sealed class JackcwfMetrics : IDisposable
         _logins.Add(1, new("method", method), new("result", success ? "success" : "failure"));
 
     public void ConversationCreated() => _conversations.Add(1);
+
+    public void AuditEntry(string action, string outcome) => _audit.Add(1, new("action", action), new("outcome", outcome));
 
     public void MessageCreated(string role) => _messages.Add(1, new KeyValuePair<string, object?>("role", role));
 

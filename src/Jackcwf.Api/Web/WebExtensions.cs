@@ -94,7 +94,6 @@ public static class WebExtensions
             app.MapOpenApi("/openapi/{documentName}.json");
             app.MapScalarApiReference("/scalar", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json").WithTitle("Jackcwf API"));
         }
-        var index = Path.Combine(app.Environment.WebRootPath ?? Path.Combine(app.Environment.ContentRootPath, "wwwroot"), "index.html");
         // GET/HEAD only, so requests that routing refused for their method or content type keep their 405/415.
         app.MapMethods("/{**path:nonfile}", [HttpMethods.Get, HttpMethods.Head], async ctx =>
         {
@@ -105,18 +104,25 @@ public static class WebExtensions
                 await ErrorResponses.WriteAsync(ctx, 404, "not_found", "Not found", "No such route.");
                 return;
             }
-            ctx.Response.ContentType = "text/html; charset=utf-8";
-            ctx.Response.Headers.CacheControl = "no-cache";
-            if (File.Exists(index))
-            {
-                await ctx.Response.SendFileAsync(index);
-            }
-            else
-            {
-                await ctx.Response.WriteAsync("<!doctype html><title>Jackcwf</title><h1>Jackcwf API is running</h1><p>The web app is not built: run <code>./run.sh</code> (it builds <code>web/</code>). The API reference is at <a href=\"/scalar\">/scalar</a> when API_REFERENCE_ENABLED is true (the default in Development).</p>");
-            }
+            await SendIndexAsync(ctx, app.Environment);
         }).ExcludeFromDescription().Add(b => ((RouteEndpointBuilder)b).Order = int.MaxValue);
         return app;
+    }
+
+    /// <summary>The web app's page, for every client-side route (the status code is the caller's).</summary>
+    public static async Task SendIndexAsync(HttpContext ctx, IWebHostEnvironment env)
+    {
+        var index = Path.Combine(env.WebRootPath ?? Path.Combine(env.ContentRootPath, "wwwroot"), "index.html");
+        ctx.Response.ContentType = "text/html; charset=utf-8";
+        ctx.Response.Headers.CacheControl = "no-cache";
+        if (File.Exists(index))
+        {
+            await ctx.Response.SendFileAsync(index);
+        }
+        else
+        {
+            await ctx.Response.WriteAsync("<!doctype html><title>Jackcwf</title><h1>Jackcwf API is running</h1><p>The web app is not built: run <code>./run.sh</code> (it builds <code>web/</code>). The API reference is at <a href=\"/scalar\">/scalar</a> when API_REFERENCE_ENABLED is true (the default in Development).</p>");
+        }
     }
 
     private static async Task SecurityHeadersAsync(HttpContext ctx, RequestDelegate next)

@@ -113,3 +113,35 @@ export interface Problem {
   messageStatus?: MessageStatus
   content?: string
 }
+
+export interface ShareLink {
+  url: string
+  token: string
+  createdAt: string
+}
+
+export interface SharedMessage {
+  role: 'user' | 'assistant'
+  content: string
+  model?: string | null
+  createdAt: string
+}
+
+export interface SharedConversation {
+  title: string
+  sharedAt: string
+  messages: SharedMessage[]
+}
+
+export interface AuditEntry {
+  id: string
+  createdAt: string
+  action: string
+  outcome: 'success' | 'failure'
+  actorId: string | null
+  actorEmail: string | null
+  target: string | null
+  ip: string | null
+  userAgent: string | null
+  detail: string | null
+}

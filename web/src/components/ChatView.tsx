@@ -9,6 +9,7 @@ import { activePath, buildTree, ROOT, selectPathTo } from '../lib/tree'
 import { Composer } from './Composer'
 import { MoreIcon } from './Icons'
 import { MessageItem } from './MessageItem'
+import { ShareButton } from './ShareButton'
 import { displayTitle } from './Sidebar'
 
 interface Props {
@@ -512,6 +513,7 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
           <button type="button" className="secondary" aria-expanded={showSettings} aria-controls="chat-settings" onClick={() => setShowSettings((s) => !s)}>
             System prompt
           </button>
+          {conversation && <ShareButton conversationId={conversation.id} leafMessageId={path.at(-1)?.message.id} disabled={busy || path.length === 0} />}
           {conversation && (
             <details className="menu">
               <summary className="button secondary">Export</summary>

@@ -3,7 +3,9 @@ import { api } from '../api/client'
 import type { Me, ModelInfo } from '../api/types'
 import { navigate, useRoute } from '../lib/route'
 import { useTheme } from '../lib/theme'
+import { AccountPage } from '../pages/AccountPage'
 import { AdminPage } from '../pages/AdminPage'
+import { AuditPage } from '../pages/AuditPage'
 import { KeysPage } from '../pages/KeysPage'
 import { UsagePage } from '../pages/UsagePage'
 import { ChatView } from './ChatView'
@@ -30,7 +32,7 @@ export function Shell({ me, onSignedOut }: Props) {
   }, [])
 
   useEffect(() => {
-    if (route.page === 'admin' && !me.isAdmin) navigate({ page: 'chat' }, true)
+    if ((route.page === 'admin' || route.page === 'audit') && !me.isAdmin) navigate({ page: 'chat' }, true)
   }, [route.page, me.isAdmin])
 
   useEffect(() => setMenuOpen(false), [route])
@@ -83,6 +85,16 @@ export function Shell({ me, onSignedOut }: Props) {
           {route.page === 'usage' && <UsagePage />}
           {route.page === 'keys' && <KeysPage />}
           {route.page === 'admin' && me.isAdmin && <AdminPage me={me} />}
+          {route.page === 'audit' && me.isAdmin && <AuditPage />}
+          {route.page === 'account' && (
+            <AccountPage
+              me={me}
+              onDeleted={() => {
+                navigate({ page: 'chat' }, true)
+                onSignedOut()
+              }}
+            />
+          )}
         </main>
       </div>
     </div>

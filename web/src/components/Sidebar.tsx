@@ -283,9 +283,17 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
         <a href="#/keys" aria-current={route.page === 'keys' ? 'page' : undefined} onClick={onClose}>
           API keys
         </a>
+        <a href="#/account" aria-current={route.page === 'account' ? 'page' : undefined} onClick={onClose}>
+          Account
+        </a>
         {me.isAdmin && (
           <a href="#/admin" aria-current={route.page === 'admin' ? 'page' : undefined} onClick={onClose}>
             Admin
+          </a>
+        )}
+        {me.isAdmin && (
+          <a href="#/audit" aria-current={route.page === 'audit' ? 'page' : undefined} onClick={onClose}>
+            Audit log
           </a>
         )}
         <div className="account">

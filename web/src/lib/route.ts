@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react'
 
 /**
- * Hash routes (`#/c/<id>`, `#/usage`, `#/keys`, `#/admin`): deep links work without the server
+ * Hash routes (`#/c/<id>`, `#/usage`, `#/keys`, `#/admin`, `#/audit`): deep links work without the server
  * knowing the client's routes.
  */
 export type Route =
@@ -9,6 +9,8 @@ export type Route =
   | { page: 'usage' }
   | { page: 'keys' }
   | { page: 'admin' }
+  | { page: 'audit' }
+  | { page: 'account' }
 
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#\/?/, '')
@@ -22,6 +24,10 @@ export function parseRoute(hash: string): Route {
       return { page: 'keys' }
     case 'admin':
       return { page: 'admin' }
+    case 'audit':
+      return { page: 'audit' }
+    case 'account':
+      return { page: 'account' }
     default:
       return { page: 'chat' }
   }
