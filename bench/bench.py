@@ -6,7 +6,7 @@ CPU per request is read from /proc (utime + stime) of the target process and, fo
 PostgreSQL (postmaster, its live backends and the ones it reaped) and Redis, before and after each
 wrk run, divided by the requests served. Latency figures are wrk's percentiles minus those of the
 same run straight against the upstream ("added")."""
-import argparse, asyncio, datetime, http.client, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.parse, uuid
+import argparse, asyncio, base64, datetime, http.client, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.parse, uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -222,6 +222,8 @@ def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid):
         "MAX_CONCURRENT_GENERATIONS": "10000",
         "SHUTDOWN_DRAIN_DELAY_SECONDS": "0",
         "LOG_FORMAT": "json",
+        # The key ring in PostgreSQL is encrypted with it (required outside Development).
+        "DATA_PROTECTION_KEY": base64.b64encode(os.urandom(32)).decode(),
     }
     os.makedirs(os.path.join(work, "jackcwf"))
     start = time.perf_counter()

@@ -11,7 +11,9 @@ public sealed class DataTierFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        Cluster = await DataTierCluster.StartAsync(new Dictionary<string, string>
+        // Every test user signs in from 127.0.0.1: the per-address sign-in throttles would refuse
+        // the load driver's users long before any failover, so they are lifted as in every suite.
+        var environment = new Dictionary<string, string>(Jackcwf.Testing.ApiProcess.RelaxedAuthLimits)
         {
             ["DEMO_CHUNK_DELAY_MS"] = "80",
             ["SHUTDOWN_DRAIN_DELAY_SECONDS"] = "2",
@@ -19,7 +21,8 @@ public sealed class DataTierFixture : IAsyncLifetime
             ["LOG_LEVEL"] = "Information",
             ["DEFAULT_MODEL"] = "demo/echo",
             ["RATE_LIMIT_USER_PER_MINUTE"] = "100000",
-        });
+        };
+        Cluster = await DataTierCluster.StartAsync(environment);
     }
 
     public async ValueTask DisposeAsync()
