@@ -109,13 +109,41 @@ public sealed class MixedVersionTests
         }
     }
 
-    /// <summary>The newest commit that touched the migrations, and its parent (the release before that schema change).</summary>
+    /// <summary>
+    /// The release before the newest schema change: walking main's first-parent history back from
+    /// HEAD, the newest commit whose migrations are a strict subset of HEAD's (branches merged into
+    /// main may carry migrations that were re-created under another id before landing, so "the parent
+    /// of the last commit that touched the folder" is not always a release of main), and the commit
+    /// after it on that line.
+    /// </summary>
     private static async Task<(string Newest, string Previous)> FindCommitsAsync(CancellationToken ct)
     {
-        var newest = (await GitAsync(ct, "log", "-1", "--format=%H", "--", Migrations)).Trim();
-        Assert.True(newest.Length == 40, $"git log found no commit touching {Migrations} (a shallow clone? fetch the history: git fetch --unshallow)");
-        var previous = (await GitAsync(ct, "rev-parse", newest + "^")).Trim();
-        return (newest, previous);
+        var chain = (await GitAsync(ct, "rev-list", "--first-parent", "--max-count=1000", "HEAD"))
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.True(chain.Length > 1, "git rev-list found no history (a shallow clone? fetch the history: git fetch --unshallow)");
+        var current = await MigrationIdsAsync(chain[0], ct);
+        var newer = chain[0];
+        foreach (var commit in chain.Skip(1))
+        {
+            var ids = await MigrationIdsAsync(commit, ct);
+            if (ids.IsProperSubsetOf(current))
+            {
+                return (newer, commit);
+            }
+            newer = commit;
+        }
+        Assert.Fail($"no earlier commit on main's first-parent line has a subset of the migrations of HEAD");
+        return default;
+    }
+
+    private static async Task<HashSet<string>> MigrationIdsAsync(string commit, CancellationToken ct)
+    {
+        var names = await GitAsync(ct, "ls-tree", "--name-only", commit, Migrations + "/PostgreSql/");
+        return names.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(Path.GetFileName)
+            .Where(n => n!.EndsWith(".cs", StringComparison.Ordinal) && !n.EndsWith(".Designer.cs", StringComparison.Ordinal) && !n.Contains("ModelSnapshot", StringComparison.Ordinal))
+            .Select(n => n!)
+            .ToHashSet(StringComparer.Ordinal);
     }
 
     /// <summary>
