@@ -220,6 +220,9 @@ def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid):
         "RATE_LIMIT_USER_PER_MINUTE": "1000000",
         "RATE_LIMIT_KEY_PER_MINUTE": "1000000",
         "MAX_CONCURRENT_GENERATIONS": "10000",
+        # One benchmark user holds every open stream, in one conversation: the per-user caps are lifted.
+        "MAX_CONCURRENT_STREAMS": "10000",
+        "MAX_MESSAGES_PER_CONVERSATION": "1000000",
         "SHUTDOWN_DRAIN_DELAY_SECONDS": "0",
         "LOG_FORMAT": "json",
         # The key ring in PostgreSQL is encrypted with it (required outside Development).
