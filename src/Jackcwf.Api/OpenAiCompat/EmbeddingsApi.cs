@@ -56,19 +56,8 @@ public static class EmbeddingsApi
         HttpContext http, ClaimsPrincipal user, EmbeddingModels embeddings, IOptions<EmbeddingOptions> options,
         LimitGuard guard, UsageLedger ledger)
     {
-        EmbeddingRequest? request;
-        try
+        if (await OpenAiCompatApi.ReadBodyAsync(http, EmbeddingsJsonContext.Default.EmbeddingRequest) is not { } request)
         {
-            request = await JsonSerializer.DeserializeAsync(http.Request.Body, EmbeddingsJsonContext.Default.EmbeddingRequest, http.RequestAborted);
-        }
-        catch (JsonException e)
-        {
-            await ErrorAsync(http, 400, "invalid_json", $"We could not parse the JSON body of your request ({e.Path ?? "$"}).", e.Path?.TrimStart('$', '.'));
-            return;
-        }
-        if (request is null)
-        {
-            await ErrorAsync(http, 400, "invalid_request", "The request body must be a JSON object.", null);
             return;
         }
         if (request.Unknown is { Count: > 0 } unknown)
@@ -186,12 +175,8 @@ public static class EmbeddingsApi
         return empty >= 0 ? (list, $"input[{empty}] must not be an empty string.") : (list, null);
     }
 
-    private static Task ErrorAsync(HttpContext http, int status, string code, string message, string? param)
-    {
-        http.Items[WebExtensions.ProblemCodeItem] = code;
-        return Results.Json(OpenAiError.Create(message, OpenAiError.TypeFor(status), code, param), OpenAiJsonContext.Default.OpenAiErrorResponse, statusCode: status)
-            .ExecuteAsync(http);
-    }
+    private static Task ErrorAsync(HttpContext http, int status, string code, string message, string? param) =>
+        OpenAiCompatApi.ErrorAsync(http, status, code, message, param);
 
     private static string Truncate(string s) => s.Length <= 80 ? s : s[..80] + "…";
 }

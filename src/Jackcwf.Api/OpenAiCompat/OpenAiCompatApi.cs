@@ -44,19 +44,8 @@ public static class OpenAiCompatApi
         JackcwfMetrics metrics, ILoggerFactory loggers, AccessRevocations revocations)
     {
         var accepted = Stopwatch.GetTimestamp();
-        ChatCompletionRequest? request;
-        try
+        if (await ReadBodyAsync(http, OpenAiJsonContext.Default.ChatCompletionRequest) is not { } request)
         {
-            request = await JsonSerializer.DeserializeAsync(http.Request.Body, OpenAiJsonContext.Default.ChatCompletionRequest, http.RequestAborted);
-        }
-        catch (JsonException e)
-        {
-            await ErrorAsync(http, 400, "invalid_json", $"We could not parse the JSON body of your request ({e.Path ?? "$"}).", e.Path?.TrimStart('$', '.'));
-            return;
-        }
-        if (request is null)
-        {
-            await ErrorAsync(http, 400, "invalid_request", "The request body must be a JSON object.", null);
             return;
         }
         var model = catalog.Find(request.Model) ?? catalog.Available.FirstOrDefault(m => m.Name == request.Model);
@@ -137,6 +126,26 @@ public static class OpenAiCompatApi
         return http.Response.HasStarted
             ? WriteDataAsync(http, JsonSerializer.Serialize(OpenAiError.Create(message, OpenAiError.TypeFor(401), code), OpenAiJsonContext.Default.OpenAiErrorResponse))
             : ErrorAsync(http, 401, code, message, null);
+    }
+
+    /// <summary>The JSON body as <typeparamref name="T"/>, or null after answering OpenAI's 400 for a body that is not one.</summary>
+    internal static async Task<T?> ReadBodyAsync<T>(HttpContext http, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) where T : class
+    {
+        T? request;
+        try
+        {
+            request = await JsonSerializer.DeserializeAsync(http.Request.Body, type, http.RequestAborted);
+        }
+        catch (JsonException e)
+        {
+            await ErrorAsync(http, 400, "invalid_json", $"We could not parse the JSON body of your request ({e.Path ?? "$"}).", e.Path?.TrimStart('$', '.'));
+            return null;
+        }
+        if (request is null)
+        {
+            await ErrorAsync(http, 400, "invalid_request", "The request body must be a JSON object.", null);
+        }
+        return request;
     }
 
     internal static Task ErrorAsync(HttpContext http, int status, string code, string message, string? param)
