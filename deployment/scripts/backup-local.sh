@@ -127,7 +127,7 @@ local_restore() {
     as_pg_owner "$pgbin/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null
   fi
   pgbr "${args[@]}" restore || die "pgbackrest restore failed; PostgreSQL and the replicas are stopped" \
-    "read $(backup_dir)/log/, fix, and run --restore again (deploy-ha.sh --platform local --backups lists what can be restored)"
+    "read $(backup_dir)/log/, fix, and run --restore again (deploy-ha.sh --platform local --backups lists what can be restored; a --to must be at least a second after a backup's stop time)"
   log "restore: files restored in $((SECONDS - started))s; starting PostgreSQL (it replays archived WAL)"
   as_pg_owner "$pgbin/pg_ctl" -D "$data" -l "$HA_DIR/postgres/postgres.log" -w -t 600 \
     -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp" start >/dev/null \

@@ -69,6 +69,16 @@ public sealed partial class PostgresRestoreDrillTests
             var beforeT = new List<Guid>();
             beforeT.AddRange(await WriteConversationsAsync(http, N, "before the backup"));
             var backup = await RunScriptAsync(environment, "--platform", "local", "--backup");
+            // pgBackRest picks the backup for a time target by its stop time, kept in whole seconds,
+            // and needs it strictly before the target: a target in the second a backup ended finds
+            // no backup ("unable to find backup set with stop time less than ..."). A user picks a
+            // moment well after a backup; on a fast machine this drill could reach T within the same
+            // second, so T is noted once the database clock is in a later second than the backup's end.
+            var backupEnded = await ScalarAsync<DateTime>(db, "SELECT date_trunc('second', clock_timestamp())");
+            while (await ScalarAsync<DateTime>(db, "SELECT date_trunc('second', clock_timestamp())") <= backupEnded)
+            {
+                await Task.Delay(50, Ct);
+            }
             beforeT.AddRange(await WriteConversationsAsync(http, M, "after the backup"));
             var t = await ScalarAsync<DateTime>(db, "SELECT clock_timestamp()");
             var atT = await MessagesDigestAsync(db);
