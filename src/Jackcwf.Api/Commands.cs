@@ -1,6 +1,7 @@
 using Jackcwf.Api.Backup;
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.Web;
 using Microsoft.Extensions.Options;
 
 namespace Jackcwf.Api;
@@ -141,13 +142,13 @@ internal static class Commands
         var errors = EnvironmentVariables.Apply(builder.Configuration, Environment.GetEnvironmentVariable);
         try
         {
-            _ = DatabaseConnection.Parse(builder.Configuration["Database:Url"], Directory.GetCurrentDirectory());
+            _ = DatabaseConnection.Parse(builder.Configuration[DatabaseOptions.UrlKey], Directory.GetCurrentDirectory());
         }
         catch (FormatException e)
         {
             errors.Add(e.Message);
         }
-        if (builder.Configuration["Redis:Url"] is { Length: > 0 } redis)
+        if (builder.Configuration[Backplane.RedisOptions.UrlKey] is { Length: > 0 } redis)
         {
             try
             {
@@ -168,8 +169,8 @@ internal static class Commands
             return false;
         }
         var urls = builder.Configuration["ASPNETCORE_URLS"] ?? builder.Configuration["urls"];
-        var listen = string.IsNullOrEmpty(urls) ? $"http://+:{builder.Configuration.GetValue("Server:Port", 8080)}" : urls;
-        var metricsPort = builder.Configuration.GetValue<int?>("Server:MetricsPort");
+        var listen = string.IsNullOrEmpty(urls) ? $"http://+:{builder.Configuration.GetValue(ServerOptions.PortKey, 8080)}" : urls;
+        var metricsPort = builder.Configuration.GetValue<int?>(ServerOptions.MetricsPortKey);
         if (metricsPort is { } port)
         {
             // The metrics listener binds where the first public one does (all interfaces in a container).
@@ -188,31 +189,52 @@ internal static class Commands
     {
         app.Lifetime.ApplicationStarted.Register(() => app.Logger.LogInformation(
             "Jackcwf is listening on {Urls}; data: {Data}", string.Join(", ", app.Urls), DescribeData(app.Configuration)));
+        var server = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
+        if (server.UvicornWorkers is { } w)
+        {
+            app.Logger.LogInformation("UVICORN_WORKERS={Workers} is accepted for compatibility and ignored: one process uses every core", w);
+        }
+        await app.RunAsync();
+        return 0;
+    }
+
+    /// <summary>
+    /// Validates every settings class now, before anything reads one, and logs each bad value (from
+    /// appsettings.json, the environment or the command line) naming its setting; false when any is
+    /// bad, after disposing the app so the log lines are written before the process exits.
+    /// </summary>
+    public static async Task<bool> ValidateSettingsAsync(WebApplication app)
+    {
         try
         {
-            // Inside the try: reading the options validates them, and a refusal is a configuration error.
-            var server = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
-            if (server.UvicornWorkers is { } w)
-            {
-                app.Logger.LogInformation("UVICORN_WORKERS={Workers} is accepted for compatibility and ignored: one process uses every core", w);
-            }
-            await app.RunAsync();
-            return 0;
+            app.Services.GetService<IStartupValidator>()?.Validate();
+            return true;
         }
-        catch (OptionsValidationException e)
+        catch (Exception e) when (SettingsErrors(e) is { Count: > 0 } errors)
         {
-            foreach (var f in e.Failures)
+            foreach (var error in errors)
             {
-                Console.Error.WriteLine($"Configuration error: {f}");
+                app.Logger.LogCritical("Configuration error: {Error}", error);
             }
-            return 2;
+            app.Logger.LogCritical("Fix the settings above (see docs/configuration.md) and start again.");
+            await app.DisposeAsync();
+            return false;
         }
     }
+
+    // A validator's refusal, or the binder's "Failed to convert configuration value at 'Section:Key'".
+    private static List<string> SettingsErrors(Exception e) => e switch
+    {
+        OptionsValidationException v => [.. v.Failures],
+        AggregateException a => [.. a.InnerExceptions.SelectMany(SettingsErrors)],
+        InvalidOperationException { InnerException: not null } i when i.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal) => [i.Message],
+        _ => [],
+    };
 
     /// <summary>Where the data lives, for the first log lines: a SQLite path or a PostgreSQL host and database, never credentials.</summary>
     internal static string DescribeData(IConfiguration configuration)
     {
-        var db = DatabaseConnection.Parse(configuration["Database:Url"], Directory.GetCurrentDirectory());
+        var db = DatabaseConnection.Parse(configuration[DatabaseOptions.UrlKey], Directory.GetCurrentDirectory());
         if (db.Provider == DatabaseProvider.Sqlite)
         {
             return $"SQLite {Path.GetFullPath(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(db.ConnectionString).DataSource)}";

@@ -2,18 +2,18 @@ using Jackcwf.Api;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Ai;
 using Jackcwf.Api.Audit;
-using Jackcwf.Api.Backup;
 using Jackcwf.Api.Backplane;
+using Jackcwf.Api.Backup;
 using Jackcwf.Api.Chat;
-using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Conversations;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.Health;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.OpenAiCompat;
 using Jackcwf.Api.Privacy;
 using Jackcwf.Api.Sharing;
-using Jackcwf.Api.Usage;
 using Jackcwf.Api.Telemetry;
+using Jackcwf.Api.Usage;
 using Jackcwf.Api.Web;
 using Jackcwf.ServiceDefaults;
 
@@ -31,7 +31,6 @@ if (!builder.AddJackcwfConfiguration())
 }
 builder.AddServiceDefaults();
 builder.AddDrainOnShutdown();
-builder.AddJackcwfOptions();
 builder.AddTelemetry();
 builder.AddData();
 builder.AddBackups();
@@ -42,6 +41,7 @@ builder.AddExternalLogin();
 builder.AddAi();
 builder.AddLimits();
 builder.AddChat();
+builder.AddHealthMonitoring();
 builder.AddBackplane();
 builder.AddWeb();
 
@@ -49,6 +49,10 @@ var app = builder.Build();
 if (args is ["migrate", ..])
 {
     return await Commands.MigrateAsync(app);
+}
+if (!await Commands.ValidateSettingsAsync(app))
+{
+    return 2;
 }
 
 app.UseWeb();

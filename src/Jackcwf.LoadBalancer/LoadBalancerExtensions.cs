@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
-using OpenTelemetry.Resources;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -9,6 +9,7 @@ namespace Jackcwf.LoadBalancer;
 
 public static class LoadBalancerExtensions
 {
+    /// <summary>The balancer's registrations; call <c>AddServiceDefaults</c> first (logging, telemetry, the Prometheus exporter).</summary>
     public static WebApplicationBuilder AddLoadBalancer(this WebApplicationBuilder builder)
     {
         var configuration = builder.Configuration;
@@ -35,12 +36,10 @@ public static class LoadBalancerExtensions
             .AddConfigFilter<BackendsConfigFilter>()
             .AddTransforms(RetryOnAnotherDestination.AddRefusalTransform);
 
-        builder.Services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService("jackcwf-loadbalancer"))
-            .WithMetrics(metrics => metrics
-                .AddMeter(LoadBalancerMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
-                // Scrapes must see the counters of the request just made (tests, health-check.sh).
-                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
+        // Telemetry and the exporter come from AddServiceDefaults; the balancer adds its own meter.
+        builder.Services.ConfigureOpenTelemetryMeterProvider(metrics => metrics.AddMeter(LoadBalancerMetrics.MeterName));
+        // Scrapes must see the counters of the request just made (tests, health-check.sh).
+        builder.Services.Configure<PrometheusAspNetCoreOptions>(o => o.ScrapeResponseCacheDurationMilliseconds = 0);
         return builder;
     }
 

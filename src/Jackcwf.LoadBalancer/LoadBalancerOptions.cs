@@ -21,18 +21,18 @@ public sealed class LoadBalancerOptions
     /// <summary>Comma-separated replica base URLs; when set they replace the destinations of appsettings.json.</summary>
     public string? Backends { get; set; }
 
-    [Range(1, 65535)]
+    [Range(1, 65535, ErrorMessage = "LoadBalancer:Port (LB_PORT) must be a port number between {1} and {2}.")]
     public int Port { get; set; } = 8000;
 
     /// <summary>Turns the sticky cookie on without editing the ReverseProxy section.</summary>
     public bool? Sticky { get; set; }
 
     /// <summary>Bodies of retryable POSTs are buffered up to this size; larger ones are forwarded once.</summary>
-    [Range(0, 64L * 1024 * 1024)]
+    [Range(0, 64L * 1024 * 1024, ErrorMessage = "LoadBalancer:MaxRetryBodyBytes must be between {1} and {2} bytes.")]
     public long MaxRetryBodyBytes { get; set; } = 1024 * 1024;
 
     /// <summary>Attempts per request, the first included; each retry goes to a replica not tried yet.</summary>
-    [Range(1, 10)]
+    [Range(1, 10, ErrorMessage = "LoadBalancer:MaxAttempts must be between {1} and {2}.")]
     public int MaxAttempts { get; set; } = 3;
 
     public IReadOnlyList<Uri> BackendUris() =>

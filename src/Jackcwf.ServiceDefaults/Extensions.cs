@@ -24,6 +24,9 @@ public static class Extensions
     /// <summary>The platform's own meter; every custom instrument hangs off it.</summary>
     public const string PlatformMeterName = "Jackcwf";
 
+    /// <summary><c>LOG_FORMAT</c>: text or json; see <see cref="UseTextLogs"/>.</summary>
+    public const string LogFormatKey = "Logging:Format";
+
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder, string serviceName = "jackcwf")
         where TBuilder : IHostApplicationBuilder
     {
@@ -45,7 +48,7 @@ public static class Extensions
         builder.Logging.ClearProviders();
         builder.Logging.Configure(o => o.ActivityTrackingOptions =
             ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
-        if (UseTextLogs(builder.Configuration["Logging:Format"], Console.IsOutputRedirected))
+        if (UseTextLogs(builder.Configuration[LogFormatKey], Console.IsOutputRedirected))
         {
             builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.UseUtcTimestamp = true; o.TimestampFormat = "HH:mm:ss.fff "; });
         }

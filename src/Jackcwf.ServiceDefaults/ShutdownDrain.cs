@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Jackcwf.ServiceDefaults;
 
@@ -19,14 +20,14 @@ public interface IShutdownParticipant
 internal sealed class ShutdownDrainService(
     DrainState drain,
     IEnumerable<IShutdownParticipant> participants,
-    IConfiguration configuration,
+    IOptions<ShutdownOptions> options,
     ILogger<ShutdownDrainService> logger) : IHostedLifecycleService
 {
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
         drain.BeginDraining();
-        var delay = TimeSpan.FromSeconds(configuration.GetValue("Server:DrainDelaySeconds", 5));
-        var graceful = TimeSpan.FromSeconds(configuration.GetValue("Server:GracefulShutdownTimeoutSeconds", 30));
+        var delay = TimeSpan.FromSeconds(options.Value.DrainDelaySeconds);
+        var graceful = TimeSpan.FromSeconds(options.Value.GracefulShutdownTimeoutSeconds);
         if (!drain.ReadinessProbed)
         {
             // Nothing ever asked for readiness, so no balancer routes here and nobody must be told.
@@ -63,10 +64,25 @@ public static class ShutdownDrainExtensions
     /// </summary>
     public static IHostApplicationBuilder AddDrainOnShutdown(this IHostApplicationBuilder builder)
     {
+        builder.Services.AddOptions<ShutdownOptions>().BindConfiguration(ShutdownOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddHostedService<ShutdownDrainService>();
-        var delay = builder.Configuration.GetValue("Server:DrainDelaySeconds", 5);
-        var graceful = builder.Configuration.GetValue("Server:GracefulShutdownTimeoutSeconds", 30);
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(delay + graceful + 15));
+        // The host reads HostOptions while it is built, before start-up validation: an invalid value
+        // falls back to the defaults here and is reported by the validator a moment later.
+        builder.Services.AddOptions<HostOptions>().Configure<IConfiguration>((o, configuration) =>
+        {
+            var shutdown = new ShutdownOptions();
+            try
+            {
+                configuration.GetSection(ShutdownOptions.Section).Bind(shutdown);
+            }
+            catch (InvalidOperationException)
+            {
+                shutdown = new ShutdownOptions();
+            }
+            var delay = Math.Clamp(shutdown.DrainDelaySeconds, 0, 600);
+            var graceful = Math.Clamp(shutdown.GracefulShutdownTimeoutSeconds, 0, 3600);
+            o.ShutdownTimeout = TimeSpan.FromSeconds(delay + graceful + 15);
+        });
         return builder;
     }
 }

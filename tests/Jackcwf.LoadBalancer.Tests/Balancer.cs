@@ -1,3 +1,4 @@
+using Jackcwf.ServiceDefaults;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -43,6 +44,7 @@ public sealed class Balancer : IAsyncDisposable
             args = [.. args, "--Backends=" + string.Join(',', replicas)];
         }
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        builder.AddServiceDefaults("jackcwf-loadbalancer");
         builder.AddLoadBalancer();
         var app = builder.Build();
         app.MapLoadBalancer();

@@ -1,6 +1,5 @@
 using System.Security.Claims;
 using Jackcwf.Api.Audit;
-using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;

@@ -53,7 +53,8 @@ public static class AccountsExtensions
             && Guid.TryParse(ctx.User.FindFirst(System.Security.Claims.ClaimTypes.NameIdentifier)?.Value, out var userId)
             && await http.RequestServices.GetRequiredService<UserAccessCache>().GetAsync(userId) is { } access
             && access.Roles.Contains(AppRole.Admin)));
-        s.AddOptions<AuthLimitsOptions>().BindConfiguration(AuthLimitsOptions.Section);
+        s.AddSettings<AccountsOptions>(AccountsOptions.Section);
+        s.AddSettings<AuthLimitsOptions>(AuthLimitsOptions.Section);
         s.AddSingleton<AuthThrottle>();
         s.AddSingleton<SetupToken>();
         s.AddHostedService<SetupTokenNotice>();
@@ -82,7 +83,7 @@ public static class AccountsExtensions
         s.AddDataProtection()
             .SetApplicationName("jackcwf")
             .PersistKeysToDbContext<AppDbContext>();
-        s.AddOptions<KeyRingOptions>().BindConfiguration(KeyRingOptions.Section).ValidateOnStart();
+        s.AddSettings<KeyRingOptions>(KeyRingOptions.Section);
         s.AddSingleton<IValidateOptions<KeyRingOptions>, ValidateKeyRingOptions>();
         // Read from configuration, not IOptions<KeyRingOptions>: an invalid key is reported by the validator at start, not thrown here.
         s.AddOptions<KeyManagementOptions>().Configure<IConfiguration>((o, configuration) =>

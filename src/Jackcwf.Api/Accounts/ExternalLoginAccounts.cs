@@ -1,5 +1,4 @@
 using System.Security.Claims;
-using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;

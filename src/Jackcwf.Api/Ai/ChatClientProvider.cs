@@ -3,7 +3,6 @@ using System.ClientModel.Primitives;
 using System.Collections.Concurrent;
 using Anthropic;
 using Jackcwf.Api.Ai.Pipeline;
-using Jackcwf.Api.Configuration;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 using OpenAI;

@@ -1,4 +1,3 @@
-using Jackcwf.Api.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace Jackcwf.Api.Ai;

@@ -1,12 +1,12 @@
+using Jackcwf.Api.Ai.Embeddings;
 using Jackcwf.Api.Ai.Pipeline;
 using Jackcwf.Api.Configuration;
-using Jackcwf.Api.Ai.Embeddings;
 using Jackcwf.Api.Conversations;
 using Jackcwf.Api.Telemetry;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Caching.StackExchangeRedis;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
-using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Jackcwf.Api.Ai;
 
@@ -29,6 +29,12 @@ public static class AiExtensions
     public static IHostApplicationBuilder AddAi(this IHostApplicationBuilder builder)
     {
         var s = builder.Services;
+        s.AddSettings<ProvidersOptions>(ProvidersOptions.Section);
+        s.AddSettings<ModelsOptions>(ModelsOptions.Section);
+        s.AddSingleton<IValidateOptions<ModelsOptions>, ValidateModelsOptions>();
+        s.AddSettings<ResilienceOptions>(ResilienceOptions.Section);
+        s.AddSettings<ResponseCacheOptions>(ResponseCacheOptions.Section);
+        s.AddSingleton<IValidateOptions<ResponseCacheOptions>, ValidateResponseCacheOptions>();
         s.AddSingleton<ModelCatalog>();
         s.AddSingleton<ChatClientProvider>();
         // Built at start-up (the generation runner needs it). The pipeline's series exist from then on
@@ -61,7 +67,7 @@ public static class AiExtensions
         s.AddHybridCache()
             .AddSerializer(new JsonHybridSerializer<CachedAnswer>(ResponseCacheJsonContext.Default.CachedAnswer))
             .AddSerializer(new JsonHybridSerializer<SemanticIndex>(ResponseCacheJsonContext.Default.SemanticIndex));
-        if (!string.IsNullOrWhiteSpace(builder.Configuration["Redis:Url"]))
+        if (!string.IsNullOrWhiteSpace(builder.Configuration[Backplane.RedisOptions.UrlKey]))
         {
             s.AddStackExchangeRedisCache(_ => { });
             s.AddOptions<RedisCacheOptions>().Configure<IServiceProvider>((o, sp) =>

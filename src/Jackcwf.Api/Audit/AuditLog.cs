@@ -1,17 +1,11 @@
 using System.Security.Claims;
+using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Telemetry;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace Jackcwf.Api.Audit;
-
-public sealed class AuditOptions
-{
-    public const string Section = "Audit";
-    /// <summary>Entries older than this are deleted; 0 keeps them forever.</summary>
-    public int RetentionDays { get; set; } = 365;
-}
 
 /// <summary>The one way to write the audit log.</summary>
 public interface IAuditLog
@@ -113,8 +107,7 @@ public static class AuditExtensions
 {
     public static IHostApplicationBuilder AddAudit(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.Section)
-            .Validate(o => o.RetentionDays >= 0, "AUDIT_RETENTION_DAYS must be 0 (keep forever) or a number of days").ValidateOnStart();
+        builder.Services.AddSettings<AuditOptions>(AuditOptions.Section);
         builder.Services.AddSingleton<IAuditLog, AuditLog>();
         builder.Services.AddHostedService<AuditRetention>();
         return builder;

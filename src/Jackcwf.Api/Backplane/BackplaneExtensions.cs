@@ -1,6 +1,8 @@
 using Jackcwf.Api.Chat;
+using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Health;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace Jackcwf.Api.Backplane;
@@ -16,13 +18,16 @@ public static class BackplaneExtensions
     /// </summary>
     public static IHostApplicationBuilder AddBackplane(this IHostApplicationBuilder builder)
     {
-        var url = builder.Configuration["Redis:Url"];
+        var s = builder.Services;
+        s.AddSettings<RedisOptions>(RedisOptions.Section);
+        s.AddSingleton<IValidateOptions<RedisOptions>, ValidateRedisOptions>();
+        // Read before the container exists: it decides which implementations are registered.
+        var url = builder.Configuration[RedisOptions.UrlKey];
         if (string.IsNullOrWhiteSpace(url))
         {
             return builder;
         }
         var options = RedisUrl.Parse(url);
-        var s = builder.Services;
         s.AddSingleton<IConnectionMultiplexer>(sp =>
         {
             // AbortOnConnectFail=false: returns after the first attempt even when Redis is down and keeps retrying.

@@ -1,3 +1,4 @@
+using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Health;
 using Jackcwf.ServiceDefaults;
 
@@ -8,7 +9,7 @@ public static class ChatExtensions
     public static IHostApplicationBuilder AddChat(this IHostApplicationBuilder builder)
     {
         var s = builder.Services;
-        s.AddOptions<ChatSettings>().BindConfiguration(ChatSettings.Section);
+        s.AddSettings<ChatSettings>(ChatSettings.Section);
         s.AddSingleton<IGenerationEventLog, InProcessGenerationEventLog>();
         s.AddSingleton<IStopSignal, InProcessStopSignal>();
         s.AddSingleton<Usage.UsageLedger>();
@@ -16,7 +17,6 @@ public static class ChatExtensions
         s.AddHostedService(sp => sp.GetRequiredService<GenerationRunner>());
         s.AddSingleton<IShutdownParticipant>(sp => sp.GetRequiredService<GenerationRunner>());
         s.AddHostedService<LeaseSweeper>();
-        s.AddHostedService<HealthMonitor>();
         return builder;
     }
 }

@@ -1,5 +1,5 @@
-using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.Limits;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.AI;
 

@@ -109,38 +109,10 @@ public static class EnvironmentVariables
                 continue;
             }
             raw = raw.Trim();
-            var shown = v.Secret ? "(hidden)" : $"\"{raw}\"";
-            switch (v.Kind)
+            if (Problem(v, v.Name, raw, out raw) is { } problem)
             {
-                case Kind.Integer:
-                    if (!long.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < v.Min || n > v.Max)
-                    {
-                        errors.Add($"{v.Name} must be a whole number between {v.Min} and {v.Max} (got {shown}).");
-                        continue;
-                    }
-                    break;
-                case Kind.Boolean:
-                    if (ParseBool(raw) is not { } b)
-                    {
-                        errors.Add($"{v.Name} must be true or false (got {shown}).");
-                        continue;
-                    }
-                    raw = b ? "true" : "false";
-                    break;
-                case Kind.Number:
-                    if (!decimal.TryParse(raw, NumberStyles.Number, CultureInfo.InvariantCulture, out var d) || d < v.Min || d > v.Max)
-                    {
-                        errors.Add($"{v.Name} must be a number between {v.Min} and {v.Max} (got {shown}).");
-                        continue;
-                    }
-                    break;
-                case Kind.Url:
-                    if (raw.Length > 0 && (!Uri.TryCreate(raw, UriKind.Absolute, out var u) || (u.Scheme != "http" && u.Scheme != "https")))
-                    {
-                        errors.Add($"{v.Name} must be an absolute http(s) URL (got {shown}).");
-                        continue;
-                    }
-                    break;
+                errors.Add(problem);
+                continue;
             }
             if (raw.Length > 0)
             {
@@ -149,6 +121,46 @@ public static class EnvironmentVariables
         }
         configuration.AddInMemoryCollection(values);
         return errors;
+    }
+
+    /// <summary>
+    /// Why <paramref name="raw"/> is no valid value of <paramref name="v"/> (a sentence starting with
+    /// <paramref name="subject"/>), or null with the value in its normal form. The same rule checks
+    /// environment variables here and every bound options class at start (<see cref="VariableRangeValidator{TOptions}"/>).
+    /// </summary>
+    public static string? Problem(Variable v, string subject, string raw, out string normalized)
+    {
+        normalized = raw;
+        var shown = v.Secret ? "(hidden)" : $"\"{raw}\"";
+        switch (v.Kind)
+        {
+            case Kind.Integer:
+                if (!long.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < v.Min || n > v.Max)
+                {
+                    return $"{subject} must be a whole number between {v.Min} and {v.Max} (got {shown}).";
+                }
+                break;
+            case Kind.Boolean:
+                if (ParseBool(raw) is not { } b)
+                {
+                    return $"{subject} must be true or false (got {shown}).";
+                }
+                normalized = b ? "true" : "false";
+                break;
+            case Kind.Number:
+                if (!decimal.TryParse(raw, NumberStyles.Number, CultureInfo.InvariantCulture, out var d) || d < v.Min || d > v.Max)
+                {
+                    return $"{subject} must be a number between {v.Min} and {v.Max} (got {shown}).";
+                }
+                break;
+            case Kind.Url:
+                if (raw.Length > 0 && (!Uri.TryCreate(raw, UriKind.Absolute, out var u) || (u.Scheme != "http" && u.Scheme != "https")))
+                {
+                    return $"{subject} must be an absolute http(s) URL (got {shown}).";
+                }
+                break;
+        }
+        return null;
     }
 
     public static bool? ParseBool(string raw) => raw.ToLowerInvariant() switch

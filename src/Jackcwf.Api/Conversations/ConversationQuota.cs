@@ -1,5 +1,5 @@
-using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.Limits;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;

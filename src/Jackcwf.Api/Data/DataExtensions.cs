@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Diagnostics;
 using Jackcwf.Api.Configuration;
+using Jackcwf.Api.Health;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.ServiceDefaults;
 using Microsoft.EntityFrameworkCore;
@@ -16,8 +17,11 @@ public static class DataExtensions
 {
     public static IHostApplicationBuilder AddData(this IHostApplicationBuilder builder)
     {
-        var connection = DatabaseConnection.Parse(builder.Configuration[$"{DatabaseOptions.Section}:Url"], Directory.GetCurrentDirectory());
+        // Read before the container exists: the provider decides which DbContext is registered.
+        var connection = DatabaseConnection.Parse(builder.Configuration[DatabaseOptions.UrlKey], Directory.GetCurrentDirectory());
         var s = builder.Services;
+        s.AddSettings<DatabaseOptions>(DatabaseOptions.Section);
+        s.AddSingleton<IValidateOptions<DatabaseOptions>, ValidateDatabaseOptions>();
         s.AddSingleton(connection);
         s.AddSingleton<SchemaState>();
         s.AddSingleton<DbMetricsInterceptor>();

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Jackcwf.Api.Ai;
-using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Telemetry;
 using Microsoft.EntityFrameworkCore;

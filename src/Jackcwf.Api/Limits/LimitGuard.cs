@@ -1,7 +1,6 @@
 using System.Globalization;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Ai;
-using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Telemetry;
 using Microsoft.EntityFrameworkCore;

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Jackcwf.Api.Accounts;
+using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Web;
 
 namespace Jackcwf.Api.Limits;
@@ -8,6 +9,7 @@ public static class LimitsExtensions
 {
     public static IHostApplicationBuilder AddLimits(this IHostApplicationBuilder builder)
     {
+        builder.Services.AddSettings<LimitsOptions>(LimitsOptions.Section);
         builder.Services.AddSingleton<InProcessLimitStore>();
         // With the Redis backplane the counters are shared by every replica; without it they are this process's.
         builder.Services.AddSingleton<ILimitStore>(sp => sp.GetService<StackExchange.Redis.IConnectionMultiplexer>() is { } redis

@@ -144,7 +144,7 @@ public static class SharingApi
 
     private static string UrlOf(HttpContext http, string token)
     {
-        var configured = http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<Configuration.ServerOptions>>().Value.PublicBaseUrl;
+        var configured = http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<Web.ServerOptions>>().Value.PublicBaseUrl;
         var origin = string.IsNullOrEmpty(configured) ? $"{http.Request.Scheme}://{http.Request.Host}" : configured.TrimEnd('/');
         return $"{origin}/s/{token}";
     }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Reflection;
-using Jackcwf.Api.Configuration;
 using Jackcwf.ServiceDefaults;
 using Microsoft.Extensions.Options;
 

@@ -1,5 +1,4 @@
 using System.Net;
-using Jackcwf.Api.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace Jackcwf.Api.Web;

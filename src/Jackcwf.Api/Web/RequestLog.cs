@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Telemetry;
 using Microsoft.Extensions.Options;
 

@@ -1,11 +1,13 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Jackcwf.Api.Accounts;
+using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Telemetry;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
 using Scalar.AspNetCore;
 
 namespace Jackcwf.Api.Web;
@@ -35,7 +37,9 @@ public static class WebExtensions
         });
         s.AddExceptionHandler<ProblemExceptionHandler>();
         s.AddOpenApi();
-        s.Configure<ForwardedHeadersOptions>(o =>
+        s.AddSettings<ServerOptions>(ServerOptions.Section);
+        s.AddSingleton<IValidateOptions<ServerOptions>, ValidateForwardedNetworks>();
+        s.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<ServerOptions>>((o, server) =>
         {
             o.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
             // Only proxies in FORWARDED_TRUSTED_NETWORKS may say who the client is, so a direct client cannot
@@ -44,14 +48,14 @@ public static class WebExtensions
             o.KnownIPNetworks.Clear();
             o.KnownProxies.Clear();
             o.ForwardLimit = null;
-            foreach (var network in ForwardedNetworks.Parse(builder.Configuration[$"{Configuration.ServerOptions.Section}:{nameof(Configuration.ServerOptions.ForwardedTrustedNetworks)}"]).Networks)
+            foreach (var network in ForwardedNetworks.Parse(server.Value.ForwardedTrustedNetworks).Networks)
             {
                 o.KnownIPNetworks.Add(network);
             }
         });
-        s.Configure<KestrelServerOptions>(o =>
+        s.AddOptions<KestrelServerOptions>().Configure<IOptions<ServerOptions>>((o, server) =>
         {
-            o.Limits.MaxRequestBodySize = builder.Configuration.GetValue<long>("Server:MaxRequestBodyBytes", 1024 * 1024);
+            o.Limits.MaxRequestBodySize = server.Value.MaxRequestBodyBytes;
             o.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
             o.AddServerHeader = false;
         });
@@ -88,7 +92,7 @@ public static class WebExtensions
     {
         // The API reference tells an attacker every route and field: on by default in Development
         // only (API_REFERENCE_ENABLED turns it on or off explicitly).
-        var apiReference = app.Configuration.GetValue<bool?>("Server:ApiReferenceEnabled") ?? app.Environment.IsDevelopment();
+        var apiReference = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value.ApiReferenceEnabled ?? app.Environment.IsDevelopment();
         if (apiReference)
         {
             app.MapOpenApi("/openapi/{documentName}.json");

@@ -20,7 +20,7 @@ public sealed class EmbeddingOptions
     public int MaxInputsPerRequest { get; set; } = 256;
 }
 
-internal sealed class ValidateEmbeddingOptions(IOptions<Configuration.ProvidersOptions> providers) : IValidateOptions<EmbeddingOptions>
+internal sealed class ValidateEmbeddingOptions(IOptions<ProvidersOptions> providers) : IValidateOptions<EmbeddingOptions>
 {
     public ValidateOptionsResult Validate(string? name, EmbeddingOptions options)
     {
@@ -45,14 +45,6 @@ internal sealed class ValidateEmbeddingOptions(IOptions<Configuration.ProvidersO
             default:
                 errors.Add($"EMBEDDING_MODEL must be {LocalEmbeddingGenerator.ModelId}, openai/<model> or ollama/<model> (got \"{options.Model}\").");
                 break;
-        }
-        if (options.VectorStoreMaxRecordsPerCollection < 1)
-        {
-            errors.Add("VECTOR_STORE_MAX_RECORDS must be at least 1.");
-        }
-        if (options.MaxInputsPerRequest < 1)
-        {
-            errors.Add("EMBEDDING_MAX_INPUTS must be at least 1.");
         }
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

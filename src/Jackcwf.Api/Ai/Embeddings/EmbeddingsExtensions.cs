@@ -1,3 +1,4 @@
+using Jackcwf.Api.Configuration;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.VectorData;
@@ -15,7 +16,7 @@ public static class EmbeddingsExtensions
     public static IHostApplicationBuilder AddEmbeddings(this IHostApplicationBuilder builder)
     {
         var s = builder.Services;
-        s.AddOptions<EmbeddingOptions>().BindConfiguration(EmbeddingOptions.Section).ValidateOnStart();
+        s.AddSettings<EmbeddingOptions>(EmbeddingOptions.Section);
         s.AddSingleton<IValidateOptions<EmbeddingOptions>, ValidateEmbeddingOptions>();
         s.AddSingleton<EmbeddingMetrics>();
         s.AddSingleton<EmbeddingModels>();

@@ -1,4 +1,3 @@
-using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Usage;

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Telemetry;
 using Microsoft.Extensions.AI;
 using Polly;

@@ -6,7 +6,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Telemetry;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Caching.Hybrid;
