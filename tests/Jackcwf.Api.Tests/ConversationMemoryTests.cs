@@ -37,15 +37,15 @@ public sealed class ConversationMemoryTests : IAsyncLifetime
         await db.Database.MigrateAsync();
         var user = new AppUser { Id = Guid.NewGuid(), UserName = "memory@example.com", Email = "memory@example.com" };
         db.Users.Add(user);
-        _conversation = new Conversation { Id = Clock.NewId(), UserId = user.Id, Title = "At the cap", Model = "demo/echo", CreatedAt = Clock.UtcNow(), UpdatedAt = Clock.UtcNow() };
+        _conversation = new Conversation { Id = TimeProvider.System.NewId(), UserId = user.Id, Title = "At the cap", Model = "demo/echo", CreatedAt = TimeProvider.System.UtcNowForStorage(), UpdatedAt = TimeProvider.System.UtcNowForStorage() };
         db.Conversations.Add(_conversation);
         Guid? parent = null;
         for (var i = 0; i < Messages; i++)
         {
-            var now = Clock.UtcNow();
+            var now = TimeProvider.System.UtcNowForStorage();
             var m = new Message
             {
-                Id = Clock.NewId(), ConversationId = _conversation.Id, UserId = user.Id, ParentMessageId = parent,
+                Id = TimeProvider.System.NewId(), ConversationId = _conversation.Id, UserId = user.Id, ParentMessageId = parent,
                 Role = i % 2 == 0 ? MessageRoles.User : MessageRoles.Assistant, Content = new string((char)('a' + i % 26), CharsPerMessage),
                 Status = MessageStatuses.Complete, Model = "demo/echo", CreatedAt = now, UpdatedAt = now, CompletedAt = now,
             };

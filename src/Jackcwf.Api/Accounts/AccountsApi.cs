@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Jackcwf.Api.Audit;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Jackcwf.Api.Accounts;
@@ -59,10 +60,9 @@ public static class AccountsExtensions
         s.AddSingleton<SetupToken>();
         s.AddHostedService<SetupTokenNotice>();
         s.AddSingleton<AccessRevocations>();
-        s.AddSingleton<InProcessInvalidationBus>();
-        s.AddSingleton<IInvalidationBus>(sp => sp.GetService<StackExchange.Redis.IConnectionMultiplexer>() is { } redis
-            ? new RedisInvalidationBus(redis, sp.GetRequiredService<InProcessInvalidationBus>(), sp.GetRequiredService<ILogger<RedisInvalidationBus>>())
-            : sp.GetRequiredService<InProcessInvalidationBus>());
+        // One replica's bus; AddBackplane replaces it with the Redis one (in either order).
+        s.TryAddSingleton<InProcessInvalidationBus>();
+        s.TryAddSingleton<IInvalidationBus>(sp => sp.GetRequiredService<InProcessInvalidationBus>());
         s.AddSingleton<UserAccessCache>();
         s.AddSingleton<ApiKeyUsageTracker>();
         s.AddHostedService(sp => sp.GetRequiredService<ApiKeyUsageTracker>());
@@ -123,7 +123,8 @@ public sealed class AppUserManager(
     AppDbContext db,
     IOptions<AccountsOptions> accounts,
     IHttpContextAccessor http,
-    IAuditLog audit)
+    IAuditLog audit,
+    TimeProvider time)
     : UserManager<AppUser>(store, optionsAccessor, passwordHasher, userValidators, passwordValidators, keyNormalizer, errors, services, logger)
 {
     /// <summary>Set on a request that was let through only because no account existed yet.</summary>
@@ -134,7 +135,7 @@ public sealed class AppUserManager(
 
     public override async Task<IdentityResult> CreateAsync(AppUser user)
     {
-        user.CreatedAt = Clock.UtcNow();
+        user.CreatedAt = time.UtcNowForStorage();
         var result = await base.CreateAsync(user);
         if (!result.Succeeded)
         {
@@ -165,7 +166,7 @@ public sealed class AppUserManager(
         {
             return false;
         }
-        var role = new AppRole { Id = Clock.NewId(), Name = AppRole.Admin };
+        var role = new AppRole { Id = time.NewId(), Name = AppRole.Admin };
         try
         {
             if (!(await roles.CreateAsync(role)).Succeeded)

@@ -1,12 +1,13 @@
 using System.Globalization;
+using System.Security.Claims;
 using Jackcwf.Api.Audit;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
-using System.Security.Claims;
 
 namespace Jackcwf.Api.Accounts;
 
@@ -35,9 +36,9 @@ public static class AdminApi
         return app;
     }
 
-    public static async Task<Ok<AdminUserList>> ListUsersAsync(AppDbContext db, CancellationToken ct)
+    public static async Task<Ok<AdminUserList>> ListUsersAsync(AppDbContext db, TimeProvider time, CancellationToken ct)
     {
-        var start = LimitGuard.MonthStart(DateTime.UtcNow);
+        var start = LimitGuard.MonthStart(time.GetUtcNow().UtcDateTime);
         var users = await db.Users.AsNoTracking().OrderBy(u => u.CreatedAt)
             .Select(u => new { u.Id, u.Email, u.IsDisabled, u.CreatedAt, u.MonthlyBudgetUsd }).ToListAsync(ct);
         var admins = (await (from ur in db.UserRoles join r in db.Roles on ur.RoleId equals r.Id where r.Name == AppRole.Admin select ur.UserId).ToListAsync(ct)).ToHashSet();

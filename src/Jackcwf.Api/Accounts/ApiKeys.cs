@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Telemetry;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.EntityFrameworkCore;
@@ -222,7 +223,7 @@ public sealed class ApiKeyAuthenticationHandler(
 }
 
 /// <summary>Records keys' last-used time at most once a minute per key, off the request path.</summary>
-public sealed class ApiKeyUsageTracker(IServiceScopeFactory scopes, ILogger<ApiKeyUsageTracker> logger) : BackgroundService
+public sealed class ApiKeyUsageTracker(IServiceScopeFactory scopes, TimeProvider time, ILogger<ApiKeyUsageTracker> logger) : BackgroundService
 {
     private readonly ConcurrentDictionary<Guid, long> _pending = new();
     private readonly ConcurrentDictionary<Guid, long> _written = new();
@@ -249,7 +250,7 @@ public sealed class ApiKeyUsageTracker(IServiceScopeFactory scopes, ILogger<ApiK
                 {
                     await using var scope = scopes.CreateAsyncScope();
                     var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-                    var now = Clock.UtcNow();
+                    var now = time.UtcNowForStorage();
                     await db.ApiKeys.Where(k => k.Id == id).ExecuteUpdateAsync(u => u.SetProperty(k => k.LastUsedAt, now), stoppingToken);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
@@ -283,17 +284,17 @@ public static class ApiKeysApi
     public static string Hash(string key) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 
     public static async Task<Microsoft.AspNetCore.Http.HttpResults.Results<Microsoft.AspNetCore.Http.HttpResults.Created<CreatedKey>, Microsoft.AspNetCore.Http.HttpResults.ValidationProblem>> CreateKeyAsync(
-        HttpContext http, ClaimsPrincipal user, AppDbContext db, Audit.IAuditLog audit, CreateKeyRequest? request, CancellationToken ct)
+        HttpContext http, ClaimsPrincipal user, AppDbContext db, Audit.IAuditLog audit, TimeProvider time, CreateKeyRequest? request, CancellationToken ct)
     {
         var name = request?.Name?.Trim();
         if (string.IsNullOrEmpty(name) || name.Length > 100)
         {
-            return Web.Problems.Invalid("name", "is required and at most 100 characters");
+            return Problems.Invalid("name", "is required and at most 100 characters");
         }
         var secret = ApiKeyAuthenticationHandler.KeyPrefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', 'A').Replace('/', 'B');
         var key = new ApiKey
         {
-            Id = Clock.NewId(), UserId = user.Id(), Name = name, Prefix = secret[..11], Hash = Hash(secret), CreatedAt = Clock.UtcNow(),
+            Id = time.NewId(), UserId = user.Id(), Name = name, Prefix = secret[..11], Hash = Hash(secret), CreatedAt = time.UtcNowForStorage(),
         };
         db.ApiKeys.Add(key);
         await db.SaveChangesAsync(ct);
@@ -316,7 +317,7 @@ public static class ApiKeysApi
         var userId = user.Id();
         if (await db.ApiKeys.Where(k => k.Id == id && k.UserId == userId).ExecuteDeleteAsync(ct) == 0)
         {
-            return Web.Problems.NotFound("API key");
+            return Problems.NotFound("API key");
         }
         await bus.PublishAsync(UserAccessCache.KeyTopic, id);
         await audit.RecordAsync(http, Audit.AuditActions.ApiKeyRevoked, target: $"api_key:{id}", ct: ct);

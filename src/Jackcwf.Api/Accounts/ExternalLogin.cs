@@ -1,5 +1,6 @@
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Authentication;

@@ -4,9 +4,7 @@ using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Conversations;
 using Jackcwf.Api.Telemetry;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.Extensions.Caching.StackExchangeRedis;
 using Microsoft.Extensions.Options;
-using StackExchange.Redis;
 
 namespace Jackcwf.Api.Ai;
 
@@ -63,16 +61,10 @@ public static class AiExtensions
             return breakers;
         });
         // The response cache: HybridCache in memory, with Redis as its shared level when REDIS_URL is set
-        // (the backplane's connection), so every replica answers from what any replica stored.
+        // (AddBackplane registers it), so every replica answers from what any replica stored.
         s.AddHybridCache()
             .AddSerializer(new JsonHybridSerializer<CachedAnswer>(ResponseCacheJsonContext.Default.CachedAnswer))
             .AddSerializer(new JsonHybridSerializer<SemanticIndex>(ResponseCacheJsonContext.Default.SemanticIndex));
-        if (!string.IsNullOrWhiteSpace(builder.Configuration[Backplane.RedisOptions.UrlKey]))
-        {
-            s.AddStackExchangeRedisCache(_ => { });
-            s.AddOptions<RedisCacheOptions>().Configure<IServiceProvider>((o, sp) =>
-                o.ConnectionMultiplexerFactory = () => Task.FromResult(sp.GetRequiredService<IConnectionMultiplexer>()));
-        }
         s.AddSingleton<IResponseCacheStore, HybridResponseCacheStore>();
         builder.AddEmbeddings();
         // The HttpClient never retries: retries are the pipeline's, before the first token only.

@@ -2,6 +2,7 @@ using System.Buffers.Text;
 using System.Globalization;
 using System.Text;
 using Jackcwf.Api.Accounts;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
@@ -80,7 +81,7 @@ public static class AuditApi
         }
         if (after is { } k)
         {
-            // Timestamps are unique per replica (Clock); the id breaks ties between replicas.
+            // Timestamps are unique per replica (StorageTime); the id breaks ties between replicas.
             q = q.Where(a => a.CreatedAt < k.At || (a.CreatedAt == k.At && a.Id.CompareTo(k.Id) < 0));
         }
         var rows = await q.OrderByDescending(a => a.CreatedAt).ThenByDescending(a => a.Id).Take(take + 1).ToListAsync(ct);

@@ -24,7 +24,7 @@ public interface IAuditLog
 /// (sign-ins, key and role changes), and a security record must not be lost with a queue when a
 /// replica dies. A failure to write is logged and never fails the user's request.
 /// </summary>
-public sealed class AuditLog(IServiceScopeFactory scopes, JackcwfMetrics metrics, ILogger<AuditLog> logger) : IAuditLog
+public sealed class AuditLog(IServiceScopeFactory scopes, JackcwfMetrics metrics, TimeProvider time, ILogger<AuditLog> logger) : IAuditLog
 {
     public async Task RecordAsync(HttpContext http, string action, string outcome = AuditOutcomes.Success, string? target = null,
         string? detail = null, Guid? actorId = null, string? actorEmail = null, bool anonymous = false, CancellationToken ct = default)
@@ -37,8 +37,8 @@ public sealed class AuditLog(IServiceScopeFactory scopes, JackcwfMetrics metrics
         }
         var entry = new AuditEntry
         {
-            Id = Clock.NewId(),
-            CreatedAt = Clock.UtcNow(),
+            Id = time.NewId(),
+            CreatedAt = time.UtcNowForStorage(),
             Action = action,
             Outcome = outcome,
             ActorId = actorId,
@@ -68,7 +68,7 @@ public sealed class AuditLog(IServiceScopeFactory scopes, JackcwfMetrics metrics
 }
 
 /// <summary>Deletes entries older than <c>AUDIT_RETENTION_DAYS</c>, hourly; every replica may run it (the delete is idempotent).</summary>
-public sealed class AuditRetention(IServiceScopeFactory scopes, IOptions<AuditOptions> options, ILogger<AuditRetention> logger) : BackgroundService
+public sealed class AuditRetention(IServiceScopeFactory scopes, IOptions<AuditOptions> options, TimeProvider time, ILogger<AuditRetention> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -86,7 +86,7 @@ public sealed class AuditRetention(IServiceScopeFactory scopes, IOptions<AuditOp
             {
                 await using var scope = scopes.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-                var cutoff = DateTime.UtcNow.AddDays(-days);
+                var cutoff = time.GetUtcNow().UtcDateTime.AddDays(-days);
                 var deleted = await db.Set<AuditEntry>().Where(a => a.CreatedAt < cutoff).ExecuteDeleteAsync(stoppingToken);
                 if (deleted > 0)
                 {

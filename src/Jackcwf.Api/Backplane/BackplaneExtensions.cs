@@ -1,6 +1,9 @@
+using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Chat;
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Health;
+using Jackcwf.Api.Limits;
+using Microsoft.Extensions.Caching.StackExchangeRedis;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -10,11 +13,13 @@ namespace Jackcwf.Api.Backplane;
 public static class BackplaneExtensions
 {
     /// <summary>
-    /// With <c>REDIS_URL</c> set, carries state across replicas: the event log of running generations
-    /// becomes a Redis stream any replica can tail, stop requests reach the replica that runs the
-    /// generation, and the monitor checks Redis. The one <see cref="IConnectionMultiplexer"/> is also
-    /// what the limit store and the invalidation bus use when present. Without it the in-process
-    /// implementations stay (one replica). Runs after AddChat, whose registrations it replaces.
+    /// The one place Redis is switched on. With <c>REDIS_URL</c> set, state is carried across replicas
+    /// over one <see cref="IConnectionMultiplexer"/>: the event log of running generations becomes a
+    /// Redis stream any replica can tail, stop requests reach the replica that runs the generation,
+    /// rate and spending counters and access invalidations are shared, the response cache gets Redis
+    /// as its second level, and the monitor checks Redis. Without it the features' in-process
+    /// implementations stay (one replica). The features register theirs with TryAdd and this replaces
+    /// them, so the order of the Add calls does not matter.
     /// </summary>
     public static IHostApplicationBuilder AddBackplane(this IHostApplicationBuilder builder)
     {
@@ -47,6 +52,14 @@ public static class BackplaneExtensions
         s.AddSingleton<RedisNotifications>();
         s.Replace(ServiceDescriptor.Singleton<IGenerationEventLog, RedisGenerationEventLog>());
         s.Replace(ServiceDescriptor.Singleton<IStopSignal, RedisStopSignal>());
+        // The Redis stores fall back to the in-process ones while Redis is unreachable.
+        s.TryAddSingleton<InProcessLimitStore>();
+        s.Replace(ServiceDescriptor.Singleton<ILimitStore, RedisLimitStore>());
+        s.TryAddSingleton<InProcessInvalidationBus>();
+        s.Replace(ServiceDescriptor.Singleton<IInvalidationBus, RedisInvalidationBus>());
+        s.AddStackExchangeRedisCache(_ => { });
+        s.AddOptions<RedisCacheOptions>().Configure<IServiceProvider>((o, sp) =>
+            o.ConnectionMultiplexerFactory = () => Task.FromResult(sp.GetRequiredService<IConnectionMultiplexer>()));
         s.AddHostedService<RedisStopListener>();
         s.AddSingleton<IDependencyProbe, RedisProbe>();
         return builder;

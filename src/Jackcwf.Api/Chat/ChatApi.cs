@@ -8,6 +8,7 @@ using Jackcwf.Api.Ai;
 using Jackcwf.Api.Ai.Pipeline;
 using Jackcwf.Api.Conversations;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
@@ -40,7 +41,7 @@ public static class ChatApi
     public static async Task<IResult> SendMessageAsync(
         HttpContext http, ClaimsPrincipal user, Guid id, SendMessageRequest? request,
         AppDbContext db, ModelCatalog catalog, GenerationRunner runner, IGenerationEventLog log, JackcwfMetrics metrics,
-        IOptions<LimitsOptions> limits, IOptions<ChatSettings> settings, Limits.LimitGuard guard, CancellationToken ct)
+        IOptions<LimitsOptions> limits, IOptions<ChatSettings> settings, Limits.LimitGuard guard, TimeProvider time, CancellationToken ct)
     {
         var accepted = Stopwatch.GetTimestamp();
         if (request is null)
@@ -123,7 +124,7 @@ public static class ChatApi
             return Refused(http, overBudget);
         }
 
-        var now = Clock.UtcNow();
+        var now = time.UtcNowForStorage();
         Message userMessage;
         if (regenerate)
         {
@@ -133,15 +134,15 @@ public static class ChatApi
         {
             userMessage = new Message
             {
-                Id = Clock.NewId(), ConversationId = id, UserId = userId, ParentMessageId = parentId, Role = MessageRoles.User,
+                Id = time.NewId(), ConversationId = id, UserId = userId, ParentMessageId = parentId, Role = MessageRoles.User,
                 Content = request.Content!, Status = MessageStatuses.Complete, CreatedAt = now, UpdatedAt = now, CompletedAt = now,
             };
             db.Messages.Add(userMessage);
         }
-        var assistantAt = Clock.UtcNow();
+        var assistantAt = time.UtcNowForStorage();
         var assistant = new Message
         {
-            Id = Clock.NewId(), ConversationId = id, UserId = userId, ParentMessageId = userMessage.Id, Role = MessageRoles.Assistant,
+            Id = time.NewId(), ConversationId = id, UserId = userId, ParentMessageId = userMessage.Id, Role = MessageRoles.Assistant,
             Content = "", Status = MessageStatuses.Streaming, Model = model.Id, CreatedAt = assistantAt, UpdatedAt = assistantAt,
             OwnerInstance = runner.InstanceId, LeaseExpiresAt = assistantAt.AddSeconds(settings.Value.LeaseSeconds),
         };
@@ -236,7 +237,7 @@ public static class ChatApi
     }
 
     public static async Task<Results<Accepted, ProblemHttpResult>> StopAsync(
-        ClaimsPrincipal user, Guid id, Guid messageId, AppDbContext db, GenerationRunner runner, IStopSignal stops, CancellationToken ct)
+        ClaimsPrincipal user, Guid id, Guid messageId, AppDbContext db, GenerationRunner runner, IStopSignal stops, TimeProvider time, CancellationToken ct)
     {
         var userId = user.Id();
         var m = await db.Messages.AsNoTracking()
@@ -254,11 +255,11 @@ public static class ChatApi
         if (!runner.TryStop(messageId))
         {
             await stops.PublishAsync(messageId);
-            if (m.LeaseExpiresAt < Clock.UtcNow())
+            if (m.LeaseExpiresAt < time.UtcNowForStorage())
             {
                 // Nobody owns it any more: settle it here.
                 await db.Messages.Where(x => x.Id == messageId && x.Status == MessageStatuses.Streaming)
-                    .ExecuteUpdateAsync(u => u.SetProperty(x => x.Status, MessageStatuses.Stopped).SetProperty(x => x.CompletedAt, Clock.UtcNow()), ct);
+                    .ExecuteUpdateAsync(u => u.SetProperty(x => x.Status, MessageStatuses.Stopped).SetProperty(x => x.CompletedAt, time.UtcNowForStorage()), ct);
             }
         }
         return TypedResults.Accepted((string?)null);

@@ -1,6 +1,7 @@
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Health;
 using Jackcwf.ServiceDefaults;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Jackcwf.Api.Chat;
 
@@ -10,8 +11,9 @@ public static class ChatExtensions
     {
         var s = builder.Services;
         s.AddSettings<ChatSettings>(ChatSettings.Section);
-        s.AddSingleton<IGenerationEventLog, InProcessGenerationEventLog>();
-        s.AddSingleton<IStopSignal, InProcessStopSignal>();
+        // One replica's log and stop signal; AddBackplane replaces them with Redis ones (in either order).
+        s.TryAddSingleton<IGenerationEventLog, InProcessGenerationEventLog>();
+        s.TryAddSingleton<IStopSignal, InProcessStopSignal>();
         s.AddSingleton<Usage.UsageLedger>();
         s.AddSingleton<GenerationRunner>();
         s.AddHostedService(sp => sp.GetRequiredService<GenerationRunner>());

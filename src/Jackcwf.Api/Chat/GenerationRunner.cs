@@ -6,6 +6,7 @@ using Jackcwf.Api.Ai;
 using Jackcwf.Api.Ai.Pipeline;
 using Jackcwf.Api.Conversations;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
 using Jackcwf.ServiceDefaults;
@@ -45,6 +46,7 @@ public sealed class GenerationRunner(
     IServiceScopeFactory scopes,
     JackcwfMetrics metrics,
     IOptions<ChatSettings> settings,
+    TimeProvider time,
     ILogger<GenerationRunner> logger) : IHostedService, IShutdownParticipant
 {
     private readonly ConcurrentDictionary<Guid, Running> _running = new();
@@ -158,7 +160,7 @@ public sealed class GenerationRunner(
         {
             final = text.ToString();
         }
-        var completedAt = Clock.UtcNow();
+        var completedAt = time.UtcNowForStorage();
         var answered = call.AnsweringModel;
         var dto = new MessageDto(req.MessageId, req.ConversationId, req.ParentMessageId, MessageRoles.Assistant, final, status, answered.Id,
             new UsageDto((int)call.InputTokens, (int)call.OutputTokens), call.CostUsd, failure?.Kind ?? (status == MessageStatuses.Interrupted ? "interrupted" : null),
@@ -214,7 +216,7 @@ public sealed class GenerationRunner(
                 {
                     await using var scope = scopes.CreateAsyncScope();
                     var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-                    var now = Clock.UtcNow();
+                    var now = time.UtcNowForStorage();
                     var lease = now.AddSeconds(s.LeaseSeconds);
                     await db.Messages
                         .Where(m => m.Id == messageId && m.Status == MessageStatuses.Streaming)
@@ -284,7 +286,7 @@ public sealed class GenerationRunner(
         // A request that passed the shutting-down check just before it was set starts its generation a
         // moment later: look again after each wait, so a late one gets the same deadline, not an interruption.
         var announced = false;
-        while (DateTime.UtcNow < deadline)
+        while (time.GetUtcNow().UtcDateTime < deadline)
         {
             var pending = _running.Values.Select(r => r.Task).OfType<Task>().ToArray();
             if (pending.Length == 0)
@@ -301,7 +303,7 @@ public sealed class GenerationRunner(
                 logger.LogInformation("Waiting for {Count} running generation(s) to finish", pending.Length);
                 announced = true;
             }
-            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(deadline - DateTime.UtcNow));
+            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(deadline - time.GetUtcNow().UtcDateTime, time));
         }
         var left = _running.Values.ToArray();
         if (left.Length > 0)
@@ -322,14 +324,14 @@ public sealed class GenerationRunner(
     public Task OnDrainedAsync(TimeSpan gracefulTimeout)
     {
         _shuttingDown = true;
-        _drainDeadline ??= DateTime.UtcNow + gracefulTimeout;
+        _drainDeadline ??= time.GetUtcNow().UtcDateTime + gracefulTimeout;
         _drain ??= DrainAsync(_drainDeadline.Value);
         return Task.CompletedTask;
     }
 
     /// <summary>Waits for the drain; a generation that started after it ended (a late request) gets the same deadline.</summary>
     public Task StopAsync(CancellationToken cancellationToken) =>
-        _drain is { IsCompleted: false } drain ? drain : DrainAsync(_drainDeadline ?? DateTime.UtcNow);
+        _drain is { IsCompleted: false } drain ? drain : DrainAsync(_drainDeadline ?? time.GetUtcNow().UtcDateTime);
 
     private sealed class Running(GenerationRequest request) : IDisposable
     {

@@ -15,7 +15,7 @@ namespace Jackcwf.Api.Chat;
 /// and waiting to checkpoint: the sweeper then holds off for one lease period, so owners renew first.
 /// </remarks>
 internal sealed class LeaseSweeper(
-    IServiceScopeFactory scopes, SchemaState schema, IOptions<ChatSettings> settings, ILogger<LeaseSweeper> logger) : BackgroundService
+    IServiceScopeFactory scopes, SchemaState schema, IOptions<ChatSettings> settings, TimeProvider time, ILogger<LeaseSweeper> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -23,7 +23,7 @@ internal sealed class LeaseSweeper(
         var period = TimeSpan.FromSeconds(Math.Clamp(s.LeaseSeconds / 3.0, 1, 15));
         using var timer = new PeriodicTimer(period);
         var lastKeyCleanup = DateTime.MinValue;
-        var lastReached = DateTime.UtcNow;
+        var lastReached = time.GetUtcNow().UtcDateTime;
         var holdUntil = DateTime.MinValue;
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
@@ -37,7 +37,7 @@ internal sealed class LeaseSweeper(
                 var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
                 // Waits (retrying) while the database is away; a long gap since the last answer means it was.
                 await db.Database.ExecuteSqlRawAsync("SELECT 1", stoppingToken);
-                var reached = DateTime.UtcNow;
+                var reached = time.GetUtcNow().UtcDateTime;
                 if (reached - lastReached > 2 * period + TimeSpan.FromSeconds(1))
                 {
                     holdUntil = reached.AddSeconds(s.LeaseSeconds + 1);
@@ -49,7 +49,7 @@ internal sealed class LeaseSweeper(
                 {
                     continue;
                 }
-                var now = Clock.UtcNow();
+                var now = time.UtcNowForStorage();
                 var n = await db.Messages
                     .Where(m => m.Status == MessageStatuses.Streaming && m.LeaseExpiresAt < now)
                     .ExecuteUpdateAsync(u => u

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using Jackcwf.Api.Conversations;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Web;
 
 namespace Jackcwf.Api.Chat;

@@ -1,4 +1,5 @@
 using Jackcwf.Api.Data;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;

@@ -5,6 +5,7 @@ using System.Text;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Ai;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
@@ -80,17 +81,17 @@ public static class ConversationsApi
     }
 
     public static async Task<Results<Created<ConversationSummary>, ValidationProblem>> CreateConversationAsync(
-        ClaimsPrincipal user, AppDbContext db, ModelCatalog catalog, JackcwfMetrics metrics, CreateConversationRequest? request, CancellationToken ct)
+        ClaimsPrincipal user, AppDbContext db, ModelCatalog catalog, JackcwfMetrics metrics, TimeProvider time, CreateConversationRequest? request, CancellationToken ct)
     {
         request ??= new(null, null, null);
         if (Validate(request.Title, request.Model, request.SystemPrompt, catalog) is { } invalid)
         {
             return invalid;
         }
-        var now = Clock.UtcNow();
+        var now = time.UtcNowForStorage();
         var c = new Conversation
         {
-            Id = Clock.NewId(),
+            Id = time.NewId(),
             UserId = user.Id(),
             Title = request.Title?.Trim() ?? "",
             Model = request.Model ?? catalog.Default.Id,
@@ -166,7 +167,7 @@ public static class ConversationsApi
     }
 
     public static async Task<Results<Ok<ConversationSummary>, ProblemHttpResult, ValidationProblem>> UpdateConversationAsync(
-        ClaimsPrincipal user, AppDbContext db, ModelCatalog catalog, Guid id, UpdateConversationRequest? request, CancellationToken ct)
+        ClaimsPrincipal user, AppDbContext db, ModelCatalog catalog, TimeProvider time, Guid id, UpdateConversationRequest? request, CancellationToken ct)
     {
         if (request is null)
         {
@@ -194,7 +195,7 @@ public static class ConversationsApi
         {
             c.SystemPrompt = string.IsNullOrWhiteSpace(request.SystemPrompt) ? null : request.SystemPrompt;
         }
-        c.UpdatedAt = Clock.UtcNow();
+        c.UpdatedAt = time.UtcNowForStorage();
         await db.SaveChangesAsync(ct);
         return TypedResults.Ok(ConversationSummary.From(c));
     }

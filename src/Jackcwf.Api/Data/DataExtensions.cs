@@ -7,6 +7,7 @@ using Jackcwf.ServiceDefaults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -22,6 +23,7 @@ public static class DataExtensions
         var s = builder.Services;
         s.AddSettings<DatabaseOptions>(DatabaseOptions.Section);
         s.AddSingleton<IValidateOptions<DatabaseOptions>, ValidateDatabaseOptions>();
+        s.TryAddSingleton(TimeProvider.System);
         s.AddSingleton(connection);
         s.AddSingleton<SchemaState>();
         s.AddSingleton<DbMetricsInterceptor>();

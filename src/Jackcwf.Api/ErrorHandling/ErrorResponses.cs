@@ -1,9 +1,10 @@
 using System.Text.Json;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.OpenAiCompat;
+using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Mvc;
 
-namespace Jackcwf.Api.Web;
+namespace Jackcwf.Api.ErrorHandling;
 
 /// <summary>Errors written outside endpoints: problem+json on /api, OpenAI's error shape on /v1.</summary>
 public static class ErrorResponses

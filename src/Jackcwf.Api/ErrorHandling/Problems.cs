@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
-namespace Jackcwf.Api.Web;
+namespace Jackcwf.Api.ErrorHandling;
 
 /// <summary>
 /// Problem details with a stable <c>type</c> URI and short <c>code</c> (the metrics' error_type).

@@ -49,7 +49,7 @@ public sealed class GenerationSlot(ILimitStore store, string bucket, string slot
 /// month-to-date spend is read from the ledger once per user and month, then kept in the store.
 /// </summary>
 public sealed class LimitGuard(
-    ILimitStore store, IOptions<LimitsOptions> options, UserAccessCache access, IServiceScopeFactory scopes, JackcwfMetrics metrics) : ISpendLimiter
+    ILimitStore store, IOptions<LimitsOptions> options, UserAccessCache access, IServiceScopeFactory scopes, JackcwfMetrics metrics, TimeProvider time) : ISpendLimiter
 {
     private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
 
@@ -109,9 +109,9 @@ public sealed class LimitGuard(
         return BudgetRefusal(b);
     }
 
-    private static LimitRefusal BudgetRefusal(decimal budget)
+    private LimitRefusal BudgetRefusal(decimal budget)
     {
-        var now = DateTime.UtcNow;
+        var now = time.GetUtcNow().UtcDateTime;
         var nextMonth = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc).AddMonths(1);
         return new("budget", nextMonth - now, "Monthly budget reached",
             $"This account has spent its monthly budget of ${budget.ToString("0.00", CultureInfo.InvariantCulture)}. Free models still work; an administrator can raise the budget.");
@@ -149,12 +149,12 @@ public sealed class LimitGuard(
 
     public async ValueTask<decimal> MonthlySpendAsync(Guid userId)
     {
-        var month = MonthKey(DateTime.UtcNow);
+        var month = MonthKey(time.GetUtcNow().UtcDateTime);
         if (await store.GetSpendAsync(userId, month) is { } known)
         {
             return known;
         }
-        var start = MonthStart(DateTime.UtcNow);
+        var start = MonthStart(time.GetUtcNow().UtcDateTime);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
         // SQLite cannot SUM decimals in SQL; the rows of one user's month are few enough to add here.
@@ -175,7 +175,7 @@ public sealed class LimitGuard(
         }
         var budget = (await access.GetAsync(userId))?.MonthlyBudgetUsd ?? options.Value.DefaultMonthlyBudgetUsd;
         await MonthlySpendAsync(userId); // seeds the store from the ledger once per user and month
-        if (await store.TryReserveSpendAsync(userId, MonthKey(DateTime.UtcNow), maxCost, budget))
+        if (await store.TryReserveSpendAsync(userId, MonthKey(time.GetUtcNow().UtcDateTime), maxCost, budget))
         {
             return (new SpendReservation(userId, maxCost), null);
         }
@@ -187,7 +187,7 @@ public sealed class LimitGuard(
     public ValueTask SettleSpendAsync(SpendReservation reservation, decimal actualCost) =>
         actualCost == reservation.Amount ? ValueTask.CompletedTask : AddSpendAsync(reservation.UserId, actualCost - reservation.Amount);
 
-    public ValueTask AddSpendAsync(Guid userId, decimal cost) => store.AddSpendAsync(userId, MonthKey(DateTime.UtcNow), cost);
+    public ValueTask AddSpendAsync(Guid userId, decimal cost) => store.AddSpendAsync(userId, MonthKey(time.GetUtcNow().UtcDateTime), cost);
 
     public static string MonthKey(DateTime t) => t.ToString("yyyy-MM", CultureInfo.InvariantCulture);
 

@@ -1,7 +1,9 @@
 using System.Security.Claims;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Configuration;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Web;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Jackcwf.Api.Limits;
 
@@ -10,11 +12,9 @@ public static class LimitsExtensions
     public static IHostApplicationBuilder AddLimits(this IHostApplicationBuilder builder)
     {
         builder.Services.AddSettings<LimitsOptions>(LimitsOptions.Section);
-        builder.Services.AddSingleton<InProcessLimitStore>();
-        // With the Redis backplane the counters are shared by every replica; without it they are this process's.
-        builder.Services.AddSingleton<ILimitStore>(sp => sp.GetService<StackExchange.Redis.IConnectionMultiplexer>() is { } redis
-            ? new RedisLimitStore(redis, sp.GetRequiredService<InProcessLimitStore>(), sp.GetRequiredService<ILogger<RedisLimitStore>>())
-            : sp.GetRequiredService<InProcessLimitStore>());
+        // This process's counters; AddBackplane replaces them with Redis ones every replica shares (in either order).
+        builder.Services.TryAddSingleton<InProcessLimitStore>();
+        builder.Services.TryAddSingleton<ILimitStore>(sp => sp.GetRequiredService<InProcessLimitStore>());
         builder.Services.AddSingleton<LimitGuard>();
         return builder;
     }

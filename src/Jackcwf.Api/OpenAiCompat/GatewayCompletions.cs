@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Jackcwf.Api.Ai;
 using Jackcwf.Api.Ai.Pipeline;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.Web;
 using Microsoft.Extensions.AI;

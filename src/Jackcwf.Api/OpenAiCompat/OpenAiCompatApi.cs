@@ -5,6 +5,7 @@ using System.Text.Json;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Ai;
 using Jackcwf.Api.Ai.Pipeline;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Usage;

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Audit;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.HttpResults;

@@ -6,6 +6,7 @@ using System.Text.Json;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Audit;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -30,7 +31,7 @@ public static class SharingApi
     }
 
     public static async Task<Results<Created<ShareLinkDto>, Ok<ShareLinkDto>, ProblemHttpResult, ValidationProblem>> CreateShareAsync(
-        HttpContext http, ClaimsPrincipal user, AppDbContext db, IAuditLog audit, Guid id, CreateShareRequest? request, CancellationToken ct)
+        HttpContext http, ClaimsPrincipal user, AppDbContext db, IAuditLog audit, TimeProvider time, Guid id, CreateShareRequest? request, CancellationToken ct)
     {
         var userId = user.Id();
         var conversation = await db.Conversations.AsNoTracking().FirstOrDefaultAsync(c => c.Id == id && c.UserId == userId, ct);
@@ -56,7 +57,7 @@ public static class SharingApi
         {
             leaf = NewestLeaf(messages);
         }
-        var now = Clock.UtcNow();
+        var now = time.UtcNowForStorage();
         var snapshot = new SharedConversation(conversation.Title, now, BranchTo(messages, leaf)
             .Where(m => m.Status != MessageStatuses.Streaming)
             .Select(m => new SharedMessage(m.Role, m.Content, m.Role == MessageRoles.Assistant ? m.Model : null, m.CreatedAt)).ToList());
@@ -66,7 +67,7 @@ public static class SharingApi
         var created = link is null;
         if (link is null)
         {
-            link = new ShareLink { Id = Clock.NewId(), UserId = userId, ConversationId = id, Token = NewToken() };
+            link = new ShareLink { Id = time.NewId(), UserId = userId, ConversationId = id, Token = NewToken() };
             db.Add(link);
         }
         link.Title = conversation.Title;

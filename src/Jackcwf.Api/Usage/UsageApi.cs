@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Claims;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -29,9 +30,9 @@ public static class UsageApi
     }
 
     public static async Task<Results<Ok<UsageReport>, ValidationProblem, ProblemHttpResult>> GetUsageAsync(
-        ClaimsPrincipal user, AppDbContext db, string? from, string? to, Guid? userId, CancellationToken ct)
+        ClaimsPrincipal user, AppDbContext db, TimeProvider time, string? from, string? to, Guid? userId, CancellationToken ct)
     {
-        var now = DateTime.UtcNow;
+        var now = time.GetUtcNow().UtcDateTime;
         var start = LimitGuard.MonthStart(now);
         var end = now;
         if (from is not null)

@@ -12,7 +12,7 @@ public interface IUsageRecorder
 
 /// <summary>Writes one ledger line per generation (never per token) and keeps the month-to-date spend current.</summary>
 /// <remarks>The month-to-date spend is kept by the budget reservation (<see cref="LimitGuard.ReserveSpendAsync"/>), not here.</remarks>
-public sealed class UsageLedger(IServiceScopeFactory scopes, ILogger<UsageLedger> logger) : IUsageRecorder
+public sealed class UsageLedger(IServiceScopeFactory scopes, TimeProvider time, ILogger<UsageLedger> logger) : IUsageRecorder
 {
     public const string Chat = "chat";
     public const string Gateway = "gateway";
@@ -28,8 +28,8 @@ public sealed class UsageLedger(IServiceScopeFactory scopes, ILogger<UsageLedger
                 var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
                 db.UsageRecords.Add(new UsageRecord
                 {
-                    Id = Clock.NewId(), UserId = userId, ApiKeyId = apiKeyId, Model = model, Source = source,
-                    InputTokens = (int)inputTokens, OutputTokens = (int)outputTokens, CostUsd = costUsd, CreatedAt = Clock.UtcNow(),
+                    Id = time.NewId(), UserId = userId, ApiKeyId = apiKeyId, Model = model, Source = source,
+                    InputTokens = (int)inputTokens, OutputTokens = (int)outputTokens, CostUsd = costUsd, CreatedAt = time.UtcNowForStorage(),
                     Cached = cached, TokensSaved = (int)tokensSaved,
                 });
                 await db.SaveChangesAsync();

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Configuration;
+using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Telemetry;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.HttpOverrides;
