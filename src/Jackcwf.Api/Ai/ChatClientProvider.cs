@@ -144,6 +144,9 @@ public sealed record ProviderFailure(string Kind, int HttpStatus, string Title, 
     /// <summary>Worth another attempt (rate limits, outages, timeouts) and a sign of an unwell endpoint.</summary>
     public bool Retryable => !IsCircuitOpen && Kind is "rate_limited" or "unavailable" or "timeout";
 
+    /// <summary>Counts against the endpoint's circuit: what is worth a retry, and a stream cut after its first token (never retried).</summary>
+    public bool EndpointUnwell => Retryable || Kind == "stream_broken";
+
     public static ProviderFailure Classify(Exception ex, string provider)
     {
         if (ex is ProviderException pe)
