@@ -287,6 +287,15 @@ public sealed class PipelineMiddlewareTests
     }
 
     [Fact]
+    public void CircuitEndpointsNameTheBaseUrlWithoutCredentials()
+    {
+        var providers = new ProvidersOptions();
+        providers.Ollama.BaseUrl = "http://admin:s3cret@models.internal:11434/v1?api-key=k3y";
+        Assert.Equal("ollama http://models.internal:11434/v1", ChatClientProvider.EndpointOf(providers, Providers.Ollama));
+        Assert.Equal("openai https://api.openai.com/v1", ChatClientProvider.EndpointOf(providers, Providers.OpenAI));
+    }
+
+    [Fact]
     public async Task ResponseCacheKeyChangesWithEveryMessageAndOptionThatChangesTheAnswer()
     {
         var fake = new FakeChatClient { Default = FakeTurn.Text("answer") };
