@@ -199,8 +199,9 @@ internal static class Commands
     }
 
     /// <summary>
-    /// Validates every settings class now, before anything reads one, and logs each bad value (from
-    /// appsettings.json, the environment or the command line) naming its setting; false when any is
+    /// Validates every settings class now, before anything reads one, and reports each bad value (from
+    /// appsettings.json, the environment or the command line) naming its setting: on stderr like the
+    /// environment-variable errors, and as a critical log event for log shippers. False when any is
     /// bad, after disposing the app so the log lines are written before the process exits.
     /// </summary>
     public static async Task<bool> ValidateSettingsAsync(WebApplication app)
@@ -214,9 +215,10 @@ internal static class Commands
         {
             foreach (var error in errors)
             {
+                Console.Error.WriteLine($"Configuration error: {error}");
                 app.Logger.LogCritical("Configuration error: {Error}", error);
             }
-            app.Logger.LogCritical("Fix the settings above (see docs/configuration.md) and start again.");
+            Console.Error.WriteLine("Fix the settings above (see docs/configuration.md) and start again.");
             await app.DisposeAsync();
             return false;
         }
