@@ -168,17 +168,6 @@ backup_check_target() {
     "pick a --to at least a second after a backup's end (deploy-ha.sh --platform local --backups lists them)"
 }
 
-# backup_stop_replicas: the service replicas drain and stop, so nothing writes during a restore.
-backup_stop_replicas() {
-  local f i
-  for f in "$HA_DIR"/replica-*.pid; do
-    [[ -e "$f" ]] || continue
-    i=${f##*/replica-}; i=${i%.pid}
-    stop_pid "$f" "replica $i" "$STOP_TIMEOUT" &
-  done
-  wait
-}
-
 # backup_start_replicas: the service replicas start on the restored database and rejoin the balancer.
 backup_start_replicas() {
   local i
@@ -206,7 +195,7 @@ local_restore() {
   else
     log "restore: to the latest archived transaction"
   fi
-  backup_stop_replicas
+  local_stop_replicas
   if as_pg_owner "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     # Archives the WAL written so far (check switches to a new segment and waits for it).
     pgbr check || warn "could not archive the last WAL segment: the newest transactions may not be restorable"
@@ -257,7 +246,7 @@ backup_restore_ha() {
     log "restore: the Patroni cluster to the latest archived transaction"
   fi
   for ((i = 2; i <= DATA_MEMBERS; i++)); do others+=("$i"); done
-  backup_stop_replicas
+  local_stop_replicas
   leader=$(data_leader || true)
   if [[ -n "$leader" ]]; then
     # Archives the WAL written so far (check switches to a new segment and waits for it).

@@ -565,21 +565,25 @@ local_switchover() {
   data_switchover
 }
 
-local_down() {
-  if [[ ! -f "$STATE_FILE" ]]; then
-    log "nothing to stop in $HA_DIR"
-    return 0
-  fi
-  local_load_state
+# local_stop_replicas: every replica at once; each drains like in a rolling restart.
+local_stop_replicas() {
   local f i
-  stop_pid "$HA_DIR/lb.pid" "load balancer" 15
-  # Replicas stop in parallel; each drains like in a rolling restart.
   for f in "$HA_DIR"/replica-*.pid; do
     [[ -e "$f" ]] || continue
     i=${f##*/replica-}; i=${i%.pid}
     stop_pid "$f" "replica $i" "$STOP_TIMEOUT" &
   done
   wait
+}
+
+local_down() {
+  if [[ ! -f "$STATE_FILE" ]]; then
+    log "nothing to stop in $HA_DIR"
+    return 0
+  fi
+  local_load_state
+  stop_pid "$HA_DIR/lb.pid" "load balancer" 15
+  local_stop_replicas
   if [[ "$HA_DATA" == true ]]; then data_down; fi
   backup_schedule_stop
   if [[ "$OWN_REDIS" == true ]]; then stop_pid "$HA_DIR/redis.pid" "Redis" 10; fi

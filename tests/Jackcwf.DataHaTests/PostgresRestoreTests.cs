@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.RegularExpressions;
 using Jackcwf.HaTests;
+using Jackcwf.Testing;
 using Npgsql;
 
 namespace Jackcwf.DataHaTests;
@@ -124,25 +123,10 @@ public sealed partial class PostgresRestoreTests(DataTierFixture fixture, ITestO
         return (int)(long)(await command.ExecuteScalarAsync())!;
     }
 
-    /// <summary>Count and SHA-256 of every message's id, conversation, role, status and content, in id order.</summary>
     private static async Task<string> MessagesDigestAsync(DataTierCluster cluster)
     {
         await using var connection = await cluster.OpenDatabaseAsync();
-        await using var command = new NpgsqlCommand(
-            "SELECT \"Id\"::text, \"ConversationId\"::text, \"Role\", \"Status\", \"Content\" FROM messages ORDER BY \"Id\"", connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var count = 0;
-        while (await reader.ReadAsync())
-        {
-            count++;
-            for (var i = 0; i < 5; i++)
-            {
-                var value = reader.GetString(i);
-                sha.AppendData(Encoding.UTF8.GetBytes($"{value.Length}:{value}|"));
-            }
-        }
-        return $"{count} messages, sha256 {Convert.ToHexStringLower(sha.GetHashAndReset())[..16]}";
+        return await MessagesDigest.ComputeAsync(connection);
     }
 
     private static async Task<T> ScalarAsync<T>(DataTierCluster cluster, string sql)
