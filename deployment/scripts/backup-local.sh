@@ -159,6 +159,7 @@ local_verify() {
 # from a backup that stopped strictly before it).
 backup_check_target() {
   local target=$1 epoch earliest
+  need jq "apt-get install jq"
   [[ "$target" =~ ^[0-9A-Za-z\ :.+/_-]+$ ]] || die "--to '$target' has characters a time never has" '--to "2026-12-04 10:15:00+00"'
   epoch=$(date -u -d "$target" +%s 2>/dev/null) || die "--to '$target' is not a time" '--to "2026-12-04 10:15:00+00" (UTC with an offset)'
   earliest=$(as_pg_owner pgbackrest --config="$(backup_conf)" --stanza="$BACKUP_STANZA" --output=json info | jq -r '[.[0].backup[]?.timestamp.stop] | min // empty') \
@@ -262,6 +263,7 @@ backup_restore_ha() {
   # cluster is whole again, so a failed restore loses nothing that was there.
   for ((i = 1; i <= DATA_MEMBERS; i++)); do
     local data="$HA_DIR/patroni/pg$i/data"
+    rm -rf "$data.failed"   # where Patroni moves the data of a failed bootstrap
     if [[ -e "$data.before-restore" ]]; then
       rm -rf "$data"   # what a failed restore left; the data from before it stays
     elif [[ -e "$data" ]]; then
