@@ -54,9 +54,20 @@ public static class WebExtensions
                 o.KnownIPNetworks.Add(network);
             }
         });
-        s.AddOptions<KestrelServerOptions>().Configure<IOptions<ServerOptions>>((o, server) =>
+        // Kestrel is built with the host, before the settings are validated: read the limit without
+        // validating (a bad value falls back to the default here and is refused a moment later).
+        s.AddOptions<KestrelServerOptions>().Configure<IConfiguration>((o, configuration) =>
         {
-            o.Limits.MaxRequestBodySize = server.Value.MaxRequestBodyBytes;
+            var server = new ServerOptions();
+            try
+            {
+                configuration.GetSection(ServerOptions.Section).Bind(server);
+            }
+            catch (InvalidOperationException)
+            {
+                server = new ServerOptions();
+            }
+            o.Limits.MaxRequestBodySize = server.MaxRequestBodyBytes;
             o.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
             o.AddServerHeader = false;
         });
