@@ -28,7 +28,8 @@ public sealed record GenerationRequest(
     int? MaxOutputTokens,
     Guid? ApiKeyId = null,
     Limits.GenerationSlot? Slot = null,
-    CacheDirective Cache = CacheDirective.Default);
+    CacheDirective Cache = CacheDirective.Default,
+    IReadOnlyList<Files.SourceDto>? Sources = null);
 
 /// <summary>The stored outcome of a generation.</summary>
 public sealed record GenerationOutcome(MessageDto Message, ProviderFailure? Failure, string CacheStatus = CacheStatuses.Bypass);
@@ -162,7 +163,7 @@ public sealed class GenerationRunner(
         var answered = call.AnsweringModel;
         var dto = new MessageDto(req.MessageId, req.ConversationId, req.ParentMessageId, MessageRoles.Assistant, final, status, answered.Id,
             new UsageDto((int)call.InputTokens, (int)call.OutputTokens), call.CostUsd, failure?.Kind ?? (status == MessageStatuses.Interrupted ? "interrupted" : null),
-            req.CreatedAt, completedAt, answered.Id == req.Model.Id ? null : req.Model.Id, call.Cached ? true : null);
+            req.CreatedAt, completedAt, answered.Id == req.Model.Id ? null : req.Model.Id, call.Cached ? true : null, req.Sources);
 
         await StoreFinalAsync(dto, failure);
         if (req.Slot is not null)

@@ -31,6 +31,10 @@ namespace Jackcwf.Api.Web;
 [JsonSerializable(typeof(List<Jackcwf.Api.Privacy.ExportApiKey>))]
 [JsonSerializable(typeof(List<Jackcwf.Api.Privacy.ExportShare>))]
 [JsonSerializable(typeof(Jackcwf.Api.Privacy.DeleteAccountRequest))]
+[JsonSerializable(typeof(IReadOnlyList<Jackcwf.Api.Files.SourceDto>))]
+[JsonSerializable(typeof(Jackcwf.Api.Files.FileDto))]
+[JsonSerializable(typeof(Jackcwf.Api.Files.FileList))]
+[JsonSerializable(typeof(List<Jackcwf.Api.Files.ExportFile>))]
 [JsonSerializable(typeof(ProblemDetails))]
 [JsonSerializable(typeof(HttpValidationProblemDetails))]
 public sealed partial class AppJsonContext : JsonSerializerContext;
