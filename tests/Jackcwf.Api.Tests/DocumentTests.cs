@@ -82,14 +82,14 @@ public static class DocumentFixtures
         return await u.Http.PostAsync("api/files", form);
     }
 
-    public static async Task<Guid> UploadReadyAsync(this TestUser u, string name, byte[] data)
+    public static async Task<Guid> UploadReadyAsync(this TestUser u, string name, byte[] data, ApiProcess? api = null)
     {
         var r = await u.UploadAsync(name, data);
         var body = await r.Content.ReadAsStringAsync();
         Assert.True(r.StatusCode == HttpStatusCode.Created, $"upload {name}: {(int)r.StatusCode} {body}");
         var id = JsonNode.Parse(body)!["id"]!.GetValue<Guid>();
         var file = await u.WaitForFileAsync(id);
-        Assert.True(file["status"]!.GetValue<string>() == "ready", $"{name}: {file.ToJsonString()}");
+        Assert.True(file["status"]!.GetValue<string>() == "ready", $"{name}: {file.ToJsonString()}\n{(api is null ? "" : api.Logs[^Math.Min(api.Logs.Length, 8000)..])}");
         return id;
     }
 
@@ -130,7 +130,7 @@ public abstract class DocumentTests<TFixture>(TFixture fx) where TFixture : Serv
         var ids = new List<Guid>();
         foreach (var (name, data, type, _) in uploads)
         {
-            var id = await u.UploadReadyAsync(name, data);
+            var id = await u.UploadReadyAsync(name, data, fx.Api);
             var file = (await u.Http.GetFromJsonAsync<JsonObject>($"api/files/{id}", Ct))!;
             Assert.Equal(name, file["name"]!.GetValue<string>());
             Assert.Equal(type, file["contentType"]!.GetValue<string>());

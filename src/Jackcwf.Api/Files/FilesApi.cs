@@ -56,32 +56,33 @@ public static class FilesApi
             size.MaxRequestBodySize = bodyLimit;
         }
 
-        var reader = new MultipartReader(boundary, request.Body);
-        (string Name, byte[] Data)? upload = null;
-        while (await reader.ReadNextSectionAsync(ct) is { } section)
+        (string Name, byte[]? Data)? upload;
+        try
         {
-            if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)
-                || !disposition.IsFileDisposition() || !string.Equals(disposition.Name.Value, FileField, StringComparison.Ordinal))
-            {
-                continue;
-            }
-            var data = await ReadAtMostAsync(section.Body, o.MaxBytes, ct);
-            if (data is null)
-            {
-                return TooLarge(metrics, o);
-            }
-            upload = (CleanName(HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value), data);
-            break;
+            upload = await ReadFileFieldAsync(new MultipartReader(boundary, request.Body), o.MaxBytes, ct);
         }
-        if (upload is not { } u)
+        catch (IOException e) when (e is not Microsoft.AspNetCore.Http.BadHttpRequestException)
+        {
+            // MultipartReader reports a body that does not follow its boundary as IOException/InvalidDataException.
+            return Problems.Invalid(FileField, "the multipart/form-data body is malformed");
+        }
+        catch (InvalidDataException)
+        {
+            return Problems.Invalid(FileField, "the multipart/form-data body is malformed");
+        }
+        if (upload is { Data: null })
+        {
+            return TooLarge(metrics, o);
+        }
+        if (upload is not { Data: { } data } u)
         {
             return Problems.Invalid(FileField, $"is required: send the document as a multipart/form-data file field named \"{FileField}\"");
         }
-        if (u.Data.Length == 0)
+        if (data.Length == 0)
         {
             return Problems.Invalid(FileField, "is empty");
         }
-        if (DocumentText.Detect(u.Data, u.Name) is not { } contentType)
+        if (DocumentText.Detect(data, u.Name) is not { } contentType)
         {
             var problem = Problems.Create(StatusCodes.Status415UnsupportedMediaType, "unsupported_file_type", "Unsupported file type",
                 "The file's content is not plain text (UTF-8), Markdown, PDF or DOCX, whatever its name says.");
@@ -93,7 +94,7 @@ public static class FilesApi
         var mine = db.Set<StoredFile>().Where(f => f.UserId == userId);
         var count = await mine.CountAsync(ct);
         var bytes = await mine.SumAsync(f => f.Size, ct);
-        if (bytes + u.Data.Length > o.QuotaBytesPerUser || count >= o.MaxFilesPerUser)
+        if (bytes + data.Length > o.QuotaBytesPerUser || count >= o.MaxFilesPerUser)
         {
             metrics.LimitRefused("files");
             var problem = Problems.Create(StatusCodes.Status409Conflict, "file_quota_exceeded", "File storage quota reached",
@@ -105,8 +106,8 @@ public static class FilesApi
         var now = Clock.UtcNow();
         var file = new StoredFile
         {
-            Id = Clock.NewId(), UserId = userId, Name = u.Name, ContentType = contentType, Size = u.Data.Length,
-            Status = FileStatuses.Processing, CreatedAt = now, Data = u.Data,
+            Id = Clock.NewId(), UserId = userId, Name = u.Name, ContentType = contentType, Size = data.Length,
+            Status = FileStatuses.Processing, CreatedAt = now, Data = data,
             // Claimed for this replica, which starts at once; another takes over only if this one dies.
             ClaimedBy = processor.InstanceId, ClaimExpiresAt = now.AddSeconds(o.ClaimSeconds),
         };
@@ -170,6 +171,21 @@ public static class FilesApi
             $"Files are limited to {o.MaxBytes} bytes (FILE_MAX_BYTES).");
         problem.Extensions["errors"] = new Dictionary<string, string[]> { [FileField] = [$"must be at most {o.MaxBytes} bytes"] };
         return TypedResults.Problem(problem);
+    }
+
+    /// <summary>The first file part named <see cref="FileField"/> (its data null when over <paramref name="max"/> bytes), or null when there is none.</summary>
+    private static async Task<(string Name, byte[]? Data)?> ReadFileFieldAsync(MultipartReader reader, long max, CancellationToken ct)
+    {
+        while (await reader.ReadNextSectionAsync(ct) is { } section)
+        {
+            if (ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)
+                && disposition.IsFileDisposition() && string.Equals(disposition.Name.Value, FileField, StringComparison.Ordinal))
+            {
+                var name = HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value;
+                return (CleanName(name), await ReadAtMostAsync(section.Body, max, ct));
+            }
+        }
+        return null;
     }
 
     /// <summary>The whole stream, or null as soon as it exceeds <paramref name="max"/> bytes.</summary>

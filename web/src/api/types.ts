@@ -10,6 +10,29 @@ export interface Message {
   model?: string | null
   usage?: { inputTokens: number; outputTokens: number } | null
   costUsd?: number | null
+  /** The excerpts of attached files the answer was given, best first. */
+  sources?: Source[] | null
+}
+
+export interface Source {
+  fileId: string
+  fileName: string
+  chunkIndex: number
+  score: number
+  snippet: string
+}
+
+export type FileStatus = 'processing' | 'ready' | 'failed'
+
+export interface StoredFile {
+  id: string
+  name: string
+  size: number
+  contentType: string
+  status: FileStatus
+  error?: string | null
+  createdAt: string
+  chunkCount: number
 }
 
 export interface ConversationSummary {
@@ -22,6 +45,8 @@ export interface ConversationSummary {
 
 export interface Conversation extends ConversationSummary {
   systemPrompt: string | null
+  /** Files attached to the conversation: each turn is grounded in their most relevant passages. */
+  fileIds?: string[]
   messages: Message[]
   /** Set when only the newest messages were read: the cursor of the page before them. */
   nextCursor?: string | null

@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, type FormEvent, type KeyboardEvent } from 'react'
+import { useEffect, useId, useRef, type FormEvent, type KeyboardEvent, type ReactNode } from 'react'
 
 interface Props {
   value: string
@@ -8,9 +8,11 @@ interface Props {
   streaming: boolean
   disabled?: boolean
   status?: string
+  /** Controls shown above the text field (the attach-files control). */
+  attachments?: ReactNode
 }
 
-export function Composer({ value, onChange, onSend, onStop, streaming, disabled, status }: Props) {
+export function Composer({ value, onChange, onSend, onStop, streaming, disabled, status, attachments }: Props) {
   const id = useId()
   const hintId = useId()
   const ref = useRef<HTMLTextAreaElement>(null)
@@ -37,6 +39,7 @@ export function Composer({ value, onChange, onSend, onStop, streaming, disabled,
   const rows = Math.min(8, Math.max(1, value.split('\n').length))
   return (
     <form className="composer" onSubmit={submit}>
+      {attachments && <div className="composer-attachments">{attachments}</div>}
       <label htmlFor={id} className="sr-only">
         Message
       </label>

@@ -6,6 +6,7 @@ import { useTheme } from '../lib/theme'
 import { AccountPage } from '../pages/AccountPage'
 import { AdminPage } from '../pages/AdminPage'
 import { AuditPage } from '../pages/AuditPage'
+import { FilesPage } from '../pages/FilesPage'
 import { KeysPage } from '../pages/KeysPage'
 import { UsagePage } from '../pages/UsagePage'
 import { ChatView } from './ChatView'
@@ -84,6 +85,7 @@ export function Shell({ me, onSignedOut }: Props) {
           )}
           {route.page === 'usage' && <UsagePage />}
           {route.page === 'keys' && <KeysPage />}
+          {route.page === 'files' && <FilesPage />}
           {route.page === 'admin' && me.isAdmin && <AdminPage me={me} />}
           {route.page === 'audit' && me.isAdmin && <AuditPage />}
           {route.page === 'account' && (
