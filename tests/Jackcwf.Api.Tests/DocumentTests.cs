@@ -204,22 +204,30 @@ public abstract class DocumentTests<TFixture>(TFixture fx) where TFixture : Serv
     public async Task StorageQuotaIsEnforcedAndDeletingMakesRoom()
     {
         var u = await fx.CreateUserAsync();
-        var piece = Encoding.UTF8.GetBytes(string.Join(' ', Enumerable.Repeat("quota", 60 * 1024 / 6)));
+        // 60 KiB that claim to be a PDF: accepted by their header, they count against the quota, and their
+        // processing fails at once (60 KiB of text would queue hundreds of chunks to embed for nothing).
+        var piece = new byte[60 * 1024];
+        new Random(11).NextBytes(piece);
+        "%PDF-1.7\n"u8.CopyTo(piece);
         var ids = new List<Guid>();
         for (var i = 0; i < 3; i++)
         {
-            var r = await u.UploadAsync($"part{i}.txt", piece);
+            var r = await u.UploadAsync($"part{i}.pdf", piece);
             Assert.Equal(HttpStatusCode.Created, r.StatusCode);
             ids.Add((await r.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid());
         }
-        var refused = await u.UploadAsync("part3.txt", piece);
+        var refused = await u.UploadAsync("part3.pdf", piece);
         Assert.Equal(HttpStatusCode.Conflict, refused.StatusCode);
         Assert.Equal("file_quota_exceeded", (await refused.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("code").GetString());
         // Another user has a quota of their own.
-        Assert.Equal(HttpStatusCode.Created, (await (await fx.CreateUserAsync()).UploadAsync("mine.txt", piece)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await (await fx.CreateUserAsync()).UploadAsync("mine.pdf", piece)).StatusCode);
 
         Assert.Equal(HttpStatusCode.NoContent, (await u.Http.DeleteAsync($"api/files/{ids[0]}", Ct)).StatusCode);
-        Assert.Equal(HttpStatusCode.Created, (await u.UploadAsync("part3.txt", piece)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await u.UploadAsync("part3.pdf", piece)).StatusCode);
+        // What is not a readable PDF ends failed with a reason, and still counted until deleted.
+        var failed = await u.WaitForFileAsync(ids[1]);
+        Assert.Equal("failed", failed["status"]!.GetValue<string>());
+        Assert.Contains("PDF", failed["error"]!.GetValue<string>());
     }
 
     [Fact]
