@@ -224,16 +224,16 @@ public static class ChatApi
             // The excerpts come right before the message they were chosen for.
             history.Insert(history.Count - 1, retrieval.Context);
         }
-        var generation = runner.StartAsync(new GenerationRequest(
+        var generation = runner.Start(new GenerationRequest(
             assistant.Id, id, userId, userMessage.Id, assistantAt, model, history, accepted, guard.Options.MaxOutputTokens,
             user.ApiKeyId(), slot, CacheDirectives.FromHeader(http.Request.Headers.CacheControl), retrieval?.Sources));
 
         var userDto = MessageDto.From(userMessage);
         if (streaming)
         {
-            return new StreamResult(userDto, assistant.Id, id, 0, runner, log, db, settings.Value, user);
+            return new StreamResult(userDto, assistant.Id, id, 0, runner, log, db, settings.Value, user, generation.CacheDecision);
         }
-        return await JsonOutcomeAsync(userDto, generation, http, ct);
+        return await JsonOutcomeAsync(userDto, generation.Outcome, http, ct);
     }
 
     public static async Task<IResult> ResumeAsync(
