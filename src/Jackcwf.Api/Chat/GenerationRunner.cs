@@ -179,7 +179,7 @@ public sealed class GenerationRunner(
         var answered = call.AnsweringModel;
         var dto = new MessageDto(req.MessageId, req.ConversationId, req.ParentMessageId, MessageRoles.Assistant, final, status, answered.Id,
             new UsageDto((int)call.InputTokens, (int)call.OutputTokens), call.CostUsd, failure?.Kind ?? (status == MessageStatuses.Interrupted ? "interrupted" : null),
-            req.CreatedAt, completedAt, answered.Id == req.Model.Id ? null : req.Model.Id, call.Cached ? true : null, req.Sources);
+            req.CreatedAt, completedAt, answered.Id == req.Model.Id ? null : req.Model.Id, call.Cached ? true : null, Sources: req.Sources);
 
         await StoreFinalAsync(dto, failure);
         if (req.Slot is not null)

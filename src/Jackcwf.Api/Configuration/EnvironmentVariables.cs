@@ -93,6 +93,8 @@ public static class EnvironmentVariables
         new("FILES_CHUNK_OVERLAP_CHARS", "Files:ChunkOverlapChars", Kind.Integer, 0, 50_000),
         new("FILES_MAX_CHUNKS", "Files:MaxChunksPerFile", Kind.Integer, 1, 1_000_000),
         new("FILES_MAX_PER_CONVERSATION", "Files:MaxFilesPerConversation", Kind.Integer, 1, 1000),
+        new("MAX_FOLDERS_PER_USER", "Limits:MaxFoldersPerUser", Kind.Integer, 0, 100_000),
+        new("MAX_SAVED_PROMPTS_PER_USER", "Limits:MaxSavedPromptsPerUser", Kind.Integer, 0, 100_000),
         new("AUDIT_RETENTION_DAYS", "Audit:RetentionDays", Kind.Integer, 0, 36_500),
         new("ENABLE_MONITORING", "Monitoring:Enabled", Kind.Boolean),
         new("MONITORING_INTERVAL_SECONDS", "Monitoring:IntervalSeconds", Kind.Integer, 1, 86_400),

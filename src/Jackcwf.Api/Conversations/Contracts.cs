@@ -1,17 +1,19 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.Feedback;
 using Jackcwf.Api.Files;
 using Jackcwf.Api.Web;
 
 namespace Jackcwf.Api.Conversations;
 
 /// <summary><c>fileIds</c>: the files attached to the conversation, searched on every turn.</summary>
-public sealed record ConversationSummary(Guid Id, string Title, string Model, string? SystemPrompt, DateTime CreatedAt, DateTime UpdatedAt,
+public sealed record ConversationSummary(
+    Guid Id, string Title, string Model, string? SystemPrompt, DateTime CreatedAt, DateTime UpdatedAt, bool Pinned, bool Archived, Guid? FolderId,
     IReadOnlyList<Guid>? FileIds = null)
 {
     public static ConversationSummary From(Conversation c, IReadOnlyList<Guid>? fileIds = null) =>
-        new(c.Id, c.Title, c.Model, c.SystemPrompt, c.CreatedAt, c.UpdatedAt, fileIds ?? []);
+        new(c.Id, c.Title, c.Model, c.SystemPrompt, c.CreatedAt, c.UpdatedAt, c.Pinned, c.Archived, c.FolderId, fileIds ?? []);
 }
 
 /// <summary>
@@ -20,15 +22,19 @@ public sealed record ConversationSummary(Guid Id, string Title, string Model, st
 /// </summary>
 public sealed record ConversationDetail(
     Guid Id, string Title, string Model, string? SystemPrompt, DateTime CreatedAt, DateTime UpdatedAt, IReadOnlyList<MessageDto> Messages,
-    string? NextCursor = null, IReadOnlyList<Guid>? FileIds = null);
+    string? NextCursor = null, bool Pinned = false, bool Archived = false, Guid? FolderId = null, IReadOnlyList<Guid>? FileIds = null);
 
 public sealed record ConversationPage(IReadOnlyList<ConversationSummary> Items, string? NextCursor);
 
 /// <summary><c>fileIds</c>: files of the caller to attach.</summary>
 public sealed record CreateConversationRequest(string? Title, string? Model, string? SystemPrompt, IReadOnlyList<Guid>? FileIds = null);
 
-/// <summary><c>fileIds</c>, when present, replaces the attached files (an empty list detaches them all).</summary>
-public sealed record UpdateConversationRequest(string? Title, string? Model, string? SystemPrompt, IReadOnlyList<Guid>? FileIds = null);
+/// <summary>
+/// Absent fields are left as they are; <c>folderId: null</c> takes the conversation out of its folder;
+/// <c>fileIds</c>, when present, replaces the attached files (an empty list detaches them all).
+/// </summary>
+public sealed record UpdateConversationRequest(string? Title, string? Model, string? SystemPrompt, bool? Pinned = null, bool? Archived = null, OptionalGuid FolderId = default,
+    IReadOnlyList<Guid>? FileIds = null);
 
 public sealed record UsageDto(int InputTokens, int OutputTokens);
 
@@ -47,12 +53,13 @@ public sealed record MessageDto(
     DateTime? CompletedAt,
     string? RequestedModel = null,
     bool? Cached = null,
+    FeedbackDto? Feedback = null,
     IReadOnlyList<SourceDto>? Sources = null)
 {
-    public static MessageDto From(Message m) => new(
+    public static MessageDto From(Message m, FeedbackDto? feedback = null) => new(
         m.Id, m.ConversationId, m.ParentMessageId, m.Role, m.Content, m.Status, m.Model,
         m.InputTokens is null && m.OutputTokens is null ? null : new UsageDto(m.InputTokens ?? 0, m.OutputTokens ?? 0),
-        m.CostUsd, m.ErrorCode, m.CreatedAt, m.CompletedAt, m.RequestedModel, Sources: ReadSources(m.Sources));
+        m.CostUsd, m.ErrorCode, m.CreatedAt, m.CompletedAt, m.RequestedModel, Feedback: feedback, Sources: ReadSources(m.Sources));
 
     public static string? WriteSources(IReadOnlyList<SourceDto>? sources) =>
         sources is null ? null : JsonSerializer.Serialize(sources, AppJsonContext.Default.IReadOnlyListSourceDto);

@@ -38,8 +38,11 @@ public sealed class AccountDeletion(AppDbContext db, UserManager<AppUser> users,
             await db.Set<ConversationFile>().Where(a => a.UserId == userId).ExecuteDeleteAsync(ct);
             await db.Set<FileChunk>().Where(c => c.UserId == userId).ExecuteDeleteAsync(ct);
             await db.Set<StoredFile>().Where(f => f.UserId == userId).ExecuteDeleteAsync(ct);
+            await db.MessageFeedback.Where(f => f.UserId == userId).ExecuteDeleteAsync(ct);
+            await db.SavedPrompts.Where(p => p.UserId == userId).ExecuteDeleteAsync(ct);
             await db.Messages.Where(m => m.UserId == userId).ExecuteDeleteAsync(ct);
             await db.Conversations.Where(c => c.UserId == userId).ExecuteDeleteAsync(ct);
+            await db.Folders.Where(f => f.UserId == userId).ExecuteDeleteAsync(ct);
             await db.ApiKeys.Where(k => k.UserId == userId).ExecuteDeleteAsync(ct);
             await db.UserStorage.Where(s => s.UserId == userId).ExecuteDeleteAsync(ct);
             await db.UsageRecords.Where(u => u.UserId == userId)

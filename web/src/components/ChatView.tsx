@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from 'react'
 import { api, ApiError, describeProblem, errorMessage } from '../api/client'
-import type { Conversation, Message, ModelInfo, Problem } from '../api/types'
+import type { Conversation, Feedback, Message, ModelInfo, Problem, Rating } from '../api/types'
 import { followMessage, newId, streamMessage, type SendBody, type StreamHandlers, type StreamOutcome } from '../lib/chatStream'
 import { modelPriceLabel } from '../lib/format'
 import { conversationPageUrl, mergeMessages, refreshNewest } from '../lib/pages'
@@ -437,6 +437,25 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
     void send(content, leaf && !leaf.id.startsWith('tmp-') ? leaf.id : undefined)
   }
 
+  async function rateAnswer(message: Message, rating: Rating | null, comment?: string) {
+    const convId = conversationRef.current?.id
+    if (!convId) return
+    const url = `/api/conversations/${encodeURIComponent(convId)}/messages/${encodeURIComponent(message.id)}/feedback`
+    try {
+      if (rating === null) {
+        await api('DELETE', url)
+        patchMessage(message.id, () => ({ feedback: null }))
+        setAnnouncement('Rating removed.')
+      } else {
+        const saved = await api<Feedback>('PUT', url, { body: comment ? { rating, comment } : { rating } })
+        patchMessage(message.id, () => ({ feedback: saved }))
+        setAnnouncement(rating === 'up' ? 'Marked as a good answer.' : 'Marked as a bad answer.')
+      }
+    } catch (e) {
+      setError(`Could not save your rating: ${errorMessage(e)}`)
+    }
+  }
+
   function switchBranch(sibling: Message) {
     setSelected((prev) => selectPathTo(tree, prev, sibling.id))
   }
@@ -590,6 +609,7 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
                   onEdit={(m, content) => void send(content, m.parentMessageId ?? null)}
                   onRegenerate={regenerate}
                   onContinue={(m) => void send(CONTINUE_PROMPT, m.id)}
+                  onRate={rateAnswer}
                 />
               ))}
             </ol>

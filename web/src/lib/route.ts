@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react'
 
 /**
- * Hash routes (`#/c/<id>`, `#/usage`, `#/keys`, `#/files`, `#/admin`, `#/audit`): deep links work without the server
+ * Hash routes (`#/c/<id>`, `#/usage`, `#/keys`, `#/files`, `#/prompts`, `#/admin`, `#/audit`): deep links work without the server
  * knowing the client's routes.
  */
 export type Route =
@@ -9,6 +9,7 @@ export type Route =
   | { page: 'usage' }
   | { page: 'keys' }
   | { page: 'files' }
+  | { page: 'prompts' }
   | { page: 'admin' }
   | { page: 'audit' }
   | { page: 'account' }
@@ -25,6 +26,8 @@ export function parseRoute(hash: string): Route {
       return { page: 'keys' }
     case 'files':
       return { page: 'files' }
+    case 'prompts':
+      return { page: 'prompts' }
     case 'admin':
       return { page: 'admin' }
     case 'audit':
