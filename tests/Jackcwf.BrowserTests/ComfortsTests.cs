@@ -47,7 +47,12 @@ public sealed class ComfortsTests(BrowserFixture fixture)
         await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Archived" })).ToBeVisibleAsync();
         var archived = page.GetByRole(AriaRole.List, new() { Name = "Archived conversations" }).GetByRole(AriaRole.Link);
         await Expect(archived).ToHaveTextAsync(["Beta"]);
-        await ActOnAsync(page, "Beta", "Unarchive");
+        // An archived conversation opens as usual and says so; it can be brought back from there.
+        await archived.First.ClickAsync();
+        var banner = page.GetByRole(AriaRole.Status).Filter(new() { HasText = "This conversation is archived" });
+        await Expect(banner).ToBeVisibleAsync();
+        await banner.GetByRole(AriaRole.Button, new() { Name = "Unarchive" }).ClickAsync();
+        await Expect(banner).ToHaveCountAsync(0);
         await Expect(archived).ToHaveCountAsync(0);
         await Expect(page.GetByText("No archived conversations.")).ToBeVisibleAsync();
         await Button(page, "← All conversations").ClickAsync();

@@ -224,8 +224,17 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
       const { id, title } = (e as CustomEvent<{ id: string; title: string }>).detail
       setConversation((c) => (c && c.id === id ? { ...c, title } : c))
     }
+    // Pinned, archived or moved from the sidebar.
+    const onUpdated = (e: Event) => {
+      const { id, ...change } = (e as CustomEvent<{ id: string; pinned?: boolean; archived?: boolean; folderId?: string | null }>).detail
+      setConversation((c) => (c && c.id === id ? { ...c, ...change } : c))
+    }
     window.addEventListener('jackcwf:conversation-renamed', onRenamed)
-    return () => window.removeEventListener('jackcwf:conversation-renamed', onRenamed)
+    window.addEventListener('jackcwf:conversation-updated', onUpdated)
+    return () => {
+      window.removeEventListener('jackcwf:conversation-renamed', onRenamed)
+      window.removeEventListener('jackcwf:conversation-updated', onUpdated)
+    }
   }, [])
 
   useEffect(() => {
@@ -456,6 +465,18 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
     }
   }
 
+  async function unarchive() {
+    const id = conversationRef.current?.id
+    if (!id) return
+    try {
+      await api('PATCH', `/api/conversations/${encodeURIComponent(id)}`, { body: { archived: false } })
+      setConversation((c) => (c && c.id === id ? { ...c, archived: false } : c))
+      onConversationsChanged()
+    } catch (e) {
+      setError(`Could not unarchive: ${errorMessage(e)}`)
+    }
+  }
+
   function switchBranch(sibling: Message) {
     setSelected((prev) => selectPathTo(tree, prev, sibling.id))
   }
@@ -581,6 +602,14 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
               </span>
             )}
           </div>
+        </div>
+      )}
+      {conversation?.archived && (
+        <div className="archived-banner" role="status">
+          <span>This conversation is archived: it is listed under Archived, not with the others.</span>
+          <button type="button" className="link" onClick={() => void unarchive()}>
+            Unarchive
+          </button>
         </div>
       )}
       <div className="messages-scroller" ref={scrollerRef} onScroll={onScroll}>

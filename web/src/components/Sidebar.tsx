@@ -214,6 +214,7 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
     else setItems((prev) => prev.map((x) => (x.id === c.id ? { ...x, ...change } : x)))
     try {
       await api('PATCH', `/api/conversations/${encodeURIComponent(c.id)}`, { body: change })
+      window.dispatchEvent(new CustomEvent('jackcwf:conversation-updated', { detail: { id: c.id, ...change } }))
       setError(null)
     } catch (e) {
       setError(`${failure}: ${errorMessage(e)}`)
