@@ -150,7 +150,7 @@ data_start_patroni() {
   until leader=$(data_leader) && [[ -n "$leader" ]] && [[ "$(data_members_running)" -ge ${#members[@]} ]]; do
     (( SECONDS < deadline )) || die "Patroni: no leader with ${#members[@]} members running after ${START_TIMEOUT}s" "read $HA_DIR/patroni${members[0]}.log and $HA_DIR/patroni/pg${members[0]}/patroni.log${DATA_START_FIX:+; $DATA_START_FIX}"
     for i in "${members[@]}"; do
-      pid_alive "$(read_pid "$HA_DIR/patroni$i.pid")" || { tail -n 20 "$HA_DIR/patroni$i.log" >&2; die "patroni pg$i exited (last log lines above)" "read $HA_DIR/patroni$i.log${DATA_START_FIX:+; $DATA_START_FIX}"; }
+      pid_alive "$(read_pid "$HA_DIR/patroni$i.pid")" || data_member_exited "$i"
     done
     sleep 1
   done
@@ -161,6 +161,16 @@ data_start_patroni() {
     PGPASSWORD=$superuser psql -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE $DATA_DB_NAME" \
       || die "could not create the database $DATA_DB_NAME on the primary (port $port)" "read $HA_DIR/patroni/pg1/patroni.log"
   fi
+}
+
+# data_member_exited I: a member's Patroni ended while it was awaited; says why (PostgreSQL's last
+# fatal error, e.g. a recovery target it could not reach) and fails.
+data_member_exited() {
+  local i=$1 reason
+  tail -n 20 "$HA_DIR/patroni$i.log" >&2
+  reason=$(tail -n 200 "$HA_DIR/patroni$i.log" | grep -a -E '(FATAL|PANIC): ' | grep -a -v -E 'starting up|not accepting connections|shutting down' \
+    | tail -n 1 | sed -E 's/.*(FATAL|PANIC): +//' || true)
+  die "patroni pg$i exited (last log lines above)${reason:+; PostgreSQL: $reason}" "read $HA_DIR/patroni$i.log${DATA_START_FIX:+; $DATA_START_FIX}"
 }
 
 # data_render_member I FILE: the Patroni configuration of member I. With pgBackRest (backup-local.sh)
