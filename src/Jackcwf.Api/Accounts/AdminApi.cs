@@ -35,8 +35,9 @@ public static class AdminApi
         return app;
     }
 
-    public static async Task<Ok<AdminUserList>> ListUsersAsync(AppDbContext db, CancellationToken ct)
+    public static async Task<Ok<AdminUserList>> ListUsersAsync(AppDbContext db, Usage.UsageLedger ledger, CancellationToken ct)
     {
+        await ledger.FlushAsync(ct);
         var start = LimitGuard.MonthStart(DateTime.UtcNow);
         var users = await db.Users.AsNoTracking().OrderBy(u => u.CreatedAt)
             .Select(u => new { u.Id, u.Email, u.IsDisabled, u.CreatedAt, u.MonthlyBudgetUsd }).ToListAsync(ct);

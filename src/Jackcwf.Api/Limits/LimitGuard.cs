@@ -50,7 +50,8 @@ public sealed class GenerationSlot(ILimitStore store, string bucket, string slot
 /// month-to-date spend is read from the ledger once per user and month, then kept in the store.
 /// </summary>
 public sealed class LimitGuard(
-    ILimitStore store, IOptions<LimitsOptions> options, UserAccessCache access, IServiceScopeFactory scopes, JackcwfMetrics metrics) : ISpendLimiter
+    ILimitStore store, IOptions<LimitsOptions> options, UserAccessCache access, IServiceScopeFactory scopes, JackcwfMetrics metrics,
+    Usage.UsageLedger ledger) : ISpendLimiter
 {
     private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
 
@@ -156,6 +157,9 @@ public sealed class LimitGuard(
             return known;
         }
         var start = MonthStart(DateTime.UtcNow);
+        // The seed reads the ledger: this replica's queued lines first. Another replica's queued lines (at most its
+        // flush interval's) are missed only if the store lost the month's spend while they waited.
+        await ledger.FlushAsync(CancellationToken.None);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
         // SQLite cannot SUM decimals in SQL; the rows of one user's month are few enough to add here.
