@@ -9,6 +9,7 @@ public static class ChatExtensions
     {
         var s = builder.Services;
         s.AddOptions<ChatSettings>().BindConfiguration(ChatSettings.Section);
+        s.AddSingleton(StreamDeadlines.Shared);
         s.AddSingleton<IGenerationEventLog, InProcessGenerationEventLog>();
         s.AddSingleton<IStopSignal, InProcessStopSignal>();
         s.AddOptions<Usage.UsageLedgerOptions>().BindConfiguration(Usage.UsageLedgerOptions.Section);

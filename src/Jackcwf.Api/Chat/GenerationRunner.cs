@@ -35,7 +35,8 @@ public sealed record GenerationOutcome(MessageDto Message, ProviderFailure? Fail
 
 /// <summary>
 /// Runs generations detached from the HTTP request that started them: streams from the model into
-/// the event log, checkpoints the text on a timer (never per token), renews the lease, and stores
+/// the event log, checkpoints the text of every running generation from one shared timer (never per
+/// token, never a timer per generation), renews the leases, and stores
 /// the final status. Stops (user), interruptions (shutdown) and failures all keep the text. The model
 /// pipeline does the accounting, limits, telemetry, caching and resilience; this writes the output.
 /// </summary>
@@ -99,8 +100,8 @@ public sealed class GenerationRunner(
     private async Task<GenerationOutcome> RunAsync(Running run)
     {
         var req = run.Request;
-        var text = new StringBuilder();
-        var textLock = new Lock();
+        var text = run.Text;
+        var textLock = run.TextLock;
         ProviderFailure? failure = null;
         string status;
         var call = new ChatCall
@@ -108,8 +109,6 @@ public sealed class GenerationRunner(
             UserId = req.UserId, ApiKeyId = req.ApiKeyId, Source = Usage.UsageLedger.Chat, RequestedModel = req.Model,
             Cache = req.Cache, AcceptedTimestamp = req.AcceptedTimestamp, StopReason = () => run.Reason,
         };
-        using var checkpoints = new CancellationTokenSource();
-        var checkpointTask = CheckpointLoopAsync(req.MessageId, () => { lock (textLock) { return text.ToString(); } }, checkpoints.Token);
         try
         {
             var options = call.Attach(new ChatOptions { MaxOutputTokens = req.MaxOutputTokens ?? req.Model.MaxOutputTokens });
@@ -149,9 +148,6 @@ public sealed class GenerationRunner(
             status = MessageStatuses.Failed;
             logger.LogWarning("Generation {MessageId} with {Model} failed: {Kind} ({ExceptionType})", req.MessageId, call.AnsweringModel.Id, failure.Kind, ex.GetType().Name);
         }
-
-        await checkpoints.CancelAsync();
-        await checkpointTask;
 
         string final;
         lock (textLock)
@@ -193,44 +189,54 @@ public sealed class GenerationRunner(
         return new(GenerationEvent.Error, id, JsonSerializer.Serialize(problem, AppJsonContext.Default.ProblemDetails));
     }
 
-    private async Task CheckpointLoopAsync(Guid messageId, Func<string> snapshot, CancellationToken ct)
+    /// <summary>
+    /// One loop for every generation running here: each tick writes the text of those that grew, and
+    /// renews the lease of silent ones a third of the way into it. A few writes run at once, so a
+    /// thousand generations neither start a thousand timers nor take a thousand pooled connections.
+    /// </summary>
+    private async Task CheckpointLoopAsync(CancellationToken ct)
     {
         var s = settings.Value;
-        var interval = TimeSpan.FromMilliseconds(s.CheckpointIntervalMs);
         var renewEvery = TimeSpan.FromSeconds(Math.Max(1, s.LeaseSeconds / 3));
-        var lastLength = 0;
-        var lastWrite = Stopwatch.GetTimestamp();
-        using var timer = new PeriodicTimer(interval);
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(s.CheckpointIntervalMs));
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct };
         try
         {
             while (await timer.WaitForNextTickAsync(ct))
             {
-                var current = snapshot();
-                if (current.Length == lastLength && Stopwatch.GetElapsedTime(lastWrite) < renewEvery)
+                var due = _running.Values.Where(r => r.CheckpointDue(renewEvery)).ToArray();
+                if (due.Length > 0)
                 {
-                    continue;
-                }
-                try
-                {
-                    await using var scope = scopes.CreateAsyncScope();
-                    var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-                    var now = Clock.UtcNow();
-                    var lease = now.AddSeconds(s.LeaseSeconds);
-                    await db.Messages
-                        .Where(m => m.Id == messageId && m.Status == MessageStatuses.Streaming)
-                        .ExecuteUpdateAsync(u => u.SetProperty(m => m.Content, current).SetProperty(m => m.UpdatedAt, now).SetProperty(m => m.LeaseExpiresAt, lease), ct);
-                    lastLength = current.Length;
-                    lastWrite = Stopwatch.GetTimestamp();
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    // A missed checkpoint is retried on the next tick; the final write stores everything.
-                    logger.LogWarning("Checkpoint of {MessageId} failed: {Error}", messageId, ex.GetType().Name);
+                    await Parallel.ForEachAsync(due, parallel, CheckpointAsync);
                 }
             }
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    private async ValueTask CheckpointAsync(Running run, CancellationToken ct)
+    {
+        var s = settings.Value;
+        var current = run.Snapshot();
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            var now = Clock.UtcNow();
+            var lease = now.AddSeconds(s.LeaseSeconds);
+            var messageId = run.Request.MessageId;
+            // Only while streaming: a checkpoint that loses the race with the final write changes nothing.
+            await db.Messages
+                .Where(m => m.Id == messageId && m.Status == MessageStatuses.Streaming)
+                .ExecuteUpdateAsync(u => u.SetProperty(m => m.Content, current).SetProperty(m => m.UpdatedAt, now).SetProperty(m => m.LeaseExpiresAt, lease), ct);
+            run.Checkpointed(current.Length);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A missed checkpoint is retried on the next tick; the final write stores everything.
+            logger.LogWarning("Checkpoint of {MessageId} failed: {Error}", run.Request.MessageId, ex.GetType().Name);
         }
     }
 
@@ -268,9 +274,13 @@ public sealed class GenerationRunner(
         }
     }
 
+    private readonly CancellationTokenSource _stopCheckpoints = new();
+    private Task? _checkpoints;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         metrics.GenerationStartTimestamps = () => StartTimestamps;
+        _checkpoints = Task.Run(() => CheckpointLoopAsync(_stopCheckpoints.Token), CancellationToken.None);
         return Task.CompletedTask;
     }
 
@@ -328,15 +338,53 @@ public sealed class GenerationRunner(
     }
 
     /// <summary>Waits for the drain; a generation that started after it ended (a late request) gets the same deadline.</summary>
-    public Task StopAsync(CancellationToken cancellationToken) =>
-        _drain is { IsCompleted: false } drain ? drain : DrainAsync(_drainDeadline ?? DateTime.UtcNow);
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await (_drain is { IsCompleted: false } drain ? drain : DrainAsync(_drainDeadline ?? DateTime.UtcNow));
+        // Checkpoints ran through the drain (leases stay renewed); the generations are stored now.
+        await _stopCheckpoints.CancelAsync();
+        if (_checkpoints is not null)
+        {
+            await _checkpoints;
+        }
+    }
 
     private sealed class Running(GenerationRequest request) : IDisposable
     {
         private readonly CancellationTokenSource _cts = new();
 
+        private int _checkpointedLength;
+        private long _checkpointedAt = Stopwatch.GetTimestamp();
+
         public GenerationRequest Request { get; } = request;
         public long Started { get; } = Stopwatch.GetTimestamp();
+        public StringBuilder Text { get; } = new();
+        public Lock TextLock { get; } = new();
+
+        public string Snapshot()
+        {
+            lock (TextLock)
+            {
+                return Text.ToString();
+            }
+        }
+
+        /// <summary>The text grew since the last checkpoint, or the lease needs renewing.</summary>
+        public bool CheckpointDue(TimeSpan renewEvery)
+        {
+            int length;
+            lock (TextLock)
+            {
+                length = Text.Length;
+            }
+            return length != Volatile.Read(ref _checkpointedLength) || Stopwatch.GetElapsedTime(Volatile.Read(ref _checkpointedAt)) >= renewEvery;
+        }
+
+        public void Checkpointed(int length)
+        {
+            Volatile.Write(ref _checkpointedLength, length);
+            Volatile.Write(ref _checkpointedAt, Stopwatch.GetTimestamp());
+        }
         public Task<GenerationOutcome>? Task { get; set; }
         public string? Reason { get; private set; }
         public CancellationToken Token => _cts.Token;
