@@ -1,12 +1,6 @@
-using System.Data.Common;
-using System.Text;
 using System.Threading.Channels;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Limits;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
-using Microsoft.EntityFrameworkCore.Metadata;
-using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Jackcwf.Api.Usage;
@@ -46,7 +40,7 @@ public sealed class UsageLedgerOptions
 /// The budget never depends on this writer: the month-to-date spend is reserved and settled
 /// atomically in the limit store (<see cref="LimitGuard.ReserveSpendAsync"/>) on the request path,
 /// and the ledger only seeds it when the store has no value for the month.
-/// Hand-written rather than EF Core's <c>SaveChanges</c>: that sends one <c>INSERT</c> statement per row.
+/// Written with <see cref="BatchCommands"/>: EF Core's <c>SaveChanges</c> sends one <c>INSERT</c> statement per row.
 /// </remarks>
 public sealed class UsageLedger(IServiceScopeFactory scopes, IOptions<UsageLedgerOptions> options, ILogger<UsageLedger> logger)
     : IUsageRecorder, IHostedService
@@ -138,7 +132,7 @@ public sealed class UsageLedger(IServiceScopeFactory scopes, IOptions<UsageLedge
     // Under _writing: drains the queue in batches; a failed batch stays in _unwritten and is retried first.
     private async Task WriteQueuedAsync(CancellationToken ct)
     {
-        var max = Math.Max(1, options.Value.FlushBatchRows);
+        var max = Math.Clamp(options.Value.FlushBatchRows, 1, BatchCommands.MaxRows);
         while (true)
         {
             var batch = _unwritten;
@@ -159,41 +153,8 @@ public sealed class UsageLedger(IServiceScopeFactory scopes, IOptions<UsageLedge
     private async Task InsertAsync(List<UsageRecord> rows, CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-        var entity = db.Model.FindEntityType(typeof(UsageRecord))!;
-        var table = StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
-        var sql = db.GetService<ISqlGenerationHelper>();
-        var properties = Columns.Select(c => entity.FindProperty(c.Property)!).ToArray();
-        await db.Database.OpenConnectionAsync(ct);
-        try
-        {
-            await using var command = db.Database.GetDbConnection().CreateCommand();
-            var text = new StringBuilder("INSERT INTO ").Append(sql.DelimitIdentifier(table.Name, table.Schema)).Append(" (")
-                .AppendJoin(", ", properties.Select(p => sql.DelimitIdentifier(p.GetColumnName(table)!))).Append(") VALUES ");
-            for (var r = 0; r < rows.Count; r++)
-            {
-                text.Append(r == 0 ? "(" : ", (");
-                for (var c = 0; c < Columns.Length; c++)
-                {
-                    var name = $"p{(r * Columns.Length) + c}";
-                    command.Parameters.Add(CreateParameter(command, properties[c], sql.GenerateParameterName(name), Columns[c].Value(rows[r])));
-                    text.Append(c == 0 ? "" : ", ").Append(sql.GenerateParameterNamePlaceholder(name));
-                }
-                text.Append(')');
-            }
-            // A batch retried after its commit's answer was lost must not fail on its own rows (the ids are unique).
-            command.CommandText = text.Append(" ON CONFLICT DO NOTHING").ToString();
-            await command.ExecuteNonQueryAsync(ct);
-        }
-        finally
-        {
-            await db.Database.CloseConnectionAsync();
-        }
+        await BatchCommands.InsertAsync(scope.ServiceProvider.GetRequiredService<AppDbContext>(), rows, Columns, ct);
     }
-
-    // The provider's own type mapping writes each value as EF Core would (GUIDs, decimals and dates on SQLite are text).
-    private static DbParameter CreateParameter(DbCommand command, IProperty property, string name, object? value) =>
-        property.GetRelationalTypeMapping().CreateParameter(command, name, value, property.IsNullable);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
