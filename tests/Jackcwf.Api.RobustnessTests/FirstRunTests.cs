@@ -23,6 +23,12 @@ public sealed partial class FirstRunTests
         // The web sources are made newer than the built UI, so publish must rebuild it (as the SPA
         // templates do) and put it into the output.
         File.SetLastWriteTimeUtc(Path.Combine(RepoPaths.Root, "web", "index.html"), DateTime.UtcNow);
+        // A web change renames the fingerprinted assets: the project is evaluated with the old
+        // names, which the web build then removes. This stands for such an old asset; the publish
+        // must not look for it after the rebuild.
+        var staleAsset = Path.Combine(RepoPaths.Root, "src", "Jackcwf.Api", "wwwroot", "assets", "index-stale0000.js");
+        Directory.CreateDirectory(Path.GetDirectoryName(staleAsset)!);
+        await File.WriteAllTextAsync(staleAsset, "// from an earlier web build\n", Ct);
         var output = Directory.CreateTempSubdirectory("jackcwf-publish-").FullName;
         try
         {
@@ -47,9 +53,11 @@ public sealed partial class FirstRunTests
             using var asset = await http.GetAsync(script.Groups[1].Value, Ct);
             Assert.Equal(HttpStatusCode.OK, asset.StatusCode);
             Assert.Equal("text/javascript", asset.Content.Headers.ContentType?.MediaType);
+            Assert.False(File.Exists(Path.Combine(output, "wwwroot", "assets", "index-stale0000.js")), "an asset of an earlier web build was published");
         }
         finally
         {
+            File.Delete(staleAsset);
             Directory.Delete(output, recursive: true);
         }
     }

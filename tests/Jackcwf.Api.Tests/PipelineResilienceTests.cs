@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Jackcwf.Testing;
 
 namespace Jackcwf.Api.Tests;
@@ -246,6 +247,94 @@ public sealed class PipelineResilienceTests(ResilienceServiceFixture fx) : IClas
             await Task.Delay(expired, Ct);
         }
         Assert.Equal("MISS", (await StreamDeltasAsync(u, prompt)).Cache);
+    }
+
+    [Fact]
+    public async Task ChatStreamsSayTheCacheDecisionInTheirHeadersBeforeTheFirstEvent()
+    {
+        var u = await fx.CreateUserAsync();
+        var prompt = "stream the cache decision " + Guid.NewGuid();
+        var before = fx.Fake.ChatRequests.Count;
+        var fresh = await ChatStreamAsync(u, prompt, null);
+        var cached = await ChatStreamAsync(u, prompt, null);
+        var bypassed = await ChatStreamAsync(u, prompt, "no-cache");
+        Assert.Equal(("MISS", "HIT", "BYPASS"), (fresh.Cache, cached.Cache, bypassed.Cache));
+        Assert.Equal(2, fx.Fake.ChatRequests.Count - before);
+        Assert.Equal(["user", "start"], cached.Events.Take(2).Select(e => e.Type));
+        var done = cached.Events[^1];
+        Assert.Equal("done", done.Type);
+        Assert.True(done.Json.GetProperty("cached").GetBoolean());
+        Assert.Equal(fresh.Events[^1].Json.GetProperty("content").GetString(), done.Json.GetProperty("content").GetString());
+
+        // The /v1 stream says it the same way, bypass included.
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = JsonContent.Create(Completion("openai/gpt-4o-mini", prompt, stream: true)) };
+        request.Headers.TryAddWithoutValidation("Cache-Control", "no-store");
+        using var response = await u.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct);
+        Assert.Equal(("BYPASS", "text/event-stream"), (XCache(response), response.Content.Headers.ContentType?.MediaType));
+    }
+
+    /// <summary>A chat answer streamed in a new conversation: the X-Cache header as it came with the headers (before any event was read), then the events.</summary>
+    private static async Task<(string Cache, IReadOnlyList<SseEvent> Events)> ChatStreamAsync(TestUser u, string prompt, string? cacheControl)
+    {
+        var c = await u.CreateConversationAsync(new { model = "openai/gpt-4o-mini" });
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{c}/messages") { Content = JsonContent.Create(new { content = prompt }) };
+        if (cacheControl is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Cache-Control", cacheControl);
+        }
+        using var response = await u.Http.SendForEventsAsync(request, Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var cache = XCache(response);
+        return (cache, await response.ReadAllEventsAsync(Ct));
+    }
+
+    [Fact]
+    public async Task ChangingAnyParameterThatChangesTheAnswerIsACacheMiss()
+    {
+        var u = await fx.CreateUserAsync();
+        var prompt = "key parts " + Guid.NewGuid();
+        const string tool = """{"type":"function","function":{"name":"lookup","parameters":{"type":"object","properties":{"q":{"type":"string"}}}}}""";
+        JsonObject Baseline() => new()
+        {
+            ["model"] = "openai/gpt-4o-mini",
+            ["messages"] = new JsonArray(
+                new JsonObject { ["role"] = "system", ["content"] = "Be brief." },
+                new JsonObject { ["role"] = "user", ["content"] = prompt }),
+        };
+        var variants = new (string Name, Action<JsonObject> Change)[]
+        {
+            ("model", b => b["model"] = "anthropic/claude-haiku-4-5"), // not ollama: the circuit test counts that endpoint's calls
+            ("system prompt", b => b["messages"]![0]!["content"] = "Be verbose."),
+            ("no system prompt", b => b["messages"]!.AsArray().RemoveAt(0)),
+            ("message text", b => b["messages"]![1]!["content"] = prompt + "!"),
+            ("author name", b => b["messages"]![1]!["name"] = "ann"),
+            ("image part", b => b["messages"]![1]!["content"] = new JsonArray(
+                new JsonObject { ["type"] = "text", ["text"] = prompt },
+                new JsonObject { ["type"] = "image_url", ["image_url"] = new JsonObject { ["url"] = "https://example.com/cat.png" } })),
+            ("temperature", b => b["temperature"] = 0.3),
+            ("max_tokens", b => b["max_tokens"] = 77),
+            ("top_p", b => b["top_p"] = 0.5),
+            ("stop", b => b["stop"] = "END"),
+            ("seed", b => b["seed"] = 7),
+            ("presence_penalty", b => b["presence_penalty"] = 0.5),
+            ("frequency_penalty", b => b["frequency_penalty"] = 0.5),
+            ("tools", b => b["tools"] = new JsonArray(JsonNode.Parse(tool))),
+            ("tool_choice", b => { b["tools"] = new JsonArray(JsonNode.Parse(tool)); b["tool_choice"] = "none"; }),
+            ("response_format", b => b["response_format"] = new JsonObject { ["type"] = "json_object" }),
+        };
+        var before = fx.Fake.ChatRequests.Count;
+        var (first, _) = await PostAsync(u, Baseline());
+        var (again, _) = await PostAsync(u, Baseline());
+        Assert.Equal(("MISS", "HIT"), (XCache(first), XCache(again)));
+        foreach (var (name, change) in variants)
+        {
+            var body = Baseline();
+            change(body);
+            var (response, _) = await PostAsync(u, body);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.True(XCache(response) == "MISS", $"changing {name} was answered from the cache ({XCache(response)})");
+        }
+        Assert.Equal(1 + variants.Length, fx.Fake.ChatRequests.Count - before);
     }
 
     private static async Task<(string Cache, List<string> Deltas)> StreamDeltasAsync(TestUser u, string prompt)

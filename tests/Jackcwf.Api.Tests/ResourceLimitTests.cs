@@ -280,6 +280,75 @@ public abstract class ResourceLimitTests<TFixture>(TFixture fx) where TFixture :
     }
 
     [Fact]
+    public async Task Hole12_GatewayStreamsTakeStreamSlotsAndFreeThemWhenTheyEndOrTheClientLeaves()
+    {
+        var u = await fx.CreateUserAsync();
+        var slow = new FakeScenario { Text = Words.Long(2000), ChunkDelay = TimeSpan.FromMilliseconds(20) };
+        fx.Fake.Enqueue(slow);                                  // held open until the end of the test
+        fx.Fake.Enqueue(FakeScenario.Answer("short and done")); // ends on its own
+        fx.Fake.Enqueue(slow, times: 2);                        // the one the client leaves, and the one after it
+
+        using var held = await OpenGatewayStreamAsync(u);
+        Assert.Equal(HttpStatusCode.OK, held.StatusCode);
+        using (var finished = await OpenGatewayStreamAsync(u))
+        {
+            Assert.Equal(HttpStatusCode.OK, finished.StatusCode);
+            Assert.EndsWith("data: [DONE]\n\n", await finished.Content.ReadAsStringAsync(Ct));
+        }
+        // The finished stream's slot comes back: a new stream is accepted.
+        using var left = await OpenOnceFreeAsync(u);
+
+        // Both slots are held: the next /v1 stream is refused in OpenAI's shape before any provider call, and so is a chat stream.
+        var calls = fx.Fake.ChatRequests.Count;
+        using (var refused = await OpenGatewayStreamAsync(u))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+            Assert.Equal("application/json", refused.Content.Headers.ContentType?.MediaType);
+            var error = JsonDocument.Parse(await refused.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("error");
+            Assert.Equal("rate_limited", error.GetProperty("code").GetString());
+            Assert.Contains("streams", error.GetProperty("message").GetString());
+            Assert.True(int.Parse(refused.Headers.GetValues("Retry-After").Single()) >= 1);
+        }
+        var c = await u.CreateConversationAsync(new { model = "openai/gpt-4o-mini" });
+        using (var chat = await u.StreamAsync(c, new { content = "one stream too many" }))
+        {
+            Assert.Equal("streams", (await ProblemAsync(chat, HttpStatusCode.TooManyRequests, "rate_limited")).GetProperty("limit").GetString());
+        }
+        Assert.Equal(calls, fx.Fake.ChatRequests.Count);
+
+        // A client that leaves mid-stream frees its slot (once the server notices the closed connection).
+        left.Dispose();
+        using var after = await OpenOnceFreeAsync(u);
+    }
+
+    private static async Task<HttpResponseMessage> OpenGatewayStreamAsync(TestUser u)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions")
+        {
+            Content = JsonContent.Create(new { model = "openai/gpt-4o-mini", stream = true, messages = new[] { new { role = "user", content = "stream to me" } } }),
+        };
+        return await u.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct);
+    }
+
+    /// <summary>Opens a /v1 stream as soon as a slot is free (a freed slot is released once the server has finished the old response).</summary>
+    private static async Task<HttpResponseMessage> OpenOnceFreeAsync(TestUser u)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var response = await OpenGatewayStreamAsync(u);
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                return response;
+            }
+            Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+            response.Dispose();
+            Assert.True(DateTime.UtcNow < deadline, "the stream slot was never freed");
+            await Task.Delay(100, Ct);
+        }
+    }
+
+    [Fact]
     public async Task Hole12_SearchScansEveryMessageOfAUser()
     {
         var u = await fx.CreateUserAsync();

@@ -81,14 +81,22 @@ public sealed class ChatClientProvider(
             .Build();
     });
 
-    /// <summary>The endpoint a provider's models are served from (its base URL): one circuit breaker each.</summary>
+    /// <summary>
+    /// The endpoint a provider's models are served from (its base URL): one circuit breaker each, and the
+    /// <c>endpoint</c> label of its state metric, so without user info or query (they can hold credentials).
+    /// </summary>
     public static string EndpointOf(ProvidersOptions o, string provider) => provider switch
     {
-        Providers.OpenAI => $"openai {o.OpenAI.BaseUrl ?? "https://api.openai.com/v1"}",
-        Providers.Anthropic => $"anthropic {o.Anthropic.BaseUrl ?? "https://api.anthropic.com"}",
-        Providers.Ollama => $"ollama {o.Ollama.BaseUrl}",
+        Providers.OpenAI => $"openai {Public(o.OpenAI.BaseUrl ?? "https://api.openai.com/v1")}",
+        Providers.Anthropic => $"anthropic {Public(o.Anthropic.BaseUrl ?? "https://api.anthropic.com")}",
+        Providers.Ollama => $"ollama {Public(o.Ollama.BaseUrl)}",
         _ => provider,
     };
+
+    private static string? Public(string? url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var u) && (u.UserInfo.Length > 0 || u.Query.Length > 0 || u.Fragment.Length > 0)
+            ? u.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped)
+            : url;
 
     private IChatClient ProviderClient(ModelInfo model)
     {
@@ -143,6 +151,9 @@ public sealed record ProviderFailure(string Kind, int HttpStatus, string Title, 
 
     /// <summary>Worth another attempt (rate limits, outages, timeouts) and a sign of an unwell endpoint.</summary>
     public bool Retryable => !IsCircuitOpen && Kind is "rate_limited" or "unavailable" or "timeout";
+
+    /// <summary>Counts against the endpoint's circuit: what is worth a retry, and a stream cut after its first token (never retried).</summary>
+    public bool EndpointUnwell => Retryable || Kind == "stream_broken";
 
     public static ProviderFailure Classify(Exception ex, string provider)
     {

@@ -190,16 +190,16 @@ public static class ChatApi
         metrics.MessageCreated(MessageRoles.Assistant);
 
         var history = await ContextWindow.BuildAsync(db, limits.Value, conversation.SystemPrompt, nodes, userMessage, ct);
-        var generation = runner.StartAsync(new GenerationRequest(
+        var generation = runner.Start(new GenerationRequest(
             assistant.Id, id, userId, userMessage.Id, assistantAt, model, history, accepted, guard.Options.MaxOutputTokens,
             user.ApiKeyId(), slot, CacheDirectives.FromHeader(http.Request.Headers.CacheControl)));
 
         var userDto = MessageDto.From(userMessage);
         if (streaming)
         {
-            return new StreamResult(userDto, assistant.Id, id, 0, runner, log, db, settings.Value, user);
+            return new StreamResult(userDto, assistant.Id, id, 0, runner, log, db, settings.Value, user, generation.CacheDecision);
         }
-        return await JsonOutcomeAsync(userDto, generation, http, ct);
+        return await JsonOutcomeAsync(userDto, generation.Outcome, http, ct);
     }
 
     public static async Task<IResult> ResumeAsync(

@@ -30,6 +30,9 @@ public sealed record GenerationRequest(
     Limits.GenerationSlot? Slot = null,
     CacheDirective Cache = CacheDirective.Default);
 
+/// <summary>A generation started by <see cref="GenerationRunner.Start"/>.</summary>
+public sealed record StartedGeneration(Task<GenerationOutcome> Outcome, Task<string> CacheDecision);
+
 /// <summary>The stored outcome of a generation.</summary>
 public sealed record GenerationOutcome(MessageDto Message, ProviderFailure? Failure, string CacheStatus = CacheStatuses.Bypass);
 
@@ -60,7 +63,11 @@ public sealed class GenerationRunner(
 
     public IEnumerable<long> StartTimestamps => _running.Values.Select(r => r.Started);
 
-    public Task<GenerationOutcome> StartAsync(GenerationRequest request)
+    /// <summary>
+    /// Starts a generation. <see cref="StartedGeneration.CacheDecision"/> completes with the response
+    /// cache's decision (<c>HIT</c>, <c>MISS</c>, <c>BYPASS</c>) before the provider is called.
+    /// </summary>
+    public StartedGeneration Start(GenerationRequest request)
     {
         var running = new Running(request);
         _running[request.MessageId] = running;
@@ -69,11 +76,20 @@ public sealed class GenerationRunner(
         var begun = log.BeginAsync(request.MessageId);
         running.Task = Task.Run(async () =>
         {
-            await begun;
-            return await RunAsync(running);
+            try
+            {
+                await begun;
+                return await RunAsync(running);
+            }
+            finally
+            {
+                // A call refused before the cache (the budget) or a crash: the stream must not wait for a decision.
+                running.CacheDecided(CacheStatuses.Bypass);
+            }
         });
-        return running.Task;
+        return new(running.Task, running.CacheDecision);
     }
+
 
     /// <summary>The local generation of a message, if this replica runs it.</summary>
     public Task<GenerationOutcome>? Find(Guid messageId) => _running.TryGetValue(messageId, out var r) ? r.Task : null;
@@ -107,7 +123,7 @@ public sealed class GenerationRunner(
         var call = new ChatCall
         {
             UserId = req.UserId, ApiKeyId = req.ApiKeyId, Source = Usage.UsageLedger.Chat, RequestedModel = req.Model,
-            Cache = req.Cache, AcceptedTimestamp = req.AcceptedTimestamp, StopReason = () => run.Reason,
+            Cache = req.Cache, AcceptedTimestamp = req.AcceptedTimestamp, StopReason = () => run.Reason, CacheDecided = run.CacheDecided,
         };
         try
         {
@@ -352,6 +368,7 @@ public sealed class GenerationRunner(
     private sealed class Running(GenerationRequest request) : IDisposable
     {
         private readonly CancellationTokenSource _cts = new();
+        private readonly TaskCompletionSource<string> _cacheDecision = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         private int _checkpointedLength;
         private long _checkpointedAt = Stopwatch.GetTimestamp();
@@ -388,6 +405,9 @@ public sealed class GenerationRunner(
         public Task<GenerationOutcome>? Task { get; set; }
         public string? Reason { get; private set; }
         public CancellationToken Token => _cts.Token;
+        public Task<string> CacheDecision => _cacheDecision.Task;
+
+        public void CacheDecided(string status) => _cacheDecision.TrySetResult(status);
 
         public void Cancel(string reason)
         {

@@ -8,20 +8,27 @@ namespace Jackcwf.Api.Chat;
 /// <summary>
 /// The SSE answer: <c>user</c> and <c>start</c> (for a new message), then the deltas after
 /// <c>offset</c> and the final <c>done</c>/<c>error</c>. Reads the event log when it knows the
-/// message, otherwise follows the database checkpoints, so it works on any replica.
+/// message, otherwise follows the database checkpoints, so it works on any replica. A new answer's
+/// stream says the response cache's decision in <c>X-Cache</c>, sent with the headers.
 /// </summary>
 internal sealed class StreamResult(
     MessageDto? userMessage, Guid assistantId, Guid conversationId, int offset,
-    GenerationRunner runner, IGenerationEventLog log, AppDbContext db, ChatSettings settings, System.Security.Claims.ClaimsPrincipal caller) : IResult
+    GenerationRunner runner, IGenerationEventLog log, AppDbContext db, ChatSettings settings, System.Security.Claims.ClaimsPrincipal caller,
+    Task<string>? cacheDecision = null) : IResult
 {
     public async Task ExecuteAsync(HttpContext http)
     {
         var ct = http.RequestAborted;
-        SseWriter.PrepareHeaders(http);
         var access = http.RequestServices.GetRequiredService<Accounts.UserAccessCache>();
         var sse = new SseWriter(http.Response, () => access.IsAllowedAsync(caller));
         try
         {
+            if (cacheDecision is { } cache)
+            {
+                // Decided before the provider is called (after the budget reservation and one cache read).
+                http.Response.Headers["X-Cache"] = await cache.WaitAsync(ct);
+            }
+            SseWriter.PrepareHeaders(http);
             if (userMessage is not null)
             {
                 await sse.WriteJsonAsync("user", null, userMessage, AppJsonContext.Default.MessageDto, ct);

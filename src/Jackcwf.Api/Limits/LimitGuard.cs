@@ -133,8 +133,9 @@ public sealed class LimitGuard(
     }
 
     /// <summary>
-    /// Takes one of the account's Server-Sent Event stream slots (new answers and resumes share them,
-    /// across replicas when the store is Redis); the caller disposes the slot when the stream ends.
+    /// Takes one of the account's Server-Sent Event stream slots (chat answers, resumes and streamed /v1
+    /// completions share them, across replicas when the store is Redis); the caller disposes the slot
+    /// when the stream ends.
     /// </summary>
     public async ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)> TakeStreamSlotAsync(Guid userId)
     {
@@ -144,7 +145,7 @@ public sealed class LimitGuard(
         {
             metrics.LimitRefused("streams");
             return (null, new("streams", TimeSpan.FromSeconds(2), "Too many open streams",
-                $"At most {o.MaxConcurrentStreamsPerUser} answer streams (new or resumed) can be open at the same time per account. Close one (or wait for an answer to finish) and try again."));
+                $"At most {o.MaxConcurrentStreamsPerUser} answer streams (chat answers, resumes and streamed /v1 completions) can be open at the same time per account. Close one (or wait for an answer to finish) and try again."));
         }
         return (new GenerationSlot(store, bucket, slot), null);
     }

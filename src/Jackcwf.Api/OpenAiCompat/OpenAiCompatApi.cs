@@ -75,6 +75,18 @@ public static class OpenAiCompatApi
             return;
         }
         var userId = user.Id();
+        // A stream holds one of the account's stream slots (shared with chat streams) until it ends or the client leaves.
+        GenerationSlot? streamSlot = null;
+        if (request.Stream == true)
+        {
+            (streamSlot, var tooManyStreams) = await guard.TakeStreamSlotAsync(userId);
+            if (tooManyStreams is not null)
+            {
+                await ErrorResponses.WriteRefusalAsync(http, tooManyStreams);
+                return;
+            }
+        }
+        await using var __ = streamSlot;
         var (slot, refusal) = await guard.AcquireGenerationAsync(userId, model);
         if (refusal is not null)
         {

@@ -211,7 +211,7 @@ public sealed class PipelineMiddlewareTests
             CircuitFailureRatio = 0.5, CircuitMinimumThroughput = 2, CircuitSamplingSeconds = 30, CircuitBreakSeconds = 1,
         });
         var fake = new FakeChatClient().Then(FakeTurn.Failing(Transient()), 2);
-        var client = new CircuitBreakerChatClient(fake, breakers.For("openai test"), breakers.BreakDuration, Providers.OpenAI);
+        var client = new CircuitBreakerChatClient(fake, breakers.For("openai test"), Providers.OpenAI);
         await StreamAsync(client, NewCall());
         await StreamAsync(client, NewCall());
         Assert.Equal(1, Assert.Single(breakers.States()).State);
@@ -235,6 +235,149 @@ public sealed class PipelineMiddlewareTests
         }
         Assert.Equal(0, Assert.Single(breakers.States()).State);
         Assert.Equal(3, fake.Calls);
+    }
+
+    [Fact]
+    public async Task CircuitBreakerCountsStreamsCutAfterTheirFirstTokenAndItsStateSaysHalfOpenOnceTheBreakIsOver()
+    {
+        var breakers = new ProviderCircuitBreakers(new ResilienceOptions
+        {
+            CircuitFailureRatio = 0.5, CircuitMinimumThroughput = 2, CircuitSamplingSeconds = 30, CircuitBreakSeconds = 1,
+        });
+        var cut = new ProviderException(new ProviderFailure("stream_broken", 502, "broken", "ended early"));
+        var fake = new FakeChatClient().Then(new FakeTurn { FailAfter = (1, cut) }, 2);
+        var client = new RetryingChatClient(new CircuitBreakerChatClient(fake, breakers.For("openai cut"), Providers.OpenAI),
+            new ResilienceOptions { MaxRetries = 2, RetryBaseDelayMs = 1 }, Providers.OpenAI);
+        for (var i = 0; i < 2; i++)
+        {
+            var (text, error) = await StreamAsync(client, NewCall());
+            Assert.Equal("Hello", text);
+            Assert.Equal("stream_broken", Assert.IsType<ProviderException>(error).Failure.Kind);
+        }
+        // Never retried (two calls for two requests), and both counted: the circuit is open.
+        Assert.Equal(2, fake.Calls);
+        Assert.Equal(1, Assert.Single(breakers.States()).State);
+        var (_, open) = await StreamAsync(client, NewCall());
+        Assert.True(Assert.IsType<ProviderException>(open).Failure.IsCircuitOpen);
+        Assert.Equal(2, fake.Calls);
+
+        // No call arrives after the break: the next one would be the trial, and the state says so.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (Assert.Single(breakers.States()).State != 2)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the circuit state never said half-open");
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+        Assert.Equal(("Hello there.", (Exception?)null), await StreamAsync(client, NewCall()));
+        Assert.Equal(0, Assert.Single(breakers.States()).State);
+
+        // A complete stream, a stopped one and a refused request are no failures of the endpoint.
+        var healthy = new FakeChatClient().Then(new FakeTurn { FailAfter = (1, new ProviderException(new ProviderFailure("bad_request", 502, "no", "400"))) }, 3);
+        var circuit = breakers.For("openai healthy");
+        var guarded = new CircuitBreakerChatClient(healthy, circuit, Providers.OpenAI);
+        for (var i = 0; i < 3; i++)
+        {
+            await StreamAsync(guarded, NewCall());
+        }
+        await foreach (var _ in guarded.GetStreamingResponseAsync(Prompt, NewCall().Attach(), TestContext.Current.CancellationToken))
+        {
+            break;
+        }
+        Assert.Equal(Polly.CircuitBreaker.CircuitState.Closed, circuit.State);
+    }
+
+    [Fact]
+    public void CircuitEndpointsNameTheBaseUrlWithoutCredentials()
+    {
+        var providers = new ProvidersOptions();
+        providers.Ollama.BaseUrl = "http://admin:s3cret@models.internal:11434/v1?api-key=k3y";
+        Assert.Equal("ollama http://models.internal:11434/v1", ChatClientProvider.EndpointOf(providers, Providers.Ollama));
+        Assert.Equal("openai https://api.openai.com/v1", ChatClientProvider.EndpointOf(providers, Providers.OpenAI));
+    }
+
+    [Fact]
+    public async Task ResponseCacheKeyChangesWithEveryMessageAndOptionThatChangesTheAnswer()
+    {
+        var fake = new FakeChatClient { Default = FakeTurn.Text("answer") };
+        var client = new ResponseCachingChatClient(fake, CacheStore(), new ResponseCacheOptions { Mode = ResponseCacheOptions.Exact });
+        var user = Guid.NewGuid();
+        var schema = System.Text.Json.JsonDocument.Parse("""{"type":"object","properties":{"a":{"type":"string"}}}""").RootElement;
+        var otherSchema = System.Text.Json.JsonDocument.Parse("""{"type":"object","properties":{"b":{"type":"string"}}}""").RootElement;
+        ChatOptions Base() => new()
+        {
+            Temperature = 0.5f, TopP = 0.9f, TopK = 40, MaxOutputTokens = 100, Seed = 1, FrequencyPenalty = 0.1f, PresencePenalty = 0.1f,
+            StopSequences = ["END"], AllowMultipleToolCalls = true, Instructions = "brief",
+            Tools = [AIFunctionFactory.CreateDeclaration("lookup", "Looks up", schema), AIFunctionFactory.CreateDeclaration("other", "Other", schema)],
+            ToolMode = ChatToolMode.RequireSpecific("lookup"),
+            ResponseFormat = ChatResponseFormat.ForJsonSchema(schema, "answer", "An answer"),
+            AdditionalProperties = new() { ["strict"] = true },
+        };
+        ChatMessage[] BaseMessages() =>
+        [
+            new(ChatRole.System, "Be brief."),
+            new(ChatRole.User, [new TextContent("look at this"), new UriContent(new Uri("https://example.com/a.png"), "image/*")]) { AuthorName = "ann" },
+            new(ChatRole.Assistant, [new FunctionCallContent("c1", "lookup", new Dictionary<string, object?> { ["a"] = "x" })]),
+            new(ChatRole.Tool, [new FunctionResultContent("c1", "42")]),
+            new(ChatRole.User, "and now?"),
+        ];
+        var variants = new (string Name, Func<ChatMessage[], ChatMessage[]> Messages, Action<ChatOptions> Options)[]
+        {
+            ("model", m => m, o => o.ModelId = "another"),
+            ("system prompt", m => [new(ChatRole.System, "Be verbose."), .. m[1..]], _ => { }),
+            ("earlier user message", m => [m[0], new(ChatRole.User, "look at that") { AuthorName = "ann" }, .. m[2..]], _ => { }),
+            ("author name", m => [m[0], new(ChatRole.User, m[1].Contents) { AuthorName = "bob" }, .. m[2..]], _ => { }),
+            ("image part", m => [m[0], new(ChatRole.User, [new TextContent("look at this"), new UriContent(new Uri("https://example.com/b.png"), "image/*")]) { AuthorName = "ann" }, .. m[2..]], _ => { }),
+            ("image data", m => [m[0], new(ChatRole.User, [new TextContent("look at this"), new DataContent(new byte[] { 1, 2, 3 }, "image/png")]) { AuthorName = "ann" }, .. m[2..]], _ => { }),
+            ("tool call arguments", m => [.. m[..2], new(ChatRole.Assistant, [new FunctionCallContent("c1", "lookup", new Dictionary<string, object?> { ["a"] = "y" })]), .. m[3..]], _ => { }),
+            ("tool result", m => [.. m[..3], new(ChatRole.Tool, [new FunctionResultContent("c1", "43")]), m[4]], _ => { }),
+            ("last message", m => [.. m[..4], new(ChatRole.User, "and then?")], _ => { }),
+            ("temperature", m => m, o => o.Temperature = 0.6f),
+            ("top_p", m => m, o => o.TopP = 0.8f),
+            ("top_k", m => m, o => o.TopK = 41),
+            ("max tokens", m => m, o => o.MaxOutputTokens = 101),
+            ("seed", m => m, o => o.Seed = 2),
+            ("frequency penalty", m => m, o => o.FrequencyPenalty = 0.2f),
+            ("presence penalty", m => m, o => o.PresencePenalty = 0.2f),
+            ("stop", m => m, o => o.StopSequences = ["STOP"]),
+            ("parallel tool calls", m => m, o => o.AllowMultipleToolCalls = false),
+            ("instructions", m => m, o => o.Instructions = "verbose"),
+            ("reasoning", m => m, o => o.Reasoning = new ReasoningOptions { Effort = ReasoningEffort.High }),
+            ("tool description", m => m, o => o.Tools = [AIFunctionFactory.CreateDeclaration("lookup", "Finds", schema), o.Tools![1]]),
+            ("tool schema", m => m, o => o.Tools = [AIFunctionFactory.CreateDeclaration("lookup", "Looks up", otherSchema), o.Tools![1]]),
+            ("tool choice", m => m, o => o.ToolMode = ChatToolMode.RequireSpecific("other")),
+            ("tool choice auto", m => m, o => o.ToolMode = ChatToolMode.Auto),
+            ("response format schema", m => m, o => o.ResponseFormat = ChatResponseFormat.ForJsonSchema(otherSchema, "answer", "An answer")),
+            ("response format json", m => m, o => o.ResponseFormat = ChatResponseFormat.Json),
+            ("strict", m => m, o => o.AdditionalProperties = null),
+        };
+
+        var first = NewCall(user);
+        await StreamAsync(client, first, BaseMessages(), Base());
+        Assert.Equal(CacheStatuses.Miss, first.CacheStatus);
+        var again = NewCall(user);
+        await StreamAsync(client, again, BaseMessages(), Base());
+        Assert.Equal(CacheStatuses.Hit, again.CacheStatus);
+        foreach (var (name, messages, change) in variants)
+        {
+            var options = Base();
+            change(options);
+            var call = NewCall(user);
+            await StreamAsync(client, call, messages(BaseMessages()), options);
+            Assert.True(call.CacheStatus == CacheStatuses.Miss, $"changing the {name} still hit the cache");
+        }
+        var otherModel = NewCall(user, Backup);
+        await StreamAsync(client, otherModel, BaseMessages(), Base());
+        Assert.Equal(CacheStatuses.Miss, otherModel.CacheStatus);
+        Assert.Equal(2 + variants.Length, fake.Calls);
+
+        // A new ChatOptions property must be weighed here (and in the key) before it can be forgotten.
+        string[] weighed =
+        [
+            "ConversationId", "Instructions", "Temperature", "MaxOutputTokens", "TopP", "TopK", "FrequencyPenalty", "PresencePenalty", "Seed",
+            "Reasoning", "ResponseFormat", "ModelId", "StopSequences", "AllowMultipleToolCalls", "ToolMode", "Tools", "AllowBackgroundResponses",
+            "ContinuationToken", "RawRepresentationFactory", "AdditionalProperties",
+        ];
+        Assert.Empty(typeof(ChatOptions).GetProperties().Select(p => p.Name).Except(weighed));
     }
 
     [Fact]

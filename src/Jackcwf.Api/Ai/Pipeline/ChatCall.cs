@@ -39,7 +39,13 @@ public sealed class ChatCall
     /// <summary>The model whose answer the caller receives (a fallback's, when the requested one failed).</summary>
     public ModelInfo AnsweringModel { get; set; } = null!;
     /// <summary><c>HIT</c>, <c>MISS</c> or <c>BYPASS</c>, as the <c>X-Cache</c> response header says it.</summary>
-    public string CacheStatus { get; set; } = CacheStatuses.Bypass;
+    public string CacheStatus { get; private set; } = CacheStatuses.Bypass;
+
+    /// <summary>
+    /// Told the cache decision as soon as it is made (before any provider call), so a caller whose
+    /// output starts elsewhere (the chat runner's SSE stream) can send <c>X-Cache</c> with its headers.
+    /// </summary>
+    public Action<string>? CacheDecided { get; init; }
     /// <summary>Tokens a cache hit saved (what the original answer cost in tokens).</summary>
     public long TokensSaved { get; set; }
     public bool FirstTokenSeen { get; set; }
@@ -54,6 +60,13 @@ public sealed class ChatCall
     private bool _usageReported, _settled;
     private int _textLength;
     private object? _lastObserved;
+
+    /// <summary>Records the response cache's decision for this call (<see cref="CacheStatuses"/>).</summary>
+    public void DecideCache(string status)
+    {
+        CacheStatus = status;
+        CacheDecided?.Invoke(status);
+    }
 
     /// <summary>Takes usage and text from one streamed update.</summary>
     public void Observe(ChatResponseUpdate update)

@@ -29,7 +29,7 @@ public static class PipelineExtensions
         builder.Use(inner => new RetryingChatClient(inner, options, provider, metrics));
 
     public static ChatClientBuilder UseCircuitBreaker(this ChatClientBuilder builder, ProviderCircuitBreakers breakers, string endpoint, string provider) =>
-        builder.Use(inner => new CircuitBreakerChatClient(inner, breakers.For(endpoint), breakers.BreakDuration, provider));
+        builder.Use(inner => new CircuitBreakerChatClient(inner, breakers.For(endpoint), provider));
 
     public static ChatClientBuilder UseStreamCompleteness(this ChatClientBuilder builder, string provider) =>
         builder.Use(inner => new StreamCompletenessChatClient(inner, provider));

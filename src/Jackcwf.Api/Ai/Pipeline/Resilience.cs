@@ -61,72 +61,141 @@ public sealed class RetryingChatClient : DelegatingChatClient
 /// </summary>
 public sealed class ProviderCircuitBreakers(ResilienceOptions options)
 {
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (ResiliencePipeline Pipeline, CircuitBreakerStateProvider State)> _breakers = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ProviderCircuit> _breakers = new(StringComparer.Ordinal);
 
     public TimeSpan BreakDuration => TimeSpan.FromSeconds(options.CircuitBreakSeconds);
 
-    public ResiliencePipeline For(string endpoint) => _breakers.GetOrAdd(endpoint, _ =>
+    public ProviderCircuit For(string endpoint) => _breakers.GetOrAdd(endpoint, _ => new ProviderCircuit(options, BreakDuration));
+
+    /// <summary>0 closed, 1 open, 2 half-open (isolated counts as open), per endpoint.</summary>
+    public IEnumerable<(string Endpoint, int State)> States() => _breakers.Select(b => (b.Key, b.Value.StateValue));
+}
+
+/// <summary>One endpoint's circuit: the Polly pipeline and what its state metric reports.</summary>
+public sealed class ProviderCircuit
+{
+    private readonly CircuitBreakerStateProvider _state = new();
+    private long _openUntilTicks;
+
+    public ProviderCircuit(ResilienceOptions options, TimeSpan breakDuration)
     {
-        var state = new CircuitBreakerStateProvider();
-        var pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(new CircuitBreakerStrategyOptions
+        BreakDuration = breakDuration;
+        Pipeline = new ResiliencePipelineBuilder().AddCircuitBreaker(new CircuitBreakerStrategyOptions
         {
             FailureRatio = options.CircuitFailureRatio,
             MinimumThroughput = options.CircuitMinimumThroughput,
             SamplingDuration = TimeSpan.FromSeconds(options.CircuitSamplingSeconds),
-            BreakDuration = BreakDuration,
-            StateProvider = state,
+            BreakDuration = breakDuration,
+            StateProvider = _state,
             // What says the endpoint is unwell; a refused key or a bad request says nothing about it.
-            ShouldHandle = new PredicateBuilder().Handle<ProviderException>(e => e.Failure.Retryable),
+            ShouldHandle = new PredicateBuilder().Handle<ProviderException>(e => e.Failure.EndpointUnwell),
+            OnOpened = args =>
+            {
+                Interlocked.Exchange(ref _openUntilTicks, (DateTime.UtcNow + args.BreakDuration).Ticks);
+                return ValueTask.CompletedTask;
+            },
         }).Build();
-        return (pipeline, state);
-    }).Pipeline;
+    }
 
-    /// <summary>0 closed, 1 open, 2 half-open (isolated counts as open), per endpoint.</summary>
-    public IEnumerable<(string Endpoint, int State)> States() =>
-        _breakers.Select(b => (b.Key, b.Value.State.CircuitState switch
-        {
-            CircuitState.Closed => 0,
-            CircuitState.HalfOpen => 2,
-            _ => 1,
-        }));
+    public ResiliencePipeline Pipeline { get; }
+
+    public TimeSpan BreakDuration { get; }
+
+    public CircuitState State => _state.CircuitState;
+
+    /// <summary>
+    /// The state as the metric says it: Polly moves an open circuit to half-open only when the next
+    /// call arrives, so an open circuit past its break reports half-open (2), as the next call is a trial.
+    /// </summary>
+    public int StateValue => _state.CircuitState switch
+    {
+        CircuitState.Closed => 0,
+        CircuitState.HalfOpen => 2,
+        CircuitState.Open when DateTime.UtcNow.Ticks >= Interlocked.Read(ref _openUntilTicks) => 2,
+        _ => 1,
+    };
 }
 
-/// <summary>Runs the start of each call through its endpoint's circuit breaker (<see cref="ProviderCircuitBreakers"/>).</summary>
-public sealed class CircuitBreakerChatClient(IChatClient inner, ResiliencePipeline breaker, TimeSpan breakDuration, string provider) : DelegatingChatClient(inner)
+/// <summary>
+/// Runs each call through its endpoint's circuit (<see cref="ProviderCircuitBreakers"/>). A streamed
+/// call's outcome is the whole stream's: a stream cut after its first token counts as a failure of the
+/// endpoint (it is still never retried). A half-open trial is judged at its first token instead, so
+/// one long answer does not keep every other call failing fast; should it break later, that failure
+/// is recorded on its own.
+/// </summary>
+public sealed class CircuitBreakerChatClient(IChatClient inner, ProviderCircuit circuit, string provider) : DelegatingChatClient(inner)
 {
     public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         try
         {
-            return await breaker.ExecuteAsync(async ct => await base.GetResponseAsync(messages, options, ct), cancellationToken);
+            return await circuit.Pipeline.ExecuteAsync(async ct => await base.GetResponseAsync(messages, options, ct), cancellationToken);
         }
-        catch (BrokenCircuitException e)
+        catch (BrokenCircuitException)
         {
-            throw Open(e);
+            throw Open();
         }
     }
 
     public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        StartedStream started;
+        var started = new TaskCompletionSource<(StartedStream Stream, bool Trial)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // The exception that ended the stream after its start (null: complete, or stopped by the caller).
+        var ended = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var execution = circuit.Pipeline.ExecuteAsync(async ct =>
+        {
+            var trial = circuit.State == CircuitState.HalfOpen;
+            started.SetResult((await StartedStream.StartAsync(base.GetStreamingResponseAsync(messages, options, ct), ct), trial));
+            if (!trial && await ended.Task is { } failure)
+            {
+                throw failure; // hands the stream's failure to Polly, which counts it
+            }
+        }, cancellationToken).AsTask();
+        if (await Task.WhenAny(started.Task, execution) != started.Task)
+        {
+            try
+            {
+                await execution; // failed before the first token, or refused by the open circuit
+            }
+            catch (BrokenCircuitException)
+            {
+                throw Open();
+            }
+        }
+        var (stream, isTrial) = await started.Task;
         try
         {
-            started = await breaker.ExecuteAsync(
-                async ct => await StartedStream.StartAsync(base.GetStreamingResponseAsync(messages, options, ct), ct), cancellationToken);
+            await foreach (var u in StreamObserver.Observe(stream.RestAsync(), null, ex =>
+            {
+                ended.TrySetResult(ex is OperationCanceledException ? null : ex);
+                return ValueTask.CompletedTask;
+            }, cancellationToken))
+            {
+                yield return u;
+            }
         }
-        catch (BrokenCircuitException e)
+        finally
         {
-            throw Open(e);
-        }
-        await foreach (var u in started.RestAsync())
-        {
-            yield return u;
+            ended.TrySetResult(null);
+            // The caller already has the stream's exception; this only waits for Polly to record it.
+            await execution.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (isTrial && ended.Task.Result is { } late)
+            {
+                await RecordFailureAsync(late);
+            }
         }
     }
 
+    /// <summary>Records a failure seen after the call's own outcome was recorded (a half-open trial that broke later).</summary>
+    private async ValueTask RecordFailureAsync(Exception failure)
+    {
+        var recorded = circuit.Pipeline.ExecuteAsync(static (e, _) => ValueTask.FromException(e), failure).AsTask();
+        await recorded.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
     // The break duration bounds the wait: after it the next call is the half-open trial.
-    private ProviderException Open(BrokenCircuitException e) => new(ProviderFailure.CircuitOpen(provider, breakDuration));
+    private ProviderException Open() => new(ProviderFailure.CircuitOpen(provider, circuit.BreakDuration));
 }
 
 /// <summary>

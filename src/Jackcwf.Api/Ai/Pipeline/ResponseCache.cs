@@ -66,8 +66,9 @@ internal sealed class JsonHybridSerializer<T>(JsonTypeInfo<T> type) : IHybridCac
 
 /// <summary>
 /// The response cache. Exact: the key is a hash of the scope (the user unless the scope is global),
-/// the model, every message with its role (system prompt included) and the parameters that change an
-/// answer (temperature, top-p, max tokens, stop, seed, penalties, tools, tool mode, response format).
+/// the model, every message with its role, name and parts (system prompt, images and tool calls
+/// included) and every option that changes an answer (temperature, top-p, max tokens, stop, seed,
+/// penalties, tools, tool choice, response format, strictness: see <c>AddOptions</c>).
 /// Semantic: on an exact miss, the last user message's embedding is compared with earlier prompts of
 /// the same scope with the same earlier messages and parameters; the nearest at or above the
 /// threshold answers. A hit streams the stored chunks and costs nothing; only complete text answers
@@ -144,13 +145,13 @@ public sealed class ResponseCachingChatClient(
     {
         if (options.Mode == ResponseCacheOptions.Off || call.Cache == CacheDirective.NoStore)
         {
-            call.CacheStatus = CacheStatuses.Bypass;
+            call.DecideCache(CacheStatuses.Bypass);
             return (null, null);
         }
         var keys = CacheKeys.For(call, messages, chatOptions, options.GlobalScope);
         if (call.Cache == CacheDirective.NoCache)
         {
-            call.CacheStatus = CacheStatuses.Bypass;
+            call.DecideCache(CacheStatuses.Bypass);
             return (keys, null);
         }
         var hit = await store.GetAsync<CachedAnswer>(keys.Exact, cancellationToken);
@@ -169,7 +170,7 @@ public sealed class ResponseCachingChatClient(
             }
         }
         metrics?.Cache("response", hit is not null);
-        call.CacheStatus = hit is null ? CacheStatuses.Miss : CacheStatuses.Hit;
+        call.DecideCache(hit is null ? CacheStatuses.Miss : CacheStatuses.Hit);
         call.TokensSaved = hit is null ? 0 : hit.InputTokens + hit.OutputTokens;
         return (keys, hit);
     }
@@ -228,29 +229,52 @@ public sealed class ResponseCachingChatClient(
             };
         }
 
+        /// <summary>
+        /// Every option that can change an answer. Left out, because they do not: the caller's end-user
+        /// id (<see cref="ChatOptions.RawRepresentationFactory"/>, <c>user</c> on /v1: abuse tracking at the
+        /// provider; the cache is per user anyway) and the pipeline's own <see cref="ChatCall"/>.
+        /// </summary>
         private static void AddOptions(IncrementalHash h, ChatOptions? o)
         {
             var inv = System.Globalization.CultureInfo.InvariantCulture;
             Add(h, string.Join('|',
                 o?.Temperature?.ToString("R", inv), o?.TopP?.ToString("R", inv), o?.TopK?.ToString(inv), o?.MaxOutputTokens?.ToString(inv),
                 o?.Seed?.ToString(inv), o?.FrequencyPenalty?.ToString("R", inv), o?.PresencePenalty?.ToString("R", inv),
-                o?.StopSequences is { } stop ? string.Join('\u001f', stop) : null, o?.ToolMode?.ToString()));
+                o?.AllowMultipleToolCalls?.ToString(), o?.Reasoning is { } r ? $"{r.Effort}:{r.Output}" : null,
+                o?.ModelId, o?.ConversationId, o?.AllowBackgroundResponses?.ToString()));
+            Add(h, o?.Instructions);
+            Add(h, o?.StopSequences is { } stop ? string.Join('\u001f', stop) : null);
+            Add(h, o?.ToolMode switch
+            {
+                null => "",
+                RequiredChatToolMode required => "required:" + required.RequiredFunctionName,
+                var mode => mode.GetType().Name,
+            });
             Add(h, o?.ResponseFormat switch
             {
                 null => "",
                 ChatResponseFormatText => "text",
-                ChatResponseFormatJson j => "json:" + j.SchemaName + ":" + j.Schema?.GetRawText(),
+                ChatResponseFormatJson j => "json:" + j.SchemaName + ":" + j.SchemaDescription + ":" + j.Schema?.GetRawText(),
                 var other => other.GetType().Name,
             });
             foreach (var tool in o?.Tools ?? [])
             {
-                Add(h, tool.Name + ":" + tool.Description + ":" + (tool is AIFunctionDeclaration f ? f.JsonSchema.GetRawText() : ""));
+                Add(h, tool.Name);
+                Add(h, tool.Description);
+                Add(h, tool is AIFunctionDeclaration f ? f.JsonSchema.GetRawText() : tool.GetType().Name);
+            }
+            // Provider-specific switches the mappers set (strict schema adherence, …), in a stable order.
+            foreach (var (key, value) in (o?.AdditionalProperties ?? []).Where(p => p.Key != ChatCall.OptionsKey).OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                Add(h, key);
+                Add(h, value is JsonElement e ? e.GetRawText() : Convert.ToString(value, inv));
             }
         }
 
         private static void AddMessage(IncrementalHash h, ChatMessage m)
         {
             Add(h, m.Role.Value);
+            Add(h, m.AuthorName);
             Add(h, JsonSerializer.Serialize(m.Contents, AIJsonUtilities.DefaultOptions.GetTypeInfo(typeof(IList<AIContent>))));
         }
 
