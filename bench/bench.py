@@ -310,19 +310,26 @@ async def hold_streams(target, count, held, model=SLOW, path=None, body=None, he
     head = (f"POST {path or target.path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\nContent-Type: application/json\r\n"
             f"Accept: text/event-stream\r\nContent-Length: {len(payload)}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n").encode()
 
+    failures = []
+
     async def one():
         reader, writer = await asyncio.open_connection(u.hostname, u.port)
         writer.write(head + payload)
         await writer.drain()
         status = await asyncio.wait_for(reader.readline(), 120)
         if b" 200 " not in status:
-            raise RuntimeError(f"{target.name}: stream answered {status!r}")
+            writer.close()
+            raise RuntimeError(f"{target.name}: stream answered {status.strip()!r}")
         held.append(writer)
     sem = asyncio.Semaphore(100)
     async def guarded():
         async with sem:
-            await one()
+            try:
+                await one()
+            except Exception as e:  # counted and reported: a target that cannot hold them all says how many it held
+                failures.append(str(e) or type(e).__name__)
     await asyncio.gather(*(guarded() for _ in range(count)))
+    return failures
 
 
 def memory_per_stream(target, low, high, hold_seconds=5, **kwargs):
@@ -331,19 +338,22 @@ def memory_per_stream(target, low, high, hold_seconds=5, **kwargs):
     held = []
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(hold_streams(target, low, held, **kwargs))
+        failed = loop.run_until_complete(hold_streams(target, low, held, **kwargs))
         time.sleep(2)
-        rss_low = rss_kib(target.pid)
+        rss_low, held_low = rss_kib(target.pid), len(held)
         opened = time.perf_counter()
-        loop.run_until_complete(hold_streams(target, high - low, held, **kwargs))
+        failed += loop.run_until_complete(hold_streams(target, high - low, held, **kwargs))
         open_s = time.perf_counter() - opened
         time.sleep(2)
-        rss_high = rss_kib(target.pid)
+        rss_high, held_high = rss_kib(target.pid), len(held)
+        if failed:
+            log(f"{target.name}: {len(failed)} of {high} streams were refused or failed, e.g. {failed[0]}")
         before = target.cpu()
         time.sleep(hold_seconds)
         after = target.cpu()
         cpu = {k: (after[k] - before[k]) / hold_seconds * 100 for k in before}
-        return {"streams": [low, high], "rss_kib": [rss_low, rss_high], "kib_per_stream": (rss_high - rss_low) / (high - low),
+        return {"streams": [held_low, held_high], "asked": [low, high], "failed": len(failed), "rss_kib": [rss_low, rss_high],
+                "kib_per_stream": (rss_high - rss_low) / (held_high - held_low) if held_high > held_low else None,
                 "open_s": open_s, "held_cpu_percent": cpu}
     finally:
         for w in held:
@@ -481,14 +491,16 @@ def main():
         for t in targets:
             memory[t.name] = memory_per_stream(t, a.streams // 10, a.streams)
             m = memory[t.name]
-            log(f"memory {t.name:<15} {m['kib_per_stream']:.1f} KiB per open stream ({m['streams']}), {m['rss_kib'][1] / 1024:.0f} MiB with {m['streams'][1]} open "
+            log(f"memory {t.name:<15} {m['kib_per_stream'] or 0:.1f} KiB per open stream ({m['streams']}), {m['rss_kib'][1] / 1024:.0f} MiB with {m['streams'][1]} open "
                 f"(opened in {m['open_s']:.1f} s); CPU holding them: " + " + ".join(f"{k} {v:.1f} %" for k, v in m["held_cpu_percent"].items()))
         conv_status, conv = request(jack.base, "POST", "/api/conversations", {"model": "openai/" + SLOW}, {"authorization": f"Bearer {jack.token}"})
         if conv_status < 300:
             memory["Jackcwf chat stream"] = memory_per_stream(
                 jack, a.streams // 10, a.streams, path=f"/api/conversations/{conv['id']}/messages",
                 body=json.dumps({"content": "hold this stream open"}), headers={"Authorization": f"Bearer {jack.token}"})
-            log(f"memory Jackcwf chat stream {memory['Jackcwf chat stream']['kib_per_stream']:.1f} KiB per open stream")
+            m = memory["Jackcwf chat stream"]
+            log(f"memory Jackcwf chat stream {m['kib_per_stream'] or 0:.1f} KiB per open stream ({m['streams']}), {m['rss_kib'][1] / 1024:.0f} MiB; "
+                "CPU holding them: " + " + ".join(f"{k} {v:.1f} %" for k, v in m["held_cpu_percent"].items()))
         results["memory"] = memory
 
         results["loadavg_end"] = os.getloadavg()
@@ -576,7 +588,8 @@ def write_report(results, out, quick):
     lines.append(f"| KiB per open stream ({streams[0]} → {streams[1]} streams) | {f(mem.get(jack, {}).get('kib_per_stream'))} (chat stream {f(mem.get('Jackcwf chat stream', {}).get('kib_per_stream'))}) | {f(mem.get(hop, {}).get('kib_per_stream'))} | {f(mem.get(pk, {}).get('kib_per_stream'))} |")
     def held(t):
         m = mem.get(t)
-        return "—" if not m else f"{m['rss_kib'][1] / 1024:,.0f} MiB, " + " + ".join(f"{k} {v:.0f} %" for k, v in m["held_cpu_percent"].items())
+        return "—" if not m else (f"{m['streams'][1]:,} held: " if m.get("failed") else "") + f"{m['rss_kib'][1] / 1024:,.0f} MiB, " + \
+            " + ".join(f"{k} {v:.0f} %" for k, v in m["held_cpu_percent"].items())
     lines.append(f"| with {streams[1]} streams open: RSS, CPU (% of one core) | {held(jack)} (chat streams: {held('Jackcwf chat stream')}) | {held(hop)} | {held(pk)} |")
     lines.append(f"| RSS at rest (MiB) | {f(start[jack]['rss_at_rest_mib'])} | {f(start[hop]['rss_at_rest_mib'])} | {f(start[pk]['rss_at_rest_mib'])} |")
     lines.append(f"| start to ready (s) | {f(start[jack]['ready_s'])} | {f(start[hop]['ready_s'])} | {f(start[pk]['ready_s'])} |")
