@@ -273,6 +273,23 @@ public sealed class PipelineResilienceTests(ResilienceServiceFixture fx) : IClas
         Assert.Equal(("BYPASS", "text/event-stream"), (XCache(response), response.Content.Headers.ContentType?.MediaType));
     }
 
+    [Fact]
+    public async Task RegeneratingAnAnswerAsksTheModelAgainInsteadOfTheCache()
+    {
+        var u = await fx.CreateUserAsync();
+        var c = await u.CreateConversationAsync(new { model = "openai/gpt-4o-mini" });
+        var sent = await u.SendAsync(c, new { content = "regenerate me " + Guid.NewGuid() });
+        var question = sent.GetProperty("userMessage").GetProperty("id").GetGuid();
+        var before = fx.Fake.ChatRequests.Count;
+        fx.Fake.Enqueue(FakeScenario.Answer("A different answer."));
+        using var response = await u.Http.PostAsJsonAsync($"api/conversations/{c}/messages", new { parentMessageId = question }, Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("BYPASS", XCache(response));
+        var answer = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("assistantMessage");
+        Assert.Equal("A different answer.", answer.GetProperty("content").GetString());
+        Assert.Equal(1, fx.Fake.ChatRequests.Count - before);
+    }
+
     /// <summary>A chat answer streamed in a new conversation: the X-Cache header as it came with the headers (before any event was read), then the events.</summary>
     private static async Task<(string Cache, IReadOnlyList<SseEvent> Events)> ChatStreamAsync(TestUser u, string prompt, string? cacheControl)
     {

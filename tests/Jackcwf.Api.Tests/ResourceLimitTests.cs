@@ -13,6 +13,8 @@ public static class TightLimits
     public const int ContextMessages = 4;
     public const int Streams = 2;
     public const int SearchMessages = 4;
+    public const int Folders = 3;
+    public const int SavedPrompts = 3;
 
     public static IReadOnlyDictionary<string, string?> Environment => new Dictionary<string, string?>
     {
@@ -21,6 +23,8 @@ public static class TightLimits
         ["CONTEXT_MAX_MESSAGES"] = ContextMessages.ToString(),
         ["MAX_CONCURRENT_STREAMS"] = Streams.ToString(),
         ["SEARCH_MAX_MESSAGES"] = SearchMessages.ToString(),
+        ["MAX_FOLDERS_PER_USER"] = Folders.ToString(),
+        ["MAX_SAVED_PROMPTS_PER_USER"] = SavedPrompts.ToString(),
     };
 }
 
@@ -363,6 +367,33 @@ public abstract class ResourceLimitTests<TFixture>(TFixture fx) where TFixture :
         Assert.Equal([recent], Ids(await SearchAsync(u, "needle")));
         // Titles are still searched in every conversation.
         Assert.Equal([old], Ids(await SearchAsync(u, "old one")));
+    }
+
+    [Fact]
+    public async Task FoldersAndSavedPromptsAreCountedPerAccount()
+    {
+        var u = await fx.CreateUserAsync();
+        for (var i = 0; i < TightLimits.Folders; i++)
+        {
+            Assert.Equal(HttpStatusCode.Created, (await u.Http.PostAsJsonAsync("api/folders", new { name = $"f{i}" }, Ct)).StatusCode);
+        }
+        var full = await u.Http.PostAsJsonAsync("api/folders", new { name = "one more" }, Ct);
+        Assert.Equal(HttpStatusCode.Conflict, full.StatusCode);
+        var problem = await full.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal("folder_limit", problem.GetProperty("code").GetString());
+        Assert.Equal("folders", problem.GetProperty("limit").GetString());
+
+        for (var i = 0; i < TightLimits.SavedPrompts; i++)
+        {
+            Assert.Equal(HttpStatusCode.Created, (await u.Http.PostAsJsonAsync("api/prompts", new { title = $"p{i}", text = "t" }, Ct)).StatusCode);
+        }
+        var prompts = await u.Http.PostAsJsonAsync("api/prompts", new { title = "one more", text = "t" }, Ct);
+        Assert.Equal(HttpStatusCode.Conflict, prompts.StatusCode);
+        Assert.Equal("saved_prompts", (await prompts.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("limit").GetString());
+
+        // The limits are per account: another account starts at zero.
+        var other = await fx.CreateUserAsync();
+        Assert.Equal(HttpStatusCode.Created, (await other.Http.PostAsJsonAsync("api/folders", new { name = "f0" }, Ct)).StatusCode);
     }
 
     private static async Task<JsonElement> SearchAsync(TestUser u, string q) =>

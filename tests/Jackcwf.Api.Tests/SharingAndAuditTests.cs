@@ -217,6 +217,12 @@ public abstract class SharingAndAuditTests<TFixture>(TFixture fx) where TFixture
         await AnsweredAsync(u, c, new { content = "second branch words", parentMessageId = (Guid?)null });
         await u.Http.PostAsJsonAsync("api/keys", new { name = "export key" }, Ct);
         await WaitForUsageAsync(u, 2);
+        var folder = (await (await u.Http.PostAsJsonAsync("api/folders", new { name = "Exported folder" }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct))
+            .GetProperty("id").GetGuid();
+        await u.Http.PatchAsJsonAsync($"api/conversations/{c}", new { folderId = folder, pinned = true }, Ct);
+        await u.Http.PostAsJsonAsync("api/prompts", new { title = "Exported prompt", command = "exp", text = "the saved prompt text" }, Ct);
+        var rated = (await u.GetConversationAsync(c))["messages"]!.AsArray().First(m => m!["role"]!.GetValue<string>() == "assistant")!["id"]!.GetValue<Guid>();
+        Assert.Equal(HttpStatusCode.OK, (await u.Http.PutAsJsonAsync($"api/conversations/{c}/messages/{rated}/feedback", new { rating = "down", comment = "exported comment" }, Ct)).StatusCode);
         var stored = (await u.GetConversationAsync(c))["messages"]!.AsArray().Select(m => m!["id"]!.GetValue<Guid>()).ToHashSet();
         Assert.Equal(4, stored.Count);
 
@@ -239,6 +245,15 @@ public abstract class SharingAndAuditTests<TFixture>(TFixture fx) where TFixture
         Assert.Contains("second branch words", markdown);
         Assert.Contains("export key", Read("api-keys.json"));
         Assert.Equal(2, JsonNode.Parse(Read("usage.json"))!.AsArray().Count);
+        var exportedFolder = JsonNode.Parse(Read("folders.json"))!.AsArray().Single()!;
+        Assert.Equal("Exported folder", exportedFolder["name"]!.GetValue<string>());
+        var conversation = JsonNode.Parse(Read($"conversations/{c}.json"))!["conversation"]!;
+        Assert.Equal(folder, conversation["folderId"]!.GetValue<Guid>());
+        Assert.True(conversation["pinned"]!.GetValue<bool>());
+        var prompt = JsonNode.Parse(Read("prompts.json"))!.AsArray().Single()!;
+        Assert.Equal(("Exported prompt", "exp", "the saved prompt text"), (prompt["title"]!.GetValue<string>(), prompt["command"]!.GetValue<string>(), prompt["text"]!.GetValue<string>()));
+        var feedback = JsonNode.Parse(Read("feedback.json"))!.AsArray().Single()!;
+        Assert.Equal((rated, "down", "exported comment"), (feedback["messageId"]!.GetValue<Guid>(), feedback["rating"]!.GetValue<string>(), feedback["comment"]!.GetValue<string>()));
         Assert.DoesNotContain(zip.Entries, e => e.FullName.Contains(theirs.ToString(), StringComparison.Ordinal));
         Assert.DoesNotContain(zip.Entries, e => Read(e.FullName).Contains("someone else's secret", StringComparison.Ordinal));
 
@@ -289,10 +304,21 @@ public abstract class SharingAndAuditTests<TFixture>(TFixture fx) where TFixture
             .GetProperty("key").GetString()!;
         var token = (await (await u.Http.PostAsJsonAsync($"api/conversations/{c}/share", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct))
             .GetProperty("token").GetString()!;
+        var folder = (await (await u.Http.PostAsJsonAsync("api/folders", new { name = "doomed folder" }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct))
+            .GetProperty("id").GetGuid();
+        Assert.Equal(HttpStatusCode.OK, (await u.Http.PatchAsJsonAsync($"api/conversations/{c}", new { folderId = folder, pinned = true }, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await u.Http.PostAsJsonAsync("api/prompts", new { title = "doomed", command = "doomed", text = "doomed prompt" }, Ct)).StatusCode);
+        var answer = keyed.GetProperty("assistantMessage").GetProperty("id").GetGuid();
+        Assert.Equal(HttpStatusCode.OK, (await u.Http.PutAsJsonAsync($"api/conversations/{c}/messages/{answer}/feedback", new { rating = "up", comment = "doomed" }, Ct)).StatusCode);
         var keyClient = fx.Api.CreateClient();
         keyClient.DefaultRequestHeaders.Authorization = new("Bearer", key);
         Assert.Equal(HttpStatusCode.OK, (await keyClient.GetAsync("api/me", Ct)).StatusCode);
-        Assert.NotEmpty(await RowsHoldingAsync(u.Id.ToString()));
+        var held = await RowsHoldingAsync(u.Id.ToString());
+        // Every table the account writes to is checked below, these among them.
+        foreach (var table in new[] { "conversations", "messages", "folders", "saved_prompts", "message_feedback", "share_links", "api_keys", "usage_records" })
+        {
+            Assert.Contains(held, h => h.StartsWith(table + ".", StringComparison.Ordinal));
+        }
 
         using (var noPassword = new HttpRequestMessage(HttpMethod.Delete, "api/me") { Content = JsonContent.Create(new { }) })
         {

@@ -44,7 +44,7 @@ public sealed class AccountPagesTests(BrowserFixture fixture)
     }
 
     [Fact]
-    public async Task UsagePageShowsTheDaysTokensAndTheModelThatUsedThem()
+    public async Task UsagePageShowsTheDaysTokensTheModelThatUsedThemAndWhatTheCacheSaved()
     {
         var page = await fixture.NewPageAsync();
         await RegisterAsync(page, NewEmail("usage"));
@@ -52,9 +52,16 @@ public sealed class AccountPagesTests(BrowserFixture fixture)
         await WaitForStatusAsync(AssistantMessages(page).Last, "complete");
         await SendAsync(page, "and these too");
         await WaitForStatusAsync(AssistantMessages(page).Last, "complete");
+        // The same first question in a new chat is answered from the response cache.
+        await page.GetByRole(AriaRole.Link, new() { Name = "+ New chat" }).ClickAsync();
+        await Expect(Messages(page)).ToHaveCountAsync(0);
+        await SendAsync(page, "count my tokens please");
+        await WaitForStatusAsync(AssistantMessages(page).Last, "complete");
 
         await page.GetByRole(AriaRole.Link, new() { Name = "Usage" }).ClickAsync();
-        await Expect(page.GetByTestId("usage-requests")).ToHaveTextAsync("2");
+        await Expect(page.GetByTestId("usage-requests")).ToHaveTextAsync("3");
+        await Expect(page.GetByTestId("usage-cached")).ToHaveTextAsync("1");
+        await Expect(page.GetByTestId("usage-tokens-saved")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^[1-9][0-9,]*$"));
         await Expect(page.GetByRole(AriaRole.Row).Filter(new() { HasText = "demo/echo" })).ToBeVisibleAsync();
         await Expect(page.GetByRole(AriaRole.Img, new() { Name = "Tokens per day" })).ToBeVisibleAsync();
         await Expect(page.Locator("figure svg[role=img] rect[height]:not([height='0'])").First).ToBeVisibleAsync();

@@ -95,6 +95,8 @@ public sealed class BrowserFixture : IAsyncLifetime
         ["DEFAULT_MODEL"] = null,
         ["ALLOW_REGISTRATION"] = "true",
         ["LOG_LEVEL"] = "Warning",
+        // Per user: only a user's own identical question is answered from it (the usage page shows the savings).
+        ["RESPONSE_CACHE"] = "exact",
         // A stop (the restart test, the end of the run) cuts running answers at once and stores them interrupted.
         ["SHUTDOWN_DRAIN_DELAY_SECONDS"] = "0",
         ["GRACEFUL_SHUTDOWN_TIMEOUT"] = "0",

@@ -190,9 +190,15 @@ public static class ChatApi
         metrics.MessageCreated(MessageRoles.Assistant);
 
         var history = await ContextWindow.BuildAsync(db, limits.Value, conversation.SystemPrompt, nodes, userMessage, ct);
+        var cache = CacheDirectives.FromHeader(http.Request.Headers.CacheControl);
+        if (regenerate && cache == CacheDirective.Default)
+        {
+            // A new answer to the same question is asked for because the last one was not wanted: never replay it.
+            cache = CacheDirective.NoCache;
+        }
         var generation = runner.Start(new GenerationRequest(
             assistant.Id, id, userId, userMessage.Id, assistantAt, model, history, accepted, guard.Options.MaxOutputTokens,
-            user.ApiKeyId(), slot, CacheDirectives.FromHeader(http.Request.Headers.CacheControl)));
+            user.ApiKeyId(), slot, cache));
 
         var userDto = MessageDto.From(userMessage);
         if (streaming)

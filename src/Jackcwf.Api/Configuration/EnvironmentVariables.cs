@@ -87,6 +87,8 @@ public static class EnvironmentVariables
         new("CONTEXT_MAX_CHARS", "Limits:ContextMaxChars", Kind.Integer, 0, 100_000_000),
         new("MAX_CONCURRENT_STREAMS", "Limits:MaxConcurrentStreamsPerUser", Kind.Integer, 1, 10_000),
         new("SEARCH_MAX_MESSAGES", "Limits:SearchMaxMessages", Kind.Integer, 0, 10_000_000),
+        new("MAX_FOLDERS_PER_USER", "Limits:MaxFoldersPerUser", Kind.Integer, 0, 100_000),
+        new("MAX_SAVED_PROMPTS_PER_USER", "Limits:MaxSavedPromptsPerUser", Kind.Integer, 0, 100_000),
         new("AUDIT_RETENTION_DAYS", "Audit:RetentionDays", Kind.Integer, 0, 36_500),
         new("ENABLE_MONITORING", "Monitoring:Enabled", Kind.Boolean),
         new("MONITORING_INTERVAL_SECONDS", "Monitoring:IntervalSeconds", Kind.Integer, 1, 86_400),

@@ -154,6 +154,10 @@ public sealed class LimitsOptions
     public int MaxConcurrentStreamsPerUser { get; set; } = 8;
     /// <summary>Search looks at the text of this many of the account's newest messages (titles: all conversations).</summary>
     public int SearchMaxMessages { get; set; } = 5000;
+    /// <summary>Folders one account may have.</summary>
+    public int MaxFoldersPerUser { get; set; } = 100;
+    /// <summary>Saved prompts one account may keep.</summary>
+    public int MaxSavedPromptsPerUser { get; set; } = 200;
 }
 
 public sealed class MonitoringOptions

@@ -1,12 +1,15 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.Feedback;
 
 namespace Jackcwf.Api.Conversations;
 
-public sealed record ConversationSummary(Guid Id, string Title, string Model, string? SystemPrompt, DateTime CreatedAt, DateTime UpdatedAt)
+public sealed record ConversationSummary(
+    Guid Id, string Title, string Model, string? SystemPrompt, DateTime CreatedAt, DateTime UpdatedAt, bool Pinned, bool Archived, Guid? FolderId)
 {
-    public static ConversationSummary From(Conversation c) => new(c.Id, c.Title, c.Model, c.SystemPrompt, c.CreatedAt, c.UpdatedAt);
+    public static ConversationSummary From(Conversation c) =>
+        new(c.Id, c.Title, c.Model, c.SystemPrompt, c.CreatedAt, c.UpdatedAt, c.Pinned, c.Archived, c.FolderId);
 }
 
 /// <summary>
@@ -15,13 +18,14 @@ public sealed record ConversationSummary(Guid Id, string Title, string Model, st
 /// </summary>
 public sealed record ConversationDetail(
     Guid Id, string Title, string Model, string? SystemPrompt, DateTime CreatedAt, DateTime UpdatedAt, IReadOnlyList<MessageDto> Messages,
-    string? NextCursor = null);
+    string? NextCursor = null, bool Pinned = false, bool Archived = false, Guid? FolderId = null);
 
 public sealed record ConversationPage(IReadOnlyList<ConversationSummary> Items, string? NextCursor);
 
 public sealed record CreateConversationRequest(string? Title, string? Model, string? SystemPrompt);
 
-public sealed record UpdateConversationRequest(string? Title, string? Model, string? SystemPrompt);
+/// <summary>Absent fields are left as they are; <c>folderId: null</c> takes the conversation out of its folder.</summary>
+public sealed record UpdateConversationRequest(string? Title, string? Model, string? SystemPrompt, bool? Pinned = null, bool? Archived = null, OptionalGuid FolderId = default);
 
 public sealed record UsageDto(int InputTokens, int OutputTokens);
 
@@ -39,12 +43,13 @@ public sealed record MessageDto(
     DateTime CreatedAt,
     DateTime? CompletedAt,
     string? RequestedModel = null,
-    bool? Cached = null)
+    bool? Cached = null,
+    FeedbackDto? Feedback = null)
 {
-    public static MessageDto From(Message m) => new(
+    public static MessageDto From(Message m, FeedbackDto? feedback = null) => new(
         m.Id, m.ConversationId, m.ParentMessageId, m.Role, m.Content, m.Status, m.Model,
         m.InputTokens is null && m.OutputTokens is null ? null : new UsageDto(m.InputTokens ?? 0, m.OutputTokens ?? 0),
-        m.CostUsd, m.ErrorCode, m.CreatedAt, m.CompletedAt, m.RequestedModel);
+        m.CostUsd, m.ErrorCode, m.CreatedAt, m.CompletedAt, m.RequestedModel, Feedback: feedback);
 }
 
 /// <summary>

@@ -22,23 +22,16 @@ public static class ConversationQuota
         if (count + newMessages > limits.MaxMessagesPerConversation)
         {
             metrics.LimitRefused("conversation_messages");
-            return Refusal("conversation_full", "conversation_messages", "This conversation is full",
+            return Problems.LimitReached("conversation_full", "conversation_messages", "This conversation is full",
                 $"A conversation holds at most {limits.MaxMessagesPerConversation} messages (this one has {count}). Start a new conversation to go on.");
         }
         var stored = await db.UserStorage.Where(s => s.UserId == userId).Select(s => (long?)s.StoredChars).FirstOrDefaultAsync(ct) ?? 0;
         if (stored + newChars > limits.MaxStoredCharsPerUser || stored >= limits.MaxStoredCharsPerUser)
         {
             metrics.LimitRefused("storage");
-            return Refusal("storage_quota_exceeded", "storage", "Storage quota reached",
+            return Problems.LimitReached("storage_quota_exceeded", "storage", "Storage quota reached",
                 $"This account stores {stored} of at most {limits.MaxStoredCharsPerUser} characters of messages. Delete or export and delete old conversations to make room.");
         }
         return null;
-    }
-
-    private static ProblemHttpResult Refusal(string code, string limit, string title, string detail)
-    {
-        var problem = Problems.Create(StatusCodes.Status409Conflict, code, title, detail);
-        problem.Extensions["limit"] = limit;
-        return TypedResults.Problem(problem);
     }
 }

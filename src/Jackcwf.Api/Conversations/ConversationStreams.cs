@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.Feedback;
 using Jackcwf.Api.Web;
 using Microsoft.EntityFrameworkCore;
 
@@ -80,12 +81,23 @@ public static class ConversationStreams
         json.WriteString("systemPrompt", c.SystemPrompt);
         json.WriteString("createdAt", c.CreatedAt);
         json.WriteString("updatedAt", c.UpdatedAt);
+        json.WriteBoolean("pinned", c.Pinned);
+        json.WriteBoolean("archived", c.Archived);
+        if (c.FolderId is { } folder)
+        {
+            json.WriteString("folderId", folder);
+        }
+        else
+        {
+            json.WriteNull("folderId");
+        }
         json.WriteStartArray("messages");
         await foreach (var batch in ReadBatchesAsync(db, c.Id, ct))
         {
+            var feedback = await FeedbackApi.ForMessagesAsync(db, batch, ct);
             foreach (var m in batch)
             {
-                JsonSerializer.Serialize(json, MessageDto.From(m), AppJsonContext.Default.MessageDto);
+                JsonSerializer.Serialize(json, MessageDto.From(m, feedback.GetValueOrDefault(m.Id)), AppJsonContext.Default.MessageDto);
             }
             json.Flush();
             await pipe.FlushAsync(ct);

@@ -20,46 +20,74 @@ public static class ConversationsApi
     public const int MaxSystemPromptLength = 20_000;
     public const int DefaultMessagePageSize = 50;
     public const int MaxMessagePageSize = 200;
+    /// <summary><c>?folderId=none</c>: the conversations in no folder.</summary>
+    public const string NoFolder = "none";
 
     public static IEndpointRouteBuilder MapConversationsApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/conversations").WithTags("Conversations").RequireAuthorization();
-        api.MapGet("/", ListConversationsAsync).WithName("ListConversations").WithSummary("The caller's conversations, newest first, with cursor paging and search.");
+        api.MapGet("/", ListConversationsAsync).WithName("ListConversations").WithSummary("The caller's conversations, pinned first then newest first, with cursor paging, search, ?archived=true and ?folderId=<id>|none.");
         api.MapPost("/", CreateConversationAsync).WithName("CreateConversation").WithSummary("Start a conversation.");
         api.MapGet("/{id:guid}", GetConversationAsync).WithName("GetConversation")
             .WithSummary("A conversation with its messages of every branch (flat, oldest first): all of them, or with ?limit= the newest page and a nextCursor to older ones.");
-        api.MapPatch("/{id:guid}", UpdateConversationAsync).WithName("UpdateConversation").WithSummary("Rename, change model or system prompt.");
+        api.MapPatch("/{id:guid}", UpdateConversationAsync).WithName("UpdateConversation").WithSummary("Rename, change model or system prompt, pin, archive, or move into a folder (folderId; null takes it out).");
         api.MapDelete("/{id:guid}", DeleteConversationAsync).WithName("DeleteConversation").WithSummary("Delete a conversation and its messages.");
         api.MapGet("/{id:guid}/export", ExportConversationAsync).WithName("ExportConversation").WithSummary("Download as JSON or Markdown (streamed).");
         return app;
     }
 
-    public static async Task<Results<Ok<ConversationPage>, ValidationProblem>> ListConversationsAsync(
-        ClaimsPrincipal user, AppDbContext db, IOptions<LimitsOptions> limits, int? limit, string? cursor, string? q, CancellationToken ct)
+    public static async Task<Results<Ok<ConversationPage>, ProblemHttpResult, ValidationProblem>> ListConversationsAsync(
+        ClaimsPrincipal user, AppDbContext db, IOptions<LimitsOptions> limits, int? limit, string? cursor, string? q, bool? archived, string? folderId,
+        CancellationToken ct)
     {
         var take = limit ?? 20;
         if (take is < 1 or > 100)
         {
             return Problems.Invalid("limit", "must be between 1 and 100");
         }
-        DateTime? before = null;
+        ListCursor? after = null;
         if (!string.IsNullOrEmpty(cursor))
         {
-            if (DecodeCursor(cursor) is not { } c)
+            if (DecodeListCursor(cursor) is not { } c)
             {
                 return Problems.Invalid("cursor", "is not a cursor returned by this API");
             }
-            before = c;
+            after = c;
         }
         if (q is { Length: > 500 })
         {
             return Problems.Invalid("q", "must be at most 500 characters");
         }
-        var userId = user.Id();
-        var query = db.Conversations.AsNoTracking().Where(x => x.UserId == userId);
-        if (before is { } b)
+        Guid? folder = null;
+        var unfiled = folderId == NoFolder;
+        if (!string.IsNullOrEmpty(folderId) && !unfiled)
         {
-            query = query.Where(x => x.UpdatedAt < b);
+            if (!Guid.TryParse(folderId, out var f))
+            {
+                return Problems.Invalid("folderId", $"must be a folder id or \"{NoFolder}\"");
+            }
+            folder = f;
+        }
+        var userId = user.Id();
+        if (folder is { } owned && !await Folders.FoldersApi.OwnsAsync(db, userId, owned, ct))
+        {
+            return Problems.NotFound("folder");
+        }
+        var showArchived = archived ?? false;
+        var query = db.Conversations.AsNoTracking().Where(x => x.UserId == userId && x.Archived == showArchived);
+        if (folder is { } inFolder)
+        {
+            query = query.Where(x => x.FolderId == inFolder);
+        }
+        else if (unfiled)
+        {
+            query = query.Where(x => x.FolderId == null);
+        }
+        if (after is { } a)
+        {
+            // Pinned conversations come first: after a pinned one come older pinned ones and then every unpinned one.
+            var b = a.Before;
+            query = a.Pinned ? query.Where(x => !x.Pinned || x.UpdatedAt < b) : query.Where(x => !x.Pinned && x.UpdatedAt < b);
         }
         if (!string.IsNullOrWhiteSpace(q))
         {
@@ -73,10 +101,10 @@ public static class ConversationsApi
                 : query.Where(x => EF.Functions.Like(x.Title, pattern, "\\")
                     || recent.Where(m => EF.Functions.Like(m.Content, pattern, "\\")).Select(m => m.ConversationId).Contains(x.Id));
         }
-        var rows = await query.OrderByDescending(x => x.UpdatedAt).Take(take + 1).ToListAsync(ct);
+        var rows = await query.OrderByDescending(x => x.Pinned).ThenByDescending(x => x.UpdatedAt).Take(take + 1).ToListAsync(ct);
         var more = rows.Count > take;
         var items = rows.Take(take).Select(ConversationSummary.From).ToList();
-        return TypedResults.Ok(new ConversationPage(items, more ? EncodeCursor(items[^1].UpdatedAt) : null));
+        return TypedResults.Ok(new ConversationPage(items, more ? EncodeListCursor(new(items[^1].Pinned, items[^1].UpdatedAt)) : null));
     }
 
     public static async Task<Results<Created<ConversationSummary>, ValidationProblem>> CreateConversationAsync(
@@ -132,7 +160,8 @@ public static class ConversationsApi
             return TypedResults.Stream(body => ConversationStreams.WriteJsonAsync(body, db, c, export: false, ct), "application/json; charset=utf-8");
         }
         var (messages, next) = await ReadPageAsync(db, id, limit ?? DefaultMessagePageSize, before, ct);
-        return TypedResults.Ok(new ConversationDetail(c.Id, c.Title, c.Model, c.SystemPrompt, c.CreatedAt, c.UpdatedAt, messages, next));
+        return TypedResults.Ok(new ConversationDetail(c.Id, c.Title, c.Model, c.SystemPrompt, c.CreatedAt, c.UpdatedAt, messages, next,
+            c.Pinned, c.Archived, c.FolderId));
     }
 
     /// <summary>The newest <paramref name="take"/> messages before <paramref name="before"/>, oldest first, and the cursor to older ones.</summary>
@@ -162,7 +191,8 @@ public static class ConversationsApi
                 next = EncodeCursor(boundary);
             }
         }
-        return (rows.OrderBy(m => m.CreatedAt).ThenBy(m => m.Id).Select(MessageDto.From).ToList(), next);
+        var feedback = await Feedback.FeedbackApi.ForMessagesAsync(db, rows, ct);
+        return (rows.OrderBy(m => m.CreatedAt).ThenBy(m => m.Id).Select(m => MessageDto.From(m, feedback.GetValueOrDefault(m.Id))).ToList(), next);
     }
 
     public static async Task<Results<Ok<ConversationSummary>, ProblemHttpResult, ValidationProblem>> UpdateConversationAsync(
@@ -170,7 +200,7 @@ public static class ConversationsApi
     {
         if (request is null)
         {
-            return Problems.Invalid("body", "a JSON object with title, model or systemPrompt is required");
+            return Problems.Invalid("body", "a JSON object with title, model, systemPrompt, pinned, archived or folderId is required");
         }
         if (Validate(request.Title, request.Model, request.SystemPrompt, catalog) is { } invalid)
         {
@@ -181,6 +211,27 @@ public static class ConversationsApi
         if (c is null)
         {
             return Problems.NotFound("conversation");
+        }
+        if (request.FolderId is { IsSet: true, Value: { } folder } && !await Folders.FoldersApi.OwnsAsync(db, userId, folder, ct))
+        {
+            return Problems.NotFound("folder");
+        }
+        if (request.Pinned is { } pinned)
+        {
+            c.Pinned = pinned;
+        }
+        if (request.Archived is { } archived)
+        {
+            c.Archived = archived;
+        }
+        if (request.FolderId.IsSet)
+        {
+            c.FolderId = request.FolderId.Value;
+        }
+        // Pinning, archiving and filing leave the conversation where it was in time; edits make it recent.
+        if (request.Title is not null || request.Model is not null || request.SystemPrompt is not null)
+        {
+            c.UpdatedAt = Clock.UtcNow();
         }
         if (request.Title is not null)
         {
@@ -194,7 +245,6 @@ public static class ConversationsApi
         {
             c.SystemPrompt = string.IsNullOrWhiteSpace(request.SystemPrompt) ? null : request.SystemPrompt;
         }
-        c.UpdatedAt = Clock.UtcNow();
         await db.SaveChangesAsync(ct);
         return TypedResults.Ok(ConversationSummary.From(c));
     }
@@ -254,6 +304,28 @@ public static class ConversationsApi
 
     private static string EncodeCursor(DateTime t) =>
         Base64Url.EncodeToString(Encoding.ASCII.GetBytes(t.Ticks.ToString(CultureInfo.InvariantCulture)));
+
+    /// <summary>Where a page of the list ended: in the pinned conversations or after them, and the time of its last one.</summary>
+    private readonly record struct ListCursor(bool Pinned, DateTime Before);
+
+    /// <summary>A list cursor is the time's ticks, prefixed with 'p' inside the pinned part (cursors from before pinning stay valid).</summary>
+    private static string EncodeListCursor(ListCursor c) =>
+        c.Pinned ? Base64Url.EncodeToString(Encoding.ASCII.GetBytes("p" + c.Before.Ticks.ToString(CultureInfo.InvariantCulture))) : EncodeCursor(c.Before);
+
+    private static ListCursor? DecodeListCursor(string cursor)
+    {
+        try
+        {
+            var text = Encoding.ASCII.GetString(Base64Url.DecodeFromChars(cursor));
+            var pinned = text.StartsWith('p');
+            var ticks = long.Parse(pinned ? text[1..] : text, NumberStyles.None, CultureInfo.InvariantCulture);
+            return ticks > 0 && ticks < DateTime.MaxValue.Ticks ? new ListCursor(pinned, new DateTime(ticks, DateTimeKind.Utc)) : null;
+        }
+        catch (Exception e) when (e is FormatException or OverflowException)
+        {
+            return null;
+        }
+    }
 
     private static DateTime? DecodeCursor(string cursor)
     {

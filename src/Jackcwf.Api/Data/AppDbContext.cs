@@ -22,6 +22,9 @@ public abstract class AppDbContext(DbContextOptions options)
     public DbSet<Sharing.ShareLink> ShareLinks => Set<Sharing.ShareLink>();
     public DbSet<Audit.AuditEntry> AuditLog => Set<Audit.AuditEntry>();
     public DbSet<UserStorage> UserStorage => Set<UserStorage>();
+    public DbSet<Folders.Folder> Folders => Set<Folders.Folder>();
+    public DbSet<Prompts.SavedPrompt> SavedPrompts => Set<Prompts.SavedPrompt>();
+    public DbSet<Feedback.MessageFeedback> MessageFeedback => Set<Feedback.MessageFeedback>();
 
     public abstract DatabaseProvider Provider { get; }
 
@@ -64,6 +67,14 @@ internal sealed class ConversationConfiguration : IEntityTypeConfiguration<Conve
         e.Property(c => c.Title).HasMaxLength(200);
         e.Property(c => c.Model).HasMaxLength(200);
         e.HasIndex(c => new { c.UserId, c.UpdatedAt });
+        // The list: one user's archived or current conversations, pinned first, newest first.
+        e.HasIndex(c => new { c.UserId, c.Archived, c.Pinned, c.UpdatedAt });
+        // Database defaults, so the previous release (which does not know these columns) can still insert.
+        e.Property(c => c.Pinned).HasDefaultValue(false);
+        e.Property(c => c.Archived).HasDefaultValue(false);
+        // A deleted folder lets its conversations go (never deletes them), in the database itself, so a
+        // conversation moved into a folder while it is deleted cannot keep pointing at it.
+        e.HasOne<Folders.Folder>().WithMany().HasForeignKey(c => c.FolderId).OnDelete(DeleteBehavior.SetNull);
         e.HasMany(c => c.Messages).WithOne().HasForeignKey(m => m.ConversationId).OnDelete(DeleteBehavior.Cascade);
         e.HasOne<AppUser>().WithMany().HasForeignKey(c => c.UserId).OnDelete(DeleteBehavior.Cascade);
     }

@@ -29,6 +29,14 @@ public static class Problems
     public static ProblemHttpResult Conflict(string detail) =>
         Result(StatusCodes.Status409Conflict, "conflict", "Conflict", detail);
 
+    /// <summary>A count or size limit of the account was reached (409): <c>limit</c> names it, as the metrics do.</summary>
+    public static ProblemHttpResult LimitReached(string code, string limit, string title, string detail)
+    {
+        var problem = Create(StatusCodes.Status409Conflict, code, title, detail);
+        problem.Extensions["limit"] = limit;
+        return TypedResults.Problem(problem);
+    }
+
     public static ValidationProblem Invalid(string field, string message) =>
         TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] },
             detail: $"{field}: {message}", title: "The request is invalid", type: TypeBase + "validation",

@@ -36,8 +36,11 @@ public sealed class AccountDeletion(AppDbContext db, UserManager<AppUser> users,
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             await db.IdempotencyRecords.Where(r => r.UserId == userId).ExecuteDeleteAsync(ct);
             await db.Set<ShareLink>().Where(s => s.UserId == userId).ExecuteDeleteAsync(ct);
+            await db.MessageFeedback.Where(f => f.UserId == userId).ExecuteDeleteAsync(ct);
+            await db.SavedPrompts.Where(p => p.UserId == userId).ExecuteDeleteAsync(ct);
             await db.Messages.Where(m => m.UserId == userId).ExecuteDeleteAsync(ct);
             await db.Conversations.Where(c => c.UserId == userId).ExecuteDeleteAsync(ct);
+            await db.Folders.Where(f => f.UserId == userId).ExecuteDeleteAsync(ct);
             await db.ApiKeys.Where(k => k.UserId == userId).ExecuteDeleteAsync(ct);
             await db.UserStorage.Where(s => s.UserId == userId).ExecuteDeleteAsync(ct);
             await db.UsageRecords.Where(u => u.UserId == userId)

@@ -19,12 +19,18 @@ public sealed record ExportUsage(string Model, string Source, int InputTokens, i
 
 public sealed record ExportShare(Guid ConversationId, string Title, DateTime CreatedAt);
 
+public sealed record ExportFolder(Guid Id, string Name, DateTime CreatedAt);
+
+public sealed record ExportPrompt(string Title, string? Command, string Text, DateTime CreatedAt, DateTime UpdatedAt);
+
+public sealed record ExportFeedback(Guid ConversationId, Guid MessageId, string Model, string Rating, string? Comment, DateTime UpdatedAt);
+
 public static class ExportApi
 {
     public static IEndpointRouteBuilder MapExportApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/api/me/export", ExportAsync).WithTags("Accounts").RequireAuthorization().WithName("ExportMyData")
-            .WithSummary("Everything of the caller as a ZIP of JSON and Markdown: conversations with every branch, usage, API key names, share links.");
+            .WithSummary("Everything of the caller as a ZIP of JSON and Markdown: conversations with every branch, usage, API key names, share links, folders, saved prompts and feedback.");
         return app;
     }
 
@@ -63,6 +69,15 @@ public static class ExportApi
         var shares = await db.Set<ShareLink>().AsNoTracking().Where(s => s.UserId == userId).OrderBy(s => s.CreatedAt)
             .Select(s => new ExportShare(s.ConversationId, s.Title, s.CreatedAt)).ToListAsync(ct);
         await WriteJsonAsync(zip, body, "share-links.json", shares, AppJsonContext.Default.ListExportShare, ct);
+        var folders = await db.Folders.AsNoTracking().Where(f => f.UserId == userId).OrderBy(f => f.CreatedAt)
+            .Select(f => new ExportFolder(f.Id, f.Name, f.CreatedAt)).ToListAsync(ct);
+        await WriteJsonAsync(zip, body, "folders.json", folders, AppJsonContext.Default.ListExportFolder, ct);
+        var prompts = await db.SavedPrompts.AsNoTracking().Where(p => p.UserId == userId).OrderBy(p => p.CreatedAt)
+            .Select(p => new ExportPrompt(p.Title, p.Command, p.Text, p.CreatedAt, p.UpdatedAt)).ToListAsync(ct);
+        await WriteJsonAsync(zip, body, "prompts.json", prompts, AppJsonContext.Default.ListExportPrompt, ct);
+        var feedback = await db.MessageFeedback.AsNoTracking().Where(f => f.UserId == userId).OrderBy(f => f.UpdatedAt)
+            .Select(f => new ExportFeedback(f.ConversationId, f.MessageId, f.Model, f.Rating, f.Comment, f.UpdatedAt)).ToListAsync(ct);
+        await WriteJsonAsync(zip, body, "feedback.json", feedback, AppJsonContext.Default.ListExportFeedback, ct);
         await zip.DisposeAsync();
         await body.FlushAsync(ct);
     }

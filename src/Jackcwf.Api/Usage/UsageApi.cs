@@ -18,6 +18,11 @@ public sealed record DayUsage(string Date, long InputTokens, long OutputTokens, 
 
 public sealed record UsageReport(DateTime From, DateTime To, UsageTotals Totals, IReadOnlyList<ModelUsage> ByModel, IReadOnlyList<DayUsage> ByDay);
 
+/// <summary>One model's use by every account, and the thumbs up and down its answers got, in the period.</summary>
+public sealed record AdminModelUsage(string Model, long InputTokens, long OutputTokens, decimal CostUsd, int Requests, int ThumbsUp, int ThumbsDown);
+
+public sealed record AdminUsageReport(DateTime From, DateTime To, IReadOnlyList<AdminModelUsage> ByModel);
+
 public static class UsageApi
 {
     public static IEndpointRouteBuilder MapUsageApi(this IEndpointRouteBuilder app)
@@ -25,6 +30,9 @@ public static class UsageApi
         app.MapGet("/api/usage", GetUsageAsync).WithTags("Usage").WithName("GetUsage")
             .WithSummary("Tokens, cost and requests for the caller (administrators: any user) between two dates, by model and by day.")
             .RequireAuthorization();
+        app.MapGet("/api/admin/usage", GetAdminUsageAsync).WithTags("Administration").WithName("AdminGetUsage")
+            .WithSummary("Every account's usage between two dates by model, with the thumbs up and down each model's answers got.")
+            .RequireAuthorization(AdminApi.Policy);
         return app;
     }
 
@@ -33,29 +41,10 @@ public static class UsageApi
     {
         // This replica's own calls are in the report at once; other replicas' within their flush interval.
         await ledger.FlushAsync(ct);
-        var now = DateTime.UtcNow;
-        var start = LimitGuard.MonthStart(now);
-        var end = now;
-        if (from is not null)
+        var (start, end, invalid) = Period(from, to);
+        if (invalid is not null)
         {
-            if (ParseDate(from) is not { } f)
-            {
-                return Problems.Invalid("from", "must be an ISO 8601 date such as 2026-11-01");
-            }
-            start = f;
-        }
-        if (to is not null)
-        {
-            if (ParseDate(to) is not { } t)
-            {
-                return Problems.Invalid("to", "must be an ISO 8601 date such as 2026-11-30");
-            }
-            // A bare date includes that whole day.
-            end = to.Length <= 10 ? t.AddDays(1) : t;
-        }
-        if (end < start)
-        {
-            return Problems.Invalid("to", "must not be before from");
+            return invalid;
         }
         var target = user.Id();
         if (userId is { } requested && requested != target)
@@ -68,6 +57,58 @@ public static class UsageApi
             target = requested;
         }
         return TypedResults.Ok(await ReportAsync(db, target, start, end, ct));
+    }
+
+    public static async Task<Results<Ok<AdminUsageReport>, ValidationProblem>> GetAdminUsageAsync(
+        AppDbContext db, UsageLedger ledger, string? from, string? to, CancellationToken ct)
+    {
+        await ledger.FlushAsync(ct);
+        var (start, end, invalid) = Period(from, to);
+        if (invalid is not null)
+        {
+            return invalid;
+        }
+        // Summed here like the per-user report: SQLite cannot add up decimals in SQL.
+        var usage = await db.UsageRecords.AsNoTracking().Where(u => u.CreatedAt >= start && u.CreatedAt < end)
+            .Select(u => new { u.Model, u.InputTokens, u.OutputTokens, u.CostUsd }).ToListAsync(ct);
+        var ratings = await db.MessageFeedback.AsNoTracking().Where(f => f.UpdatedAt >= start && f.UpdatedAt < end)
+            .GroupBy(f => new { f.Model, f.Rating }).Select(g => new { g.Key.Model, g.Key.Rating, Count = g.Count() }).ToListAsync(ct);
+        int Rated(string model, string rating) => ratings.Where(r => r.Model == model && r.Rating == rating).Sum(r => r.Count);
+        var byModel = usage.Select(u => u.Model).Concat(ratings.Select(r => r.Model)).Distinct()
+            .Select(m =>
+            {
+                var rows = usage.Where(u => u.Model == m).ToList();
+                return new AdminModelUsage(m, rows.Sum(r => (long)r.InputTokens), rows.Sum(r => (long)r.OutputTokens), rows.Sum(r => r.CostUsd), rows.Count,
+                    Rated(m, Feedback.FeedbackRatings.Up), Rated(m, Feedback.FeedbackRatings.Down));
+            })
+            .OrderByDescending(m => m.CostUsd).ThenByDescending(m => m.Requests).ThenBy(m => m.Model).ToList();
+        return TypedResults.Ok(new AdminUsageReport(start, end, byModel));
+    }
+
+    /// <summary>The period of <c>from</c>..<c>to</c> (default: this month so far), or the problem naming the bad field.</summary>
+    private static (DateTime Start, DateTime End, ValidationProblem? Invalid) Period(string? from, string? to)
+    {
+        var now = DateTime.UtcNow;
+        var start = LimitGuard.MonthStart(now);
+        var end = now;
+        if (from is not null)
+        {
+            if (ParseDate(from) is not { } f)
+            {
+                return (default, default, Problems.Invalid("from", "must be an ISO 8601 date such as 2026-11-01"));
+            }
+            start = f;
+        }
+        if (to is not null)
+        {
+            if (ParseDate(to) is not { } t)
+            {
+                return (default, default, Problems.Invalid("to", "must be an ISO 8601 date such as 2026-11-30"));
+            }
+            // A bare date includes that whole day.
+            end = to.Length <= 10 ? t.AddDays(1) : t;
+        }
+        return end < start ? (default, default, Problems.Invalid("to", "must not be before from")) : (start, end, null);
     }
 
     internal static async Task<UsageReport> ReportAsync(AppDbContext db, Guid userId, DateTime start, DateTime end, CancellationToken ct)

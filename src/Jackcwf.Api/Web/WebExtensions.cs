@@ -264,7 +264,7 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
         ProblemDetails problem;
         if (exception is Microsoft.AspNetCore.Http.BadHttpRequestException bad)
         {
-            var field = FieldOf(bad.InnerException);
+            var field = FieldOf(bad.InnerException) ?? QueryFieldOf(bad.Message);
             problem = bad.StatusCode switch
             {
                 413 => Problems.Create(413, "payload_too_large", "The request body is too large", $"Request bodies are limited to {ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize ?? 1048576} bytes."),
@@ -275,7 +275,10 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
             };
             if (field is not null)
             {
-                problem.Extensions["errors"] = new Dictionary<string, string[]> { [field] = ["has the wrong JSON type or format"] };
+                problem.Extensions["errors"] = new Dictionary<string, string[]>
+                {
+                    [field] = [bad.InnerException is JsonException ? "has the wrong JSON type or format" : "has the wrong type or format"],
+                };
             }
             logger.LogInformation("Rejected a malformed request: {Status} {Field}", problem.Status, field);
         }
@@ -317,6 +320,11 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
     /// <summary>JsonException.Path is like <c>$.content</c> or <c>$.messages[0].role</c>.</summary>
     private static string? FieldOf(Exception? inner) =>
         inner is JsonException { Path: { Length: > 2 } p } && p.StartsWith("$.", StringComparison.Ordinal) ? p[2..] : null;
+
+    /// <summary>A query or route value that does not parse: "Failed to bind parameter "bool? archived" from "maybe"."</summary>
+    private static string? QueryFieldOf(string message) =>
+        System.Text.RegularExpressions.Regex.Match(message, "^Failed to bind parameter \"(?:[^\"]* )?([A-Za-z_][A-Za-z0-9_]*)\" from ") is { Success: true } m
+            ? m.Groups[1].Value : null;
 
     // System.Text.Json messages can quote the input type names; keep them short and without internals.
     private static string Clean(string message)

@@ -10,6 +10,16 @@ export interface Message {
   model?: string | null
   usage?: { inputTokens: number; outputTokens: number } | null
   costUsd?: number | null
+  /** The owner's thumbs up or down on an answer. */
+  feedback?: Feedback | null
+}
+
+export type Rating = 'up' | 'down'
+
+export interface Feedback {
+  rating: Rating
+  comment?: string | null
+  updatedAt?: string
 }
 
 export interface ConversationSummary {
@@ -18,6 +28,42 @@ export interface ConversationSummary {
   model?: string | null
   createdAt: string
   updatedAt: string
+  pinned?: boolean
+  archived?: boolean
+  folderId?: string | null
+}
+
+export interface Folder {
+  id: string
+  name: string
+  conversationCount: number
+  createdAt: string
+  updatedAt: string
+}
+
+export interface SavedPrompt {
+  id: string
+  title: string
+  command: string | null
+  text: string
+  createdAt: string
+  updatedAt: string
+}
+
+export interface AdminModelUsage {
+  model: string
+  inputTokens: number
+  outputTokens: number
+  costUsd: number
+  requests: number
+  thumbsUp: number
+  thumbsDown: number
+}
+
+export interface AdminUsageReport {
+  from: string
+  to: string
+  byModel: AdminModelUsage[]
 }
 
 export interface Conversation extends ConversationSummary {

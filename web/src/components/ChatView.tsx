@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from 'react'
 import { api, ApiError, describeProblem, errorMessage } from '../api/client'
-import type { Conversation, Message, ModelInfo, Problem } from '../api/types'
+import type { Conversation, Feedback, Message, ModelInfo, Problem, Rating } from '../api/types'
 import { followMessage, newId, streamMessage, type StreamHandlers, type StreamOutcome } from '../lib/chatStream'
 import { modelPriceLabel } from '../lib/format'
 import { conversationPageUrl, mergeMessages, refreshNewest } from '../lib/pages'
@@ -218,8 +218,17 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
       const { id, title } = (e as CustomEvent<{ id: string; title: string }>).detail
       setConversation((c) => (c && c.id === id ? { ...c, title } : c))
     }
+    // Pinned, archived or moved from the sidebar.
+    const onUpdated = (e: Event) => {
+      const { id, ...change } = (e as CustomEvent<{ id: string; pinned?: boolean; archived?: boolean; folderId?: string | null }>).detail
+      setConversation((c) => (c && c.id === id ? { ...c, ...change } : c))
+    }
     window.addEventListener('jackcwf:conversation-renamed', onRenamed)
-    return () => window.removeEventListener('jackcwf:conversation-renamed', onRenamed)
+    window.addEventListener('jackcwf:conversation-updated', onUpdated)
+    return () => {
+      window.removeEventListener('jackcwf:conversation-renamed', onRenamed)
+      window.removeEventListener('jackcwf:conversation-updated', onUpdated)
+    }
   }, [])
 
   useEffect(() => {
@@ -424,6 +433,37 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
     void send(content, leaf && !leaf.id.startsWith('tmp-') ? leaf.id : undefined)
   }
 
+  async function rateAnswer(message: Message, rating: Rating | null, comment?: string) {
+    const convId = conversationRef.current?.id
+    if (!convId) return
+    const url = `/api/conversations/${encodeURIComponent(convId)}/messages/${encodeURIComponent(message.id)}/feedback`
+    try {
+      if (rating === null) {
+        await api('DELETE', url)
+        patchMessage(message.id, () => ({ feedback: null }))
+        setAnnouncement('Rating removed.')
+      } else {
+        const saved = await api<Feedback>('PUT', url, { body: comment ? { rating, comment } : { rating } })
+        patchMessage(message.id, () => ({ feedback: saved }))
+        setAnnouncement(rating === 'up' ? 'Marked as a good answer.' : 'Marked as a bad answer.')
+      }
+    } catch (e) {
+      setError(`Could not save your rating: ${errorMessage(e)}`)
+    }
+  }
+
+  async function unarchive() {
+    const id = conversationRef.current?.id
+    if (!id) return
+    try {
+      await api('PATCH', `/api/conversations/${encodeURIComponent(id)}`, { body: { archived: false } })
+      setConversation((c) => (c && c.id === id ? { ...c, archived: false } : c))
+      onConversationsChanged()
+    } catch (e) {
+      setError(`Could not unarchive: ${errorMessage(e)}`)
+    }
+  }
+
   function switchBranch(sibling: Message) {
     setSelected((prev) => selectPathTo(tree, prev, sibling.id))
   }
@@ -551,6 +591,14 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
           </div>
         </div>
       )}
+      {conversation?.archived && (
+        <div className="archived-banner" role="status">
+          <span>This conversation is archived: it is listed under Archived, not with the others.</span>
+          <button type="button" className="link" onClick={() => void unarchive()}>
+            Unarchive
+          </button>
+        </div>
+      )}
       <div className="messages-scroller" ref={scrollerRef} onScroll={onScroll}>
         {loading ? (
           <p className="muted center">Loading conversation…</p>
@@ -577,6 +625,7 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
                   onEdit={(m, content) => void send(content, m.parentMessageId ?? null)}
                   onRegenerate={regenerate}
                   onContinue={(m) => void send(CONTINUE_PROMPT, m.id)}
+                  onRate={rateAnswer}
                 />
               ))}
             </ol>

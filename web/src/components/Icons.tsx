@@ -55,3 +55,48 @@ export function MoreIcon() {
     </svg>
   )
 }
+
+export function PinIcon() {
+  return (
+    <svg {...common}>
+      <path d="M9 3h6l-1 6 4 4H6l4-4z" />
+      <path d="M12 13v8" />
+    </svg>
+  )
+}
+
+export function ArchiveIcon() {
+  return (
+    <svg {...common}>
+      <rect x="3" y="4" width="18" height="4" rx="1" />
+      <path d="M5 8v12h14V8" />
+      <path d="M10 12h4" />
+    </svg>
+  )
+}
+
+export function FolderIcon() {
+  return (
+    <svg {...common}>
+      <path d="M3 6a1 1 0 0 1 1-1h5l2 2h9a1 1 0 0 1 1 1v10a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1z" />
+    </svg>
+  )
+}
+
+export function ThumbUpIcon() {
+  return (
+    <svg {...common}>
+      <path d="M7 11v9H4v-9z" />
+      <path d="M7 11l4-8a2 2 0 0 1 2 2v4h6a2 2 0 0 1 2 2l-2 7a2 2 0 0 1-2 2H7" />
+    </svg>
+  )
+}
+
+export function ThumbDownIcon() {
+  return (
+    <svg {...common}>
+      <path d="M7 13V4H4v9z" />
+      <path d="M7 13l4 8a2 2 0 0 0 2-2v-4h6a2 2 0 0 0 2-2l-2-7a2 2 0 0 0-2-2H7" />
+    </svg>
+  )
+}

@@ -1,7 +1,8 @@
 import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react'
-import type { Message } from '../api/types'
+import type { Message, Rating } from '../api/types'
 import { formatNumber, formatUsd } from '../lib/format'
 import type { PathEntry } from '../lib/tree'
+import { ThumbDownIcon, ThumbUpIcon } from './Icons'
 import { copyText, Markdown } from './Markdown'
 
 interface Props {
@@ -12,6 +13,8 @@ interface Props {
   onEdit: (message: Message, content: string) => void
   onRegenerate: (message: Message) => void
   onContinue: (message: Message) => void
+  /** Rates an answer (null takes the rating back); resolves once the server stored it. */
+  onRate?: (message: Message, rating: Rating | null, comment?: string) => Promise<void>
 }
 
 const statusText: Partial<Record<Message['status'], string>> = {
@@ -20,7 +23,7 @@ const statusText: Partial<Record<Message['status'], string>> = {
   failed: 'Failed',
 }
 
-export function MessageItem({ entry, busy, reconnecting, onSwitchBranch, onEdit, onRegenerate, onContinue }: Props) {
+export function MessageItem({ entry, busy, reconnecting, onSwitchBranch, onEdit, onRegenerate, onContinue, onRate }: Props) {
   const { message, index, siblings } = entry
   const [editing, setEditing] = useState(false)
   const [draft, setDraft] = useState(message.content)
@@ -29,6 +32,24 @@ export function MessageItem({ entry, busy, reconnecting, onSwitchBranch, onEdit,
   const editRef = useRef<HTMLTextAreaElement>(null)
   const isUser = message.role === 'user'
   const streaming = message.status === 'streaming'
+  const [commenting, setCommenting] = useState(false)
+  const [comment, setComment] = useState('')
+  const [rating, setRating] = useState(false)
+  const commentId = useId()
+  const feedback = message.feedback ?? null
+  // Answers the server has not confirmed yet (temporary ids) cannot be rated.
+  const rateable = !!onRate && !isUser && !streaming && !message.id.startsWith('tmp-')
+
+  async function rate(next: Rating | null, text?: string) {
+    if (!onRate || rating) return
+    setRating(true)
+    try {
+      await onRate(message, next, text)
+      if (next === null) setCommenting(false)
+    } finally {
+      setRating(false)
+    }
+  }
 
   useEffect(() => {
     if (editing) editRef.current?.focus()
@@ -143,6 +164,44 @@ export function MessageItem({ entry, busy, reconnecting, onSwitchBranch, onEdit,
                   Regenerate
                 </button>
               )}
+              {rateable && (
+                <span className="feedback" role="group" aria-label="Rate this answer">
+                  <button
+                    type="button"
+                    className="icon-button"
+                    aria-label="Good answer"
+                    title="Good answer"
+                    aria-pressed={feedback?.rating === 'up'}
+                    disabled={rating}
+                    onClick={() => void rate(feedback?.rating === 'up' ? null : 'up', feedback?.rating === 'up' ? undefined : (feedback?.comment ?? undefined))}
+                  >
+                    <ThumbUpIcon />
+                  </button>
+                  <button
+                    type="button"
+                    className="icon-button"
+                    aria-label="Bad answer"
+                    title="Bad answer"
+                    aria-pressed={feedback?.rating === 'down'}
+                    disabled={rating}
+                    onClick={() => void rate(feedback?.rating === 'down' ? null : 'down', feedback?.rating === 'down' ? undefined : (feedback?.comment ?? undefined))}
+                  >
+                    <ThumbDownIcon />
+                  </button>
+                  {feedback && !commenting && (
+                    <button
+                      type="button"
+                      className="chip"
+                      onClick={() => {
+                        setComment(feedback.comment ?? '')
+                        setCommenting(true)
+                      }}
+                    >
+                      {feedback.comment ? 'Edit comment' : 'Add a comment'}
+                    </button>
+                  )}
+                </span>
+              )}
               {!isUser && (message.usage || message.model) && (
                 <span className="muted usage-line">
                   {message.model}
@@ -153,6 +212,31 @@ export function MessageItem({ entry, busy, reconnecting, onSwitchBranch, onEdit,
             </>
           )}
         </div>
+      )}
+      {rateable && feedback && commenting && (
+        <form
+          className="feedback-comment"
+          onSubmit={(e) => {
+            e.preventDefault()
+            void rate(feedback.rating, comment.trim()).then(() => setCommenting(false))
+          }}
+        >
+          <label htmlFor={commentId}>Comment on this answer (optional)</label>
+          <textarea id={commentId} rows={2} maxLength={2000} value={comment} onChange={(e) => setComment(e.target.value)} />
+          <div className="row">
+            <button type="submit" className="primary" disabled={rating}>
+              Save comment
+            </button>
+            <button type="button" className="secondary" onClick={() => setCommenting(false)}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      )}
+      {rateable && feedback?.comment && !commenting && (
+        <p className="feedback-note muted" data-testid="feedback-comment">
+          Your comment: {feedback.comment}
+        </p>
       )}
     </li>
   )

@@ -7,6 +7,7 @@ import { AccountPage } from '../pages/AccountPage'
 import { AdminPage } from '../pages/AdminPage'
 import { AuditPage } from '../pages/AuditPage'
 import { KeysPage } from '../pages/KeysPage'
+import { PromptsPage } from '../pages/PromptsPage'
 import { UsagePage } from '../pages/UsagePage'
 import { ChatView } from './ChatView'
 import { Sidebar } from './Sidebar'
@@ -84,6 +85,7 @@ export function Shell({ me, onSignedOut }: Props) {
           )}
           {route.page === 'usage' && <UsagePage />}
           {route.page === 'keys' && <KeysPage />}
+          {route.page === 'prompts' && <PromptsPage />}
           {route.page === 'admin' && me.isAdmin && <AdminPage me={me} />}
           {route.page === 'audit' && me.isAdmin && <AuditPage />}
           {route.page === 'account' && (

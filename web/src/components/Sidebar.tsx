@@ -1,9 +1,10 @@
 import { useCallback, useEffect, useId, useRef, useState, type KeyboardEvent } from 'react'
 import { api, errorMessage } from '../api/client'
-import type { ConversationSummary, Me, Page } from '../api/types'
+import type { ConversationSummary, Folder, Me, Page } from '../api/types'
+import { groupByFolder, listOrder } from '../lib/folders'
 import { navigate, routeHref, type Route } from '../lib/route'
 import type { ThemeChoice } from '../lib/theme'
-import { AutoThemeIcon, MoonIcon, PencilIcon, SunIcon, TrashIcon } from './Icons'
+import { ArchiveIcon, AutoThemeIcon, FolderIcon, MoonIcon, MoreIcon, PencilIcon, PinIcon, SunIcon, TrashIcon } from './Icons'
 
 interface Props {
   me: Me
@@ -54,19 +55,28 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
   const requestSeq = useRef(0)
   const searchId = useId()
   const renameId = useId()
+  const folderNameId = useId()
+  /** The archive lists archived conversations only; the main view the others, grouped by folder. */
+  const [archivedView, setArchivedView] = useState(false)
+  const [folders, setFolders] = useState<Folder[]>([])
+  const [collapsed, setCollapsed] = useState<Set<string>>(() => new Set())
+  /** A folder being named: 'new' for a new one, else the id of the one renamed. */
+  const [folderEdit, setFolderEdit] = useState<string | null>(null)
+  const [folderName, setFolderName] = useState('')
 
   useEffect(() => {
     const t = window.setTimeout(() => setDebouncedQuery(query.trim()), 250)
     return () => window.clearTimeout(t)
   }, [query])
 
-  const load = useCallback(async (cursor: string | null, q: string) => {
+  const load = useCallback(async (cursor: string | null, q: string, archived = false) => {
     const seq = ++requestSeq.current
     setLoading(true)
     try {
       const params = new URLSearchParams({ limit: String(PAGE_SIZE) })
       if (cursor) params.set('cursor', cursor)
       if (q) params.set('q', q)
+      if (archived) params.set('archived', 'true')
       const page = await api<Page<ConversationSummary>>('GET', `/api/conversations?${params}`)
       if (seq !== requestSeq.current) return
       setItems((prev) => {
@@ -83,16 +93,29 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
     }
   }, [])
 
+  const loadFolders = useCallback(async () => {
+    try {
+      const list = await api<{ items: Folder[] }>('GET', '/api/folders')
+      setFolders(list.items ?? [])
+    } catch {
+      // The conversations still show, ungrouped; the next list refresh tries again.
+    }
+  }, [])
+
   useEffect(() => {
-    void load(null, debouncedQuery)
-  }, [load, debouncedQuery, listVersion])
+    void load(null, debouncedQuery, archivedView)
+  }, [load, debouncedQuery, listVersion, archivedView])
+
+  useEffect(() => {
+    void loadFolders()
+  }, [loadFolders, listVersion])
 
   // A list that failed to load (server restarting, network down) tries again by itself.
   useEffect(() => {
     if (!error || items.length > 0) return
-    const retry = window.setTimeout(() => void load(null, debouncedQuery), 5000)
+    const retry = window.setTimeout(() => void load(null, debouncedQuery, archivedView), 5000)
     return () => window.clearTimeout(retry)
-  }, [error, items.length, load, debouncedQuery])
+  }, [error, items.length, load, debouncedQuery, archivedView])
 
   // Paging as you scroll: a sentinel at the end of the list loads the next page when it shows.
   useEffect(() => {
@@ -100,13 +123,13 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
     if (!sentinel || !nextCursor) return
     const observer = new IntersectionObserver(
       (entries) => {
-        if (entries.some((e) => e.isIntersecting) && !loading) void load(nextCursor, debouncedQuery)
+        if (entries.some((e) => e.isIntersecting) && !loading) void load(nextCursor, debouncedQuery, archivedView)
       },
       { root: listRef.current, rootMargin: '120px' },
     )
     observer.observe(sentinel)
     return () => observer.disconnect()
-  }, [nextCursor, loading, load, debouncedQuery])
+  }, [nextCursor, loading, load, debouncedQuery, archivedView])
 
   useEffect(() => {
     const onHide = () => {
@@ -148,7 +171,7 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
     pendingRef.current = null
     setPending(null)
     setItems((prev) =>
-      [p.conversation, ...prev.filter((c) => c.id !== p.conversation.id)].sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : -1)),
+      [p.conversation, ...prev.filter((c) => c.id !== p.conversation.id)].sort(listOrder),
     )
   }
 
@@ -181,6 +204,189 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
     }
   }
 
+  function closeMenu(from: HTMLElement) {
+    from.closest('details')?.removeAttribute('open')
+  }
+
+  /** Pin, archive or file a conversation; the list is read again so the server's order shows. */
+  async function update(c: ConversationSummary, change: { pinned?: boolean; archived?: boolean; folderId?: string | null }, failure: string) {
+    if (change.archived !== undefined) setItems((prev) => prev.filter((x) => x.id !== c.id))
+    else setItems((prev) => prev.map((x) => (x.id === c.id ? { ...x, ...change } : x)))
+    try {
+      await api('PATCH', `/api/conversations/${encodeURIComponent(c.id)}`, { body: change })
+      window.dispatchEvent(new CustomEvent('jackcwf:conversation-updated', { detail: { id: c.id, ...change } }))
+      setError(null)
+    } catch (e) {
+      setError(`${failure}: ${errorMessage(e)}`)
+    }
+    void load(null, debouncedQuery, archivedView)
+    if (change.folderId !== undefined) void loadFolders()
+  }
+
+  function startFolderEdit(folder?: Folder) {
+    setFolderEdit(folder?.id ?? 'new')
+    setFolderName(folder?.name ?? '')
+  }
+
+  async function saveFolder() {
+    const editing = folderEdit
+    const name = folderName.trim()
+    setFolderEdit(null)
+    if (!editing || !name) return
+    try {
+      if (editing === 'new') await api('POST', '/api/folders', { body: { name } })
+      else await api('PATCH', `/api/folders/${encodeURIComponent(editing)}`, { body: { name } })
+      setError(null)
+    } catch (e) {
+      setError(`Could not save the folder “${name}”: ${errorMessage(e)}`)
+    }
+    void loadFolders()
+  }
+
+  function onFolderKey(e: KeyboardEvent<HTMLInputElement>) {
+    if (e.key === 'Enter') {
+      e.preventDefault()
+      void saveFolder()
+    } else if (e.key === 'Escape') {
+      e.preventDefault()
+      setFolderEdit(null)
+    }
+  }
+
+  async function deleteFolder(folder: Folder) {
+    if (!window.confirm(`Delete the folder “${folder.name}”? Its conversations are kept and move out of it.`)) return
+    try {
+      await api('DELETE', `/api/folders/${encodeURIComponent(folder.id)}`)
+      setError(null)
+    } catch (e) {
+      setError(`Could not delete the folder “${folder.name}”: ${errorMessage(e)}`)
+    }
+    void loadFolders()
+    void load(null, debouncedQuery, archivedView)
+  }
+
+  function toggleFolder(id: string) {
+    setCollapsed((prev) => {
+      const next = new Set(prev)
+      if (next.has(id)) next.delete(id)
+      else next.add(id)
+      return next
+    })
+  }
+
+  function conversationRow(c: ConversationSummary) {
+    const title = displayTitle(c)
+    return (
+      <li key={c.id} data-testid="conversation" data-pinned={c.pinned ? 'true' : undefined} className={c.id === activeId ? 'active' : undefined}>
+        {renamingId === c.id ? (
+          <div className="rename">
+            <label htmlFor={renameId} className="sr-only">
+              Conversation title
+            </label>
+            <input
+              id={renameId}
+              autoFocus
+              value={renameText}
+              maxLength={200}
+              onChange={(e) => setRenameText(e.target.value)}
+              onKeyDown={(e) => onRenameKey(e, c)}
+              onBlur={() => void saveRename(c)}
+            />
+          </div>
+        ) : (
+          <>
+            <a
+              className="conversation-link"
+              href={routeHref({ page: 'chat', conversationId: c.id })}
+              aria-current={c.id === activeId ? 'page' : undefined}
+              onClick={onClose}
+            >
+              {c.pinned && (
+                <span className="pin-mark" title="Pinned">
+                  <PinIcon />
+                  <span className="sr-only">Pinned: </span>
+                </span>
+              )}
+              {title}
+            </a>
+            <span className="row-actions">
+              <details className="menu row-menu">
+                <summary className="icon-button" aria-label={`More actions for “${title}”`} title="Pin, archive, move to a folder">
+                  <MoreIcon />
+                </summary>
+                <div className="menu-items" role="group" aria-label={`Actions for “${title}”`}>
+                  <button
+                    type="button"
+                    className="menu-item"
+                    onClick={(e) => {
+                      closeMenu(e.currentTarget)
+                      void update(c, { pinned: !c.pinned }, `Could not ${c.pinned ? 'unpin' : 'pin'} “${title}”`)
+                    }}
+                  >
+                    <PinIcon /> {c.pinned ? 'Unpin' : 'Pin'}
+                  </button>
+                  <button
+                    type="button"
+                    className="menu-item"
+                    onClick={(e) => {
+                      closeMenu(e.currentTarget)
+                      void update(c, { archived: !c.archived }, `Could not ${c.archived ? 'unarchive' : 'archive'} “${title}”`)
+                    }}
+                  >
+                    <ArchiveIcon /> {c.archived ? 'Unarchive' : 'Archive'}
+                  </button>
+                  {!archivedView && (
+                    <>
+                      <span className="menu-heading" aria-hidden="true">
+                        Move to a folder
+                      </span>
+                      {folders.length === 0 && <span className="muted small menu-note">No folders yet: create one with “New folder”.</span>}
+                      {folders.map((f) => (
+                        <button
+                          key={f.id}
+                          type="button"
+                          className="menu-item"
+                          aria-label={`Move to ${f.name}`}
+                          aria-pressed={c.folderId === f.id}
+                          onClick={(e) => {
+                            closeMenu(e.currentTarget)
+                            void update(c, { folderId: f.id }, `Could not move “${title}”`)
+                          }}
+                        >
+                          <FolderIcon /> {f.name}
+                        </button>
+                      ))}
+                      {c.folderId && (
+                        <button
+                          type="button"
+                          className="menu-item"
+                          onClick={(e) => {
+                            closeMenu(e.currentTarget)
+                            void update(c, { folderId: null }, `Could not move “${title}”`)
+                          }}
+                        >
+                          Out of the folder
+                        </button>
+                      )}
+                    </>
+                  )}
+                </div>
+              </details>
+              <button type="button" className="icon-button" aria-label={`Rename “${title}”`} title="Rename" onClick={() => beginRename(c)}>
+                <PencilIcon />
+              </button>
+              <button type="button" className="icon-button" aria-label={`Delete “${title}”`} title="Delete" onClick={() => startDelete(c)}>
+                <TrashIcon />
+              </button>
+            </span>
+          </>
+        )}
+      </li>
+    )
+  }
+
+  const groups = archivedView ? null : groupByFolder(items, folders)
+
   const nextTheme: Record<ThemeChoice, ThemeChoice> = { system: 'light', light: 'dark', dark: 'system' }
   const themeLabel: Record<ThemeChoice, string> = { system: 'System theme', light: 'Light theme', dark: 'Dark theme' }
 
@@ -210,57 +416,94 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
           onChange={(e) => setQuery(e.target.value)}
         />
       </div>
+      <div className="list-views">
+        <button
+          type="button"
+          className="link"
+          aria-pressed={archivedView}
+          onClick={() => {
+            setArchivedView((v) => !v)
+            setItems([])
+            setNextCursor(null)
+          }}
+        >
+          {archivedView ? '← All conversations' : 'Archived'}
+        </button>
+        {!archivedView && (
+          <button type="button" className="link" onClick={() => startFolderEdit()}>
+            New folder
+          </button>
+        )}
+      </div>
+      {folderEdit && (
+        <div className="rename folder-edit">
+          <label htmlFor={folderNameId} className="sr-only">
+            Folder name
+          </label>
+          <input
+            id={folderNameId}
+            autoFocus
+            placeholder="Folder name"
+            value={folderName}
+            maxLength={100}
+            onChange={(e) => setFolderName(e.target.value)}
+            onKeyDown={onFolderKey}
+            onBlur={() => void saveFolder()}
+          />
+        </div>
+      )}
       <div className="conversation-list" ref={listRef}>
-        <ul aria-label="Conversations" aria-busy={loading}>
-          {items.map((c) => (
-            <li key={c.id} data-testid="conversation" className={c.id === activeId ? 'active' : undefined}>
-              {renamingId === c.id ? (
-                <div className="rename">
-                  <label htmlFor={renameId} className="sr-only">
-                    Conversation title
-                  </label>
-                  <input
-                    id={renameId}
-                    autoFocus
-                    value={renameText}
-                    maxLength={200}
-                    onChange={(e) => setRenameText(e.target.value)}
-                    onKeyDown={(e) => onRenameKey(e, c)}
-                    onBlur={() => void saveRename(c)}
-                  />
-                </div>
-              ) : (
-                <>
-                  <a
-                    className="conversation-link"
-                    href={routeHref({ page: 'chat', conversationId: c.id })}
-                    aria-current={c.id === activeId ? 'page' : undefined}
-                    onClick={onClose}
-                  >
-                    {displayTitle(c)}
-                  </a>
-                  <span className="row-actions">
-                    <button type="button" className="icon-button" aria-label={`Rename “${displayTitle(c)}”`} title="Rename" onClick={() => beginRename(c)}>
-                      <PencilIcon />
-                    </button>
-                    <button type="button" className="icon-button" aria-label={`Delete “${displayTitle(c)}”`} title="Delete" onClick={() => startDelete(c)}>
-                      <TrashIcon />
-                    </button>
-                  </span>
-                </>
+        {archivedView && <h2 className="list-heading">Archived</h2>}
+        {groups?.folders.map(({ folder, conversations }) => {
+          const open = !collapsed.has(folder.id)
+          return (
+            <section key={folder.id} className="folder" data-testid="folder" aria-label={`Folder ${folder.name}`}>
+              <div className="folder-head">
+                <button
+                  type="button"
+                  className="folder-toggle"
+                  aria-expanded={open}
+                  onClick={() => toggleFolder(folder.id)}
+                >
+                  <FolderIcon />
+                  <span className="folder-name">{folder.name}</span>{' '}
+                  <span className="muted small">({folder.conversationCount})</span>
+                </button>
+                <span className="row-actions">
+                  <button type="button" className="icon-button" aria-label={`Rename folder “${folder.name}”`} title="Rename folder" onClick={() => startFolderEdit(folder)}>
+                    <PencilIcon />
+                  </button>
+                  <button type="button" className="icon-button" aria-label={`Delete folder “${folder.name}”`} title="Delete folder" onClick={() => void deleteFolder(folder)}>
+                    <TrashIcon />
+                  </button>
+                </span>
+              </div>
+              {open && (
+                <ul aria-label={`Conversations in ${folder.name}`}>
+                  {conversations.map(conversationRow)}
+                  {conversations.length < folder.conversationCount && (
+                    <li className="muted small folder-more">{folder.conversationCount - conversations.length} more further down the list</li>
+                  )}
+                </ul>
               )}
-            </li>
-          ))}
+            </section>
+          )
+        })}
+        {groups && groups.folders.length > 0 && <h2 className="list-heading">Chats</h2>}
+        <ul aria-label={archivedView ? 'Archived conversations' : 'Conversations'} aria-busy={loading}>
+          {(groups ? groups.unfiled : items).map(conversationRow)}
           {nextCursor && <li ref={sentinelRef} className="sentinel" aria-hidden="true" />}
         </ul>
         {!loading && items.length === 0 && !error && (
-          <p className="muted empty-list">{debouncedQuery ? 'No conversation matches.' : 'No conversations yet.'}</p>
+          <p className="muted empty-list">
+            {debouncedQuery ? 'No conversation matches.' : archivedView ? 'No archived conversations.' : 'No conversations yet.'}
+          </p>
         )}
         {loading && <p className="muted empty-list">Loading…</p>}
         {error && (
           <p className="error small" role="alert">
             {error}{' '}
-            <button type="button" className="link" onClick={() => void load(null, debouncedQuery)}>
+            <button type="button" className="link" onClick={() => void load(null, debouncedQuery, archivedView)}>
               Retry
             </button>
           </p>
@@ -282,6 +525,9 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
         </a>
         <a href="#/keys" aria-current={route.page === 'keys' ? 'page' : undefined} onClick={onClose}>
           API keys
+        </a>
+        <a href="#/prompts" aria-current={route.page === 'prompts' ? 'page' : undefined} onClick={onClose}>
+          Saved prompts
         </a>
         <a href="#/account" aria-current={route.page === 'account' ? 'page' : undefined} onClick={onClose}>
           Account

@@ -1,13 +1,14 @@
 import { useEffect, useState } from 'react'
 
 /**
- * Hash routes (`#/c/<id>`, `#/usage`, `#/keys`, `#/admin`, `#/audit`): deep links work without the server
+ * Hash routes (`#/c/<id>`, `#/usage`, `#/keys`, `#/prompts`, `#/admin`, `#/audit`): deep links work without the server
  * knowing the client's routes.
  */
 export type Route =
   | { page: 'chat'; conversationId?: string }
   | { page: 'usage' }
   | { page: 'keys' }
+  | { page: 'prompts' }
   | { page: 'admin' }
   | { page: 'audit' }
   | { page: 'account' }
@@ -22,6 +23,8 @@ export function parseRoute(hash: string): Route {
       return { page: 'usage' }
     case 'keys':
       return { page: 'keys' }
+    case 'prompts':
+      return { page: 'prompts' }
     case 'admin':
       return { page: 'admin' }
     case 'audit':

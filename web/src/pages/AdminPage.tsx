@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from 'react'
 import { api, errorMessage, isNotFound } from '../api/client'
-import type { AdminUser, Me } from '../api/types'
+import type { AdminModelUsage, AdminUsageReport, AdminUser, Me } from '../api/types'
 import { formatDay, formatNumber, formatUsd } from '../lib/format'
 
 export function AdminPage({ me }: { me: Me }) {
@@ -10,6 +10,7 @@ export function AdminPage({ me }: { me: Me }) {
   const [busyId, setBusyId] = useState<string | null>(null)
   const [budgetFor, setBudgetFor] = useState<string | null>(null)
   const [budgetText, setBudgetText] = useState('')
+  const [byModel, setByModel] = useState<AdminModelUsage[] | null>(null)
 
   const load = useCallback(async () => {
     try {
@@ -27,6 +28,12 @@ export function AdminPage({ me }: { me: Me }) {
 
   useEffect(() => {
     void load()
+    // This month's use of every model by every account, with the ratings its answers got.
+    api<AdminUsageReport>('GET', '/api/admin/usage')
+      .then((r) => setByModel(r.byModel ?? []))
+      .catch((e: unknown) => {
+        if (!isNotFound(e)) setError(errorMessage(e))
+      })
   }, [load])
 
   async function setDisabled(user: AdminUser, disabled: boolean) {
@@ -161,6 +168,43 @@ export function AdminPage({ me }: { me: Me }) {
             ))}
           </tbody>
         </table>
+      )}
+      {byModel && (
+        <>
+          <h2 id="model-usage-title">Usage and feedback by model</h2>
+          <table className="data-table" data-testid="model-usage" aria-labelledby="model-usage-title">
+            <caption>Every account, current month; ratings are the thumbs up and down given to each model's answers</caption>
+            <thead>
+              <tr>
+                <th scope="col">Model</th>
+                <th scope="col">Requests</th>
+                <th scope="col">Tokens</th>
+                <th scope="col">Cost</th>
+                <th scope="col">Good answers</th>
+                <th scope="col">Bad answers</th>
+              </tr>
+            </thead>
+            <tbody>
+              {byModel.length === 0 && (
+                <tr>
+                  <td colSpan={6} className="muted">
+                    Nothing used this month yet.
+                  </td>
+                </tr>
+              )}
+              {byModel.map((m) => (
+                <tr key={m.model} data-model={m.model}>
+                  <th scope="row">{m.model || 'unknown'}</th>
+                  <td>{formatNumber(m.requests)}</td>
+                  <td>{formatNumber(m.inputTokens + m.outputTokens)}</td>
+                  <td>{formatUsd(m.costUsd)}</td>
+                  <td data-testid="thumbs-up">{formatNumber(m.thumbsUp)}</td>
+                  <td data-testid="thumbs-down">{formatNumber(m.thumbsDown)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
       )}
     </section>
   )
