@@ -23,11 +23,14 @@ Actions (default: deploy, or scale an existing deployment to N replicas):
                       the synchronous standby becomes the primary, requests wait and none fails.
   --status            Report the health of every replica and of the load balancer.
   --backup            local: take a pgBackRest backup now (incremental; full when none exists,
-                        or HA_BACKUP_TYPE=full|diff). The platform keeps serving.
+                        or HA_BACKUP_TYPE=full|diff). The platform keeps serving. With --ha-data
+                        pgBackRest backs up whichever member is the primary.
   --backups           local: list the backups and the archived WAL range (pgbackrest info).
   --restore [--to T]  local: stop the replicas, restore PostgreSQL from pgBackRest (the latest
                         archived transaction, or the moment T, e.g. "2026-12-04 10:15:00+00"),
-                        start PostgreSQL and the replicas again.
+                        start PostgreSQL and the replicas again. With --ha-data: stop Patroni on
+                        every member, patronictl remove, bootstrap pg1 from the repository
+                        (Patroni bootstrap method pgbackrest), the other members clone it.
   --verify-backups    local: re-read every backup and WAL file and check them (pgbackrest verify).
 
 Options:
@@ -63,7 +66,11 @@ Environment (local platform):
                       --ha-data: three ports each (defaults 25433,25434,25435 / 28008,28009,28010 /
                       22379,22381,22383 / 22380,22382,22384 / 26380,26381,26382 / 26390,26391,26392).
   HA_PG_ARCHIVE_MODE, HA_PG_ARCHIVE_COMMAND, HA_PG_RESTORE_COMMAND
-                      --ha-data: WAL archiving settings of every PostgreSQL member (default off).
+                      --ha-data: WAL archiving settings of every PostgreSQL member (default:
+                      pgBackRest archive-push / archive-get when installed, else off); a
+                      HA_PG_ARCHIVE_COMMAND of your own turns the pgBackRest backups off.
+  HA_RESTORE_TIMEOUT  --ha-data: seconds --restore waits for the restored member to replay WAL
+                      and lead (default 1800).
   DATABASE_URL        Use this PostgreSQL instead of starting one.
   REDIS_URL           Use this Redis instead of starting one (started only if redis-server exists).
   JACKCWF_API_DLL     Service binary (default: src/Jackcwf.Api, built in Release when missing).
@@ -471,6 +478,7 @@ local_deploy() {
     log "data tier: etcd x3, PostgreSQL x3 with Patroni (synchronous), Redis x3 with Sentinel x3"
     data_start_etcd
     data_start_patroni
+    backup_stanza
     data_start_redis
     DB_URL=$(data_database_url); RDS_URL=$(data_redis_url)
   else
@@ -496,7 +504,7 @@ local_deploy() {
   [[ "$(http_code "http://$BIND:$LB_PORT/health")" == "200" ]] \
     || die "GET /health through the load balancer did not answer 200" "read $HA_DIR/lb.log and the replica logs"
   log "load balancer: ready, all $REPLICAS replicas healthy"
-  if [[ "$OWN_POSTGRES" == true ]]; then backup_schedule_start; fi
+  if [[ "$OWN_POSTGRES" == true || "$HA_DATA" == true ]]; then backup_schedule_start; fi
   local_summary
 }
 
@@ -557,21 +565,25 @@ local_switchover() {
   data_switchover
 }
 
-local_down() {
-  if [[ ! -f "$STATE_FILE" ]]; then
-    log "nothing to stop in $HA_DIR"
-    return 0
-  fi
-  local_load_state
+# local_stop_replicas: every replica at once; each drains like in a rolling restart.
+local_stop_replicas() {
   local f i
-  stop_pid "$HA_DIR/lb.pid" "load balancer" 15
-  # Replicas stop in parallel; each drains like in a rolling restart.
   for f in "$HA_DIR"/replica-*.pid; do
     [[ -e "$f" ]] || continue
     i=${f##*/replica-}; i=${i%.pid}
     stop_pid "$f" "replica $i" "$STOP_TIMEOUT" &
   done
   wait
+}
+
+local_down() {
+  if [[ ! -f "$STATE_FILE" ]]; then
+    log "nothing to stop in $HA_DIR"
+    return 0
+  fi
+  local_load_state
+  stop_pid "$HA_DIR/lb.pid" "load balancer" 15
+  local_stop_replicas
   if [[ "$HA_DATA" == true ]]; then data_down; fi
   backup_schedule_stop
   if [[ "$OWN_REDIS" == true ]]; then stop_pid "$HA_DIR/redis.pid" "Redis" 10; fi

@@ -114,25 +114,25 @@ data_start_etcd() {
 
 data_patroni_config() { printf '%s/patroni/pg%s.yml' "$HA_DIR" "$1"; }
 
+# data_start_patroni [I...]: starts the Patroni of the members given (default: all) that are not
+# running, and waits until there is a leader and all of them run (DATA_START_FIX: a hint added to
+# a failure). deploy-ha.sh --restore sets
+# DATA_BOOTSTRAP_METHOD=pgbackrest (with DATA_RESTORE_ARGS) for the member it restores, and
+# DATA_REPLICA_METHODS for the members that clone from it.
 data_start_patroni() {
-  local i pgbin pg rest hosts="" cfg superuser replication
-  pgbin=$(postgres_bin)
+  local i pg rest cfg superuser members=("$@")
+  if (( ${#members[@]} == 0 )); then for ((i = 1; i <= DATA_MEMBERS; i++)); do members+=("$i"); done; fi
   superuser=$(data_secret postgres-password)
-  replication=$(data_secret replication-password)
-  for ((i = 1; i <= DATA_MEMBERS; i++)); do hosts+="${hosts:+,}127.0.0.1:$(data_port "$HA_ETCD_PORTS" "$i")"; done
   install -d -m 0755 "$HA_DIR/patroni"
-  for ((i = 1; i <= DATA_MEMBERS; i++)); do
+  # pgBackRest (backup-local.sh): one repository for the cluster, whichever member is the primary.
+  backup_configure_ha
+  for i in "${members[@]}"; do
     pg=$(data_port "$HA_PG_PORTS" "$i"); rest=$(data_port "$HA_PATRONI_PORTS" "$i")
     cfg=$(data_patroni_config "$i")
     if pid_alive "$(read_pid "$HA_DIR/patroni$i.pid")"; then log "patroni pg$i: already running"; continue; fi
     data_port_free "$pg" "PostgreSQL pg$i"; data_port_free "$rest" "Patroni REST API pg$i"
     install -d -m 0700 "$HA_DIR/patroni/pg$i"
-    data_render "$DATA_TEMPLATES/patroni/patroni.yml.template" "$cfg" \
-      MEMBER="pg$i" LOG_DIR="$HA_DIR/patroni/pg$i" REST_PORT="$rest" ETCD_HOSTS="$hosts" \
-      REPLICATION_USER=replicator PG_PORT="$pg" DATA_DIR="$HA_DIR/patroni/pg$i/data" BIN_DIR="$pgbin" \
-      PGPASS="$HA_DIR/patroni/pg$i/pgpass" SUPERUSER_PASSWORD="$superuser" REPLICATION_PASSWORD="$replication" \
-      SOCKET_DIR="$HA_DIR/patroni/pg$i" ARCHIVE_MODE="${HA_PG_ARCHIVE_MODE:-off}" \
-      ARCHIVE_COMMAND="${HA_PG_ARCHIVE_COMMAND:-/bin/true}" RESTORE_COMMAND="${HA_PG_RESTORE_COMMAND:-/bin/false}"
+    data_render_member "$i" "$cfg"
     chmod 0600 "$cfg"
     if [[ $EUID -eq 0 ]]; then chown -R postgres:postgres "$HA_DIR/patroni"; fi
     # setpriv execs Patroni itself as postgres (runuser would stay as its parent), so the PID
@@ -147,20 +147,61 @@ data_start_patroni() {
     log "patroni pg$i: started (pid $!), PostgreSQL on 127.0.0.1:$pg, REST API on 127.0.0.1:$rest"
   done
   local deadline=$((SECONDS + START_TIMEOUT)) leader
-  until leader=$(data_leader) && [[ -n "$leader" ]] && [[ "$(data_members_running)" == "$DATA_MEMBERS" ]]; do
-    (( SECONDS < deadline )) || die "Patroni: no leader with all $DATA_MEMBERS members running after ${START_TIMEOUT}s" "read $HA_DIR/patroni1.log and $HA_DIR/patroni/pg1/patroni.log"
-    for ((i = 1; i <= DATA_MEMBERS; i++)); do
-      pid_alive "$(read_pid "$HA_DIR/patroni$i.pid")" || { tail -n 20 "$HA_DIR/patroni$i.log" >&2; die "patroni pg$i exited (last log lines above)" "read $HA_DIR/patroni$i.log"; }
+  until leader=$(data_leader) && [[ -n "$leader" ]] && [[ "$(data_members_running)" -ge ${#members[@]} ]]; do
+    (( SECONDS < deadline )) || die "Patroni: no leader with ${#members[@]} members running after ${START_TIMEOUT}s" "read $HA_DIR/patroni${members[0]}.log and $HA_DIR/patroni/pg${members[0]}/patroni.log${DATA_START_FIX:+; $DATA_START_FIX}"
+    for i in "${members[@]}"; do
+      pid_alive "$(read_pid "$HA_DIR/patroni$i.pid")" || data_member_exited "$i"
     done
     sleep 1
   done
-  log "Patroni: leader $leader, $DATA_MEMBERS members running"
+  log "Patroni: leader $leader, $(data_members_running) members running"
   local port
   port=$(data_primary_port)
   if ! PGPASSWORD=$superuser psql -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$DATA_DB_NAME'" | grep -q 1; then
     PGPASSWORD=$superuser psql -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE $DATA_DB_NAME" \
       || die "could not create the database $DATA_DB_NAME on the primary (port $port)" "read $HA_DIR/patroni/pg1/patroni.log"
   fi
+}
+
+# data_member_exited I: a member's Patroni ended while it was awaited; says why (PostgreSQL's last
+# fatal error, e.g. a recovery target it could not reach) and fails.
+data_member_exited() {
+  local i=$1 reason
+  tail -n 20 "$HA_DIR/patroni$i.log" >&2
+  reason=$(tail -n 200 "$HA_DIR/patroni$i.log" | grep -a -E '(FATAL|PANIC): ' | grep -a -v -E 'starting up|not accepting connections|shutting down' \
+    | tail -n 1 | sed -E 's/.*(FATAL|PANIC): +//' || true)
+  die "patroni pg$i exited (last log lines above)${reason:+; PostgreSQL: $reason}" "read $HA_DIR/patroni$i.log${DATA_START_FIX:+; $DATA_START_FIX}"
+}
+
+# data_render_member I FILE: the Patroni configuration of member I. With pgBackRest (backup-local.sh)
+# the member archives to the deployment's repository when it is the primary, a standby fetches
+# missing WAL from it, and a new standby is restored from it; HA_PG_ARCHIVE_MODE,
+# HA_PG_ARCHIVE_COMMAND and HA_PG_RESTORE_COMMAND replace that with the operator's own commands.
+data_render_member() {
+  local i=$1 cfg=$2 hosts="" data archive_mode archive_command restore_command replica_methods=basebackup
+  local bootstrap_command=/bin/false replica_command=/bin/false j
+  for ((j = 1; j <= DATA_MEMBERS; j++)); do hosts+="${hosts:+,}127.0.0.1:$(data_port "$HA_ETCD_PORTS" "$j")"; done
+  data="$HA_DIR/patroni/pg$i/data"
+  archive_mode=${HA_PG_ARCHIVE_MODE:-off}
+  archive_command=${HA_PG_ARCHIVE_COMMAND:-/bin/true}
+  restore_command=${HA_PG_RESTORE_COMMAND:-/bin/false}
+  if backup_enabled; then
+    archive_mode=${HA_PG_ARCHIVE_MODE:-on}
+    archive_command=${HA_PG_ARCHIVE_COMMAND:-$(backup_member_command "$data" archive-push %p)}
+    restore_command=${HA_PG_RESTORE_COMMAND:-$(backup_member_command "$data" archive-get %f '"%p"')}
+    bootstrap_command="$(backup_member_command "$data" "${DATA_RESTORE_ARGS:-}" restore)"
+    replica_command="$(backup_member_command "$data" --type=standby restore)"
+    replica_methods="pgbackrest, basebackup"
+  fi
+  data_render "$DATA_TEMPLATES/patroni/patroni.yml.template" "$cfg" \
+    MEMBER="pg$i" LOG_DIR="$HA_DIR/patroni/pg$i" REST_PORT="$(data_port "$HA_PATRONI_PORTS" "$i")" ETCD_HOSTS="$hosts" \
+    REPLICATION_USER=replicator PG_PORT="$(data_port "$HA_PG_PORTS" "$i")" DATA_DIR="$data" BIN_DIR="$(postgres_bin)" \
+    PGPASS="$HA_DIR/patroni/pg$i/pgpass" SUPERUSER_PASSWORD="$(data_secret postgres-password)" \
+    REPLICATION_PASSWORD="$(data_secret replication-password)" SOCKET_DIR="$HA_DIR/patroni/pg$i" \
+    ARCHIVE_MODE="$archive_mode" ARCHIVE_COMMAND="$archive_command" ARCHIVE_TIMEOUT="${HA_ARCHIVE_TIMEOUT:-60}" \
+    RESTORE_COMMAND="$restore_command" BOOTSTRAP_METHOD="${DATA_BOOTSTRAP_METHOD:-initdb}" \
+    BOOTSTRAP_RESTORE_COMMAND="$bootstrap_command" REPLICA_METHODS="${DATA_REPLICA_METHODS:-$replica_methods}" \
+    REPLICA_RESTORE_COMMAND="$replica_command"
 }
 
 runuser_if_root() { if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -269,6 +310,29 @@ data_switchover() {
   log "PostgreSQL: $after is the primary now ($before rejoined as a standby)"
 }
 
+data_scope() { printf 'jackcwf'; }
+
+# data_stop_postgres [LEADER]: stops every member's Patroni (which stops its PostgreSQL), the
+# standbys first and the leader last, so no standby takes over while the cluster goes down.
+data_stop_postgres() {
+  local leader=${1:-} i pid
+  for ((i = 1; i <= DATA_MEMBERS; i++)); do
+    [[ "pg$i" == "$leader" ]] || stop_pid "$HA_DIR/patroni$i.pid" "patroni pg$i" 60 &
+  done
+  wait
+  if [[ -n "$leader" ]]; then stop_pid "$HA_DIR/patroni${leader#pg}.pid" "patroni $leader" 60; fi
+  for ((i = 1; i <= DATA_MEMBERS; i++)); do
+    # A PostgreSQL left behind by a Patroni that was killed: stop it by its own PID.
+    pid=$(data_postmaster_pid "$i")
+    if pid_alive "$pid"; then
+      log "stopping PostgreSQL pg$i left without its Patroni (pid $pid)"
+      kill -INT "$pid" 2>/dev/null || true
+      local deadline=$((SECONDS + 60))
+      while pid_alive "$pid" && (( SECONDS < deadline )); do sleep 0.2; done
+    fi
+  done
+}
+
 data_down() {
   local i
   for ((i = 1; i <= DATA_MEMBERS; i++)); do stop_pid "$HA_DIR/redis/sentinel$i.pid" "sentinel $i" 10 & done
@@ -276,17 +340,7 @@ data_down() {
   for ((i = 1; i <= DATA_MEMBERS; i++)); do stop_pid "$HA_DIR/redis/redis$i.pid" "redis $i" 10 & done
   wait
   # SIGTERM to Patroni stops its PostgreSQL (fast shutdown) before it exits.
-  for ((i = 1; i <= DATA_MEMBERS; i++)); do stop_pid "$HA_DIR/patroni$i.pid" "patroni pg$i" 60 & done
-  wait
-  local pid
-  for ((i = 1; i <= DATA_MEMBERS; i++)); do
-    # A PostgreSQL left behind by a Patroni that was killed: stop it by its own PID.
-    pid=$(data_postmaster_pid "$i")
-    if pid_alive "$pid"; then
-      log "stopping PostgreSQL pg$i left without its Patroni (pid $pid)"
-      kill -INT "$pid" 2>/dev/null || true
-    fi
-  done
+  data_stop_postgres "$(data_leader 2>/dev/null || true)"
   for ((i = 1; i <= DATA_MEMBERS; i++)); do stop_pid "$HA_DIR/etcd$i.pid" "etcd $i" 15 & done
   wait
 }

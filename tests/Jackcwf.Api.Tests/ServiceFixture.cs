@@ -88,7 +88,7 @@ public abstract class ServiceFixture : IAsyncLifetime
     public virtual Jackcwf.Api.Data.AppDbContext OpenDatabase() => throw new NotSupportedException($"{GetType().Name} does not open its database.");
 }
 
-public sealed class SqliteServiceFixture : ServiceFixture
+public class SqliteServiceFixture : ServiceFixture
 {
     // No DATABASE_URL: the default SQLite file under the process's working directory.
     protected override Task<IReadOnlyDictionary<string, string?>> DatabaseAsync() =>
@@ -101,7 +101,7 @@ public sealed class SqliteServiceFixture : ServiceFixture
             .UseSqlite($"Data Source={Path.Combine(api.WorkingDirectory, Jackcwf.Api.Data.DatabaseConnection.DefaultSqlitePath)}").Options);
 }
 
-public sealed class PostgresServiceFixture : ServiceFixture
+public class PostgresServiceFixture : ServiceFixture
 {
     private TestDatabase? _db;
 

@@ -142,6 +142,13 @@ public abstract class SharingAndAuditTests<TFixture>(TFixture fx) where TFixture
         One(shareEntries, "share.created");
         One(shareEntries, "share.revoked");
 
+        var upload = await u.UploadAsync("audited.txt", System.Text.Encoding.UTF8.GetBytes("audited words"));
+        var fileId = (await upload.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        await u.Http.DeleteAsync($"api/files/{fileId}", Ct);
+        var fileEntries = await AuditAsync($"target=file:{fileId}");
+        One(fileEntries, "file.uploaded");
+        One(fileEntries, "file.deleted");
+
         using var withAgent = new HttpRequestMessage(HttpMethod.Patch, $"api/admin/users/{u.Id}") { Content = JsonContent.Create(new { monthlyBudgetUsd = 12.5m }) };
         withAgent.Headers.UserAgent.ParseAdd("audit-test/1.0");
         Assert.Equal(HttpStatusCode.OK, (await fx.Admin.Http.SendAsync(withAgent, Ct)).StatusCode);
@@ -310,6 +317,9 @@ public abstract class SharingAndAuditTests<TFixture>(TFixture fx) where TFixture
         Assert.Equal(HttpStatusCode.Created, (await u.Http.PostAsJsonAsync("api/prompts", new { title = "doomed", command = "doomed", text = "doomed prompt" }, Ct)).StatusCode);
         var answer = keyed.GetProperty("assistantMessage").GetProperty("id").GetGuid();
         Assert.Equal(HttpStatusCode.OK, (await u.Http.PutAsJsonAsync($"api/conversations/{c}/messages/{answer}/feedback", new { rating = "up", comment = "doomed" }, Ct)).StatusCode);
+        // A document, its chunks and its attachment to the conversation go too.
+        var file = await u.UploadReadyAsync("delete-me.txt", System.Text.Encoding.UTF8.GetBytes("A document that goes with its account."));
+        Assert.Equal(HttpStatusCode.OK, (await u.Http.PatchAsJsonAsync($"api/conversations/{c}", new { fileIds = new[] { file } }, Ct)).StatusCode);
         var keyClient = fx.Api.CreateClient();
         keyClient.DefaultRequestHeaders.Authorization = new("Bearer", key);
         Assert.Equal(HttpStatusCode.OK, (await keyClient.GetAsync("api/me", Ct)).StatusCode);

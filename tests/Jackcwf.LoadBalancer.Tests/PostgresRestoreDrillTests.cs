@@ -2,8 +2,6 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Jackcwf.Testing;
@@ -164,26 +162,11 @@ public sealed partial class PostgresRestoreDrillTests
         return ids;
     }
 
-    /// <summary>Count and SHA-256 of every message's id, conversation, role, status and content, in id order.</summary>
     private static async Task<string> MessagesDigestAsync(string connectionString)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(Ct);
-        await using var command = new NpgsqlCommand(
-            "SELECT \"Id\"::text, \"ConversationId\"::text, \"Role\", \"Status\", \"Content\" FROM messages ORDER BY \"Id\"", connection);
-        await using var reader = await command.ExecuteReaderAsync(Ct);
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var count = 0;
-        while (await reader.ReadAsync(Ct))
-        {
-            count++;
-            for (var i = 0; i < 5; i++)
-            {
-                var value = reader.GetString(i);
-                sha.AppendData(Encoding.UTF8.GetBytes($"{value.Length}:{value}|"));
-            }
-        }
-        return $"{count} messages, sha256 {Convert.ToHexStringLower(sha.GetHashAndReset())[..16]}";
+        return await MessagesDigest.ComputeAsync(connection, Ct);
     }
 
     private static async Task<T> ScalarAsync<T>(string connectionString, string sql, Guid[]? ids = null)

@@ -9,6 +9,7 @@ using Jackcwf.Api.Ai.Pipeline;
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Conversations;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.Files;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -40,7 +41,8 @@ public static class ChatApi
     public static async Task<IResult> SendMessageAsync(
         HttpContext http, ClaimsPrincipal user, Guid id, SendMessageRequest? request,
         AppDbContext db, ModelCatalog catalog, GenerationRunner runner, IGenerationEventLog log, JackcwfMetrics metrics,
-        IOptions<LimitsOptions> limits, IOptions<ChatSettings> settings, Limits.LimitGuard guard, CancellationToken ct)
+        IOptions<LimitsOptions> limits, IOptions<ChatSettings> settings, Limits.LimitGuard guard,
+        DocumentRetrieval documents, IOptions<FilesOptions> files, CancellationToken ct)
     {
         var accepted = Stopwatch.GetTimestamp();
         if (request is null)
@@ -122,6 +124,21 @@ public static class ChatApi
         {
             return Refused(http, overBudget);
         }
+        // Files named on the message join the conversation's (saved with the messages below).
+        List<Guid> attached;
+        if (request.FileIds is { Count: > 0 } fileIds)
+        {
+            (var staged, var problem) = await Attachments.StageAsync(db, userId, id, fileIds, replace: false, files.Value.MaxFilesPerConversation, ct);
+            if (problem is not null)
+            {
+                return problem;
+            }
+            attached = staged!;
+        }
+        else
+        {
+            attached = await Attachments.ListAsync(db, id, ct);
+        }
 
         var now = Clock.UtcNow();
         Message userMessage;
@@ -138,12 +155,24 @@ public static class ChatApi
             };
             db.Messages.Add(userMessage);
         }
+        Retrieval? retrieval;
+        try
+        {
+            retrieval = await documents.RetrieveAsync(db, userId, attached, userMessage.Content, ct);
+        }
+        catch (ProviderException)
+        {
+            http.Response.Headers.RetryAfter = "5";
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, "embedding_unavailable", "The embedding model is unavailable",
+                "This conversation's files cannot be searched right now; try again shortly.");
+        }
         var assistantAt = Clock.UtcNow();
         var assistant = new Message
         {
             Id = Clock.NewId(), ConversationId = id, UserId = userId, ParentMessageId = userMessage.Id, Role = MessageRoles.Assistant,
             Content = "", Status = MessageStatuses.Streaming, Model = model.Id, CreatedAt = assistantAt, UpdatedAt = assistantAt,
             OwnerInstance = runner.InstanceId, LeaseExpiresAt = assistantAt.AddSeconds(settings.Value.LeaseSeconds),
+            Sources = MessageDto.WriteSources(retrieval?.Sources),
         };
         db.Messages.Add(assistant);
         conversation.UpdatedAt = assistantAt;
@@ -196,9 +225,14 @@ public static class ChatApi
             // A new answer to the same question is asked for because the last one was not wanted: never replay it.
             cache = CacheDirective.NoCache;
         }
+        if (retrieval is not null)
+        {
+            // The excerpts come right before the message they were chosen for.
+            history.Insert(history.Count - 1, retrieval.Context);
+        }
         var generation = runner.Start(new GenerationRequest(
             assistant.Id, id, userId, userMessage.Id, assistantAt, model, history, accepted, guard.Options.MaxOutputTokens,
-            user.ApiKeyId(), slot, cache));
+            user.ApiKeyId(), slot, cache, retrieval?.Sources));
 
         var userDto = MessageDto.From(userMessage);
         if (streaming)
@@ -346,7 +380,9 @@ public static class ChatApi
     private static string RequestHash(SendMessageRequest r)
     {
         var parent = r.ParentMessageId.IsSet ? r.ParentMessageId.Value?.ToString() ?? "null" : "latest";
-        var bytes = SHA256.HashData(Encoding.UTF8.GetBytes($"{r.Content}\u0000{r.Model}\u0000{parent}"));
+        // Files are hashed only when named, so keys stored before files existed still match their requests.
+        var files = r.FileIds is { Count: > 0 } ids ? "\u0000" + string.Join(",", ids) : "";
+        var bytes = SHA256.HashData(Encoding.UTF8.GetBytes($"{r.Content}\u0000{r.Model}\u0000{parent}{files}"));
         return Convert.ToHexString(bytes);
     }
 

@@ -28,7 +28,8 @@ public sealed record GenerationRequest(
     int? MaxOutputTokens,
     Guid? ApiKeyId = null,
     Limits.GenerationSlot? Slot = null,
-    CacheDirective Cache = CacheDirective.Default);
+    CacheDirective Cache = CacheDirective.Default,
+    IReadOnlyList<Files.SourceDto>? Sources = null);
 
 /// <summary>A generation started by <see cref="GenerationRunner.Start"/>.</summary>
 public sealed record StartedGeneration(Task<GenerationOutcome> Outcome, Task<string> CacheDecision);
@@ -174,7 +175,7 @@ public sealed class GenerationRunner(
         var answered = call.AnsweringModel;
         var dto = new MessageDto(req.MessageId, req.ConversationId, req.ParentMessageId, MessageRoles.Assistant, final, status, answered.Id,
             new UsageDto((int)call.InputTokens, (int)call.OutputTokens), call.CostUsd, failure?.Kind ?? (status == MessageStatuses.Interrupted ? "interrupted" : null),
-            req.CreatedAt, completedAt, answered.Id == req.Model.Id ? null : req.Model.Id, call.Cached ? true : null);
+            req.CreatedAt, completedAt, answered.Id == req.Model.Id ? null : req.Model.Id, call.Cached ? true : null, Sources: req.Sources);
 
         await StoreFinalAsync(dto, failure);
         if (req.Slot is not null)

@@ -2,14 +2,18 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Feedback;
+using Jackcwf.Api.Files;
+using Jackcwf.Api.Web;
 
 namespace Jackcwf.Api.Conversations;
 
+/// <summary><c>fileIds</c>: the files attached to the conversation, searched on every turn.</summary>
 public sealed record ConversationSummary(
-    Guid Id, string Title, string Model, string? SystemPrompt, DateTime CreatedAt, DateTime UpdatedAt, bool Pinned, bool Archived, Guid? FolderId)
+    Guid Id, string Title, string Model, string? SystemPrompt, DateTime CreatedAt, DateTime UpdatedAt, bool Pinned, bool Archived, Guid? FolderId,
+    IReadOnlyList<Guid>? FileIds = null)
 {
-    public static ConversationSummary From(Conversation c) =>
-        new(c.Id, c.Title, c.Model, c.SystemPrompt, c.CreatedAt, c.UpdatedAt, c.Pinned, c.Archived, c.FolderId);
+    public static ConversationSummary From(Conversation c, IReadOnlyList<Guid>? fileIds = null) =>
+        new(c.Id, c.Title, c.Model, c.SystemPrompt, c.CreatedAt, c.UpdatedAt, c.Pinned, c.Archived, c.FolderId, fileIds ?? []);
 }
 
 /// <summary>
@@ -18,14 +22,19 @@ public sealed record ConversationSummary(
 /// </summary>
 public sealed record ConversationDetail(
     Guid Id, string Title, string Model, string? SystemPrompt, DateTime CreatedAt, DateTime UpdatedAt, IReadOnlyList<MessageDto> Messages,
-    string? NextCursor = null, bool Pinned = false, bool Archived = false, Guid? FolderId = null);
+    string? NextCursor = null, bool Pinned = false, bool Archived = false, Guid? FolderId = null, IReadOnlyList<Guid>? FileIds = null);
 
 public sealed record ConversationPage(IReadOnlyList<ConversationSummary> Items, string? NextCursor);
 
-public sealed record CreateConversationRequest(string? Title, string? Model, string? SystemPrompt);
+/// <summary><c>fileIds</c>: files of the caller to attach.</summary>
+public sealed record CreateConversationRequest(string? Title, string? Model, string? SystemPrompt, IReadOnlyList<Guid>? FileIds = null);
 
-/// <summary>Absent fields are left as they are; <c>folderId: null</c> takes the conversation out of its folder.</summary>
-public sealed record UpdateConversationRequest(string? Title, string? Model, string? SystemPrompt, bool? Pinned = null, bool? Archived = null, OptionalGuid FolderId = default);
+/// <summary>
+/// Absent fields are left as they are; <c>folderId: null</c> takes the conversation out of its folder;
+/// <c>fileIds</c>, when present, replaces the attached files (an empty list detaches them all).
+/// </summary>
+public sealed record UpdateConversationRequest(string? Title, string? Model, string? SystemPrompt, bool? Pinned = null, bool? Archived = null, OptionalGuid FolderId = default,
+    IReadOnlyList<Guid>? FileIds = null);
 
 public sealed record UsageDto(int InputTokens, int OutputTokens);
 
@@ -44,12 +53,19 @@ public sealed record MessageDto(
     DateTime? CompletedAt,
     string? RequestedModel = null,
     bool? Cached = null,
-    FeedbackDto? Feedback = null)
+    FeedbackDto? Feedback = null,
+    IReadOnlyList<SourceDto>? Sources = null)
 {
     public static MessageDto From(Message m, FeedbackDto? feedback = null) => new(
         m.Id, m.ConversationId, m.ParentMessageId, m.Role, m.Content, m.Status, m.Model,
         m.InputTokens is null && m.OutputTokens is null ? null : new UsageDto(m.InputTokens ?? 0, m.OutputTokens ?? 0),
-        m.CostUsd, m.ErrorCode, m.CreatedAt, m.CompletedAt, m.RequestedModel, Feedback: feedback);
+        m.CostUsd, m.ErrorCode, m.CreatedAt, m.CompletedAt, m.RequestedModel, Feedback: feedback, Sources: ReadSources(m.Sources));
+
+    public static string? WriteSources(IReadOnlyList<SourceDto>? sources) =>
+        sources is null ? null : JsonSerializer.Serialize(sources, AppJsonContext.Default.IReadOnlyListSourceDto);
+
+    private static IReadOnlyList<SourceDto>? ReadSources(string? json) =>
+        json is null ? null : JsonSerializer.Deserialize(json, AppJsonContext.Default.IReadOnlyListSourceDto);
 }
 
 /// <summary>
@@ -85,7 +101,8 @@ public sealed class OptionalGuidConverter : JsonConverter<OptionalGuid>
     }
 }
 
-public sealed record SendMessageRequest(string? Content, string? Model, OptionalGuid ParentMessageId);
+/// <summary><c>fileIds</c>: files of the caller to attach to the conversation before this turn searches them.</summary>
+public sealed record SendMessageRequest(string? Content, string? Model, OptionalGuid ParentMessageId, IReadOnlyList<Guid>? FileIds = null);
 
 public sealed record SendMessageResponse(MessageDto UserMessage, MessageDto AssistantMessage);
 

@@ -81,6 +81,12 @@ public static class ConversationStreams
         json.WriteString("systemPrompt", c.SystemPrompt);
         json.WriteString("createdAt", c.CreatedAt);
         json.WriteString("updatedAt", c.UpdatedAt);
+        json.WriteStartArray("fileIds");
+        foreach (var fileId in await Files.Attachments.ListAsync(db, c.Id, ct))
+        {
+            json.WriteStringValue(fileId);
+        }
+        json.WriteEndArray();
         json.WriteBoolean("pinned", c.Pinned);
         json.WriteBoolean("archived", c.Archived);
         if (c.FolderId is { } folder)

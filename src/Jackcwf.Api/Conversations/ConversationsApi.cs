@@ -6,6 +6,7 @@ using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Ai;
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.Files;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -103,12 +104,15 @@ public static class ConversationsApi
         }
         var rows = await query.OrderByDescending(x => x.Pinned).ThenByDescending(x => x.UpdatedAt).Take(take + 1).ToListAsync(ct);
         var more = rows.Count > take;
-        var items = rows.Take(take).Select(ConversationSummary.From).ToList();
+        var page = rows.Take(take).ToList();
+        var files = await Attachments.ForConversationsAsync(db, page.Select(x => x.Id).ToList(), ct);
+        var items = page.Select(x => ConversationSummary.From(x, files[x.Id].ToList())).ToList();
         return TypedResults.Ok(new ConversationPage(items, more ? EncodeListCursor(new(items[^1].Pinned, items[^1].UpdatedAt)) : null));
     }
 
-    public static async Task<Results<Created<ConversationSummary>, ValidationProblem>> CreateConversationAsync(
-        ClaimsPrincipal user, AppDbContext db, ModelCatalog catalog, JackcwfMetrics metrics, CreateConversationRequest? request, CancellationToken ct)
+    public static async Task<Results<Created<ConversationSummary>, ProblemHttpResult, ValidationProblem>> CreateConversationAsync(
+        ClaimsPrincipal user, AppDbContext db, ModelCatalog catalog, JackcwfMetrics metrics, IOptions<FilesOptions> files,
+        CreateConversationRequest? request, CancellationToken ct)
     {
         request ??= new(null, null, null);
         if (Validate(request.Title, request.Model, request.SystemPrompt, catalog) is { } invalid)
@@ -127,9 +131,18 @@ public static class ConversationsApi
             UpdatedAt = now,
         };
         db.Conversations.Add(c);
+        List<Guid>? attached = null;
+        if (request.FileIds is { } fileIds)
+        {
+            (attached, var problem) = await Attachments.StageAsync(db, c.UserId, c.Id, fileIds, replace: true, files.Value.MaxFilesPerConversation, ct);
+            if (problem is not null)
+            {
+                return problem;
+            }
+        }
         await db.SaveChangesAsync(ct);
         metrics.ConversationCreated();
-        return TypedResults.Created($"/api/conversations/{c.Id}", ConversationSummary.From(c));
+        return TypedResults.Created($"/api/conversations/{c.Id}", ConversationSummary.From(c, attached));
     }
 
     public static async Task<Results<Ok<ConversationDetail>, PushStreamHttpResult, ProblemHttpResult, ValidationProblem>> GetConversationAsync(
@@ -161,7 +174,7 @@ public static class ConversationsApi
         }
         var (messages, next) = await ReadPageAsync(db, id, limit ?? DefaultMessagePageSize, before, ct);
         return TypedResults.Ok(new ConversationDetail(c.Id, c.Title, c.Model, c.SystemPrompt, c.CreatedAt, c.UpdatedAt, messages, next,
-            c.Pinned, c.Archived, c.FolderId));
+            c.Pinned, c.Archived, c.FolderId, await Attachments.ListAsync(db, id, ct)));
     }
 
     /// <summary>The newest <paramref name="take"/> messages before <paramref name="before"/>, oldest first, and the cursor to older ones.</summary>
@@ -196,11 +209,11 @@ public static class ConversationsApi
     }
 
     public static async Task<Results<Ok<ConversationSummary>, ProblemHttpResult, ValidationProblem>> UpdateConversationAsync(
-        ClaimsPrincipal user, AppDbContext db, ModelCatalog catalog, Guid id, UpdateConversationRequest? request, CancellationToken ct)
+        ClaimsPrincipal user, AppDbContext db, ModelCatalog catalog, IOptions<FilesOptions> files, Guid id, UpdateConversationRequest? request, CancellationToken ct)
     {
         if (request is null)
         {
-            return Problems.Invalid("body", "a JSON object with title, model, systemPrompt, pinned, archived or folderId is required");
+            return Problems.Invalid("body", "a JSON object with title, model, systemPrompt, pinned, archived, folderId or fileIds is required");
         }
         if (Validate(request.Title, request.Model, request.SystemPrompt, catalog) is { } invalid)
         {
@@ -245,8 +258,17 @@ public static class ConversationsApi
         {
             c.SystemPrompt = string.IsNullOrWhiteSpace(request.SystemPrompt) ? null : request.SystemPrompt;
         }
+        List<Guid>? attached = null;
+        if (request.FileIds is { } fileIds)
+        {
+            (attached, var problem) = await Attachments.StageAsync(db, userId, id, fileIds, replace: true, files.Value.MaxFilesPerConversation, ct);
+            if (problem is not null)
+            {
+                return problem;
+            }
+        }
         await db.SaveChangesAsync(ct);
-        return TypedResults.Ok(ConversationSummary.From(c));
+        return TypedResults.Ok(ConversationSummary.From(c, attached ?? await Attachments.ListAsync(db, id, ct)));
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult>> DeleteConversationAsync(

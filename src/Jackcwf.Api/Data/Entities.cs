@@ -74,6 +74,8 @@ public sealed class Message
     /// <summary>Replica that runs the generation, and until when its lease holds.</summary>
     public string? OwnerInstance { get; set; }
     public DateTime? LeaseExpiresAt { get; set; }
+    /// <summary>For an answer grounded in attached files: the excerpts it was given (JSON list of <c>SourceDto</c>).</summary>
+    public string? Sources { get; set; }
 }
 
 /// <summary>An <c>Idempotency-Key</c> the user sent, and what it produced.</summary>

@@ -73,7 +73,7 @@ public static class LimitsExtensions
 /// <summary>Which endpoints an API key may call, by the matched route pattern (so no spelling of the path gets around it).</summary>
 public static class ApiKeyScope
 {
-    private static readonly string[] Prefixes = ["/v1", "/api/conversations", "/api/models", "/api/me"];
+    private static readonly string[] Prefixes = ["/v1", "/api/conversations", "/api/files", "/api/models", "/api/me"];
 
     public static bool Allows(Endpoint? endpoint) =>
         endpoint is null // nothing matched: routing answers 404 or 405

@@ -1,6 +1,7 @@
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Audit;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.Files;
 using Jackcwf.Api.Sharing;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
@@ -36,6 +37,9 @@ public sealed class AccountDeletion(AppDbContext db, UserManager<AppUser> users,
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             await db.IdempotencyRecords.Where(r => r.UserId == userId).ExecuteDeleteAsync(ct);
             await db.Set<ShareLink>().Where(s => s.UserId == userId).ExecuteDeleteAsync(ct);
+            await db.Set<ConversationFile>().Where(a => a.UserId == userId).ExecuteDeleteAsync(ct);
+            await db.Set<FileChunk>().Where(c => c.UserId == userId).ExecuteDeleteAsync(ct);
+            await db.Set<StoredFile>().Where(f => f.UserId == userId).ExecuteDeleteAsync(ct);
             await db.MessageFeedback.Where(f => f.UserId == userId).ExecuteDeleteAsync(ct);
             await db.SavedPrompts.Where(p => p.UserId == userId).ExecuteDeleteAsync(ct);
             await db.Messages.Where(m => m.UserId == userId).ExecuteDeleteAsync(ct);

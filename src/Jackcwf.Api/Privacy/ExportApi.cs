@@ -5,6 +5,7 @@ using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Audit;
 using Jackcwf.Api.Conversations;
 using Jackcwf.Api.Data;
+using Jackcwf.Api.Files;
 using Jackcwf.Api.Sharing;
 using Jackcwf.Api.Web;
 using Microsoft.EntityFrameworkCore;
@@ -30,7 +31,7 @@ public static class ExportApi
     public static IEndpointRouteBuilder MapExportApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/api/me/export", ExportAsync).WithTags("Accounts").RequireAuthorization().WithName("ExportMyData")
-            .WithSummary("Everything of the caller as a ZIP of JSON and Markdown: conversations with every branch, usage, API key names, share links, folders, saved prompts and feedback.");
+            .WithSummary("Everything of the caller as a ZIP of JSON and Markdown: conversations with every branch, usage, API key names, share links, folders, saved prompts, feedback, and files' metadata and text.");
         return app;
     }
 
@@ -78,8 +79,27 @@ public static class ExportApi
         var feedback = await db.MessageFeedback.AsNoTracking().Where(f => f.UserId == userId).OrderBy(f => f.UpdatedAt)
             .Select(f => new ExportFeedback(f.ConversationId, f.MessageId, f.Model, f.Rating, f.Comment, f.UpdatedAt)).ToListAsync(ct);
         await WriteJsonAsync(zip, body, "feedback.json", feedback, AppJsonContext.Default.ListExportFeedback, ct);
+        await WriteFilesAsync(zip, body, db, userId, ct);
         await zip.DisposeAsync();
         await body.FlushAsync(ct);
+    }
+
+    /// <summary><c>files.json</c> (metadata) and <c>files/{id}.txt</c> (the extracted text), one file's text in memory at a time.</summary>
+    private static async Task WriteFilesAsync(ZipArchive zip, Stream body, AppDbContext db, Guid userId, CancellationToken ct)
+    {
+        var files = await db.Set<StoredFile>().AsNoTracking().Where(f => f.UserId == userId).OrderBy(f => f.CreatedAt)
+            .Select(f => new { f.Id, f.Name, f.Size, f.ContentType, f.Status, f.Error, f.CreatedAt, HasText = f.Text != null }).ToListAsync(ct);
+        var list = files.Select(f => new ExportFile(f.Id, f.Name, f.Size, f.ContentType, f.Status, f.Error, f.CreatedAt, f.HasText ? $"files/{f.Id}.txt" : null)).ToList();
+        await WriteJsonAsync(zip, body, "files.json", list, AppJsonContext.Default.ListExportFile, ct);
+        foreach (var f in files.Where(f => f.HasText))
+        {
+            var text = await db.Set<StoredFile>().AsNoTracking().Where(x => x.Id == f.Id).Select(x => x.Text).FirstOrDefaultAsync(ct);
+            await WriteEntryAsync(zip, body, $"files/{f.Id}.txt", async s =>
+            {
+                await using var writer = new StreamWriter(s, new System.Text.UTF8Encoding(false), leaveOpen: true);
+                await writer.WriteAsync(text);
+            }, ct);
+        }
     }
 
     private static async Task WriteJsonAsync<T>(ZipArchive zip, Stream body, string name, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, CancellationToken ct)

@@ -41,7 +41,7 @@ public sealed record TrafficFacts
     /// <summary>Gateway requests answered from the response cache (RESPONSE_CACHE=exact).</summary>
     public int ResponseCacheHits { get; init; }
 
-    /// <summary>Texts embedded through <c>POST /v1/embeddings</c> with the local model.</summary>
+    /// <summary>Texts embedded with the local model: two through <c>POST /v1/embeddings</c>, a document's chunk and a question searching it.</summary>
     public int EmbeddedInputs { get; init; }
 
     public long PaidInputTokens { get; init; }
@@ -303,6 +303,28 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
         var embeddings = await ReadJsonAsync(await http.PostAsJsonAsync("v1/embeddings", new { model = "default", input = new[] { "first text to embed", "second text to embed" } }), "embed two texts");
         Assert.Equal(2, embeddings["data"]!.AsArray().Count);
 
+        // A document: uploaded, processed in the background (its one chunk embedded), then searched by a
+        // demo turn (the question embedded): files processed, processing time and retrieval latency.
+        using (var form = new MultipartFormDataContent { { new ByteArrayContent("Monitoring notes: the probe checks every dependency once a second."u8.ToArray()), "file", "notes.txt" } })
+        {
+            var file = await ReadJsonAsync(await http.PostAsync("api/files", form), "upload a document", HttpStatusCode.Created);
+            var fileId = (string)file["id"]!;
+            var deadline = DateTime.UtcNow.AddSeconds(120);
+            while ((string?)file["status"] == "processing" && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(500);
+                file = await ReadJsonAsync(await http.GetAsync($"api/files/{fileId}"), "read the document's status");
+            }
+            Assert.True((string?)file["status"] == "ready", "The document was not processed: " + file.ToJsonString());
+            using var grounded = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{demo}/messages")
+            {
+                Content = JsonContent.Create(new { content = "what does the probe check?", fileIds = new[] { fileId } }),
+            };
+            grounded.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+            var answer = await ReadJsonAsync(await http.SendAsync(grounded), "ask about the document");
+            Assert.Equal(fileId, (string?)answer["assistantMessage"]!["sources"]![0]!["fileId"]);
+        }
+
         // Refused: content over MAX_MESSAGE_CHARS; and a 404.
         var tooLong = new string('x', MaxMessageChars + 50);
         await ExpectAsync(await http.PostAsJsonAsync($"api/conversations/{demo}/messages", new { content = tooLong }), HttpStatusCode.BadRequest, "send an over-long message");
@@ -310,7 +332,7 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
 
         return new TrafficFacts
         {
-            DemoChatsCompleted = 3,
+            DemoChatsCompleted = 4,
             GatewayCompletions = KeyRequestsPerMinute,
             KeyRateRefusals = 1,
             BudgetRefusals = 1,
@@ -318,13 +340,13 @@ public sealed partial class LiveStackFixture : IAsyncLifetime
             FailedChats = 1,
             FallbackAnswers = 1,
             ResponseCacheHits = 1,
-            EmbeddedInputs = 2,
+            EmbeddedInputs = 4,
             PaidInputTokens = 2 * inputTokens,
             PaidOutputTokens = 2 * outputTokens,
             ExpectedPaidCostUsd = 2 * ((inputTokens * inputPrice) + (outputTokens * outputPrice)) / 1_000_000,
             ReportedPaidCostUsd = reportedCost,
             ConversationsCreated = 4,
-            UserMessagesStored = 7,
+            UserMessagesStored = 8,
             IdempotentReplays = 1,
             StreamResumes = 1,
             InputSizeRefusals = 1,

@@ -12,6 +12,8 @@ export interface Message {
   costUsd?: number | null
   /** The owner's thumbs up or down on an answer. */
   feedback?: Feedback | null
+  /** The excerpts of attached files the answer was given, best first. */
+  sources?: Source[] | null
 }
 
 export type Rating = 'up' | 'down'
@@ -20,6 +22,27 @@ export interface Feedback {
   rating: Rating
   comment?: string | null
   updatedAt?: string
+}
+
+export interface Source {
+  fileId: string
+  fileName: string
+  chunkIndex: number
+  score: number
+  snippet: string
+}
+
+export type FileStatus = 'processing' | 'ready' | 'failed'
+
+export interface StoredFile {
+  id: string
+  name: string
+  size: number
+  contentType: string
+  status: FileStatus
+  error?: string | null
+  createdAt: string
+  chunkCount: number
 }
 
 export interface ConversationSummary {
@@ -68,6 +91,8 @@ export interface AdminUsageReport {
 
 export interface Conversation extends ConversationSummary {
   systemPrompt: string | null
+  /** Files attached to the conversation: each turn is grounded in their most relevant passages. */
+  fileIds?: string[]
   messages: Message[]
   /** Set when only the newest messages were read: the cursor of the page before them. */
   nextCursor?: string | null

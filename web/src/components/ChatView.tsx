@@ -1,11 +1,12 @@
 import { useCallback, useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from 'react'
 import { api, ApiError, describeProblem, errorMessage } from '../api/client'
 import type { Conversation, Feedback, Message, ModelInfo, Problem, Rating } from '../api/types'
-import { followMessage, newId, streamMessage, type StreamHandlers, type StreamOutcome } from '../lib/chatStream'
+import { followMessage, newId, streamMessage, type SendBody, type StreamHandlers, type StreamOutcome } from '../lib/chatStream'
 import { modelPriceLabel } from '../lib/format'
 import { conversationPageUrl, mergeMessages, refreshNewest } from '../lib/pages'
 import { navigate } from '../lib/route'
 import { activePath, buildTree, ROOT, selectPathTo } from '../lib/tree'
+import { AttachFiles } from './AttachFiles'
 import { Composer } from './Composer'
 import { MoreIcon } from './Icons'
 import { MessageItem } from './MessageItem'
@@ -50,6 +51,11 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
   const [loadError, setLoadError] = useState<string | null>(null)
   const [error, setError] = useState<string | null>(null)
   const [draft, setDraft] = useState('')
+  // Files picked in the composer, attached to the conversation with the next message.
+  // Picked for one conversation: opening another starts with none.
+  const [picked, setPicked] = useState<{ conversationId?: string; ids: string[] }>({ ids: [] })
+  const pickedFiles = picked.conversationId === conversationId ? picked.ids : []
+  const setPickedFiles = (ids: string[]) => setPicked({ conversationId, ids })
   const [phase, setPhase] = useState<Phase | null>(null)
   const [announcement, setAnnouncement] = useState('')
   const [model, setModel] = useState<string>(lastModel)
@@ -381,11 +387,18 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
     const ids = { user: user.id, assistant: assistant.id }
     let outcome: StreamOutcome | null = null
     try {
-      const body: { content: string; model?: string; parentMessageId?: string | null } = { content }
+      const body: SendBody = { content }
       if (chosenModel) body.model = chosenModel
+      const attaching = pickedFiles
+      if (attaching.length > 0) body.fileIds = attaching
       if (regenerateOf) body.parentMessageId = regenerateOf.id
       else if (parentMessageId !== undefined) body.parentMessageId = parentMessageId
       outcome = await streamMessage(convId, body, streamHandlers(ids), { signal: controller.signal, idempotencyKey: newId() })
+      if (attaching.length > 0) {
+        // The server attached them with the message: they are the conversation's now.
+        setConversation((c) => (c ? { ...c, fileIds: [...(c.fileIds ?? []), ...attaching.filter((f) => !(c.fileIds ?? []).includes(f))] } : c))
+        setPicked((p) => ({ ...p, ids: p.ids.filter((f) => !attaching.includes(f)) }))
+      }
     } catch (e) {
       // Nothing was stored: take the optimistic messages back and keep the text for another try.
       setMessages((prev) => prev.filter((m) => m.id !== ids.assistant && (regenerateOf || m.id !== ids.user)))
@@ -643,7 +656,15 @@ export function ChatView({ conversationId, models, onConversationsChanged }: Pro
       <div className="sr-only" role="status" aria-live="polite">
         {announcement}
       </div>
-      <Composer value={draft} onChange={setDraft} onSend={sendDraft} onStop={() => void stop()} streaming={busy} status={status} />
+      <Composer
+        value={draft}
+        onChange={setDraft}
+        onSend={sendDraft}
+        onStop={() => void stop()}
+        streaming={busy}
+        status={status}
+        attachments={<AttachFiles attached={conversation?.fileIds ?? []} picked={pickedFiles} onPickedChange={setPickedFiles} disabled={busy} />}
+      />
     </section>
   )
 }

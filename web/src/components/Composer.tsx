@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react'
+import { useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from 'react'
 import type { SavedPrompt } from '../api/types'
 import { filterPrompts, slashQuery, useSavedPrompts } from '../lib/prompts'
 
@@ -10,9 +10,11 @@ interface Props {
   streaming: boolean
   disabled?: boolean
   status?: string
+  /** Controls shown above the text field (the attach-files control). */
+  attachments?: ReactNode
 }
 
-export function Composer({ value, onChange, onSend, onStop, streaming, disabled, status }: Props) {
+export function Composer({ value, onChange, onSend, onStop, streaming, disabled, status, attachments }: Props) {
   const id = useId()
   const hintId = useId()
   const listId = useId()
@@ -82,6 +84,7 @@ export function Composer({ value, onChange, onSend, onStop, streaming, disabled,
   const rows = Math.min(8, Math.max(1, value.split('\n').length))
   return (
     <form className="composer" onSubmit={submit}>
+      {attachments && <div className="composer-attachments">{attachments}</div>}
       {open && (
         <ul id={listId} className="prompt-picker" role="listbox" aria-label="Saved prompts">
           {matches.map((p, i) => (

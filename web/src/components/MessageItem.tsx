@@ -2,6 +2,7 @@ import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react'
 import type { Message, Rating } from '../api/types'
 import { formatNumber, formatUsd } from '../lib/format'
 import type { PathEntry } from '../lib/tree'
+import { Citations } from './Citations'
 import { ThumbDownIcon, ThumbUpIcon } from './Icons'
 import { copyText, Markdown } from './Markdown'
 
@@ -120,6 +121,7 @@ export function MessageItem({ entry, busy, reconnecting, onSwitchBranch, onEdit,
             {message.status === 'stopped' && ' — you stopped this answer.'}
           </p>
         )}
+        {!isUser && !editing && message.sources && message.sources.length > 0 && <Citations sources={message.sources} />}
       </div>
       {!editing && (
         <div className="message-meta">

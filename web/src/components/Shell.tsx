@@ -6,6 +6,7 @@ import { useTheme } from '../lib/theme'
 import { AccountPage } from '../pages/AccountPage'
 import { AdminPage } from '../pages/AdminPage'
 import { AuditPage } from '../pages/AuditPage'
+import { FilesPage } from '../pages/FilesPage'
 import { KeysPage } from '../pages/KeysPage'
 import { PromptsPage } from '../pages/PromptsPage'
 import { UsagePage } from '../pages/UsagePage'
@@ -85,6 +86,7 @@ export function Shell({ me, onSignedOut }: Props) {
           )}
           {route.page === 'usage' && <UsagePage />}
           {route.page === 'keys' && <KeysPage />}
+          {route.page === 'files' && <FilesPage />}
           {route.page === 'prompts' && <PromptsPage />}
           {route.page === 'admin' && me.isAdmin && <AdminPage me={me} />}
           {route.page === 'audit' && me.isAdmin && <AuditPage />}

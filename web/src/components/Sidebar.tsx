@@ -523,6 +523,9 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
         <a href="#/usage" aria-current={route.page === 'usage' ? 'page' : undefined} onClick={onClose}>
           Usage
         </a>
+        <a href="#/files" aria-current={route.page === 'files' ? 'page' : undefined} onClick={onClose}>
+          Files
+        </a>
         <a href="#/keys" aria-current={route.page === 'keys' ? 'page' : undefined} onClick={onClose}>
           API keys
         </a>

@@ -7,6 +7,8 @@ export interface SendBody {
   model?: string
   /** `null` explicitly asks for a new root message (editing the first message of a conversation). */
   parentMessageId?: string | null
+  /** Files to attach to the conversation before this turn. */
+  fileIds?: string[]
 }
 
 export interface StreamHandlers {

@@ -1,13 +1,14 @@
 import { useEffect, useState } from 'react'
 
 /**
- * Hash routes (`#/c/<id>`, `#/usage`, `#/keys`, `#/prompts`, `#/admin`, `#/audit`): deep links work without the server
+ * Hash routes (`#/c/<id>`, `#/usage`, `#/keys`, `#/files`, `#/prompts`, `#/admin`, `#/audit`): deep links work without the server
  * knowing the client's routes.
  */
 export type Route =
   | { page: 'chat'; conversationId?: string }
   | { page: 'usage' }
   | { page: 'keys' }
+  | { page: 'files' }
   | { page: 'prompts' }
   | { page: 'admin' }
   | { page: 'audit' }
@@ -23,6 +24,8 @@ export function parseRoute(hash: string): Route {
       return { page: 'usage' }
     case 'keys':
       return { page: 'keys' }
+    case 'files':
+      return { page: 'files' }
     case 'prompts':
       return { page: 'prompts' }
     case 'admin':
