@@ -13,6 +13,7 @@ ROOT = os.path.dirname(HERE)
 TICK = os.sysconf("SC_CLK_TCK")
 FAST, DELAYED, SLOW = "gpt-4o-mini", "gpt-4o", "slow-stream"  # upstream: 0 ms, 20 ms, one chunk a second
 PROCS = []
+SETTLE_STATS = True  # wait for PostgreSQL's statistics before reading them (off in --quick)
 
 
 def log(msg):
@@ -245,6 +246,7 @@ def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid):
                {"postgresql": (pg_pid, True), "redis": (redis_pid, False)})
     t.ready_s = ready
     t.token = token
+    t.pg_port, t.redis_port = pg_port, redis_port
     return t
 
 
@@ -254,9 +256,12 @@ def wrk(target, model, stream, clients, seconds):
     env = {"BENCH_BODY": target.body(model, stream), "BENCH_HEADERS": "|".join(f"{k}: {v}" for k, v in target.headers.items())}
     args = ["wrk", f"-t{min(2, clients)}", f"-c{clients}", f"-d{seconds}s", "--latency", "--timeout", "10s",
             "-s", os.path.join(HERE, "post.lua"), target.base + target.path]
+    redis_port = getattr(target, "redis_port", None)
+    redis_before = redis_commands(target) if redis_port else None
     before = target.cpu()
     out = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **env}).stdout
     after = target.cpu()
+    redis_after = redis_commands(target) if redis_port else None
     lines = out.splitlines()
     done = [l for l in lines if "requests in" in l]
     requests_ = int(done[0].split()[0]) if done else 0
@@ -267,7 +272,8 @@ def wrk(target, model, stream, clients, seconds):
     non2xx = int([l for l in lines if l.startswith("NON2XX")][0].split()[1]) if any(l.startswith("NON2XX") for l in lines) else requests_
     cpu = {k: (after[k] - before[k]) / requests_ * 1e6 if requests_ else None for k in before}
     return {"requests": requests_, "rps": requests_ / seconds, "p50_ms": pct("50%"), "p99_ms": pct("99%"),
-            "errors": errors + non2xx, "cpu_us": cpu}
+            "errors": errors + non2xx, "cpu_us": cpu,
+            "redis_commands_per_request": (redis_after - redis_before) / requests_ if redis_port and requests_ else None}
 
 
 def to_ms(text):
@@ -304,32 +310,51 @@ async def hold_streams(target, count, held, model=SLOW, path=None, body=None, he
     head = (f"POST {path or target.path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\nContent-Type: application/json\r\n"
             f"Accept: text/event-stream\r\nContent-Length: {len(payload)}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n").encode()
 
+    failures = []
+
     async def one():
         reader, writer = await asyncio.open_connection(u.hostname, u.port)
         writer.write(head + payload)
         await writer.drain()
         status = await asyncio.wait_for(reader.readline(), 120)
         if b" 200 " not in status:
-            raise RuntimeError(f"{target.name}: stream answered {status!r}")
+            writer.close()
+            raise RuntimeError(f"{target.name}: stream answered {status.strip()!r}")
         held.append(writer)
     sem = asyncio.Semaphore(100)
     async def guarded():
         async with sem:
-            await one()
+            try:
+                await one()
+            except Exception as e:  # counted and reported: a target that cannot hold them all says how many it held
+                failures.append(str(e) or type(e).__name__)
     await asyncio.gather(*(guarded() for _ in range(count)))
+    return failures
 
 
-def memory_per_stream(target, low, high, **kwargs):
+def memory_per_stream(target, low, high, hold_seconds=5, **kwargs):
+    """RSS with `low` streams open, then `high`; then the CPU (% of one core, per process) spent holding
+    the `high` streams for `hold_seconds` (each stream gets one chunk a second from the slow model)."""
     held = []
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(hold_streams(target, low, held, **kwargs))
+        failed = loop.run_until_complete(hold_streams(target, low, held, **kwargs))
         time.sleep(2)
-        rss_low = rss_kib(target.pid)
-        loop.run_until_complete(hold_streams(target, high - low, held, **kwargs))
+        rss_low, held_low = rss_kib(target.pid), len(held)
+        opened = time.perf_counter()
+        failed += loop.run_until_complete(hold_streams(target, high - low, held, **kwargs))
+        open_s = time.perf_counter() - opened
         time.sleep(2)
-        rss_high = rss_kib(target.pid)
-        return {"streams": [low, high], "rss_kib": [rss_low, rss_high], "kib_per_stream": (rss_high - rss_low) / (high - low)}
+        rss_high, held_high = rss_kib(target.pid), len(held)
+        if failed:
+            log(f"{target.name}: {len(failed)} of {high} streams were refused or failed, e.g. {failed[0]}")
+        before = target.cpu()
+        time.sleep(hold_seconds)
+        after = target.cpu()
+        cpu = {k: (after[k] - before[k]) / hold_seconds * 100 for k in before}
+        return {"streams": [held_low, held_high], "asked": [low, high], "failed": len(failed), "rss_kib": [rss_low, rss_high],
+                "kib_per_stream": (rss_high - rss_low) / (held_high - held_low) if held_high > held_low else None,
+                "open_s": open_s, "held_cpu_percent": cpu}
     finally:
         for w in held:
             w.close()
@@ -358,15 +383,34 @@ def chat_cpu_per_message(target, model, messages, workers=8):
                                 {**auth, "accept": "application/json"})
             if status >= 300:
                 failures.append(status)
-    before = target.cpu()
+    before, db_before, redis_before = target.cpu(), pg_counters(target), redis_commands(target)
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    after = target.cpu()
+    time.sleep(1.5)  # the usage ledger's batch (1 s) belongs to these messages
+    after, db_after, redis_after = target.cpu(), pg_counters(target), redis_commands(target)
     done = messages - len(failures)
-    return {"messages": done, "failures": len(failures), "cpu_us": {k: (after[k] - before[k]) / done * 1e6 if done else None for k in before}}
+    per = lambda a_, b: (a_ - b) / done if done else None
+    return {"messages": done, "failures": len(failures), "cpu_us": {k: (after[k] - before[k]) / done * 1e6 if done else None for k in before},
+            "pg_per_message": {k: per(db_after[k], db_before[k]) for k in db_before}, "redis_commands_per_message": per(redis_after, redis_before)}
+
+
+def pg_counters(target):
+    """Transactions and rows written in the benchmark's database (PostgreSQL's statistics, flushed first)."""
+    sql = ("SELECT pg_stat_force_next_flush(); SELECT xact_commit, tup_inserted, tup_updated, tup_deleted FROM pg_stat_database "
+           "WHERE datname = 'postgres'")
+    # A busy backend reports its statistics at most once a second, an idle one within 10 s.
+    time.sleep(11 if SETTLE_STATS else 0)
+    out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(target.pg_port), "-U", "postgres", "-At", "-c", sql],
+                         capture_output=True, text=True).stdout.strip().splitlines()[-1].split("|")
+    return dict(zip(["transactions", "rows_inserted", "rows_updated", "rows_deleted"], (int(x) for x in out)))
+
+
+def redis_commands(target):
+    out = subprocess.run(["redis-cli", "-p", str(target.redis_port), "INFO", "stats"], capture_output=True, text=True).stdout
+    return int(next(l.split(":")[1] for l in out.splitlines() if l.startswith("total_commands_processed:")))
 
 
 # ---- report ---------------------------------------------------------------------------------------
@@ -386,6 +430,8 @@ def main():
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.seconds, a.streams = 1, 2, 40
+        global SETTLE_STATS
+        SETTLE_STATS = False
     ttft_samples = 10 if a.quick else 60
     chat_messages = 40 if a.quick else 1500
     work = tempfile.mkdtemp(prefix="jackcwf-bench-")
@@ -432,24 +478,31 @@ def main():
             log(f"first token {t.name:<15} p50 {ttft[t.name]['p50_ms'] or 0:.2f} ms, slowest {ttft[t.name]['max_ms'] or 0:.2f} ms")
         results["first_token"] = ttft
 
+        # Before the streams: a chat stream's generation outlives its closed connection (up to 50 s of the slow model).
+        jack = targets[-1]
+        chat = {}
+        for label, model in (("demo model", "demo/echo"), ("OpenAI upstream", "openai/" + FAST)):
+            chat[label] = chat_cpu_per_message(jack, model, chat_messages)
+            c = chat[label]
+            log(f"chat message ({label}): " + " + ".join(f"{k} {v:,.0f}" for k, v in c["cpu_us"].items() if v is not None) + f" µs; failures {c['failures']}; "
+                f"per message: PostgreSQL {c['pg_per_message']}, Redis commands {c['redis_commands_per_message']}")
+        results["chat"] = chat
         memory = {}
         for t in targets:
             memory[t.name] = memory_per_stream(t, a.streams // 10, a.streams)
-            log(f"memory {t.name:<15} {memory[t.name]['kib_per_stream']:.1f} KiB per open stream ({memory[t.name]['streams']})")
-        jack = targets[-1]
+            m = memory[t.name]
+            log(f"memory {t.name:<15} {m['kib_per_stream'] or 0:.1f} KiB per open stream ({m['streams']}), {m['rss_kib'][1] / 1024:.0f} MiB with {m['streams'][1]} open "
+                f"(opened in {m['open_s']:.1f} s); CPU holding them: " + " + ".join(f"{k} {v:.1f} %" for k, v in m["held_cpu_percent"].items()))
         conv_status, conv = request(jack.base, "POST", "/api/conversations", {"model": "openai/" + SLOW}, {"authorization": f"Bearer {jack.token}"})
         if conv_status < 300:
             memory["Jackcwf chat stream"] = memory_per_stream(
                 jack, a.streams // 10, a.streams, path=f"/api/conversations/{conv['id']}/messages",
                 body=json.dumps({"content": "hold this stream open"}), headers={"Authorization": f"Bearer {jack.token}"})
-            log(f"memory Jackcwf chat stream {memory['Jackcwf chat stream']['kib_per_stream']:.1f} KiB per open stream")
+            m = memory["Jackcwf chat stream"]
+            log(f"memory Jackcwf chat stream {m['kib_per_stream'] or 0:.1f} KiB per open stream ({m['streams']}), {m['rss_kib'][1] / 1024:.0f} MiB; "
+                "CPU holding them: " + " + ".join(f"{k} {v:.1f} %" for k, v in m["held_cpu_percent"].items()))
         results["memory"] = memory
 
-        chat = {}
-        for label, model in (("demo model", "demo/echo"), ("OpenAI upstream", "openai/" + FAST)):
-            chat[label] = chat_cpu_per_message(jack, model, chat_messages)
-            log(f"chat message ({label}): " + " + ".join(f"{k} {v:,.0f}" for k, v in chat[label]["cpu_us"].items() if v is not None) + f" µs; failures {chat[label]['failures']}")
-        results["chat"] = chat
         results["loadavg_end"] = os.getloadavg()
     finally:
         stop_all()
@@ -515,6 +568,8 @@ def write_report(results, out, quick):
     for scenario, label in (("nonstream16", "non-streamed, 16 clients"), ("nonstream64", "non-streamed, 64 clients"), ("stream16", "streamed (50 chunks), 16 clients")):
         j = cpu(jack, scenario)
         lines.append(f"| {label} | {f(j)} | {f(cpu(jack, scenario, 'postgresql'))} | {f(cpu(jack, scenario, 'redis'))} | {f(cpu(hop, scenario))} | {f(cpu(pk, scenario))} | {ratio(j, cpu(hop, scenario))} | {ratio(j, cpu(pk, scenario))} |")
+    redis_per_request = med([r.get("redis_commands_per_request") for r in runs.get(jack, {}).get("nonstream16", [])])
+    lines += ["", f"Redis commands per non-streamed `/v1` request (rate limits, budget reservation and settlement): {f(redis_per_request)}."]
     lines += ["", "## Added latency (ms above the upstream alone, 20 ms upstream)", "",
               f"| figure | {jack} | {hop} | {pk} |", "| --- | ---: | ---: | ---: |"]
     for scenario, key, label in (("latency16_20ms", "p50_ms", "16 clients, p50"), ("latency16_20ms", "p99_ms", "16 clients, p99"), ("latency256_20ms", "p99_ms", "256 clients, p99")):
@@ -531,14 +586,21 @@ def write_report(results, out, quick):
     lines += ["", "## Memory and start-up", "", f"| figure | {jack} | {hop} | {pk} |", "| --- | ---: | ---: | ---: |"]
     streams = next(iter(mem.values()))["streams"] if mem else ["?", "?"]
     lines.append(f"| KiB per open stream ({streams[0]} → {streams[1]} streams) | {f(mem.get(jack, {}).get('kib_per_stream'))} (chat stream {f(mem.get('Jackcwf chat stream', {}).get('kib_per_stream'))}) | {f(mem.get(hop, {}).get('kib_per_stream'))} | {f(mem.get(pk, {}).get('kib_per_stream'))} |")
+    def held(t):
+        m = mem.get(t)
+        return "—" if not m else (f"{m['streams'][1]:,} held: " if m.get("failed") else "") + f"{m['rss_kib'][1] / 1024:,.0f} MiB, " + \
+            " + ".join(f"{k} {v:.0f} %" for k, v in m["held_cpu_percent"].items())
+    lines.append(f"| with {streams[1]} streams open: RSS, CPU (% of one core) | {held(jack)} (chat streams: {held('Jackcwf chat stream')}) | {held(hop)} | {held(pk)} |")
     lines.append(f"| RSS at rest (MiB) | {f(start[jack]['rss_at_rest_mib'])} | {f(start[hop]['rss_at_rest_mib'])} | {f(start[pk]['rss_at_rest_mib'])} |")
     lines.append(f"| start to ready (s) | {f(start[jack]['ready_s'])} | {f(start[hop]['ready_s'])} | {f(start[pk]['ready_s'])} |")
-    lines += ["", "## Chat message (`POST /api/conversations/{id}/messages`, JSON), CPU µs per message", "",
-              "| model | service | PostgreSQL | Redis | total |", "| --- | ---: | ---: | ---: | ---: |"]
+    lines += ["", "## Chat message (`POST /api/conversations/{id}/messages`, JSON), per message", "",
+              "| model | CPU µs: service | PostgreSQL | Redis | total | PostgreSQL transactions | rows inserted / updated | Redis commands |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for label, c in results["chat"].items():
-        u = c["cpu_us"]
+        u, pg = c["cpu_us"], c.get("pg_per_message") or {}
         total = sum(v for v in u.values() if v is not None) if c["messages"] else None
-        lines.append(f"| {label} | {f(u.get('service'))} | {f(u.get('postgresql'))} | {f(u.get('redis'))} | {f(total)} |")
+        lines.append(f"| {label} | {f(u.get('service'))} | {f(u.get('postgresql'))} | {f(u.get('redis'))} | {f(total)} | {f(pg.get('transactions'))} | "
+                     f"{f(pg.get('rows_inserted'))} / {f(pg.get('rows_updated'))} | {f(c.get('redis_commands_per_message'))} |")
     lines += ["", "Raw figures of every run: `results.json` beside this file.", ""]
     with open(os.path.join(out, "results.md"), "w") as fh:
         fh.write("\n".join(lines))

@@ -42,6 +42,8 @@ public sealed class DataMigrationTests
                     await user.ChatAsync(conversation, "second question");
                     accounts.Add(new Account(user.Email, user.Password, key));
                 }
+                // Stopped like before a real move: the graceful stop writes the usage lines still queued.
+                Assert.Equal(0, await api.StopAsync(TimeSpan.FromSeconds(60)));
             }
             var generated = Generate(sqlite);
             var sourceBefore = FileHash(sqlite);
@@ -84,7 +86,9 @@ public sealed class DataMigrationTests
                         new { model = "demo/echo", messages = new[] { new { role = "user", content = "still there?" } } });
                     Assert.Equal(HttpStatusCode.OK, completion.StatusCode);
                 }
-                // New rows get fresh ids after the copied ones (identity sequences were moved on).
+                // New rows get fresh ids after the copied ones (identity sequences were moved on); the graceful
+                // stop writes the usage lines still queued.
+                Assert.Equal(0, await api.StopAsync(TimeSpan.FromSeconds(60)));
                 await using var connection = await pg.OpenConnectionAsync();
                 await using var count = new NpgsqlCommand("SELECT count(*) FROM usage_records", connection);
                 Assert.Equal(sourceCounts["usage_records"] + Users, (long)(await count.ExecuteScalarAsync())!);

@@ -45,7 +45,8 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
         return id
         """;
 
-    private readonly InProcessGenerationEventLog _local = new();
+    private readonly InProcessGenerationEventLog _local;
+    private readonly StreamDeadlines _deadlines;
     private readonly ConcurrentDictionary<Guid, Writer> _writers = new();
     private readonly IConnectionMultiplexer _redis;
     private readonly RedisNotifications _notifications;
@@ -56,8 +57,10 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
 
     public RedisGenerationEventLog(
         IConnectionMultiplexer redis, RedisNotifications notifications, IServiceScopeFactory scopes, IServiceProvider services,
-        ILogger<RedisGenerationEventLog> logger)
+        ILogger<RedisGenerationEventLog> logger, StreamDeadlines deadlines)
     {
+        _deadlines = deadlines;
+        _local = new(deadlines);
         _redis = redis;
         _notifications = notifications;
         _scopes = scopes;
@@ -214,7 +217,7 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
                 }
                 if (needDatabase)
                 {
-                    await Task.Delay(250, ct);
+                    await _deadlines.Delay(TimeSpan.FromMilliseconds(250)).WaitAsync(ct);
                     continue;
                 }
             }
@@ -230,8 +233,7 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
                 lastWrite = DateTime.UtcNow;
                 wait = keepAlive;
             }
-            await Task.WhenAny(signal, Task.Delay(wait < Poll ? wait : Poll, ct));
-            ct.ThrowIfCancellationRequested();
+            await _deadlines.WaitAsync(signal, wait < Poll ? wait : Poll, ct);
         }
     }
 

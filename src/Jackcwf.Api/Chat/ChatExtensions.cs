@@ -11,10 +11,15 @@ public static class ChatExtensions
     {
         var s = builder.Services;
         s.AddSettings<ChatSettings>(ChatSettings.Section);
+        s.AddSingleton(StreamDeadlines.Shared);
         // One replica's log and stop signal; AddBackplane replaces them with Redis ones (in either order).
         s.TryAddSingleton<IGenerationEventLog, InProcessGenerationEventLog>();
         s.TryAddSingleton<IStopSignal, InProcessStopSignal>();
+        s.AddSettings<Usage.UsageLedgerOptions>(Usage.UsageLedgerOptions.Section);
+        // Registered before the generation runner: hosted services stop in reverse order, so the ledger's
+        // final flush runs after the running generations have drained and recorded their usage.
         s.AddSingleton<Usage.UsageLedger>();
+        s.AddHostedService(sp => sp.GetRequiredService<Usage.UsageLedger>());
         s.AddSingleton<GenerationRunner>();
         s.AddHostedService(sp => sp.GetRequiredService<GenerationRunner>());
         s.AddSingleton<IShutdownParticipant>(sp => sp.GetRequiredService<GenerationRunner>());

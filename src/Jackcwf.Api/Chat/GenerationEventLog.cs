@@ -47,9 +47,13 @@ public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposab
 
     private readonly ConcurrentDictionary<Guid, Entry> _entries = new();
     private readonly Timer _sweeper;
+    private readonly StreamDeadlines _deadlines;
 
-    public InProcessGenerationEventLog() =>
+    public InProcessGenerationEventLog(StreamDeadlines? deadlines = null)
+    {
+        _deadlines = deadlines ?? StreamDeadlines.Shared;
         _sweeper = new Timer(_ => Sweep(), null, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
+    }
 
     public ValueTask BeginAsync(Guid messageId)
     {
@@ -83,7 +87,7 @@ public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposab
             events = Empty();
             return false;
         }
-        events = Read(entry, fromOffset, keepAlive, cancellationToken);
+        events = Read(entry, fromOffset, keepAlive, _deadlines, cancellationToken);
         return true;
     }
 
@@ -93,7 +97,8 @@ public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposab
         yield break;
     }
 
-    private static async IAsyncEnumerable<GenerationEvent> Read(Entry entry, int fromOffset, TimeSpan keepAlive, [EnumeratorCancellation] CancellationToken ct)
+    private static async IAsyncEnumerable<GenerationEvent> Read(
+        Entry entry, int fromOffset, TimeSpan keepAlive, StreamDeadlines deadlines, [EnumeratorCancellation] CancellationToken ct)
     {
         var index = 0;
         while (true)
@@ -121,21 +126,10 @@ public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposab
                     }
                 }
             }
-            if (batch.Count == 0)
+            // A silence of keepAlive yields a keep-alive; the wait shares the one stream timer.
+            if (batch.Count == 0 && !await deadlines.WaitAsync(changed, keepAlive, ct))
             {
-                var timedOut = false;
-                try
-                {
-                    await changed.WaitAsync(keepAlive, ct);
-                }
-                catch (TimeoutException)
-                {
-                    timedOut = true;
-                }
-                if (timedOut)
-                {
-                    yield return new(GenerationEvent.KeepAlive, "", "");
-                }
+                yield return new(GenerationEvent.KeepAlive, "", "");
             }
         }
     }

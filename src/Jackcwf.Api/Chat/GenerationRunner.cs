@@ -40,7 +40,8 @@ public sealed record GenerationOutcome(MessageDto Message, ProviderFailure? Fail
 
 /// <summary>
 /// Runs generations detached from the HTTP request that started them: streams from the model into
-/// the event log, checkpoints the text on a timer (never per token), renews the lease, and stores
+/// the event log, checkpoints the text of every running generation from one shared timer (never per
+/// token, never a timer per generation), renews the leases, and stores
 /// the final status. Stops (user), interruptions (shutdown) and failures all keep the text. The model
 /// pipeline does the accounting, limits, telemetry, caching and resilience; this writes the output.
 /// </summary>
@@ -50,7 +51,6 @@ public sealed class GenerationRunner(
     IServiceScopeFactory scopes,
     JackcwfMetrics metrics,
     IOptions<ChatSettings> settings,
-    TimeProvider time,
     ILogger<GenerationRunner> logger) : IHostedService, IShutdownParticipant
 {
     private readonly ConcurrentDictionary<Guid, Running> _running = new();
@@ -118,8 +118,8 @@ public sealed class GenerationRunner(
     private async Task<GenerationOutcome> RunAsync(Running run)
     {
         var req = run.Request;
-        var text = new StringBuilder();
-        var textLock = new Lock();
+        var text = run.Text;
+        var textLock = run.TextLock;
         ProviderFailure? failure = null;
         string status;
         var call = new ChatCall
@@ -127,8 +127,6 @@ public sealed class GenerationRunner(
             UserId = req.UserId, ApiKeyId = req.ApiKeyId, Source = Usage.UsageLedger.Chat, RequestedModel = req.Model,
             Cache = req.Cache, AcceptedTimestamp = req.AcceptedTimestamp, StopReason = () => run.Reason, CacheDecided = run.CacheDecided,
         };
-        using var checkpoints = new CancellationTokenSource();
-        var checkpointTask = CheckpointLoopAsync(req.MessageId, () => { lock (textLock) { return text.ToString(); } }, checkpoints.Token);
         try
         {
             var options = call.Attach(new ChatOptions { MaxOutputTokens = req.MaxOutputTokens ?? req.Model.MaxOutputTokens });
@@ -169,15 +167,12 @@ public sealed class GenerationRunner(
             logger.LogWarning("Generation {MessageId} with {Model} failed: {Kind} ({ExceptionType})", req.MessageId, call.AnsweringModel.Id, failure.Kind, ex.GetType().Name);
         }
 
-        await checkpoints.CancelAsync();
-        await checkpointTask;
-
         string final;
         lock (textLock)
         {
             final = text.ToString();
         }
-        var completedAt = time.UtcNowForStorage();
+        var completedAt = TimeProvider.System.UtcNowForStorage();
         var answered = call.AnsweringModel;
         var dto = new MessageDto(req.MessageId, req.ConversationId, req.ParentMessageId, MessageRoles.Assistant, final, status, answered.Id,
             new UsageDto((int)call.InputTokens, (int)call.OutputTokens), call.CostUsd, failure?.Kind ?? (status == MessageStatuses.Interrupted ? "interrupted" : null),
@@ -212,44 +207,54 @@ public sealed class GenerationRunner(
         return new(GenerationEvent.Error, id, JsonSerializer.Serialize(problem, AppJsonContext.Default.ProblemDetails));
     }
 
-    private async Task CheckpointLoopAsync(Guid messageId, Func<string> snapshot, CancellationToken ct)
+    /// <summary>
+    /// One loop for every generation running here: each tick writes the text of those that grew, and
+    /// renews the lease of silent ones a third of the way into it, in one statement per
+    /// <see cref="BatchCommands.MaxRows"/> generations. A thousand running answers cost one timer and
+    /// two statements a second, not a thousand timers and two thousand statements.
+    /// </summary>
+    private async Task CheckpointLoopAsync(CancellationToken ct)
     {
         var s = settings.Value;
-        var interval = TimeSpan.FromMilliseconds(s.CheckpointIntervalMs);
         var renewEvery = TimeSpan.FromSeconds(Math.Max(1, s.LeaseSeconds / 3));
-        var lastLength = 0;
-        var lastWrite = Stopwatch.GetTimestamp();
-        using var timer = new PeriodicTimer(interval);
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(s.CheckpointIntervalMs));
         try
         {
             while (await timer.WaitForNextTickAsync(ct))
             {
-                var current = snapshot();
-                if (current.Length == lastLength && Stopwatch.GetElapsedTime(lastWrite) < renewEvery)
+                foreach (var batch in _running.Values.Where(r => r.CheckpointDue(renewEvery)).Chunk(BatchCommands.MaxRows))
                 {
-                    continue;
-                }
-                try
-                {
-                    await using var scope = scopes.CreateAsyncScope();
-                    var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-                    var now = time.UtcNowForStorage();
-                    var lease = now.AddSeconds(s.LeaseSeconds);
-                    await db.Messages
-                        .Where(m => m.Id == messageId && m.Status == MessageStatuses.Streaming)
-                        .ExecuteUpdateAsync(u => u.SetProperty(m => m.Content, current).SetProperty(m => m.UpdatedAt, now).SetProperty(m => m.LeaseExpiresAt, lease), ct);
-                    lastLength = current.Length;
-                    lastWrite = Stopwatch.GetTimestamp();
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    // A missed checkpoint is retried on the next tick; the final write stores everything.
-                    logger.LogWarning("Checkpoint of {MessageId} failed: {Error}", messageId, ex.GetType().Name);
+                    await CheckpointAsync(batch, ct);
                 }
             }
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    private async Task CheckpointAsync(Running[] runs, CancellationToken ct)
+    {
+        var s = settings.Value;
+        var texts = runs.Select(r => r.Snapshot()).ToArray();
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            var now = TimeProvider.System.UtcNowForStorage();
+            // Only while streaming: a checkpoint that loses the race with the final write changes nothing.
+            await BatchCommands.UpdateAsync<Message>(db, runs.Select((r, i) => ((object)r.Request.MessageId, (object?)texts[i])).ToArray(),
+                nameof(Message.Content), [(nameof(Message.UpdatedAt), now), (nameof(Message.LeaseExpiresAt), now.AddSeconds(s.LeaseSeconds))],
+                nameof(Message.Status), MessageStatuses.Streaming, ct);
+            for (var i = 0; i < runs.Length; i++)
+            {
+                runs[i].Checkpointed(texts[i].Length);
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Missed checkpoints are retried on the next tick; the final write stores everything.
+            logger.LogWarning("Checkpoint of {Count} running answer(s) failed: {Error}", runs.Length, ex.GetType().Name);
         }
     }
 
@@ -287,9 +292,13 @@ public sealed class GenerationRunner(
         }
     }
 
+    private readonly CancellationTokenSource _stopCheckpoints = new();
+    private Task? _checkpoints;
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         metrics.GenerationStartTimestamps = () => StartTimestamps;
+        _checkpoints = Task.Run(() => CheckpointLoopAsync(_stopCheckpoints.Token), CancellationToken.None);
         return Task.CompletedTask;
     }
 
@@ -303,7 +312,7 @@ public sealed class GenerationRunner(
         // A request that passed the shutting-down check just before it was set starts its generation a
         // moment later: look again after each wait, so a late one gets the same deadline, not an interruption.
         var announced = false;
-        while (time.GetUtcNow().UtcDateTime < deadline)
+        while (DateTime.UtcNow < deadline)
         {
             var pending = _running.Values.Select(r => r.Task).OfType<Task>().ToArray();
             if (pending.Length == 0)
@@ -320,7 +329,7 @@ public sealed class GenerationRunner(
                 logger.LogInformation("Waiting for {Count} running generation(s) to finish", pending.Length);
                 announced = true;
             }
-            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(deadline - time.GetUtcNow().UtcDateTime, time));
+            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(deadline - DateTime.UtcNow));
         }
         var left = _running.Values.ToArray();
         if (left.Length > 0)
@@ -341,22 +350,60 @@ public sealed class GenerationRunner(
     public Task OnDrainedAsync(TimeSpan gracefulTimeout)
     {
         _shuttingDown = true;
-        _drainDeadline ??= time.GetUtcNow().UtcDateTime + gracefulTimeout;
+        _drainDeadline ??= DateTime.UtcNow + gracefulTimeout;
         _drain ??= DrainAsync(_drainDeadline.Value);
         return Task.CompletedTask;
     }
 
     /// <summary>Waits for the drain; a generation that started after it ended (a late request) gets the same deadline.</summary>
-    public Task StopAsync(CancellationToken cancellationToken) =>
-        _drain is { IsCompleted: false } drain ? drain : DrainAsync(_drainDeadline ?? time.GetUtcNow().UtcDateTime);
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await (_drain is { IsCompleted: false } drain ? drain : DrainAsync(_drainDeadline ?? DateTime.UtcNow));
+        // Checkpoints ran through the drain (leases stay renewed); the generations are stored now.
+        await _stopCheckpoints.CancelAsync();
+        if (_checkpoints is not null)
+        {
+            await _checkpoints;
+        }
+    }
 
     private sealed class Running(GenerationRequest request) : IDisposable
     {
         private readonly CancellationTokenSource _cts = new();
         private readonly TaskCompletionSource<string> _cacheDecision = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        private int _checkpointedLength;
+        private long _checkpointedAt = Stopwatch.GetTimestamp();
+
         public GenerationRequest Request { get; } = request;
         public long Started { get; } = Stopwatch.GetTimestamp();
+        public StringBuilder Text { get; } = new();
+        public Lock TextLock { get; } = new();
+
+        public string Snapshot()
+        {
+            lock (TextLock)
+            {
+                return Text.ToString();
+            }
+        }
+
+        /// <summary>The text grew since the last checkpoint, or the lease needs renewing.</summary>
+        public bool CheckpointDue(TimeSpan renewEvery)
+        {
+            int length;
+            lock (TextLock)
+            {
+                length = Text.Length;
+            }
+            return length != Volatile.Read(ref _checkpointedLength) || Stopwatch.GetElapsedTime(Volatile.Read(ref _checkpointedAt)) >= renewEvery;
+        }
+
+        public void Checkpointed(int length)
+        {
+            Volatile.Write(ref _checkpointedLength, length);
+            Volatile.Write(ref _checkpointedAt, Stopwatch.GetTimestamp());
+        }
         public Task<GenerationOutcome>? Task { get; set; }
         public string? Reason { get; private set; }
         public CancellationToken Token => _cts.Token;

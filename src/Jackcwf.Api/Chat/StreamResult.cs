@@ -97,7 +97,7 @@ internal sealed class StreamResult(
                 await sse.KeepAliveAsync(ct);
                 lastWrite = DateTime.UtcNow;
             }
-            await Task.Delay(Math.Min(250, settings.CheckpointIntervalMs), ct);
+            await StreamDeadlines.Shared.Delay(TimeSpan.FromMilliseconds(Math.Min(250, settings.CheckpointIntervalMs))).WaitAsync(ct);
         }
     }
 

@@ -77,6 +77,8 @@ public static class EnvironmentVariables
         new("RATE_LIMIT_USER_PER_MINUTE", "Limits:RequestsPerMinutePerUser", Kind.Integer, 1, 1_000_000),
         new("RATE_LIMIT_KEY_PER_MINUTE", "Limits:RequestsPerMinutePerKey", Kind.Integer, 1, 1_000_000),
         new("MAX_CONCURRENT_GENERATIONS", "Limits:MaxConcurrentGenerationsPerUser", Kind.Integer, 1, 10_000),
+        new("USAGE_FLUSH_INTERVAL_MS", "Usage:FlushIntervalMs", Kind.Integer, 10, 600_000),
+        new("USAGE_FLUSH_BATCH_ROWS", "Usage:FlushBatchRows", Kind.Integer, 1, 2000),
         new("DEFAULT_MONTHLY_BUDGET_USD", "Limits:DefaultMonthlyBudgetUsd", Kind.Number, 0, 100_000_000),
         new("MAX_OUTPUT_TOKENS", "Limits:MaxOutputTokens", Kind.Integer, 1, 1_000_000),
         new("MAX_MESSAGES_PER_CONVERSATION", "Limits:MaxMessagesPerConversation", Kind.Integer, 2, 1_000_000),

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Ai;
+using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Telemetry;
 using Microsoft.EntityFrameworkCore;
@@ -49,7 +50,8 @@ public sealed class GenerationSlot(ILimitStore store, string bucket, string slot
 /// month-to-date spend is read from the ledger once per user and month, then kept in the store.
 /// </summary>
 public sealed class LimitGuard(
-    ILimitStore store, IOptions<LimitsOptions> options, UserAccessCache access, IServiceScopeFactory scopes, JackcwfMetrics metrics, TimeProvider time) : ISpendLimiter
+    ILimitStore store, IOptions<LimitsOptions> options, UserAccessCache access, IServiceScopeFactory scopes, JackcwfMetrics metrics,
+    Usage.UsageLedger ledger) : ISpendLimiter
 {
     private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
 
@@ -109,9 +111,9 @@ public sealed class LimitGuard(
         return BudgetRefusal(b);
     }
 
-    private LimitRefusal BudgetRefusal(decimal budget)
+    private static LimitRefusal BudgetRefusal(decimal budget)
     {
-        var now = time.GetUtcNow().UtcDateTime;
+        var now = DateTime.UtcNow;
         var nextMonth = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc).AddMonths(1);
         return new("budget", nextMonth - now, "Monthly budget reached",
             $"This account has spent its monthly budget of ${budget.ToString("0.00", CultureInfo.InvariantCulture)}. Free models still work; an administrator can raise the budget.");
@@ -150,12 +152,15 @@ public sealed class LimitGuard(
 
     public async ValueTask<decimal> MonthlySpendAsync(Guid userId)
     {
-        var month = MonthKey(time.GetUtcNow().UtcDateTime);
+        var month = MonthKey(DateTime.UtcNow);
         if (await store.GetSpendAsync(userId, month) is { } known)
         {
             return known;
         }
-        var start = MonthStart(time.GetUtcNow().UtcDateTime);
+        var start = MonthStart(DateTime.UtcNow);
+        // The seed reads the ledger: this replica's queued lines first. Another replica's queued lines (at most its
+        // flush interval's) are missed only if the store lost the month's spend while they waited.
+        await ledger.FlushAsync(CancellationToken.None);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
         // SQLite cannot SUM decimals in SQL; the rows of one user's month are few enough to add here.
@@ -176,7 +181,7 @@ public sealed class LimitGuard(
         }
         var budget = (await access.GetAsync(userId))?.MonthlyBudgetUsd ?? options.Value.DefaultMonthlyBudgetUsd;
         await MonthlySpendAsync(userId); // seeds the store from the ledger once per user and month
-        if (await store.TryReserveSpendAsync(userId, MonthKey(time.GetUtcNow().UtcDateTime), maxCost, budget))
+        if (await store.TryReserveSpendAsync(userId, MonthKey(DateTime.UtcNow), maxCost, budget))
         {
             return (new SpendReservation(userId, maxCost), null);
         }
@@ -188,7 +193,7 @@ public sealed class LimitGuard(
     public ValueTask SettleSpendAsync(SpendReservation reservation, decimal actualCost) =>
         actualCost == reservation.Amount ? ValueTask.CompletedTask : AddSpendAsync(reservation.UserId, actualCost - reservation.Amount);
 
-    public ValueTask AddSpendAsync(Guid userId, decimal cost) => store.AddSpendAsync(userId, MonthKey(time.GetUtcNow().UtcDateTime), cost);
+    public ValueTask AddSpendAsync(Guid userId, decimal cost) => store.AddSpendAsync(userId, MonthKey(DateTime.UtcNow), cost);
 
     public static string MonthKey(DateTime t) => t.ToString("yyyy-MM", CultureInfo.InvariantCulture);
 

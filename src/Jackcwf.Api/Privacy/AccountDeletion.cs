@@ -13,7 +13,7 @@ namespace Jackcwf.Api.Privacy;
 /// stop at once on every replica. Usage lines are kept for billing totals but anonymised (no user,
 /// no key); audit entries keep the action and time but lose every trace of who (id and email).
 /// </summary>
-public sealed class AccountDeletion(AppDbContext db, UserManager<AppUser> users, IInvalidationBus bus, AccessRevocations revocations)
+public sealed class AccountDeletion(AppDbContext db, UserManager<AppUser> users, IInvalidationBus bus, AccessRevocations revocations, Usage.UsageLedger ledger)
 {
     /// <summary>The id written in place of a deleted user where a row must stay (usage totals, audit).</summary>
     public const string DeletedTarget = "user:deleted";
@@ -27,6 +27,8 @@ public sealed class AccountDeletion(AppDbContext db, UserManager<AppUser> users,
         }
         // Chat generations and /v1 streams of the account stop on every replica before its rows go.
         await revocations.RevokeUserAsync(userId);
+        // Usage lines still queued on this replica are anonymised with the rest.
+        await ledger.FlushAsync(ct);
         var keyIds = await db.ApiKeys.Where(k => k.UserId == userId).Select(k => k.Id).ToListAsync(ct);
         var target = $"user:{userId}";
         var strategy = db.Database.CreateExecutionStrategy();

@@ -39,9 +39,10 @@ public static class ExportApi
     /// Streams the archive while reading: one conversation in memory at a time, so an account with
     /// thousands of conversations costs no more memory than one with a few.
     /// </summary>
-    public static async Task ExportAsync(HttpContext http, ClaimsPrincipal user, AppDbContext db, IAuditLog audit, CancellationToken ct)
+    public static async Task ExportAsync(HttpContext http, ClaimsPrincipal user, AppDbContext db, IAuditLog audit, Usage.UsageLedger ledger, CancellationToken ct)
     {
         var userId = user.Id();
+        await ledger.FlushAsync(ct);
         var account = await db.Users.AsNoTracking().Where(u => u.Id == userId).Select(u => new { u.Email, u.CreatedAt }).FirstAsync(ct);
         await audit.RecordAsync(http, AuditActions.DataExported, target: $"user:{userId}", ct: ct);
         http.Response.ContentType = "application/zip";

@@ -1,0 +1,123 @@
+using System.Data.Common;
+using System.Text;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Metadata;
+using Microsoft.EntityFrameworkCore.Storage;
+
+namespace Jackcwf.Api.Data;
+
+/// <summary>
+/// Many rows in one SQL statement, on PostgreSQL and SQLite alike: a multi-row <c>INSERT</c> and an
+/// <c>UPDATE … FROM (VALUES …)</c>. Table and column names come from the EF Core model and every
+/// value goes through the provider's own type mapping, so rows look exactly as EF Core writes them.
+/// </summary>
+/// <remarks>
+/// Hand-written because EF Core sends one statement per row (<c>SaveChanges</c>) or one value for
+/// every row (<c>ExecuteUpdate</c>); background writers (the usage ledger, checkpoints of running
+/// answers) write hundreds of rows per tick, and one statement instead of hundreds is what keeps the
+/// database's load flat as streams grow.
+/// </remarks>
+internal static class BatchCommands
+{
+    /// <summary>Largest number of rows callers put in one statement (parameters stay far below both databases' limits).</summary>
+    public const int MaxRows = 500;
+
+    /// <summary><c>INSERT INTO t (…) VALUES (…), (…) ON CONFLICT DO NOTHING</c>: a retried batch does not fail on rows it already wrote.</summary>
+    public static Task InsertAsync<T>(AppDbContext db, IReadOnlyList<T> rows, IReadOnlyList<(string Property, Func<T, object?> Value)> columns, CancellationToken ct)
+        where T : class =>
+        ExecuteAsync(db, typeof(T), ct, (command, map) =>
+        {
+            var properties = columns.Select(c => map.Property(c.Property)).ToArray();
+            var text = new StringBuilder("INSERT INTO ").Append(map.Table).Append(" (")
+                .AppendJoin(", ", columns.Select(c => map.Column(c.Property))).Append(") VALUES ");
+            for (var r = 0; r < rows.Count; r++)
+            {
+                text.Append(r == 0 ? "(" : ", (");
+                for (var c = 0; c < columns.Count; c++)
+                {
+                    text.Append(c == 0 ? "" : ", ").Append(map.Parameter(command, properties[c], columns[c].Value(rows[r])));
+                }
+                text.Append(')');
+            }
+            return text.Append(" ON CONFLICT DO NOTHING").ToString();
+        });
+
+    /// <summary>
+    /// Sets <paramref name="valueProperty"/> per row (by key) and <paramref name="shared"/> to one value for
+    /// all, where <paramref name="filterProperty"/> equals <paramref name="filterValue"/>: one statement.
+    /// </summary>
+    public static Task UpdateAsync<T>(
+        AppDbContext db, IReadOnlyList<(object Key, object? Value)> rows, string valueProperty,
+        IReadOnlyList<(string Property, object? Value)> shared, string filterProperty, object filterValue, CancellationToken ct)
+        where T : class =>
+        ExecuteAsync(db, typeof(T), ct, (command, map) =>
+        {
+            var key = map.Property(map.KeyProperty);
+            var value = map.Property(valueProperty);
+            // VALUES columns are named column1, column2 by both PostgreSQL and SQLite.
+            var text = new StringBuilder("UPDATE ").Append(map.Table).Append(" SET ").Append(map.Column(valueProperty)).Append(" = v.column2");
+            foreach (var (property, v) in shared)
+            {
+                text.Append(", ").Append(map.Column(property)).Append(" = ").Append(map.Parameter(command, map.Property(property), v));
+            }
+            text.Append(" FROM (VALUES ");
+            for (var r = 0; r < rows.Count; r++)
+            {
+                text.Append(r == 0 ? "(" : ", (").Append(map.Parameter(command, key, rows[r].Key)).Append(", ")
+                    .Append(map.Parameter(command, value, rows[r].Value)).Append(')');
+            }
+            return text.Append(") AS v WHERE ").Append(map.Table).Append('.').Append(map.Column(map.KeyProperty)).Append(" = v.column1 AND ")
+                .Append(map.Table).Append('.').Append(map.Column(filterProperty)).Append(" = ")
+                .Append(map.Parameter(command, map.Property(filterProperty), filterValue)).ToString();
+        });
+
+    private static async Task ExecuteAsync(AppDbContext db, Type entityType, CancellationToken ct, Func<DbCommand, TableMap, string> build)
+    {
+        var map = new TableMap(db, entityType);
+        await db.Database.OpenConnectionAsync(ct);
+        try
+        {
+            await using var command = db.Database.GetDbConnection().CreateCommand();
+            command.CommandText = build(command, map);
+            await command.ExecuteNonQueryAsync(ct);
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+    }
+
+    private sealed class TableMap
+    {
+        private readonly IEntityType _entity;
+        private readonly StoreObjectIdentifier _table;
+        private readonly ISqlGenerationHelper _sql;
+        private int _parameters;
+
+        public TableMap(AppDbContext db, Type type)
+        {
+            _entity = db.Model.FindEntityType(type) ?? throw new InvalidOperationException($"{type.Name} is not an entity of the model.");
+            _table = StoreObjectIdentifier.Table(_entity.GetTableName()!, _entity.GetSchema());
+            _sql = db.GetService<ISqlGenerationHelper>();
+            Table = _sql.DelimitIdentifier(_table.Name, _table.Schema);
+            KeyProperty = _entity.FindPrimaryKey()!.Properties.Single().Name;
+        }
+
+        public string Table { get; }
+
+        public string KeyProperty { get; }
+
+        public IProperty Property(string name) => _entity.FindProperty(name) ?? throw new InvalidOperationException($"{_entity.DisplayName()} has no property {name}.");
+
+        public string Column(string property) => _sql.DelimitIdentifier(Property(property).GetColumnName(_table)!);
+
+        /// <summary>Adds a parameter converted by the property's type mapping (GUIDs, decimals and dates are text on SQLite); returns its placeholder.</summary>
+        public string Parameter(DbCommand command, IProperty property, object? value)
+        {
+            var name = "p" + _parameters++;
+            command.Parameters.Add(property.GetRelationalTypeMapping().CreateParameter(command, _sql.GenerateParameterName(name), value, property.IsNullable));
+            return _sql.GenerateParameterNamePlaceholder(name);
+        }
+    }
+}
