@@ -5,11 +5,13 @@ using Microsoft.Extensions.Options;
 namespace Jackcwf.Api.Audit;
 
 /// <summary>Deletes entries older than <c>AUDIT_RETENTION_DAYS</c>, hourly; every replica may run it (the delete is idempotent).</summary>
-public sealed class AuditRetention(IServiceScopeFactory scopes, IOptions<AuditOptions> options, TimeProvider time, ILogger<AuditRetention> logger) : BackgroundService
+public sealed class AuditRetention(
+    IServiceScopeFactory scopes, SchemaState schema, IOptions<AuditOptions> options, TimeProvider time, ILogger<AuditRetention> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        // First run a minute after start, when the schema is migrated, then hourly.
+        // First run a minute after the schema is current (start-up stays quiet), then hourly.
+        await schema.WhenCurrentAsync(stoppingToken);
         await Task.Delay(TimeSpan.FromMinutes(1), stoppingToken);
         using var timer = new PeriodicTimer(TimeSpan.FromHours(1));
         do

@@ -11,9 +11,15 @@ namespace Jackcwf.Api.Data;
 /// <summary>True once this replica has seen the schema at its expected version.</summary>
 public sealed class SchemaState
 {
-    private volatile bool _current;
+    private readonly TaskCompletionSource _current = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public bool IsCurrent => _current;
+    public bool IsCurrent => _current.Task.IsCompleted;
 
-    public void MarkCurrent() => _current = true;
+    public void MarkCurrent() => _current.TrySetResult();
+
+    /// <summary>
+    /// Completes once the schema is current. Background work that reads tables waits on this: a query
+    /// before the first migration has created them fails, and EF Core logs that failure as an error.
+    /// </summary>
+    public Task WhenCurrentAsync(CancellationToken ct) => _current.Task.WaitAsync(ct);
 }
