@@ -1,23 +1,13 @@
 using System.Globalization;
-using System.Security.Claims;
 using Jackcwf.Api.Audit;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Limits;
-using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 
 namespace Jackcwf.Api.Accounts;
-
-public sealed record AdminUsage(decimal CostUsd, int Requests, long InputTokens, long OutputTokens);
-
-public sealed record AdminUser(Guid Id, string Email, bool IsAdmin, bool Disabled, DateTime CreatedAt, decimal? MonthlyBudgetUsd, AdminUsage Usage);
-
-public sealed record AdminUserList(IReadOnlyList<AdminUser> Items);
-
-public sealed record UpdateUserRequest(decimal? MonthlyBudgetUsd, bool? ClearBudget);
 
 public static class AdminApi
 {
@@ -36,10 +26,10 @@ public static class AdminApi
         return app;
     }
 
-    public static async Task<Ok<AdminUserList>> ListUsersAsync(AppDbContext db, Usage.UsageLedger ledger, CancellationToken ct)
+    public static async Task<Ok<AdminUserList>> ListUsersAsync(AppDbContext db, Usage.UsageLedger ledger, TimeProvider time, CancellationToken ct)
     {
         await ledger.FlushAsync(ct);
-        var start = LimitGuard.MonthStart(DateTime.UtcNow);
+        var start = LimitGuard.MonthStart(time.GetUtcNow().UtcDateTime);
         var users = await db.Users.AsNoTracking().OrderBy(u => u.CreatedAt)
             .Select(u => new { u.Id, u.Email, u.IsDisabled, u.CreatedAt, u.MonthlyBudgetUsd }).ToListAsync(ct);
         var admins = (await (from ur in db.UserRoles join r in db.Roles on ur.RoleId equals r.Id where r.Name == AppRole.Admin select ur.UserId).ToListAsync(ct)).ToHashSet();

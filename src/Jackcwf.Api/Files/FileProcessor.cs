@@ -22,8 +22,10 @@ public sealed class FileProcessor(
     IServiceScopeFactory scopes,
     IEmbeddingGenerator<string, Embedding<float>> embedder,
     EmbeddingModels models,
+    SchemaState schema,
     IOptions<FilesOptions> options,
     FileMetrics metrics,
+    TimeProvider time,
     ILogger<FileProcessor> logger) : BackgroundService
 {
     private const int EmbedBatch = 32;
@@ -37,6 +39,15 @@ public sealed class FileProcessor(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        try
+        {
+            // The sweep and the claims read the files table, which the first migration creates.
+            await schema.WhenCurrentAsync(stoppingToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
         var sweeping = SweepAsync(stoppingToken);
         try
         {
@@ -63,7 +74,7 @@ public sealed class FileProcessor(
                 {
                     await using var scope = scopes.CreateAsyncScope();
                     var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-                    var now = TimeProvider.System.UtcNowForStorage();
+                    var now = time.UtcNowForStorage();
                     var ids = await db.Set<StoredFile>().AsNoTracking()
                         .Where(f => f.Status == FileStatuses.Processing && (f.ClaimExpiresAt == null || f.ClaimExpiresAt < now))
                         .OrderBy(f => f.CreatedAt).Select(f => f.Id).Take(100).ToListAsync(ct);
@@ -140,7 +151,7 @@ public sealed class FileProcessor(
                 {
                     db.Add(new FileChunk
                     {
-                        Id = TimeProvider.System.NewId(), FileId = id, UserId = file.UserId, ChunkIndex = i + j, Text = batch[j],
+                        Id = time.NewId(), FileId = id, UserId = file.UserId, ChunkIndex = i + j, Text = batch[j],
                         Embedding = ToBytes(vectors[j].Vector.Span),
                     });
                 }
@@ -180,7 +191,7 @@ public sealed class FileProcessor(
 
     private async Task<bool> ClaimAsync(AppDbContext db, Guid id, CancellationToken ct)
     {
-        var now = TimeProvider.System.UtcNowForStorage();
+        var now = time.UtcNowForStorage();
         var until = now.AddSeconds(options.Value.ClaimSeconds);
         var me = InstanceId;
         return await db.Set<StoredFile>()
@@ -194,7 +205,7 @@ public sealed class FileProcessor(
     {
         var me = InstanceId;
         var model = status == FileStatuses.Ready ? models.DefaultId : null;
-        var now = TimeProvider.System.UtcNowForStorage();
+        var now = time.UtcNowForStorage();
         await db.Set<StoredFile>()
             .Where(f => f.Id == id && f.ClaimedBy == me && f.Status == FileStatuses.Processing)
             .ExecuteUpdateAsync(u => u

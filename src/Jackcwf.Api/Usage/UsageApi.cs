@@ -4,25 +4,10 @@ using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Limits;
-using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 
 namespace Jackcwf.Api.Usage;
-
-/// <summary><c>CachedRequests</c>: answers from the response cache (cost 0); <c>TokensSaved</c>: the tokens those would have used.</summary>
-public sealed record UsageTotals(long InputTokens, long OutputTokens, decimal CostUsd, int Requests, int CachedRequests = 0, long TokensSaved = 0);
-
-public sealed record ModelUsage(string Model, long InputTokens, long OutputTokens, decimal CostUsd, int Requests);
-
-public sealed record DayUsage(string Date, long InputTokens, long OutputTokens, decimal CostUsd, int Requests);
-
-public sealed record UsageReport(DateTime From, DateTime To, UsageTotals Totals, IReadOnlyList<ModelUsage> ByModel, IReadOnlyList<DayUsage> ByDay);
-
-/// <summary>One model's use by every account, and the thumbs up and down its answers got, in the period.</summary>
-public sealed record AdminModelUsage(string Model, long InputTokens, long OutputTokens, decimal CostUsd, int Requests, int ThumbsUp, int ThumbsDown);
-
-public sealed record AdminUsageReport(DateTime From, DateTime To, IReadOnlyList<AdminModelUsage> ByModel);
 
 public static class UsageApi
 {
@@ -38,11 +23,11 @@ public static class UsageApi
     }
 
     public static async Task<Results<Ok<UsageReport>, ValidationProblem, ProblemHttpResult>> GetUsageAsync(
-        ClaimsPrincipal user, AppDbContext db, UsageLedger ledger, string? from, string? to, Guid? userId, CancellationToken ct)
+        ClaimsPrincipal user, AppDbContext db, UsageLedger ledger, TimeProvider time, string? from, string? to, Guid? userId, CancellationToken ct)
     {
         // This replica's own calls are in the report at once; other replicas' within their flush interval.
         await ledger.FlushAsync(ct);
-        var (start, end, invalid) = Period(from, to);
+        var (start, end, invalid) = Period(from, to, time.GetUtcNow().UtcDateTime);
         if (invalid is not null)
         {
             return invalid;
@@ -61,10 +46,10 @@ public static class UsageApi
     }
 
     public static async Task<Results<Ok<AdminUsageReport>, ValidationProblem>> GetAdminUsageAsync(
-        AppDbContext db, UsageLedger ledger, string? from, string? to, CancellationToken ct)
+        AppDbContext db, UsageLedger ledger, TimeProvider time, string? from, string? to, CancellationToken ct)
     {
         await ledger.FlushAsync(ct);
-        var (start, end, invalid) = Period(from, to);
+        var (start, end, invalid) = Period(from, to, time.GetUtcNow().UtcDateTime);
         if (invalid is not null)
         {
             return invalid;
@@ -87,9 +72,8 @@ public static class UsageApi
     }
 
     /// <summary>The period of <c>from</c>..<c>to</c> (default: this month so far), or the problem naming the bad field.</summary>
-    private static (DateTime Start, DateTime End, ValidationProblem? Invalid) Period(string? from, string? to)
+    private static (DateTime Start, DateTime End, ValidationProblem? Invalid) Period(string? from, string? to, DateTime now)
     {
-        var now = DateTime.UtcNow;
         var start = LimitGuard.MonthStart(now);
         var end = now;
         if (from is not null)
