@@ -184,30 +184,53 @@ public sealed class GenerationStreamTests
         Assert.InRange(f.Time.GetUtcNow() - started, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(31));
     }
 
-    /// <summary>Another replica's log: knows every message, returns <paramref name="first"/> once, then waits and returns nothing.</summary>
+    [Fact]
+    public async Task Text_read_from_the_database_is_not_sent_again_when_the_log_catches_up()
+    {
+        var f = new ChatStreamFakes();
+        var id = Guid.NewGuid();
+        var remote = new RemoteLog(f.Deadlines, new LogBatch([GenerationEvent.ForDelta("He", 2)]));
+        await using var stream = f.StreamOver(remote).ReadAsync(id, 0, Ct).GetAsyncEnumerator(Ct);
+        // The writer falls silent; the database has more than the log gave.
+        f.Answers.Enqueue(ChatStreamFakes.Stored(id, "Hello", MessageStatuses.Streaming));
+        var events = new List<GenerationEvent>();
+        while (events.LastOrDefault().Data != "llo")
+        {
+            events.Add(await f.NextAsync(stream));
+        }
+        remote.Batches.Enqueue(new LogBatch([GenerationEvent.ForDelta("llo world", 11), GenerationEvent.ForFinal(ChatStreamFakes.Final(id, "Hello world", MessageStatuses.Complete))]));
+        while (!events[^1].IsFinal)
+        {
+            events.Add(await f.NextAsync(stream));
+        }
+
+        Assert.Equal("Hello world", string.Concat(events.Where(e => e.Type == GenerationEvent.Delta).Select(e => e.Data)));
+        Assert.Equal(["2", "5", "11"], events.Where(e => e.Type == GenerationEvent.Delta).Select(e => e.Id));
+    }
+
+    /// <summary>Another replica's log: knows every message, returns its batches in order, then waits and returns nothing.</summary>
     private sealed class RemoteLog(StreamDeadlines deadlines, LogBatch? first = null) : IGenerationEventLog
     {
+        public System.Collections.Concurrent.ConcurrentQueue<LogBatch> Batches { get; } = new(first is { } b ? [b] : []);
+
         public ValueTask BeginAsync(Guid messageId) => ValueTask.CompletedTask;
         public ValueTask AppendDeltaAsync(Guid messageId, string text, int endOffset) => ValueTask.CompletedTask;
         public ValueTask CompleteAsync(Guid messageId, GenerationFinal final) => ValueTask.CompletedTask;
 
-        public IGenerationLogReader? Open(Guid messageId, int fromOffset) => new Reader(deadlines, first);
+        public IGenerationLogReader? Open(Guid messageId, int fromOffset) => new Reader(deadlines, Batches);
 
-        private sealed class Reader(StreamDeadlines deadlines, LogBatch? first) : IGenerationLogReader
+        private sealed class Reader(StreamDeadlines deadlines, System.Collections.Concurrent.ConcurrentQueue<LogBatch> batches) : IGenerationLogReader
         {
-            private LogBatch? _first = first;
-
             public bool WriterIsLocal => false;
 
             public async ValueTask<LogBatch> ReadAsync(TimeSpan wait, CancellationToken ct)
             {
-                if (_first is { } batch)
+                if (batches.TryDequeue(out var batch))
                 {
-                    _first = null;
                     return batch;
                 }
                 await deadlines.Delay(wait).WaitAsync(ct);
-                return LogBatch.Empty;
+                return batches.TryDequeue(out batch) ? batch : LogBatch.Empty;
             }
 
             public void Dispose()

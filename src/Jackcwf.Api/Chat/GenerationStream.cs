@@ -65,6 +65,7 @@ public sealed class GenerationStream(
                         wait = SilenceCheck;
                     }
                     var batch = await reader.ReadAsync(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, ct);
+                    var gap = batch.Gap;
                     foreach (var ev in batch.Events)
                     {
                         if (ev.IsFinal)
@@ -72,11 +73,24 @@ public sealed class GenerationStream(
                             yield return ev;
                             yield break;
                         }
-                        sent = int.Parse(ev.Id, System.Globalization.CultureInfo.InvariantCulture);
+                        // Cut to what the client lacks: text may have come from the database since the reader opened.
+                        var end = int.Parse(ev.Id, System.Globalization.CultureInfo.InvariantCulture);
+                        var start = end - ev.Data.Length;
+                        if (end <= sent)
+                        {
+                            continue;
+                        }
+                        if (start > sent)
+                        {
+                            gap = true;
+                            break;
+                        }
+                        var missing = start >= sent ? ev : ev with { Data = ev.Data[(sent - start)..] };
+                        sent = end;
                         lastWrite = lastProgress = time.GetTimestamp();
-                        yield return ev;
+                        yield return missing;
                     }
-                    if (batch.Gap)
+                    if (gap)
                     {
                         // Redis failed or lost text: the database has everything up to its last checkpoint.
                         reader.Dispose();
