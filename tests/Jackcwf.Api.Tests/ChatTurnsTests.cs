@@ -39,6 +39,7 @@ public sealed class ChatTurnsTests : IAsyncLifetime
             ["Limits:MaxConcurrentStreamsPerUser"] = "1",
         });
         builder.Services.AddSingleton<TimeProvider>(_time);
+        builder.Services.AddSingleton<Jackcwf.ServiceDefaults.DrainState>();
         builder.AddTelemetry();
         builder.AddData();
         builder.AddAccounts();
