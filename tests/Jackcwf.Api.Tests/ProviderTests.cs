@@ -49,6 +49,98 @@ public sealed class ProviderTests(SqliteServiceFixture fx) : IClassFixture<Sqlit
         Assert.True(body.IndexOf("Paris.", StringComparison.Ordinal) < body.IndexOf("population?", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task AGatewayStreamSendsItsHeadersOnceTheProviderAcceptsBeforeTheFirstToken()
+    {
+        var u = await fx.CreateUserAsync();
+        var firstToken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        fx.Fake.Enqueue(new FakeScenario { Text = "Thought about it.", HoldFirstToken = firstToken.Task });
+        using var request = GatewayStream("openai/gpt-4o-mini", "think first");
+        // The provider holds its first token until the headers have arrived here: headers sent with
+        // the first token would never arrive, and the bound below ends the test instead of hanging it.
+        var sending = u.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct);
+        HttpResponseMessage response;
+        try
+        {
+            response = await sending.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+        }
+        catch (TimeoutException)
+        {
+            firstToken.SetResult();
+            throw new Xunit.Sdk.XunitException("The stream's headers waited for the provider's first token.");
+        }
+        using (response)
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+            Assert.Contains(response.Headers.GetValues("X-Cache").Single(), new[] { "MISS", "BYPASS" });
+            firstToken.SetResult();
+            var (text, events) = await ReadGatewayStreamAsync(response);
+            Assert.Equal("Thought about it.", text);
+            Assert.Equal("[DONE]", events[^1]);
+        }
+    }
+
+    [Fact]
+    public async Task AProviderErrorBeforeTheFirstTokenOfAGatewayStreamKeepsItsStatusForTheOfficialSdk()
+    {
+        var u = await fx.CreateUserAsync();
+        var key = (await (await u.Http.PostAsJsonAsync("api/keys", new { name = "sdk" }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("key").GetString()!;
+        var chat = new OpenAI.OpenAIClient(new System.ClientModel.ApiKeyCredential(key), new OpenAI.OpenAIClientOptions
+        {
+            Endpoint = new Uri(fx.Api.BaseUrl, "v1"),
+            RetryPolicy = new System.ClientModel.Primitives.ClientRetryPolicy(maxRetries: 0),
+        }).GetChatClient("openai/gpt-4o-mini");
+        fx.Fake.Enqueue(FakeScenario.Error(503, "upstream says no"));
+        var error = await Assert.ThrowsAsync<System.ClientModel.ClientResultException>(async () =>
+        {
+            await foreach (var _ in chat.CompleteChatStreamingAsync([new OpenAI.Chat.UserChatMessage("hello?")], cancellationToken: Ct))
+            {
+            }
+        });
+        Assert.Equal(503, error.Status);
+        Assert.Contains("provider_unavailable", error.Message);
+
+        // A provider that accepted the call and then failed before its first token: the headers went,
+        // so the error is the stream's last event, in OpenAI's shape, and no [DONE] follows.
+        fx.Fake.Enqueue(new FakeScenario { Text = "never said", StreamErrorAfterChunks = 0, ErrorStatus = 500 });
+        using var response = await u.Http.SendAsync(GatewayStream("openai/gpt-4o-mini", "fail after accepting"), HttpCompletionOption.ResponseHeadersRead, Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var (text, events) = await ReadGatewayStreamAsync(response);
+        Assert.Equal("", text);
+        var last = JsonDocument.Parse(events[^1]).RootElement.GetProperty("error");
+        Assert.StartsWith("provider_", last.GetProperty("code").GetString());
+        Assert.DoesNotContain("[DONE]", events);
+    }
+
+    private static HttpRequestMessage GatewayStream(string model, string prompt) => new(HttpMethod.Post, "v1/chat/completions")
+    {
+        Content = JsonContent.Create(new { model, stream = true, messages = new[] { new { role = "user", content = prompt } } }),
+    };
+
+    /// <summary>The text of a /v1 stream's deltas and the data of each of its events.</summary>
+    private static async Task<(string Text, List<string> Events)> ReadGatewayStreamAsync(HttpResponseMessage response)
+    {
+        var events = new List<string>();
+        var text = new System.Text.StringBuilder();
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(Ct));
+        while (await reader.ReadLineAsync(Ct) is { } line)
+        {
+            if (!line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                continue;
+            }
+            var data = line["data: ".Length..];
+            events.Add(data);
+            if (data.StartsWith('{') && JsonDocument.Parse(data).RootElement is var chunk && chunk.TryGetProperty("choices", out var choices)
+                && choices.GetArrayLength() > 0 && choices[0].GetProperty("delta").TryGetProperty("content", out var content))
+            {
+                text.Append(content.GetString());
+            }
+        }
+        return (text.ToString(), events);
+    }
+
     [Theory]
     [InlineData("openai/gpt-4o-mini", 503, 503, "provider_unavailable")]
     [InlineData("openai/gpt-4o-mini", 500, 502, "provider_unavailable")]

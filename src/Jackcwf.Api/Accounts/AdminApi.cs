@@ -1,23 +1,13 @@
 using System.Globalization;
-using System.Security.Claims;
 using Jackcwf.Api.Audit;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Limits;
-using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 
 namespace Jackcwf.Api.Accounts;
-
-public sealed record AdminUsage(decimal CostUsd, int Requests, long InputTokens, long OutputTokens);
-
-public sealed record AdminUser(Guid Id, string Email, bool IsAdmin, bool Disabled, DateTime CreatedAt, decimal? MonthlyBudgetUsd, AdminUsage Usage);
-
-public sealed record AdminUserList(IReadOnlyList<AdminUser> Items);
-
-public sealed record UpdateUserRequest(decimal? MonthlyBudgetUsd, bool? ClearBudget);
 
 public static class AdminApi
 {

@@ -77,7 +77,8 @@ public static class AiExtensions
                 PooledConnectionLifetime = TimeSpan.FromMinutes(5),
                 // Provider URLs come from operator configuration; never follow a redirect elsewhere.
                 AllowAutoRedirect = false,
-            });
+            })
+            .AddHttpMessageHandler(() => new ProviderAnswered.Handler());
         return builder;
     }
 }

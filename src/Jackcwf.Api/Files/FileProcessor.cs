@@ -22,6 +22,7 @@ public sealed class FileProcessor(
     IServiceScopeFactory scopes,
     IEmbeddingGenerator<string, Embedding<float>> embedder,
     EmbeddingModels models,
+    SchemaState schema,
     IOptions<FilesOptions> options,
     FileMetrics metrics,
     ILogger<FileProcessor> logger) : BackgroundService
@@ -37,6 +38,15 @@ public sealed class FileProcessor(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        try
+        {
+            // The sweep and the claims read the files table, which the first migration creates.
+            await schema.WhenCurrentAsync(stoppingToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
         var sweeping = SweepAsync(stoppingToken);
         try
         {

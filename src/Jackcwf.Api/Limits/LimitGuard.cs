@@ -1,48 +1,12 @@
 using System.Globalization;
 using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Ai;
-using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Telemetry;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace Jackcwf.Api.Limits;
-
-/// <summary>Why a request was refused; <see cref="Limit"/> names the limit in the problem body.</summary>
-public sealed record LimitRefusal(string Limit, TimeSpan RetryAfter, string Title, string Detail)
-{
-    public int RetryAfterSeconds => Math.Max(1, (int)Math.Ceiling(RetryAfter.TotalSeconds));
-}
-
-/// <summary>A limit refused a call inside the model pipeline (the budget reservation).</summary>
-public sealed class LimitRefusedException(LimitRefusal refusal) : Exception(refusal.Detail)
-{
-    public LimitRefusal Refusal { get; } = refusal;
-}
-
-/// <summary>Spend reserved for one call before the provider is asked; settled to the real cost after.</summary>
-public sealed record SpendReservation(Guid UserId, decimal Amount);
-
-/// <summary>The budget as the pipeline sees it: reserve before a call, settle after.</summary>
-public interface ISpendLimiter
-{
-    /// <summary>The server's cap on output tokens, for calls that set none.</summary>
-    int MaxOutputTokens { get; }
-
-    ValueTask<(SpendReservation? Reservation, LimitRefusal? Refusal)> ReserveSpendAsync(Guid userId, decimal maxCost);
-
-    ValueTask SettleSpendAsync(SpendReservation reservation, decimal actualCost);
-}
-
-/// <summary>A held concurrency slot; disposing it frees the slot.</summary>
-public sealed class GenerationSlot(ILimitStore store, string bucket, string slot) : IAsyncDisposable
-{
-    private int _released;
-
-    public ValueTask DisposeAsync() =>
-        Interlocked.Exchange(ref _released, 1) == 0 ? store.LeaveAsync(bucket, slot) : ValueTask.CompletedTask;
-}
 
 /// <summary>
 /// Applies the limits: requests per minute per user and per key, concurrent generations per user,

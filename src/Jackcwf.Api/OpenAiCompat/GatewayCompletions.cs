@@ -39,46 +39,62 @@ internal static class GatewayCompletions
     {
         var id = NewId();
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        // The stream's headers go as soon as a provider accepts the call (before its first token); a
+        // cache hit or the in-process demo model sends them with the first chunk.
+        var headers = new EarlyHeaders(http, call);
         ChunkWriter? writer = null;
         ChatFinishReason? finish = null;
         var toolCalls = 0;
         try
         {
-            await foreach (var update in client.GetStreamingResponseAsync(messages, options, http.RequestAborted))
+            using (ProviderAnswered.Listen(headers.Send))
             {
-                finish = update.FinishReason ?? finish;
-                foreach (var toolCall in update.Contents.OfType<FunctionCallContent>())
+                await foreach (var update in client.GetStreamingResponseAsync(messages, options, http.RequestAborted))
                 {
-                    writer ??= await ChunkWriter.StartAsync(http, call, id, created);
-                    await writer.ChunkAsync(ChatResponseWriting.ToolCallChunk(id, created, call.AnsweringModel.Id, toolCall, toolCalls++, first: false));
+                    finish = update.FinishReason ?? finish;
+                    foreach (var toolCall in update.Contents.OfType<FunctionCallContent>())
+                    {
+                        writer ??= await ChunkWriter.StartAsync(http, headers, id, created, call.AnsweringModel.Id);
+                        await writer.ChunkAsync(ChatResponseWriting.ToolCallChunk(id, created, call.AnsweringModel.Id, toolCall, toolCalls++, first: false));
+                    }
+                    if (update.Text is not { Length: > 0 } delta)
+                    {
+                        continue;
+                    }
+                    writer ??= await ChunkWriter.StartAsync(http, headers, id, created, call.AnsweringModel.Id);
+                    await writer.DeltaAsync(delta);
                 }
-                if (update.Text is not { Length: > 0 } delta)
-                {
-                    continue;
-                }
-                writer ??= await ChunkWriter.StartAsync(http, call, id, created);
-                await writer.DeltaAsync(delta);
             }
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
             return;
         }
-        catch (Exception ex) when (writer is null)
+        catch (Exception ex) when (!headers.Sent)
         {
             await FailedAsync(http, call, ex, logger);
             return;
         }
         catch (Exception ex)
         {
-            // Output already started: the error goes in the stream, as OpenAI's own API does.
+            // The headers (and maybe output) already went: the error goes in the stream, as OpenAI's own API does.
+            try
+            {
+                await headers.AwaitAsync();
+            }
+            catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+            {
+                return;
+            }
             var failure = ProviderFailure.Classify(ex, call.AnsweringModel.Provider);
-            logger.LogWarning("Gateway call to {Model} failed mid-stream: {Kind} ({ExceptionType})", call.AnsweringModel.Id, failure.Kind, ex.GetType().Name);
+            logger.LogWarning("Gateway call to {Model} failed {When}: {Kind} ({ExceptionType})", call.AnsweringModel.Id,
+                writer is null ? "before its first token" : "mid-stream", failure.Kind, ex.GetType().Name);
+            http.Items[WebExtensions.ProblemCodeItem] = $"provider_{failure.Kind}";
             await OpenAiCompatApi.WriteDataAsync(http, JsonSerializer.Serialize(
                 OpenAiError.Create(failure.Detail, "api_error", $"provider_{failure.Kind}"), OpenAiJsonContext.Default.OpenAiErrorResponse));
             return;
         }
-        writer ??= await ChunkWriter.StartAsync(http, call, id, created);
+        writer ??= await ChunkWriter.StartAsync(http, headers, id, created, call.AnsweringModel.Id);
         await writer.ChunkAsync(new ChatCompletionChunk(id, "chat.completion.chunk", created, call.AnsweringModel.Id,
             [new ChunkChoice(0, new ChunkDelta(null, null), FinishReason(finish))], null));
         if (includeUsage)
@@ -139,12 +155,11 @@ internal static class GatewayCompletions
             _suffix = Encoding.UTF8.GetBytes(head[(marker + "\"\\u0001\"".Length)..] + "\n\n");
         }
 
-        public static async Task<ChunkWriter> StartAsync(HttpContext http, ChatCall call, string id, long created)
+        public static async Task<ChunkWriter> StartAsync(HttpContext http, EarlyHeaders headers, string id, long created, string model)
         {
-            http.Response.Headers["X-Cache"] = call.CacheStatus;
-            Chat.SseWriter.PrepareHeaders(http);
-            var writer = new ChunkWriter(http, id, created, call.AnsweringModel.Id);
-            return writer;
+            headers.Send();
+            await headers.AwaitAsync();
+            return new ChunkWriter(http, id, created, model);
         }
 
         public async Task DeltaAsync(string delta)
@@ -168,5 +183,31 @@ internal static class GatewayCompletions
             }
             await OpenAiCompatApi.WriteDataAsync(_http, JsonSerializer.Serialize(chunk, OpenAiJsonContext.Default.ChatCompletionChunk));
         }
+    }
+
+    /// <summary>
+    /// A stream's response headers (200, <c>text/event-stream</c>, <c>X-Cache</c>), sent once: when a
+    /// provider accepts the call (<see cref="ProviderAnswered"/>, called from the provider call while this
+    /// request waits for its next update, so never beside a write), or with the first chunk.
+    /// </summary>
+    private sealed class EarlyHeaders(HttpContext http, ChatCall call)
+    {
+        private Task? _started;
+
+        public bool Sent => _started is not null;
+
+        public void Send()
+        {
+            if (_started is not null)
+            {
+                return;
+            }
+            http.Response.Headers["X-Cache"] = call.CacheStatus;
+            Chat.SseWriter.PrepareHeaders(http);
+            // A flush, not StartAsync: Kestrel's StartAsync only buffers the headers until the first write.
+            _started = http.Response.BodyWriter.FlushAsync(http.RequestAborted).AsTask();
+        }
+
+        public Task AwaitAsync() => _started ?? Task.CompletedTask;
     }
 }

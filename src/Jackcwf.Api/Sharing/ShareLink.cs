@@ -1,7 +1,3 @@
-using Jackcwf.Api.Data;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Metadata.Builders;
-
 namespace Jackcwf.Api.Sharing;
 
 /// <summary>
@@ -19,21 +15,4 @@ public sealed class ShareLink
     /// <summary>The <see cref="SharedConversation"/> as JSON: frozen when the link is created.</summary>
     public string Snapshot { get; set; } = "";
     public DateTime CreatedAt { get; set; }
-}
-
-internal sealed class ShareLinkConfiguration : IEntityTypeConfiguration<ShareLink>
-{
-    public void Configure(EntityTypeBuilder<ShareLink> e)
-    {
-        e.ToTable("share_links");
-        e.HasKey(s => s.Id);
-        e.Property(s => s.Token).HasMaxLength(64);
-        e.Property(s => s.Title).HasMaxLength(200);
-        e.HasIndex(s => s.Token).IsUnique();
-        // One link per conversation: sharing again refreshes the snapshot behind the same link.
-        e.HasIndex(s => s.ConversationId).IsUnique();
-        e.HasIndex(s => s.UserId);
-        e.HasOne<AppUser>().WithMany().HasForeignKey(s => s.UserId).OnDelete(DeleteBehavior.Cascade);
-        e.HasOne<Conversation>().WithMany().HasForeignKey(s => s.ConversationId).OnDelete(DeleteBehavior.Cascade);
-    }
 }

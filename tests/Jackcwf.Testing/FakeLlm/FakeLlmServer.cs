@@ -351,6 +351,10 @@ public sealed class FakeLlmServer : IAsyncDisposable
 
             StartEventStream(context);
             await WriteSseAsync(context, null, Chunk(new JsonObject { ["role"] = "assistant", ["content"] = "", ["refusal"] = null }, null), ct);
+            if (scenario.HoldFirstToken is { } held)
+            {
+                await held.WaitAsync(ct);
+            }
             var sent = 0;
             foreach (var piece in FakeScenario.SplitIntoChunks(text))
             {

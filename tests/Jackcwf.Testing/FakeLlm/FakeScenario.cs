@@ -53,6 +53,12 @@ public sealed partial record FakeScenario
     /// </summary>
     public bool EchoToolResult { get; init; }
 
+    /// <summary>
+    /// When set, an OpenAI stream sends its headers and its role chunk, then holds its first text chunk
+    /// until this task completes: a model that accepted the call and is still thinking.
+    /// </summary>
+    public Task? HoldFirstToken { get; init; }
+
     /// <summary>Never answers: the request stays open until the client cancels it or the server stops.</summary>
     public bool Hang { get; init; }
 

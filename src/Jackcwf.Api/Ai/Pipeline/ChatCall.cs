@@ -3,17 +3,6 @@ using Microsoft.Extensions.AI;
 
 namespace Jackcwf.Api.Ai.Pipeline;
 
-/// <summary>What a client asked of the response cache (<c>Cache-Control</c>).</summary>
-public enum CacheDirective
-{
-    /// <summary>Read and write the cache (when it is on).</summary>
-    Default,
-    /// <summary><c>no-cache</c>: do not answer from the cache, but store the fresh answer.</summary>
-    NoCache,
-    /// <summary><c>no-store</c>: neither read nor write.</summary>
-    NoStore,
-}
-
 /// <summary>
 /// One call through the pipeline: who asks (the middlewares account, limit and cache per user) and,
 /// filled in by the middlewares as the call runs, what happened (which model answered, tokens, cost,
@@ -160,70 +149,4 @@ public sealed class ChatCall
         }
         return clone;
     }
-}
-
-public static class CacheStatuses
-{
-    public const string Hit = "HIT";
-    public const string Miss = "MISS";
-    public const string Bypass = "BYPASS";
-}
-
-/// <summary>
-/// Runs callbacks around a stream: on each update, and once at its end with the exception that ended
-/// it (null when complete; an <see cref="OperationCanceledException"/> when the consumer stopped early).
-/// The middlewares that observe a call (accounting, budget, telemetry, cache) share this loop.
-/// </summary>
-internal static class StreamObserver
-{
-    public static async IAsyncEnumerable<ChatResponseUpdate> Observe(
-        IAsyncEnumerable<ChatResponseUpdate> source, Action<ChatResponseUpdate>? onUpdate, Func<Exception?, ValueTask> onEnd,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        var ended = false;
-        var e = source.GetAsyncEnumerator(cancellationToken);
-        try
-        {
-            while (true)
-            {
-                bool has;
-                try
-                {
-                    has = await e.MoveNextAsync();
-                }
-                catch (Exception ex)
-                {
-                    ended = true;
-                    await onEnd(ex);
-                    throw;
-                }
-                if (!has)
-                {
-                    ended = true;
-                    await onEnd(null);
-                    yield break;
-                }
-                onUpdate?.Invoke(e.Current);
-                yield return e.Current;
-            }
-        }
-        finally
-        {
-            if (!ended)
-            {
-                await onEnd(new OperationCanceledException("The consumer stopped reading the stream."));
-            }
-            await e.DisposeAsync();
-        }
-    }
-}
-
-public static class CacheDirectives
-{
-    /// <summary>Reads a request's <c>Cache-Control</c>: <c>no-store</c> wins over <c>no-cache</c>.</summary>
-    public static CacheDirective FromHeader(string? cacheControl) =>
-        cacheControl is null ? CacheDirective.Default
-        : cacheControl.Contains("no-store", StringComparison.OrdinalIgnoreCase) ? CacheDirective.NoStore
-        : cacheControl.Contains("no-cache", StringComparison.OrdinalIgnoreCase) ? CacheDirective.NoCache
-        : CacheDirective.Default;
 }

@@ -4,64 +4,12 @@ using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using Jackcwf.Api.Telemetry;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Caching.Hybrid;
 
 namespace Jackcwf.Api.Ai.Pipeline;
-
-/// <summary>A stored answer: its text as it was streamed (chunk by chunk), so a hit streams the same way.</summary>
-public sealed record CachedAnswer(string Model, List<string> Chunks, string? FinishReason, long InputTokens, long OutputTokens);
-
-/// <summary>Earlier prompts of one scope (user, model, parameters, conversation so far) with their embeddings.</summary>
-public sealed record SemanticIndex(List<SemanticEntry> Entries);
-
-public sealed record SemanticEntry(float[] Vector, string Key);
-
-[JsonSerializable(typeof(CachedAnswer))]
-[JsonSerializable(typeof(SemanticIndex))]
-internal sealed partial class ResponseCacheJsonContext : JsonSerializerContext;
-
-/// <summary>Where cached answers live: HybridCache (memory, plus Redis as the shared level when configured).</summary>
-public interface IResponseCacheStore
-{
-    ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken) where T : class;
-
-    ValueTask SetAsync<T>(string key, T value, TimeSpan ttl, CancellationToken cancellationToken) where T : class;
-}
-
-public sealed class HybridResponseCacheStore(HybridCache cache) : IResponseCacheStore
-{
-    private static readonly HybridCacheEntryOptions ReadOnly = new()
-    {
-        Flags = HybridCacheEntryFlags.DisableLocalCacheWrite | HybridCacheEntryFlags.DisableDistributedCacheWrite,
-    };
-
-    // HybridCache has no plain "get": a factory that yields nothing, with writes disabled, is one.
-    public ValueTask<T?> GetAsync<T>(string key, CancellationToken cancellationToken) where T : class =>
-        cache.GetOrCreateAsync(key, static _ => ValueTask.FromResult<T?>(null), ReadOnly, cancellationToken: cancellationToken);
-
-    public ValueTask SetAsync<T>(string key, T value, TimeSpan ttl, CancellationToken cancellationToken) where T : class =>
-        cache.SetAsync(key, value, new HybridCacheEntryOptions { Expiration = ttl, LocalCacheExpiration = ttl }, cancellationToken: cancellationToken);
-}
-
-/// <summary>HybridCache's serializer for the cache's records, source-generated.</summary>
-internal sealed class JsonHybridSerializer<T>(JsonTypeInfo<T> type) : IHybridCacheSerializer<T>
-{
-    public T Deserialize(ReadOnlySequence<byte> source)
-    {
-        var reader = new Utf8JsonReader(source);
-        return JsonSerializer.Deserialize(ref reader, type)!;
-    }
-
-    public void Serialize(T value, IBufferWriter<byte> target)
-    {
-        using var writer = new Utf8JsonWriter(target);
-        JsonSerializer.Serialize(writer, value, type);
-    }
-}
 
 /// <summary>
 /// The response cache. Exact: the key is a hash of the scope (the user unless the scope is global),

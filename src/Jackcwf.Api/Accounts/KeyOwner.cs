@@ -1,0 +1,3 @@
+namespace Jackcwf.Api.Accounts;
+
+public sealed record KeyOwner(Guid KeyId, Guid UserId);

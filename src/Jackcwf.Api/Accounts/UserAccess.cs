@@ -1,0 +1,3 @@
+namespace Jackcwf.Api.Accounts;
+
+public sealed record UserAccess(Guid UserId, string Email, bool IsDisabled, decimal? MonthlyBudgetUsd, IReadOnlyList<string> Roles, string? SecurityStamp = null);
