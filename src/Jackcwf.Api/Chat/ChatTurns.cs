@@ -34,11 +34,11 @@ public sealed record Turn(
     Task<string>? CacheDecision = null, GenerationSlot? StreamSlot = null);
 
 /// <summary>
-/// Starts a turn as one unit: checks the request, takes every limit (stream slot, quota, budget,
-/// concurrency) before anything is stored, then stores the user's message, the answer's placeholder,
-/// the conversation's new time and title, attached files and the Idempotency-Key in one transaction,
-/// and starts the generation. Refusals store nothing. The reads and the write share one database
-/// connection (a pooled connection is reset each time it is taken).
+/// Starts a turn as one unit: checks the request and the limits (stream slot, quota, budget), stores
+/// the user's message, the answer's placeholder, the conversation's new time and title, attached files
+/// and the Idempotency-Key in one transaction that commits only once the concurrency slot is taken,
+/// and starts the generation. Refusals store nothing (no store-then-delete). The reads and the write
+/// share one database connection (a pooled connection is reset each time it is taken).
 /// </summary>
 public sealed class ChatTurns(
     AppDbContext db, ModelCatalog catalog, GenerationRunner runner, LimitGuard guard, DocumentRetrieval documents, JackcwfMetrics metrics,
@@ -202,18 +202,6 @@ public sealed class ChatTurns(
         }
         var history = await ContextWindow.BuildAsync(db, limits.Value, conversation.SystemPrompt, nodes, userMessage, ct);
 
-        // The last limit, taken before anything is stored: a refused turn leaves nothing behind.
-        var (slot, refusal) = await guard.TakeSlotAsync(userId);
-        if (refusal is not null)
-        {
-            // A request with the same key may have won the race meanwhile (and taken the slot): answer as it does.
-            if (key.Length > 0 && await FindKeyAsync(userId, key, ct) is { } winner)
-            {
-                return await ReplayAsync(winner, id, hash, ct);
-            }
-            return new Turn(Refused(refusal));
-        }
-
         var assistantAt = time.UtcNowForStorage();
         var assistant = new Message
         {
@@ -240,23 +228,17 @@ public sealed class ChatTurns(
                 UserMessageId = userMessage.Id, AssistantMessageId = assistant.Id, CreatedAt = now,
             });
         }
-        try
-        {
-            // One transaction: both messages, the conversation, the files and the key, or nothing.
-            await db.SaveChangesAsync(ct);
-        }
-        catch (DbUpdateException) when (key.Length > 0)
+        var (slot, refusal, duplicate) = await StoreAsync(userId, key.Length > 0, ct);
+        if (duplicate)
         {
             // Another request with the same key won the race (here or on another replica): answer as it does.
-            await slot!.DisposeAsync();
             db.ChangeTracker.Clear();
             var winner = await FindKeyAsync(userId, key, ct) ?? throw new InvalidOperationException("The Idempotency-Key conflict has no winner.");
             return await ReplayAsync(winner, id, hash, ct);
         }
-        catch
+        if (refusal is not null)
         {
-            await slot!.DisposeAsync();
-            throw;
+            return new Turn(Refused(refusal));
         }
         if (!regenerate)
         {
@@ -279,6 +261,53 @@ public sealed class ChatTurns(
             assistant.Id, id, userId, userMessage.Id, assistantAt, model, history, request.AcceptedTimestamp, guard.Options.MaxOutputTokens,
             request.ApiKeyId, slot, cache, retrieval?.Sources));
         return new Turn(null, MessageDto.From(userMessage), assistant.Id, generation.Outcome, generation.CacheDecision);
+    }
+
+    /// <summary>
+    /// The turn's one transaction: the staged rows are written, the concurrency slot is taken, and only
+    /// then is it committed. A refused slot rolls it back, so nothing is stored and nothing is deleted. A
+    /// duplicate of the same Idempotency-Key waits on the key's unique index until the first commits, then
+    /// fails and replays it: duplicates never take a slot.
+    /// </summary>
+    private async Task<(GenerationSlot? Slot, LimitRefusal? Refusal, bool Duplicate)> StoreAsync(Guid userId, bool keyed, CancellationToken ct)
+    {
+        (GenerationSlot? Slot, LimitRefusal? Refusal, bool Duplicate) result = default;
+        // Retried as a unit on a failover (EF's rule for a transaction of our own); the rows keep their ids.
+        await db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            result = default;
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            try
+            {
+                await db.SaveChangesAsync(acceptAllChangesOnSuccess: false, ct);
+            }
+            catch (DbUpdateException) when (keyed)
+            {
+                result.Duplicate = true;
+                return;
+            }
+            var (slot, refusal) = await guard.TakeSlotAsync(userId);
+            if (refusal is not null)
+            {
+                result.Refusal = refusal;
+                return;
+            }
+            try
+            {
+                await transaction.CommitAsync(ct);
+            }
+            catch
+            {
+                await slot!.DisposeAsync();
+                throw;
+            }
+            result.Slot = slot;
+        });
+        if (result.Slot is not null)
+        {
+            db.ChangeTracker.AcceptAllChanges();
+        }
+        return result;
     }
 
     private Task<IdempotencyRecord?> FindKeyAsync(Guid userId, string key, CancellationToken ct) =>
