@@ -184,17 +184,6 @@ public sealed class MixedVersionTests
         return output;
     }
 
-    private static async Task<(int Code, string Output)> RunAsync(string file, string[] args, string workingDirectory, CancellationToken ct)
-    {
-        var start = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory };
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(ct);
-        var stderr = process.StandardError.ReadToEndAsync(ct);
-        await process.WaitForExitAsync(ct);
-        return (process.ExitCode, await stdout + await stderr);
-    }
+    private static Task<(int ExitCode, string Output)> RunAsync(string file, string[] args, string workingDirectory, CancellationToken ct) =>
+        ExternalCommand.RunAsync(file, args, Timeout.InfiniteTimeSpan, ct, workingDirectory);
 }

@@ -6,7 +6,19 @@ namespace Jackcwf.Testing;
 /// <summary>Runs a tool to completion and captures its output.</summary>
 public static class ExternalCommand
 {
-    public static async Task<(int ExitCode, string Output)> RunAsync(string file, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken = default)
+    /// <summary>The full path of <paramref name="name"/> in a folder on PATH, or null when it is not installed.</summary>
+    public static string? FindOnPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "")
+            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(dir => Path.Combine(dir, name))
+            .FirstOrDefault(File.Exists);
+
+    /// <summary>
+    /// Runs <paramref name="file"/> and returns its exit code with stdout and stderr interleaved as printed;
+    /// kills it (and throws <see cref="TimeoutException"/>) when it runs longer than <paramref name="timeout"/>.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(
+        string file, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken = default, string? workingDirectory = null)
     {
         var start = new ProcessStartInfo(file)
         {
@@ -14,6 +26,10 @@ public static class ExternalCommand
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (workingDirectory is not null)
+        {
+            start.WorkingDirectory = workingDirectory;
+        }
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
@@ -49,10 +65,12 @@ public static class ExternalCommand
         return (process.ExitCode, Text(output));
     }
 
-    public static async Task<string> RunCheckedAsync(string file, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken = default)
+    /// <summary>Like <see cref="RunAsync"/>, and throws with the output when the exit code is not 0.</summary>
+    public static async Task<string> RunCheckedAsync(
+        string file, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken = default, string? workingDirectory = null)
     {
         var list = arguments.ToList();
-        var (exitCode, output) = await RunAsync(file, list, timeout, cancellationToken);
+        var (exitCode, output) = await RunAsync(file, list, timeout, cancellationToken, workingDirectory);
         return exitCode == 0
             ? output
             : throw new InvalidOperationException($"{file} {string.Join(' ', list)} failed with exit code {exitCode}:\n{output}");

@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 
 namespace Jackcwf.Testing;
 
@@ -11,6 +13,7 @@ public static class FreePort
     // 20000s are left to tests and scripts that use fixed ports.
     private const int ReusableLow = 12000;
     private const int ReusableHigh = 20000;
+    private static readonly ConcurrentDictionary<(int Low, int High), StrongBox<int>> RangeCursors = new();
 
     /// <summary>A port the kernel just handed out; fine for a server that binds it right away and never restarts.</summary>
     public static int Get()
@@ -36,6 +39,27 @@ public static class FreePort
         }
 
         throw new InvalidOperationException($"No free port found between {ReusableLow} and {ReusableHigh}.");
+    }
+
+    /// <summary>
+    /// A free port in [<paramref name="low"/>, <paramref name="high"/>), for a test project that keeps to its own
+    /// block of ports. Successive calls walk the block from a random start, so two services started one after the
+    /// other never get the same port even before the first has bound it.
+    /// </summary>
+    public static int InRange(int low, int high, int? exclude = null)
+    {
+        var size = high - low;
+        var cursor = RangeCursors.GetOrAdd((low, high), _ => new StrongBox<int>(Random.Shared.Next(0, Math.Min(200, size))));
+        for (var attempt = 0; attempt < size; attempt++)
+        {
+            var port = low + (int)((uint)Interlocked.Increment(ref cursor.Value) % (uint)size);
+            if (port != exclude && IsFree(port))
+            {
+                return port;
+            }
+        }
+
+        throw new InvalidOperationException($"No free port between {low} and {high - 1}.");
     }
 
     /// <summary>Whether nothing listens on <paramref name="port"/> of 127.0.0.1 right now.</summary>

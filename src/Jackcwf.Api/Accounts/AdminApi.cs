@@ -26,10 +26,10 @@ public static class AdminApi
         return app;
     }
 
-    public static async Task<Ok<AdminUserList>> ListUsersAsync(AppDbContext db, Usage.UsageLedger ledger, CancellationToken ct)
+    public static async Task<Ok<AdminUserList>> ListUsersAsync(AppDbContext db, Usage.UsageLedger ledger, TimeProvider time, CancellationToken ct)
     {
         await ledger.FlushAsync(ct);
-        var start = LimitGuard.MonthStart(DateTime.UtcNow);
+        var start = LimitGuard.MonthStart(time.GetUtcNow().UtcDateTime);
         var users = await db.Users.AsNoTracking().OrderBy(u => u.CreatedAt)
             .Select(u => new { u.Id, u.Email, u.IsDisabled, u.CreatedAt, u.MonthlyBudgetUsd }).ToListAsync(ct);
         var admins = (await (from ur in db.UserRoles join r in db.Roles on ur.RoleId equals r.Id where r.Name == AppRole.Admin select ur.UserId).ToListAsync(ct)).ToHashSet();

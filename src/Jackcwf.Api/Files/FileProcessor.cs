@@ -25,6 +25,7 @@ public sealed class FileProcessor(
     SchemaState schema,
     IOptions<FilesOptions> options,
     FileMetrics metrics,
+    TimeProvider time,
     ILogger<FileProcessor> logger) : BackgroundService
 {
     private const int EmbedBatch = 32;
@@ -73,7 +74,7 @@ public sealed class FileProcessor(
                 {
                     await using var scope = scopes.CreateAsyncScope();
                     var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-                    var now = TimeProvider.System.UtcNowForStorage();
+                    var now = time.UtcNowForStorage();
                     var ids = await db.Set<StoredFile>().AsNoTracking()
                         .Where(f => f.Status == FileStatuses.Processing && (f.ClaimExpiresAt == null || f.ClaimExpiresAt < now))
                         .OrderBy(f => f.CreatedAt).Select(f => f.Id).Take(100).ToListAsync(ct);
@@ -150,7 +151,7 @@ public sealed class FileProcessor(
                 {
                     db.Add(new FileChunk
                     {
-                        Id = TimeProvider.System.NewId(), FileId = id, UserId = file.UserId, ChunkIndex = i + j, Text = batch[j],
+                        Id = time.NewId(), FileId = id, UserId = file.UserId, ChunkIndex = i + j, Text = batch[j],
                         Embedding = ToBytes(vectors[j].Vector.Span),
                     });
                 }
@@ -190,7 +191,7 @@ public sealed class FileProcessor(
 
     private async Task<bool> ClaimAsync(AppDbContext db, Guid id, CancellationToken ct)
     {
-        var now = TimeProvider.System.UtcNowForStorage();
+        var now = time.UtcNowForStorage();
         var until = now.AddSeconds(options.Value.ClaimSeconds);
         var me = InstanceId;
         return await db.Set<StoredFile>()
@@ -204,7 +205,7 @@ public sealed class FileProcessor(
     {
         var me = InstanceId;
         var model = status == FileStatuses.Ready ? models.DefaultId : null;
-        var now = TimeProvider.System.UtcNowForStorage();
+        var now = time.UtcNowForStorage();
         await db.Set<StoredFile>()
             .Where(f => f.Id == id && f.ClaimedBy == me && f.Status == FileStatuses.Processing)
             .ExecuteUpdateAsync(u => u

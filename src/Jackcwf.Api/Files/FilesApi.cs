@@ -36,7 +36,7 @@ public static class FilesApi
 
     public static async Task<IResult> UploadAsync(
         HttpContext http, ClaimsPrincipal user, AppDbContext db, IAuditLog audit, FileProcessor processor, JackcwfMetrics metrics,
-        IOptions<FilesOptions> options, CancellationToken ct)
+        IOptions<FilesOptions> options, TimeProvider time, CancellationToken ct)
     {
         var o = options.Value;
         var request = http.Request;
@@ -104,10 +104,10 @@ public static class FilesApi
             return TypedResults.Problem(problem);
         }
 
-        var now = TimeProvider.System.UtcNowForStorage();
+        var now = time.UtcNowForStorage();
         var file = new StoredFile
         {
-            Id = TimeProvider.System.NewId(), UserId = userId, Name = u.Name, ContentType = contentType, Size = data.Length,
+            Id = time.NewId(), UserId = userId, Name = u.Name, ContentType = contentType, Size = data.Length,
             Status = FileStatuses.Processing, CreatedAt = now, Data = data,
             // Claimed for this replica, which starts at once; another takes over only if this one dies.
             ClaimedBy = processor.InstanceId, ClaimExpiresAt = now.AddSeconds(o.ClaimSeconds),

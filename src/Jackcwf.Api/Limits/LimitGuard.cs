@@ -15,11 +15,13 @@ namespace Jackcwf.Api.Limits;
 /// </summary>
 public sealed class LimitGuard(
     ILimitStore store, IOptions<LimitsOptions> options, UserAccessCache access, IServiceScopeFactory scopes, JackcwfMetrics metrics,
-    Usage.UsageLedger ledger) : ISpendLimiter
+    Usage.UsageLedger ledger, TimeProvider time) : ISpendLimiter
 {
     private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
 
     public LimitsOptions Options => options.Value;
+
+    private DateTime Now => time.GetUtcNow().UtcDateTime;
 
     public int MaxOutputTokens => options.Value.MaxOutputTokens;
 
@@ -75,9 +77,9 @@ public sealed class LimitGuard(
         return BudgetRefusal(b);
     }
 
-    private static LimitRefusal BudgetRefusal(decimal budget)
+    private LimitRefusal BudgetRefusal(decimal budget)
     {
-        var now = DateTime.UtcNow;
+        var now = Now;
         var nextMonth = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc).AddMonths(1);
         return new("budget", nextMonth - now, "Monthly budget reached",
             $"This account has spent its monthly budget of ${budget.ToString("0.00", CultureInfo.InvariantCulture)}. Free models still work; an administrator can raise the budget.");
@@ -116,12 +118,12 @@ public sealed class LimitGuard(
 
     public async ValueTask<decimal> MonthlySpendAsync(Guid userId)
     {
-        var month = MonthKey(DateTime.UtcNow);
+        var month = MonthKey(Now);
         if (await store.GetSpendAsync(userId, month) is { } known)
         {
             return known;
         }
-        var start = MonthStart(DateTime.UtcNow);
+        var start = MonthStart(Now);
         // The seed reads the ledger: this replica's queued lines first. Another replica's queued lines (at most its
         // flush interval's) are missed only if the store lost the month's spend while they waited.
         await ledger.FlushAsync(CancellationToken.None);
@@ -145,7 +147,7 @@ public sealed class LimitGuard(
         }
         var budget = (await access.GetAsync(userId))?.MonthlyBudgetUsd ?? options.Value.DefaultMonthlyBudgetUsd;
         await MonthlySpendAsync(userId); // seeds the store from the ledger once per user and month
-        if (await store.TryReserveSpendAsync(userId, MonthKey(DateTime.UtcNow), maxCost, budget))
+        if (await store.TryReserveSpendAsync(userId, MonthKey(Now), maxCost, budget))
         {
             return (new SpendReservation(userId, maxCost), null);
         }
@@ -157,7 +159,7 @@ public sealed class LimitGuard(
     public ValueTask SettleSpendAsync(SpendReservation reservation, decimal actualCost) =>
         actualCost == reservation.Amount ? ValueTask.CompletedTask : AddSpendAsync(reservation.UserId, actualCost - reservation.Amount);
 
-    public ValueTask AddSpendAsync(Guid userId, decimal cost) => store.AddSpendAsync(userId, MonthKey(DateTime.UtcNow), cost);
+    public ValueTask AddSpendAsync(Guid userId, decimal cost) => store.AddSpendAsync(userId, MonthKey(Now), cost);
 
     public static string MonthKey(DateTime t) => t.ToString("yyyy-MM", CultureInfo.InvariantCulture);
 

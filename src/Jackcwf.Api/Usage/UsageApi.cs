@@ -23,11 +23,11 @@ public static class UsageApi
     }
 
     public static async Task<Results<Ok<UsageReport>, ValidationProblem, ProblemHttpResult>> GetUsageAsync(
-        ClaimsPrincipal user, AppDbContext db, UsageLedger ledger, string? from, string? to, Guid? userId, CancellationToken ct)
+        ClaimsPrincipal user, AppDbContext db, UsageLedger ledger, TimeProvider time, string? from, string? to, Guid? userId, CancellationToken ct)
     {
         // This replica's own calls are in the report at once; other replicas' within their flush interval.
         await ledger.FlushAsync(ct);
-        var (start, end, invalid) = Period(from, to);
+        var (start, end, invalid) = Period(from, to, time.GetUtcNow().UtcDateTime);
         if (invalid is not null)
         {
             return invalid;
@@ -46,10 +46,10 @@ public static class UsageApi
     }
 
     public static async Task<Results<Ok<AdminUsageReport>, ValidationProblem>> GetAdminUsageAsync(
-        AppDbContext db, UsageLedger ledger, string? from, string? to, CancellationToken ct)
+        AppDbContext db, UsageLedger ledger, TimeProvider time, string? from, string? to, CancellationToken ct)
     {
         await ledger.FlushAsync(ct);
-        var (start, end, invalid) = Period(from, to);
+        var (start, end, invalid) = Period(from, to, time.GetUtcNow().UtcDateTime);
         if (invalid is not null)
         {
             return invalid;
@@ -72,9 +72,8 @@ public static class UsageApi
     }
 
     /// <summary>The period of <c>from</c>..<c>to</c> (default: this month so far), or the problem naming the bad field.</summary>
-    private static (DateTime Start, DateTime End, ValidationProblem? Invalid) Period(string? from, string? to)
+    private static (DateTime Start, DateTime End, ValidationProblem? Invalid) Period(string? from, string? to, DateTime now)
     {
-        var now = DateTime.UtcNow;
         var start = LimitGuard.MonthStart(now);
         var end = now;
         if (from is not null)

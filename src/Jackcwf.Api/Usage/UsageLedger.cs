@@ -42,7 +42,7 @@ public sealed class UsageLedgerOptions
 /// and the ledger only seeds it when the store has no value for the month.
 /// Written with <see cref="BatchCommands"/>: EF Core's <c>SaveChanges</c> sends one <c>INSERT</c> statement per row.
 /// </remarks>
-public sealed class UsageLedger(IServiceScopeFactory scopes, IOptions<UsageLedgerOptions> options, ILogger<UsageLedger> logger)
+public sealed class UsageLedger(IServiceScopeFactory scopes, IOptions<UsageLedgerOptions> options, TimeProvider time, ILogger<UsageLedger> logger)
     : IUsageRecorder, IHostedService
 {
     public const string Chat = "chat";
@@ -81,8 +81,8 @@ public sealed class UsageLedger(IServiceScopeFactory scopes, IOptions<UsageLedge
     {
         var row = new UsageRecord
         {
-            Id = TimeProvider.System.NewId(), UserId = userId, ApiKeyId = apiKeyId, Model = model, Source = source,
-            InputTokens = (int)inputTokens, OutputTokens = (int)outputTokens, CostUsd = costUsd, CreatedAt = TimeProvider.System.UtcNowForStorage(),
+            Id = time.NewId(), UserId = userId, ApiKeyId = apiKeyId, Model = model, Source = source,
+            InputTokens = (int)inputTokens, OutputTokens = (int)outputTokens, CostUsd = costUsd, CreatedAt = time.UtcNowForStorage(),
             Cached = cached, TokensSaved = (int)tokensSaved,
         };
         if (!_queue.Writer.TryWrite(row))

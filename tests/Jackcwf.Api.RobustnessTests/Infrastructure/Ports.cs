@@ -6,20 +6,5 @@ namespace Jackcwf.Api.RobustnessTests.Infrastructure;
 /// </summary>
 internal static class Ports
 {
-    private const int Low = 23100;
-    private const int High = 23999;
-    private static int _next = Low + Random.Shared.Next(0, 200);
-
-    public static int Next()
-    {
-        for (var attempt = 0; attempt < High - Low; attempt++)
-        {
-            var port = Low + ((Interlocked.Increment(ref _next) - Low) % (High - Low));
-            if (FreePort.IsFree(port))
-            {
-                return port;
-            }
-        }
-        throw new InvalidOperationException($"No free port between {Low} and {High}.");
-    }
+    public static int Next() => FreePort.InRange(23100, 23999);
 }

@@ -53,14 +53,7 @@ public sealed class DeployedService : IAsyncLifetime
         WorkingDirectory = WorkingDirectory,
     };
 
-    public static int FreePort(int? exclude = null)
-    {
-        for (var port = FirstPort + Random.Shared.Next(0, 200); port <= LastPort; port++)
-        {
-            if (port != exclude && Jackcwf.Testing.FreePort.IsFree(port)) return port;
-        }
-        throw new InvalidOperationException($"No free port in {FirstPort}-{LastPort}.");
-    }
+    public static int FreePort(int? exclude = null) => Jackcwf.Testing.FreePort.InRange(FirstPort, LastPort + 1, exclude);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,9 +1,11 @@
+using Jackcwf.Testing;
+
 namespace Jackcwf.DeploymentTests.Infrastructure;
 
-/// <summary>Paths inside the repository, found by walking up to the folder that holds Jackcwf.slnx.</summary>
+/// <summary>Paths inside the repository (<see cref="RepoPaths.Root"/>: the folder that holds Jackcwf.slnx).</summary>
 public static class Repo
 {
-    public static string Root { get; } = FindRoot();
+    public static string Root => RepoPaths.Root;
 
     public static string PathOf(params string[] parts) => Path.Combine([Root, .. parts]);
 
@@ -47,14 +49,5 @@ public static class Repo
                 if (extensions.Any(e => file.EndsWith(e, StringComparison.Ordinal))) yield return file;
             }
         }
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Jackcwf.slnx"))) return dir.FullName;
-        }
-        throw new InvalidOperationException("Jackcwf.slnx not found above " + AppContext.BaseDirectory);
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Jackcwf.Testing;
 
 namespace Jackcwf.DeploymentTests.Infrastructure;
 
@@ -13,10 +14,7 @@ public static class Tool
     /// <summary>Fails the test with an actionable message when a required tool is not installed.</summary>
     public static string Require(string name, string howToInstall)
     {
-        var found = (Environment.GetEnvironmentVariable("PATH") ?? "")
-            .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Select(dir => Path.Combine(dir, name))
-            .FirstOrDefault(File.Exists);
+        var found = ExternalCommand.FindOnPath(name);
         Assert.True(found is not null, $"'{name}' is not installed or not on PATH; {howToInstall}.");
         return found!;
     }

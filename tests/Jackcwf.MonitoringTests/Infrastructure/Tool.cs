@@ -1,5 +1,4 @@
-using System.Diagnostics;
-using System.Text;
+using Jackcwf.Testing;
 
 namespace Jackcwf.MonitoringTests.Infrastructure;
 
@@ -26,13 +25,9 @@ public static class Tool
     /// <summary>Absolute path of <paramref name="name"/> on PATH; fails with the package to install when it is missing.</summary>
     public static string Require(string name)
     {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        if (ExternalCommand.FindOnPath(name) is { } path)
         {
-            var candidate = Path.Combine(dir, name);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
+            return path;
         }
 
         var package = Packages.GetValueOrDefault(name, name);
@@ -42,60 +37,9 @@ public static class Tool
 
     public static async Task<ToolResult> RunAsync(string name, IEnumerable<string> arguments, string? workingDirectory = null, TimeSpan? timeout = null)
     {
-        var start = new ProcessStartInfo(Require(name))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? MonitoringFiles.Directory,
-        };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        var commandLine = name + " " + string.Join(' ', start.ArgumentList);
-        var output = new StringBuilder();
-        using var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, e) => Append(output, e.Data);
-        process.ErrorDataReceived += (_, e) => Append(output, e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(2));
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"`{commandLine}` did not finish in time. Output so far:\n{Text(output)}");
-        }
-
-        // The asynchronous readers may still hold the last lines.
-        process.WaitForExit();
-        return new ToolResult(process.ExitCode, Text(output), commandLine);
-    }
-
-    private static void Append(StringBuilder output, string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (output)
-        {
-            output.AppendLine(line);
-        }
-    }
-
-    private static string Text(StringBuilder output)
-    {
-        lock (output)
-        {
-            return output.ToString();
-        }
+        var list = arguments.ToList();
+        var (exitCode, output) = await ExternalCommand.RunAsync(
+            Require(name), list, timeout ?? TimeSpan.FromMinutes(2), workingDirectory: workingDirectory ?? MonitoringFiles.Directory);
+        return new ToolResult(exitCode, output, name + " " + string.Join(' ', list));
     }
 }

@@ -215,16 +215,8 @@ public sealed partial class DataTierFixture : IAsyncLifetime
     private static Task RunAsPostgresAsync(string tool, IEnumerable<string> arguments) =>
         Environment.IsPrivilegedProcess ? RunAsync("runuser", ["-u", "postgres", "--", tool, .. arguments]) : RunAsync(tool, arguments);
 
-    private static async Task RunAsync(string file, IEnumerable<string> arguments)
-    {
-        var start = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments) start.ArgumentList.Add(argument);
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
-        Assert.True(process.ExitCode == 0, $"{file} {string.Join(' ', start.ArgumentList)} failed:\n{await output}{await error}");
-    }
+    private static Task RunAsync(string file, IEnumerable<string> arguments) =>
+        ExternalCommand.RunCheckedAsync(file, arguments, Timeout.InfiniteTimeSpan, TestContext.Current.CancellationToken);
 
     public async ValueTask DisposeAsync()
     {
