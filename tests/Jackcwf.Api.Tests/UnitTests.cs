@@ -216,61 +216,6 @@ public sealed class DemoModelTests
     }
 }
 
-public sealed class EventLogTests
-{
-    [Fact]
-    public async Task ReadingFromAnOffsetInsideADeltaReturnsOnlyTheMissingPart()
-    {
-        using var log = new InProcessGenerationEventLog();
-        var id = Guid.NewGuid();
-        await log.BeginAsync(id);
-        await log.AppendDeltaAsync(id, "Hello ", 6);
-        await log.AppendDeltaAsync(id, "brave ", 12);
-        await log.AppendDeltaAsync(id, "world", 17);
-        await log.CompleteAsync(id, new GenerationEvent(GenerationEvent.Done, "17", "{}"));
-        Assert.True(log.TryRead(id, 8, TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken, out var events));
-        var read = new List<GenerationEvent>();
-        await foreach (var e in events)
-        {
-            read.Add(e);
-        }
-        Assert.Equal(["ave ", "world"], read.Where(e => e.Type == GenerationEvent.Delta).Select(e => e.Data));
-        Assert.Equal(["12", "17"], read.Where(e => e.Type == GenerationEvent.Delta).Select(e => e.Id));
-        Assert.Equal(GenerationEvent.Done, read[^1].Type);
-        Assert.False(log.TryRead(Guid.NewGuid(), 0, TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken, out _));
-    }
-
-    [Fact]
-    public async Task WaitingReadersGetKeepAlivesThenNewDeltas()
-    {
-        using var log = new InProcessGenerationEventLog();
-        var id = Guid.NewGuid();
-        await log.BeginAsync(id);
-        Assert.True(log.TryRead(id, 0, TimeSpan.FromMilliseconds(50), TestContext.Current.CancellationToken, out var events));
-        var keptAlive = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var reader = Task.Run(async () =>
-        {
-            var got = new List<GenerationEvent>();
-            await foreach (var e in events)
-            {
-                got.Add(e);
-                if (e.Type == GenerationEvent.KeepAlive)
-                {
-                    keptAlive.TrySetResult();
-                }
-            }
-            return got;
-        });
-        // The delta comes once the waiting reader has had a keep-alive (a fixed delay fails on a loaded machine).
-        await keptAlive.Task.WaitAsync(TestContext.Current.CancellationToken);
-        await log.AppendDeltaAsync(id, "late", 4);
-        await log.CompleteAsync(id, new GenerationEvent(GenerationEvent.Done, "4", "{}"));
-        var all = await reader;
-        Assert.Contains(all, e => e.Type == GenerationEvent.KeepAlive);
-        Assert.Equal("late", all.Single(e => e.Type == GenerationEvent.Delta).Data);
-    }
-}
-
 public sealed class ProviderFailureTests
 {
     [Fact]

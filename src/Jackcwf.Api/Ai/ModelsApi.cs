@@ -35,6 +35,8 @@ public static class AiExtensions
         s.AddSingleton<IValidateOptions<ResponseCacheOptions>, ValidateResponseCacheOptions>();
         s.AddSingleton<ModelCatalog>();
         s.AddSingleton<ChatClientProvider>();
+        // The /v1 chat gateway's one service (OpenAiCompat/): checks, limits, then the call through this pipeline.
+        s.AddSingleton<OpenAiCompat.GatewayCalls>();
         // Built at start-up (the generation runner needs it). The pipeline's series exist from then on
         // at 0: a closed circuit per configured endpoint, no fallback yet per configured pair, no response
         // cache hit, miss or saved token yet when the cache is on. Alerts

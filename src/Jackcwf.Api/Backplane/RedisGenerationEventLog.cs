@@ -1,10 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.Runtime.CompilerServices;
 using System.Text;
 using Jackcwf.Api.Chat;
-using Jackcwf.Api.Data;
-using Microsoft.EntityFrameworkCore;
 using StackExchange.Redis;
 
 namespace Jackcwf.Api.Backplane;
@@ -18,8 +15,9 @@ namespace Jackcwf.Api.Backplane;
 /// Stream entries carry <c>t</c> (type), <c>e</c> (character offset where the entry ends, the SSE id)
 /// and <c>d</c> (text, or the final event's JSON). A writer always sends the text from the last offset
 /// Redis acknowledged, so a failed write never leaves a hole; a reader that still finds one (Redis
-/// restarted and lost the stream) fills it from the database checkpoint. Readers fall back to the
-/// database whenever Redis fails and settle from it when the owner stops writing (a killed replica).
+/// restarted and lost the stream) reports a gap, which <see cref="GenerationStream"/> fills from the
+/// database checkpoint, as it does whenever Redis fails or the owner stops writing (a killed replica).
+/// Storage only: nothing here knows about the runner, the database or SSE.
 /// </remarks>
 internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
 {
@@ -35,9 +33,6 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
     /// <summary>Readers re-read the stream this often even without a notification (one may be lost in a reconnect).</summary>
     private static readonly TimeSpan Poll = TimeSpan.FromSeconds(1);
 
-    /// <summary>After this long without new text a reader asks the database whether the owner is still alive.</summary>
-    private static readonly TimeSpan SilenceCheck = TimeSpan.FromSeconds(2);
-
     private const string AppendScript = """
         local id = redis.call('XADD', KEYS[1], '*', 't', ARGV[1], 'e', ARGV[2], 'd', ARGV[3])
         redis.call('PEXPIRE', KEYS[1], ARGV[4])
@@ -50,30 +45,21 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
     private readonly ConcurrentDictionary<Guid, Writer> _writers = new();
     private readonly IConnectionMultiplexer _redis;
     private readonly RedisNotifications _notifications;
-    private readonly IServiceScopeFactory _scopes;
-    private readonly IServiceProvider _services;
     private readonly ILogger<RedisGenerationEventLog> _logger;
-    private GenerationRunner? _runner;
 
     public RedisGenerationEventLog(
-        IConnectionMultiplexer redis, RedisNotifications notifications, IServiceScopeFactory scopes, IServiceProvider services,
-        ILogger<RedisGenerationEventLog> logger, StreamDeadlines deadlines)
+        IConnectionMultiplexer redis, RedisNotifications notifications, ILogger<RedisGenerationEventLog> logger, StreamDeadlines deadlines)
     {
         _deadlines = deadlines;
         _local = new(deadlines);
         _redis = redis;
         _notifications = notifications;
-        _scopes = scopes;
-        _services = services;
         _logger = logger;
     }
 
     internal static RedisKey StreamKey(Guid messageId) => $"jackcwf:gen:{messageId:N}";
 
     internal static RedisChannel NotifyChannel(Guid messageId) => RedisChannel.Literal($"jackcwf:gen:{messageId:N}:n");
-
-    // Resolved on first use: the runner itself depends on this log.
-    private GenerationRunner Runner => _runner ??= _services.GetRequiredService<GenerationRunner>();
 
     public async ValueTask BeginAsync(Guid messageId)
     {
@@ -92,164 +78,132 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
         }
     }
 
-    public async ValueTask CompleteAsync(Guid messageId, GenerationEvent final)
+    public async ValueTask CompleteAsync(Guid messageId, GenerationFinal final)
     {
         await _local.CompleteAsync(messageId, final);
         if (_writers.TryRemove(messageId, out var writer))
         {
-            await writer.CompleteAsync(final);
+            await writer.CompleteAsync(GenerationEvent.ForFinal(final));
         }
     }
 
-    public bool TryRead(Guid messageId, int fromOffset, TimeSpan keepAlive, CancellationToken cancellationToken, out IAsyncEnumerable<GenerationEvent> events)
+    public IGenerationLogReader? Open(Guid messageId, int fromOffset)
     {
-        if (_local.TryRead(messageId, fromOffset, keepAlive, cancellationToken, out events))
+        if (_local.Open(messageId, fromOffset) is { } local)
         {
-            return true;
+            return local;
         }
         if (!_redis.IsConnected)
         {
-            return false;
+            return null;
         }
         try
         {
-            // Synchronous because the interface is; one EXISTS on an open connection, bounded by SyncTimeout.
+            // Synchronous because opening is; one EXISTS on an open connection, bounded by SyncTimeout.
             if (!_redis.GetDatabase().KeyExists(StreamKey(messageId)))
             {
-                return false;
+                return null;
             }
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
-            return false;
+            return null;
         }
-        events = ReadRemoteAsync(messageId, fromOffset, keepAlive, cancellationToken);
-        return true;
+        return new RemoteReader(this, messageId, fromOffset);
     }
 
-    private async IAsyncEnumerable<GenerationEvent> ReadRemoteAsync(Guid messageId, int fromOffset, TimeSpan keepAlive, [EnumeratorCancellation] CancellationToken ct)
+    /// <summary>
+    /// Tails another replica's stream from an offset. A failed read, or a hole in the text (Redis lost
+    /// the stream's beginning, or its final event came with text missing before it), is a gap: the
+    /// reader of the log fills it from the database.
+    /// </summary>
+    private sealed class RemoteReader(RedisGenerationEventLog owner, Guid messageId, int fromOffset) : IGenerationLogReader
     {
-        var key = StreamKey(messageId);
-        var db = _redis.GetDatabase();
-        using var watch = await _notifications.WatchAsync(messageId);
-        var sent = fromOffset;
-        var last = "0-0";
-        var lastWrite = DateTime.UtcNow;
-        var lastProgress = DateTime.UtcNow;
-        var lastDbCheck = DateTime.MinValue;
-        while (true)
+        private readonly RedisKey _key = StreamKey(messageId);
+        private Task<RedisNotifications.Handle>? _watch;
+        private string _last = "0-0";
+        private int _sent = fromOffset;
+        private bool _ended;
+
+        public bool WriterIsLocal => false;
+
+        public async ValueTask<LogBatch> ReadAsync(TimeSpan wait, CancellationToken ct)
         {
-            if (Runner.IsShuttingDown)
+            if (_ended)
             {
-                // End without a final event: the client resumes on a replica that is not stopping.
-                yield break;
+                return LogBatch.Empty;
             }
+            var watch = await (_watch ??= owner._notifications.WatchAsync(messageId));
             var signal = watch.Next;
-            StreamEntry[]? entries = null;
+            var batch = await ReadOnceAsync();
+            if (batch is { Gap: false, Events.Count: 0 } && wait > TimeSpan.Zero)
+            {
+                await owner._deadlines.WaitAsync(signal, wait < Poll ? wait : Poll, ct);
+                batch = await ReadOnceAsync();
+            }
+            return batch;
+        }
+
+        private async Task<LogBatch> ReadOnceAsync()
+        {
+            StreamEntry[] entries;
             try
             {
-                entries = await db.StreamRangeAsync(key, "(" + last, "+", 500);
+                entries = await owner._redis.GetDatabase().StreamRangeAsync(_key, "(" + _last, "+", 500);
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
-                entries = null;
+                return LogBatch.Lost;
             }
-
-            var needDatabase = entries is null;
-            foreach (var entry in entries ?? [])
+            var events = new List<GenerationEvent>();
+            foreach (var entry in entries)
             {
                 var type = entry["t"].ToString();
                 var end = (int)entry["e"];
                 var data = entry["d"].ToString();
                 if (type == "b")
                 {
-                    last = entry.Id.ToString();
+                    _last = entry.Id.ToString();
                     continue;
                 }
                 if (type == GenerationEvent.Delta)
                 {
                     var start = end - data.Length;
-                    if (start > sent)
+                    if (start > _sent)
                     {
-                        // A hole (Redis lost the stream's beginning): the database checkpoint fills it.
-                        needDatabase = true;
-                        break;
+                        return new LogBatch(events, Gap: true);
                     }
-                    last = entry.Id.ToString();
-                    if (end <= sent)
+                    _last = entry.Id.ToString();
+                    if (end > _sent)
                     {
-                        continue;
+                        events.Add(GenerationEvent.ForDelta(data[(_sent - start)..], end));
+                        _sent = end;
                     }
-                    yield return new(GenerationEvent.Delta, end.ToString(CultureInfo.InvariantCulture), data[(sent - start)..]);
-                    sent = end;
-                    lastWrite = lastProgress = DateTime.UtcNow;
                     continue;
                 }
-                if (end > sent)
+                if (end > _sent)
                 {
-                    // The final event came but text is missing before it: the database has all of it now.
-                    needDatabase = true;
-                    break;
+                    return new LogBatch(events, Gap: true);
                 }
-                yield return new(type, entry["e"].ToString(), data);
-                yield break;
+                events.Add(new(type, entry["e"].ToString(), data));
+                _ended = true;
+                break;
             }
-
-            var silent = DateTime.UtcNow - lastProgress >= SilenceCheck && DateTime.UtcNow - lastDbCheck >= SilenceCheck;
-            if (needDatabase || silent)
-            {
-                lastDbCheck = DateTime.UtcNow;
-                var stored = await LoadAsync(messageId, ct);
-                if (stored is null)
-                {
-                    yield break;
-                }
-                if (stored.Content.Length > sent)
-                {
-                    yield return new(GenerationEvent.Delta, stored.Content.Length.ToString(CultureInfo.InvariantCulture), stored.Content[sent..]);
-                    sent = stored.Content.Length;
-                    lastWrite = lastProgress = DateTime.UtcNow;
-                }
-                if (stored.Status != MessageStatuses.Streaming)
-                {
-                    yield return StreamResult.StoredFinalEvent(stored);
-                    yield break;
-                }
-                if (needDatabase)
-                {
-                    await _deadlines.Delay(TimeSpan.FromMilliseconds(250)).WaitAsync(ct);
-                    continue;
-                }
-            }
-            if (entries is { Length: > 0 })
-            {
-                continue;
-            }
-
-            var wait = keepAlive - (DateTime.UtcNow - lastWrite);
-            if (wait <= TimeSpan.Zero)
-            {
-                yield return new(GenerationEvent.KeepAlive, "", "");
-                lastWrite = DateTime.UtcNow;
-                wait = keepAlive;
-            }
-            await _deadlines.WaitAsync(signal, wait < Poll ? wait : Poll, ct);
+            return new LogBatch(events);
         }
-    }
 
-    private async Task<Message?> LoadAsync(Guid messageId, CancellationToken ct)
-    {
-        // A database blip must not end the stream: report "still running" and try again later.
-        try
+        public void Dispose()
         {
-            await using var scope = _scopes.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-            return await db.Messages.AsNoTracking().FirstOrDefaultAsync(m => m.Id == messageId, ct);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            _logger.LogWarning("Reading message {MessageId} for a stream failed: {Error}", messageId, ex.GetType().Name);
-            return new Message { Id = messageId, Status = MessageStatuses.Streaming, Content = "" };
+            if (_watch is { } watch)
+            {
+                _ = watch.ContinueWith(t =>
+                {
+                    if (t.IsCompletedSuccessfully)
+                    {
+                        t.Result.Dispose();
+                    }
+                }, TaskScheduler.Default);
+            }
         }
     }
 

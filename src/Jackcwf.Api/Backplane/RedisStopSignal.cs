@@ -23,12 +23,10 @@ internal sealed class RedisStopSignal(IConnectionMultiplexer redis, ILogger<Redi
 }
 
 /// <summary>Every replica listens for stop requests and stops the generation when it runs here.</summary>
-internal sealed class RedisStopListener(IConnectionMultiplexer redis, IServiceProvider services, ILogger<RedisStopListener> logger) : BackgroundService
+internal sealed class RedisStopListener(IConnectionMultiplexer redis, GenerationRunner runner, ILogger<RedisStopListener> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        // The runner depends on the event log; resolving it here (not in the constructor) keeps the graph acyclic.
-        var runner = services.GetRequiredService<GenerationRunner>();
         // Subscribing fails while Redis is down; once it succeeds the multiplexer restores it after every reconnect.
         for (var attempt = 1; !stoppingToken.IsCancellationRequested; attempt++)
         {

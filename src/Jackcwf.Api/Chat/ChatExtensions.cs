@@ -15,6 +15,10 @@ public static class ChatExtensions
         // One replica's log and stop signal; AddBackplane replaces them with Redis ones (in either order).
         s.TryAddSingleton<IGenerationEventLog, InProcessGenerationEventLog>();
         s.TryAddSingleton<IStopSignal, InProcessStopSignal>();
+        // HTTP → ChatTurns → GenerationRunner → pipeline; events flow back: runner → event log → GenerationStream → SSE.
+        s.AddScoped<ChatTurns>();
+        s.AddSingleton<IStoredAnswers, DatabaseStoredAnswers>();
+        s.AddSingleton<GenerationStream>();
         s.AddSettings<Usage.UsageLedgerOptions>(Usage.UsageLedgerOptions.Section);
         // Registered before the generation runner: hosted services stop in reverse order, so the ledger's
         // final flush runs after the running generations have drained and recorded their usage.

@@ -22,4 +22,11 @@ public sealed class ChatSettings
     /// <summary>Idempotency keys are remembered at least this long.</summary>
     [Range(24, 87_600, ErrorMessage = "Chat:IdempotencyRetentionHours must be a whole number between {1} and {2}.")]
     public int IdempotencyRetentionHours { get; set; } = 48;
+
+    /// <summary>
+    /// How long a repeated JSON request (same Idempotency-Key) waits for an answer still running on
+    /// another replica before it answers 503 <c>answer_pending</c> with the message id to resume.
+    /// </summary>
+    [Range(1, 3600, ErrorMessage = "Chat:ReplayWaitSeconds must be a whole number between {1} and {2}.")]
+    public int ReplayWaitSeconds { get; set; } = 120;
 }

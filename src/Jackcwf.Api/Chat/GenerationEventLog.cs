@@ -1,5 +1,9 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
+using System.Globalization;
+using System.Text.Json;
+using Jackcwf.Api.Conversations;
+using Jackcwf.Api.Data;
+using Jackcwf.Api.Web;
 
 namespace Jackcwf.Api.Chat;
 
@@ -7,21 +11,64 @@ namespace Jackcwf.Api.Chat;
 /// <remarks>
 /// Delta ids are the character offset in the final text where the delta ends, so a client's
 /// <c>Last-Event-ID</c> says exactly how much text it holds, on whichever replica it reconnects to
-/// and however the deltas were coalesced there.
+/// and however the deltas were coalesced there. A delta's <see cref="Data"/> is the raw text; a
+/// final event's is a <see cref="GenerationFinal"/> as JSON (the SSE writer turns it into
+/// <c>done</c> or <c>error</c>).
 /// </remarks>
 public readonly record struct GenerationEvent(string Type, string Id, string Data)
 {
     public const string Delta = "delta";
-    public const string Done = "done";
-    public const string Error = "error";
+    public const string Final = "final";
     public const string KeepAlive = "keep-alive";
 
-    public bool IsFinal => Type is Done or Error;
+    /// <summary>Final events as an earlier version stored them in Redis, already in their SSE form.</summary>
+    public const string Done = "done";
+    public const string Error = "error";
+
+    public bool IsFinal => Type is Final or Done or Error;
+
+    public static GenerationEvent ForDelta(string text, int endOffset) => new(Delta, endOffset.ToString(CultureInfo.InvariantCulture), text);
+
+    public static GenerationEvent ForFinal(GenerationFinal final) =>
+        new(Final, final.Message.Content.Length.ToString(CultureInfo.InvariantCulture), JsonSerializer.Serialize(final, AppJsonContext.Default.GenerationFinal));
+}
+
+/// <summary>How a generation ended: the stored answer, and the failure when it failed.</summary>
+public sealed record GenerationFinal(MessageDto Message, FinalFailure? Failure)
+{
+    /// <summary>The end as the database keeps it (the answer's owner is gone, or its log expired).</summary>
+    public static GenerationFinal FromStored(Message m) => new(MessageDto.From(m), m.Status == MessageStatuses.Failed
+        ? new FinalFailure(m.ErrorCode ?? "other", 502, "The model provider failed", m.ErrorDetail ?? "The model provider failed while answering.")
+        : null);
+}
+
+/// <summary>A failed generation's problem, as the caller sees it (<see cref="Ai.ProviderFailure"/> without its retry hints).</summary>
+public sealed record FinalFailure(string Kind, int HttpStatus, string Title, string Detail);
+
+/// <summary>What one read of a log returned: events in order, or <see cref="Gap"/> when the log cannot go on from here.</summary>
+public readonly record struct LogBatch(IReadOnlyList<GenerationEvent> Events, bool Gap = false)
+{
+    public static readonly LogBatch Empty = new([]);
+    public static readonly LogBatch Lost = new([], true);
+}
+
+/// <summary>A reader's position in one message's log.</summary>
+public interface IGenerationLogReader : IDisposable
+{
+    /// <summary>The generation runs in this process: its log ends with a final event unless the process dies with it.</summary>
+    bool WriterIsLocal { get; }
+
+    /// <summary>
+    /// The events after the reader's position (a partial delta cut to what is missing), waiting up to
+    /// <paramref name="wait"/> when there are none yet. After a final event, reads return nothing.
+    /// </summary>
+    ValueTask<LogBatch> ReadAsync(TimeSpan wait, CancellationToken cancellationToken);
 }
 
 /// <summary>
-/// The log a running generation writes and any number of readers tail. In-process for one replica;
-/// a Redis Streams implementation carries it across replicas.
+/// Where a running generation's events are kept for its readers: append, read from an offset, complete.
+/// Storage only: following the database when the log knows nothing is <see cref="GenerationStream"/>'s
+/// job. In-process for one replica; a Redis Streams implementation carries it across replicas.
 /// </summary>
 public interface IGenerationEventLog
 {
@@ -30,14 +77,10 @@ public interface IGenerationEventLog
     /// <summary>Appends a delta; <paramref name="endOffset"/> is the text length after it.</summary>
     ValueTask AppendDeltaAsync(Guid messageId, string text, int endOffset);
 
-    ValueTask CompleteAsync(Guid messageId, GenerationEvent final);
+    ValueTask CompleteAsync(Guid messageId, GenerationFinal final);
 
-    /// <summary>
-    /// Reads events after <paramref name="fromOffset"/> (a partial delta is cut to what is missing),
-    /// waiting for new ones, yielding <see cref="GenerationEvent.KeepAlive"/> during silences, and
-    /// ending after the final event. Returns false when this log does not know the message.
-    /// </summary>
-    bool TryRead(Guid messageId, int fromOffset, TimeSpan keepAlive, CancellationToken cancellationToken, out IAsyncEnumerable<GenerationEvent> events);
+    /// <summary>A reader from <paramref name="fromOffset"/>, or null when this log does not know the message.</summary>
+    IGenerationLogReader? Open(Guid messageId, int fromOffset);
 }
 
 public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposable
@@ -65,74 +108,23 @@ public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposab
     {
         if (_entries.TryGetValue(messageId, out var e))
         {
-            e.Add(new(GenerationEvent.Delta, endOffset.ToString(System.Globalization.CultureInfo.InvariantCulture), text), endOffset - text.Length);
+            e.Add(GenerationEvent.ForDelta(text, endOffset), endOffset - text.Length);
         }
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask CompleteAsync(Guid messageId, GenerationEvent final)
+    public ValueTask CompleteAsync(Guid messageId, GenerationFinal final)
     {
         if (_entries.TryGetValue(messageId, out var e))
         {
-            e.Add(final, -1);
+            e.Add(GenerationEvent.ForFinal(final), -1);
             e.CompletedAt = Environment.TickCount64;
         }
         return ValueTask.CompletedTask;
     }
 
-    public bool TryRead(Guid messageId, int fromOffset, TimeSpan keepAlive, CancellationToken cancellationToken, out IAsyncEnumerable<GenerationEvent> events)
-    {
-        if (!_entries.TryGetValue(messageId, out var entry))
-        {
-            events = Empty();
-            return false;
-        }
-        events = Read(entry, fromOffset, keepAlive, _deadlines, cancellationToken);
-        return true;
-    }
-
-    private static async IAsyncEnumerable<GenerationEvent> Empty()
-    {
-        await Task.CompletedTask;
-        yield break;
-    }
-
-    private static async IAsyncEnumerable<GenerationEvent> Read(
-        Entry entry, int fromOffset, TimeSpan keepAlive, StreamDeadlines deadlines, [EnumeratorCancellation] CancellationToken ct)
-    {
-        var index = 0;
-        while (true)
-        {
-            var (batch, changed) = entry.Snapshot(index);
-            foreach (var (ev, start) in batch)
-            {
-                index++;
-                if (ev.Type == GenerationEvent.Delta)
-                {
-                    var end = start + ev.Data.Length;
-                    if (end <= fromOffset)
-                    {
-                        continue;
-                    }
-                    // Deltas carry raw text here; the SSE writer serialises it once per reader.
-                    yield return start >= fromOffset ? ev : ev with { Data = ev.Data[(fromOffset - start)..] };
-                }
-                else
-                {
-                    yield return ev;
-                    if (ev.IsFinal)
-                    {
-                        yield break;
-                    }
-                }
-            }
-            // A silence of keepAlive yields a keep-alive; the wait shares the one stream timer.
-            if (batch.Count == 0 && !await deadlines.WaitAsync(changed, keepAlive, ct))
-            {
-                yield return new(GenerationEvent.KeepAlive, "", "");
-            }
-        }
-    }
+    public IGenerationLogReader? Open(Guid messageId, int fromOffset) =>
+        _entries.TryGetValue(messageId, out var entry) ? new Reader(entry, fromOffset, _deadlines) : null;
 
     private void Sweep()
     {
@@ -147,6 +139,57 @@ public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposab
     }
 
     public void Dispose() => _sweeper.Dispose();
+
+    private sealed class Reader(Entry entry, int fromOffset, StreamDeadlines deadlines) : IGenerationLogReader
+    {
+        private int _index;
+        private int _sent = fromOffset;
+        private bool _ended;
+
+        public bool WriterIsLocal => true;
+
+        public async ValueTask<LogBatch> ReadAsync(TimeSpan wait, CancellationToken ct)
+        {
+            if (_ended)
+            {
+                return LogBatch.Empty;
+            }
+            var (batch, changed) = entry.Snapshot(_index);
+            if (batch.Count == 0)
+            {
+                // The wait shares the one stream timer.
+                await deadlines.WaitAsync(changed, wait, ct);
+                (batch, changed) = entry.Snapshot(_index);
+            }
+            var events = new List<GenerationEvent>(batch.Count);
+            foreach (var (ev, start) in batch)
+            {
+                _index++;
+                if (ev.Type == GenerationEvent.Delta)
+                {
+                    var end = start + ev.Data.Length;
+                    if (end <= _sent)
+                    {
+                        continue;
+                    }
+                    events.Add(start >= _sent ? ev : ev with { Data = ev.Data[(_sent - start)..] });
+                    _sent = end;
+                    continue;
+                }
+                events.Add(ev);
+                if (ev.IsFinal)
+                {
+                    _ended = true;
+                    break;
+                }
+            }
+            return new LogBatch(events);
+        }
+
+        public void Dispose()
+        {
+        }
+    }
 
     private sealed class Entry
     {

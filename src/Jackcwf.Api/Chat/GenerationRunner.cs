@@ -1,16 +1,12 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
-using System.Text.Json;
 using Jackcwf.Api.Ai;
 using Jackcwf.Api.Ai.Pipeline;
 using Jackcwf.Api.Conversations;
 using Jackcwf.Api.Data;
-using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Telemetry;
-using Jackcwf.Api.Web;
 using Jackcwf.ServiceDefaults;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
@@ -51,6 +47,7 @@ public sealed class GenerationRunner(
     IServiceScopeFactory scopes,
     JackcwfMetrics metrics,
     IOptions<ChatSettings> settings,
+    TimeProvider time,
     ILogger<GenerationRunner> logger) : IHostedService, IShutdownParticipant
 {
     private readonly ConcurrentDictionary<Guid, Running> _running = new();
@@ -172,7 +169,7 @@ public sealed class GenerationRunner(
         {
             final = text.ToString();
         }
-        var completedAt = TimeProvider.System.UtcNowForStorage();
+        var completedAt = time.UtcNowForStorage();
         var answered = call.AnsweringModel;
         var dto = new MessageDto(req.MessageId, req.ConversationId, req.ParentMessageId, MessageRoles.Assistant, final, status, answered.Id,
             new UsageDto((int)call.InputTokens, (int)call.OutputTokens), call.CostUsd, failure?.Kind ?? (status == MessageStatuses.Interrupted ? "interrupted" : null),
@@ -183,28 +180,10 @@ public sealed class GenerationRunner(
         {
             await req.Slot.DisposeAsync();
         }
-        await log.CompleteAsync(req.MessageId, FinalEvent(dto, failure));
+        await log.CompleteAsync(req.MessageId, new GenerationFinal(dto, failure is null ? null : new FinalFailure(failure.Kind, failure.HttpStatus, failure.Title, failure.Detail)));
         _running.TryRemove(req.MessageId, out _);
         run.Dispose();
         return new GenerationOutcome(dto, failure, call.CacheStatus);
-    }
-
-    /// <summary>The last event of a stream: <c>done</c> with the stored message, or <c>error</c> with a problem.</summary>
-    public static GenerationEvent FinalEvent(MessageDto message, ProviderFailure? failure)
-    {
-        var id = message.Content.Length.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (message.Status is MessageStatuses.Complete or MessageStatuses.Stopped)
-        {
-            return new(GenerationEvent.Done, id, JsonSerializer.Serialize(message, AppJsonContext.Default.MessageDto));
-        }
-        var problem = failure is not null
-            ? Problems.Create(failure.HttpStatus, failure.Kind == "budget_exceeded" ? failure.Kind : $"provider_{failure.Kind}", failure.Title, failure.Detail)
-            : Problems.Create(503, "interrupted", "The answer was interrupted",
-                "The server handling this answer stopped before it finished. The text so far is kept; continue or regenerate.");
-        problem.Extensions["messageId"] = message.Id;
-        problem.Extensions["messageStatus"] = message.Status;
-        problem.Extensions["content"] = message.Content;
-        return new(GenerationEvent.Error, id, JsonSerializer.Serialize(problem, AppJsonContext.Default.ProblemDetails));
     }
 
     /// <summary>
@@ -217,7 +196,7 @@ public sealed class GenerationRunner(
     {
         var s = settings.Value;
         var renewEvery = TimeSpan.FromSeconds(Math.Max(1, s.LeaseSeconds / 3));
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(s.CheckpointIntervalMs));
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(s.CheckpointIntervalMs), time);
         try
         {
             while (await timer.WaitForNextTickAsync(ct))
@@ -241,7 +220,7 @@ public sealed class GenerationRunner(
         {
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-            var now = TimeProvider.System.UtcNowForStorage();
+            var now = time.UtcNowForStorage();
             // Only while streaming: a checkpoint that loses the race with the final write changes nothing.
             await BatchCommands.UpdateAsync<Message>(db, runs.Select((r, i) => ((object)r.Request.MessageId, (object?)texts[i])).ToArray(),
                 nameof(Message.Content), [(nameof(Message.UpdatedAt), now), (nameof(Message.LeaseExpiresAt), now.AddSeconds(s.LeaseSeconds))],
@@ -287,7 +266,7 @@ public sealed class GenerationRunner(
             catch (Exception ex) when (attempt < 20)
             {
                 logger.LogWarning("Storing the final state of {MessageId} failed (attempt {Attempt}): {Error}", dto.Id, attempt, ex.GetType().Name);
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * attempt)));
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * attempt)), time);
             }
         }
     }
@@ -312,7 +291,7 @@ public sealed class GenerationRunner(
         // A request that passed the shutting-down check just before it was set starts its generation a
         // moment later: look again after each wait, so a late one gets the same deadline, not an interruption.
         var announced = false;
-        while (DateTime.UtcNow < deadline)
+        while (time.GetUtcNow().UtcDateTime < deadline)
         {
             var pending = _running.Values.Select(r => r.Task).OfType<Task>().ToArray();
             if (pending.Length == 0)
@@ -321,7 +300,7 @@ public sealed class GenerationRunner(
                 {
                     return;
                 }
-                await Task.Delay(10);
+                await Task.Delay(TimeSpan.FromMilliseconds(10), time);
                 continue;
             }
             if (!announced)
@@ -329,7 +308,7 @@ public sealed class GenerationRunner(
                 logger.LogInformation("Waiting for {Count} running generation(s) to finish", pending.Length);
                 announced = true;
             }
-            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(deadline - DateTime.UtcNow));
+            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(deadline - time.GetUtcNow().UtcDateTime, time));
         }
         var left = _running.Values.ToArray();
         if (left.Length > 0)
@@ -339,7 +318,7 @@ public sealed class GenerationRunner(
             {
                 r.Cancel(MessageStatuses.Interrupted);
             }
-            await Task.WhenAny(Task.WhenAll(left.Select(r => r.Task).OfType<Task>()), Task.Delay(TimeSpan.FromSeconds(10)));
+            await Task.WhenAny(Task.WhenAll(left.Select(r => r.Task).OfType<Task>()), Task.Delay(TimeSpan.FromSeconds(10), time));
         }
     }
 
@@ -350,7 +329,7 @@ public sealed class GenerationRunner(
     public Task OnDrainedAsync(TimeSpan gracefulTimeout)
     {
         _shuttingDown = true;
-        _drainDeadline ??= DateTime.UtcNow + gracefulTimeout;
+        _drainDeadline ??= time.GetUtcNow().UtcDateTime + gracefulTimeout;
         _drain ??= DrainAsync(_drainDeadline.Value);
         return Task.CompletedTask;
     }
@@ -358,7 +337,7 @@ public sealed class GenerationRunner(
     /// <summary>Waits for the drain; a generation that started after it ended (a late request) gets the same deadline.</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await (_drain is { IsCompleted: false } drain ? drain : DrainAsync(_drainDeadline ?? DateTime.UtcNow));
+        await (_drain is { IsCompleted: false } drain ? drain : DrainAsync(_drainDeadline ?? time.GetUtcNow().UtcDateTime));
         // Checkpoints ran through the drain (leases stay renewed); the generations are stored now.
         await _stopCheckpoints.CancelAsync();
         if (_checkpoints is not null)

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using Jackcwf.Api.Conversations;
+using Jackcwf.Api.Data;
 using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Web;
 
@@ -55,12 +56,40 @@ public sealed class SseWriter
     public Task WriteJsonAsync<T>(string type, string? id, T payload, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info, CancellationToken ct) =>
         WriteAsync(type, id, JsonSerializer.Serialize(payload, info), ct);
 
-    public Task WriteEventAsync(GenerationEvent ev, CancellationToken ct) => ev.Type switch
+    public Task WriteEventAsync(GenerationEvent ev, CancellationToken ct)
     {
-        GenerationEvent.KeepAlive => KeepAliveAsync(ct),
-        GenerationEvent.Delta => WriteAsync(ev.Type, ev.Id, JsonSerializer.Serialize(new DeltaPayload(ev.Data), AppJsonContext.Default.DeltaPayload), ct),
-        _ => WriteAsync(ev.Type, ev.Id, ev.Data, ct),
-    };
+        switch (ev.Type)
+        {
+            case GenerationEvent.KeepAlive:
+                return KeepAliveAsync(ct);
+            case GenerationEvent.Delta:
+                return WriteAsync(ev.Type, ev.Id, JsonSerializer.Serialize(new DeltaPayload(ev.Data), AppJsonContext.Default.DeltaPayload), ct);
+            case GenerationEvent.Final:
+                var (type, data) = FinalEvent(JsonSerializer.Deserialize(ev.Data, AppJsonContext.Default.GenerationFinal)!);
+                return WriteAsync(type, ev.Id, data, ct);
+            default:
+                // done/error as an earlier version stored them: already in their SSE form.
+                return WriteAsync(ev.Type, ev.Id, ev.Data, ct);
+        }
+    }
+
+    /// <summary>The last event of a stream: <c>done</c> with the stored message, or <c>error</c> with a problem.</summary>
+    public static (string Type, string Data) FinalEvent(GenerationFinal final)
+    {
+        var message = final.Message;
+        if (message.Status is MessageStatuses.Complete or MessageStatuses.Stopped)
+        {
+            return (GenerationEvent.Done, JsonSerializer.Serialize(message, AppJsonContext.Default.MessageDto));
+        }
+        var problem = final.Failure is { } f
+            ? Problems.Create(f.HttpStatus, f.Kind == "budget_exceeded" ? f.Kind : $"provider_{f.Kind}", f.Title, f.Detail)
+            : Problems.Create(503, "interrupted", "The answer was interrupted",
+                "The server handling this answer stopped before it finished. The text so far is kept; continue or regenerate.");
+        problem.Extensions["messageId"] = message.Id;
+        problem.Extensions["messageStatus"] = message.Status;
+        problem.Extensions["content"] = message.Content;
+        return (GenerationEvent.Error, JsonSerializer.Serialize(problem, AppJsonContext.Default.ProblemDetails));
+    }
 
     public async Task WriteAsync(string type, string? id, string data, CancellationToken ct)
     {

@@ -101,15 +101,6 @@ public sealed class OptionalGuidConverter : JsonConverter<OptionalGuid>
     }
 }
 
-/// <summary><c>fileIds</c>: files of the caller to attach to the conversation before this turn searches them.</summary>
-public sealed record SendMessageRequest(string? Content, string? Model, OptionalGuid ParentMessageId, IReadOnlyList<Guid>? FileIds = null);
-
-public sealed record SendMessageResponse(MessageDto UserMessage, MessageDto AssistantMessage);
-
-public sealed record DeltaPayload(string Text);
-
-public sealed record StartPayload(Guid MessageId, Guid ConversationId);
-
 public sealed record ModelDto(string Id, string Provider, string DisplayName, decimal InputPricePerMillionTokens, decimal OutputPricePerMillionTokens, bool IsDefault);
 
 public sealed record ExportDocument(ConversationDetail Conversation, DateTime ExportedAt, string Format);

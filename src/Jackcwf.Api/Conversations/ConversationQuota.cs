@@ -1,10 +1,8 @@
-using Jackcwf.Api.Data;
 using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.EntityFrameworkCore;
 
 namespace Jackcwf.Api.Conversations;
 
@@ -16,17 +14,15 @@ namespace Jackcwf.Api.Conversations;
 /// </summary>
 public static class ConversationQuota
 {
-    public static async Task<ProblemHttpResult?> CheckAsync(
-        AppDbContext db, LimitsOptions limits, JackcwfMetrics metrics, Guid userId, Guid conversationId, int newMessages, int newChars, CancellationToken ct)
+    /// <summary>The check on counts the caller read: the conversation's messages and the account's stored characters.</summary>
+    public static ProblemHttpResult? Check(LimitsOptions limits, JackcwfMetrics metrics, int count, long stored, int newMessages, int newChars)
     {
-        var count = await db.Messages.CountAsync(m => m.ConversationId == conversationId, ct);
         if (count + newMessages > limits.MaxMessagesPerConversation)
         {
             metrics.LimitRefused("conversation_messages");
             return Problems.LimitReached("conversation_full", "conversation_messages", "This conversation is full",
                 $"A conversation holds at most {limits.MaxMessagesPerConversation} messages (this one has {count}). Start a new conversation to go on.");
         }
-        var stored = await db.UserStorage.Where(s => s.UserId == userId).Select(s => (long?)s.StoredChars).FirstOrDefaultAsync(ct) ?? 0;
         if (stored + newChars > limits.MaxStoredCharsPerUser || stored >= limits.MaxStoredCharsPerUser)
         {
             metrics.LimitRefused("storage");

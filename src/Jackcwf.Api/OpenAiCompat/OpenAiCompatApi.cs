@@ -10,6 +10,7 @@ using Jackcwf.Api.Limits;
 using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Usage;
 using Jackcwf.Api.Web;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.AI;
 
 namespace Jackcwf.Api.OpenAiCompat;
@@ -19,6 +20,9 @@ namespace Jackcwf.Api.OpenAiCompat;
 /// <c>GET /v1/models</c>, routed to the configured providers through the same chat pipeline,
 /// with limits, usage and cost recorded per key and user. Stateless: nothing is stored but the ledger.
 /// </summary>
+/// <summary>What the /v1 chat handler uses, bound with <c>[AsParameters]</c>.</summary>
+public sealed record GatewayServices(HttpContext Http, ClaimsPrincipal User, GatewayCalls Calls);
+
 public static class OpenAiCompatApi
 {
     public static IEndpointRouteBuilder MapOpenAiCompatApi(this IEndpointRouteBuilder app)
@@ -40,98 +44,20 @@ public static class OpenAiCompatApi
         return Results.Json(list, OpenAiJsonContext.Default.ModelListDto);
     }
 
-    public static async Task ChatCompletionsAsync(
-        HttpContext http, ClaimsPrincipal user, ModelCatalog catalog, ChatClientProvider clients, LimitGuard guard,
-        JackcwfMetrics metrics, ILoggerFactory loggers, AccessRevocations revocations)
+    public static async Task<Results<GatewayCallResult, OpenAiErrorResult>> ChatCompletionsAsync([AsParameters] GatewayServices services)
     {
         var accepted = Stopwatch.GetTimestamp();
-        if (await ReadBodyAsync(http, OpenAiJsonContext.Default.ChatCompletionRequest) is not { } request)
+        var http = services.Http;
+        var (request, invalid) = await TryReadBodyAsync(http, OpenAiJsonContext.Default.ChatCompletionRequest);
+        if (invalid is not null)
         {
-            return;
+            return invalid;
         }
-        var model = catalog.Find(request.Model) ?? catalog.Available.FirstOrDefault(m => m.Name == request.Model);
-        if (string.IsNullOrEmpty(request.Model) || model is null)
-        {
-            await ErrorAsync(http, 404, "model_not_found", $"The model '{Truncate(request.Model ?? "")}' does not exist; GET /v1/models lists the available ones.", "model");
-            return;
-        }
-        if (ChatRequestMapping.TryMap(request, model, out var mapped) is { } mappingError)
-        {
-            await ErrorAsync(http, 400, mappingError.Code, mappingError.Message, mappingError.Param);
-            return;
-        }
-        var (messages, options, totalChars) = mapped;
-        var limits = guard.Options;
-        if (totalChars > limits.MaxMessageChars)
-        {
-            metrics.LimitRefused("input_size");
-            await ErrorAsync(http, 400, "context_length_exceeded", $"The messages hold {totalChars} characters; this server accepts at most {limits.MaxMessageChars}.", "messages");
-            return;
-        }
-        var maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
-        if (maxTokens is < 1 || maxTokens > limits.MaxOutputTokens)
-        {
-            metrics.LimitRefused("output_tokens");
-            await ErrorAsync(http, 400, "invalid_value", $"max_tokens must be between 1 and {limits.MaxOutputTokens} on this server.", "max_tokens");
-            return;
-        }
-        var userId = user.Id();
-        // A stream holds one of the account's stream slots (shared with chat streams) until it ends or the client leaves.
-        GenerationSlot? streamSlot = null;
-        if (request.Stream == true)
-        {
-            (streamSlot, var tooManyStreams) = await guard.TakeStreamSlotAsync(userId);
-            if (tooManyStreams is not null)
-            {
-                await ErrorResponses.WriteRefusalAsync(http, tooManyStreams);
-                return;
-            }
-        }
-        await using var __ = streamSlot;
-        var (slot, refusal) = await guard.AcquireGenerationAsync(userId, model);
-        if (refusal is not null)
-        {
-            await ErrorResponses.WriteRefusalAsync(http, refusal);
-            return;
-        }
-        await using var _ = slot;
-
-        options.MaxOutputTokens = maxTokens ?? model.MaxOutputTokens ?? limits.MaxOutputTokens;
-        var call = new ChatCall
-        {
-            UserId = userId, ApiKeyId = user.ApiKeyId(), Source = UsageLedger.Gateway, RequestedModel = model,
-            Cache = CacheDirectives.FromHeader(http.Request.Headers.CacheControl), AcceptedTimestamp = accepted,
-        };
-        var logger = loggers.CreateLogger("Jackcwf.Gateway");
-        // Disabling the user or revoking the key cancels this call, on whichever replica runs it, the
-        // way a client disconnect would; the caller then gets a final access_revoked error.
-        using var revocation = revocations.Track(userId, user.ApiKeyId());
-        var aborted = http.RequestAborted;
-        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(aborted, revocation.Token);
-        http.RequestAborted = cancel.Token;
-        try
-        {
-            if (request.Stream == true)
-            {
-                await GatewayCompletions.StreamAsync(http, clients.Get(model), call, messages, call.Attach(options), request.StreamOptions?.IncludeUsage == true, logger);
-            }
-            else
-            {
-                await GatewayCompletions.CompleteAsync(http, clients.Get(model), call, messages, call.Attach(options), logger);
-            }
-        }
-        finally
-        {
-            http.RequestAborted = aborted;
-        }
-        if (revocation.IsRevoked && !aborted.IsCancellationRequested)
-        {
-            await RevokedAsync(http);
-        }
+        return await services.Calls.StartAsync(request!, services.User, CacheDirectives.FromHeader(http.Request.Headers.CacheControl), accepted, http.Response);
     }
 
     /// <summary>The caller lost access mid-call: a final error event on a started stream, else a 401.</summary>
-    private static Task RevokedAsync(HttpContext http)
+    internal static Task RevokedAsync(HttpContext http)
     {
         const string code = "access_revoked";
         const string message = "This account was disabled or this API key was revoked while the call ran.";
@@ -144,6 +70,18 @@ public static class OpenAiCompatApi
     /// <summary>The JSON body as <typeparamref name="T"/>, or null after answering OpenAI's 400 for a body that is not one.</summary>
     internal static async Task<T?> ReadBodyAsync<T>(HttpContext http, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) where T : class
     {
+        var (request, invalid) = await TryReadBodyAsync(http, type);
+        if (invalid is not null)
+        {
+            await invalid.ExecuteAsync(http);
+        }
+        return request;
+    }
+
+    /// <summary>The JSON body as <typeparamref name="T"/>, or OpenAI's 400 for a body that is not one.</summary>
+    internal static async Task<(T? Request, OpenAiErrorResult? Invalid)> TryReadBodyAsync<T>(HttpContext http, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+        where T : class
+    {
         T? request;
         try
         {
@@ -151,14 +89,9 @@ public static class OpenAiCompatApi
         }
         catch (JsonException e)
         {
-            await ErrorAsync(http, 400, "invalid_json", $"We could not parse the JSON body of your request ({e.Path ?? "$"}).", e.Path?.TrimStart('$', '.'));
-            return null;
+            return (null, new OpenAiErrorResult(400, "invalid_json", $"We could not parse the JSON body of your request ({e.Path ?? "$"}).", e.Path?.TrimStart('$', '.')));
         }
-        if (request is null)
-        {
-            await ErrorAsync(http, 400, "invalid_request", "The request body must be a JSON object.", null);
-        }
-        return request;
+        return request is null ? (null, new OpenAiErrorResult(400, "invalid_request", "The request body must be a JSON object.", null)) : (request, null);
     }
 
     internal static Task ErrorAsync(HttpContext http, int status, string code, string message, string? param)
@@ -174,5 +107,4 @@ public static class OpenAiCompatApi
         await http.Response.Body.FlushAsync(http.RequestAborted);
     }
 
-    private static string Truncate(string s) => s.Length <= 80 ? s : s[..80] + "…";
 }

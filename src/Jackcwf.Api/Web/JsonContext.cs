@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Jackcwf.Api.Accounts;
+using Jackcwf.Api.Chat;
 using Jackcwf.Api.Conversations;
 using Microsoft.AspNetCore.Mvc;
 
@@ -18,6 +19,7 @@ namespace Jackcwf.Api.Web;
 [JsonSerializable(typeof(SendMessageResponse))]
 [JsonSerializable(typeof(DeltaPayload))]
 [JsonSerializable(typeof(StartPayload))]
+[JsonSerializable(typeof(GenerationFinal))]
 [JsonSerializable(typeof(ModelDto[]))]
 [JsonSerializable(typeof(ExportDocument))]
 [JsonSerializable(typeof(MeResponse))]

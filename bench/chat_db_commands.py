@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""PostgreSQL statements and transactions per chat message (POST /api/conversations/{id}/messages).
+
+Not part of the test run. Starts nothing: point it at a running Jackcwf (built from this tree) whose
+DATABASE_URL is the PostgreSQL named here, with pg_stat_statements loaded
+(shared_preload_libraries=pg_stat_statements). It sends warm-up messages, resets the counters,
+sends --messages JSON messages one after another (demo model), waits for the answers to be stored,
+and prints the statements and committed transactions per message, with the statements by kind.
+An idle window of the same length is measured first and subtracted (health checks, the lease
+sweeper and the usage ledger's flushes run whether or not anyone chats).
+
+  python3 bench/chat_db_commands.py --base http://127.0.0.1:8080 --pg-port 5432 [--database postgres]
+"""
+import argparse
+import json
+import subprocess
+import time
+import urllib.request
+import uuid
+
+
+def request(base, method, path, body=None, headers=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, method=method, headers={"content-type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            raw = r.read()
+            is_json = "json" in (r.headers.get("content-type") or "")
+            return r.status, (json.loads(raw) if raw and is_json else raw)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def psql(args, sql):
+    out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(args.pg_port), "-U", "postgres", "-d", args.database, "-At", "-F", "\t", "-c", sql],
+                         check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def snapshot(args):
+    # Every statement pg_stat_statements saw from the app's database, and the database's commits.
+    rows = psql(args, "select regexp_replace(query, '\\s+', ' ', 'g'), sum(calls) from pg_stat_statements s join pg_database d on d.oid = s.dbid "
+                      f"where d.datname = '{args.database}' and query not like '%pg_stat%' group by 1")
+    commits = int(psql(args, f"select xact_commit from pg_stat_database where datname = '{args.database}'")[0][0])
+    return {q: int(c) for q, c in rows}, commits
+
+
+def delta(before, after):
+    (bq, bc), (aq, ac) = before, after
+    stmts = {q: aq[q] - bq.get(q, 0) for q in aq if aq[q] - bq.get(q, 0) > 0}
+    return stmts, ac - bc
+
+
+def kind(q):
+    head = q.lstrip().split(None, 1)[0].upper() if q.strip() else "?"
+    return head
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--base", required=True)
+    p.add_argument("--pg-port", type=int, required=True)
+    p.add_argument("--database", default="postgres")
+    p.add_argument("--messages", type=int, default=100)
+    p.add_argument("--stream", action="store_true", help="ask for Server-Sent Events instead of JSON")
+    args = p.parse_args()
+
+    email, password = f"dbcount-{uuid.uuid4().hex[:8]}@example.com", "Bench-Passw0rd-1"
+    request(args.base, "POST", "/api/auth/register", {"email": email, "password": password})
+    _, tokens = request(args.base, "POST", "/api/auth/login", {"email": email, "password": password})
+    auth = {"authorization": f"Bearer {tokens['accessToken']}"}
+    if args.stream:
+        auth["accept"] = "text/event-stream"
+    _, conv = request(args.base, "POST", "/api/conversations", {}, auth)
+    path = f"/api/conversations/{conv['id']}/messages"
+
+    def send(n):
+        for i in range(n):
+            status, _ = request(args.base, "POST", path, {"content": f"count the database commands {i}"}, auth)
+            if status != 200:
+                raise SystemExit(f"message {i}: HTTP {status}")
+
+    send(5)
+    time.sleep(3)  # the warm-up's answers and ledger rows are stored
+
+    # Idle baseline over as long as the measured run takes (timed below, then repeated idle).
+    before = snapshot(args)
+    started = time.monotonic()
+    send(args.messages)
+    time.sleep(3)  # final writes, checkpoints and the ledger's batch flush
+    elapsed = time.monotonic() - started
+    run_stmts, run_commits = delta(before, snapshot(args))
+    idle_before = snapshot(args)
+    time.sleep(elapsed)
+    idle_stmts, idle_commits = delta(idle_before, snapshot(args))
+
+    n = args.messages
+    total = sum(run_stmts.values()) - sum(idle_stmts.values())
+    commits = run_commits - idle_commits
+    print(f"messages: {n} ({'SSE' if args.stream else 'JSON'}), run {elapsed:.1f} s, idle window subtracted: "
+          f"{sum(idle_stmts.values())} statements, {idle_commits} commits")
+    print(f"statements per message: {total / n:.2f}")
+    print(f"committed transactions per message: {commits / n:.2f}")
+    by = {}
+    for q, c in run_stmts.items():
+        c -= idle_stmts.get(q, 0)
+        if c > 0:
+            by[q] = c
+    print("statements by query (per message, those seen at least once per 10 messages):")
+    for q, c in sorted(by.items(), key=lambda x: -x[1]):
+        if c / n >= 0.1:
+            print(f"  {c / n:5.2f}  {kind(q):8} {' '.join(q.split())[:150]}")
+
+
+if __name__ == "__main__":
+    main()

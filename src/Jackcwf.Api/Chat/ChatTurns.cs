@@ -1,0 +1,357 @@
+using System.Security.Cryptography;
+using System.Text;
+using Jackcwf.Api.Ai;
+using Jackcwf.Api.Ai.Pipeline;
+using Jackcwf.Api.Conversations;
+using Jackcwf.Api.Data;
+using Jackcwf.Api.ErrorHandling;
+using Jackcwf.Api.Files;
+using Jackcwf.Api.Limits;
+using Jackcwf.Api.Telemetry;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace Jackcwf.Api.Chat;
+
+/// <summary>One message sent to a conversation, as the HTTP layer read it.</summary>
+/// <param name="IdempotencyKey">Empty when the client sent none.</param>
+/// <param name="Streaming">The answer goes out as Server-Sent Events: the turn holds one of the account's stream slots.</param>
+public sealed record TurnRequest(
+    Guid UserId, Guid? ApiKeyId, Guid ConversationId, SendMessageRequest Message, string IdempotencyKey, bool Streaming,
+    CacheDirective Cache, long AcceptedTimestamp);
+
+/// <summary>Why a turn was not started: the problem (a validation problem or another), and when to try again if it says.</summary>
+public sealed record TurnRefusal(ProblemHttpResult? Problem, ValidationProblem? Invalid = null, int? RetryAfterSeconds = null);
+
+/// <summary>
+/// A started (or, for a repeated Idempotency-Key, replayed) turn: the user's message and the answer's
+/// id; <see cref="Generation"/> while the answer runs on this replica. <see cref="StreamSlot"/> is
+/// held until the response ends, refused or not.
+/// </summary>
+public sealed record Turn(
+    TurnRefusal? Refusal, MessageDto? User = null, Guid AssistantId = default, Task<GenerationOutcome>? Generation = null,
+    Task<string>? CacheDecision = null, GenerationSlot? StreamSlot = null);
+
+/// <summary>
+/// Starts a turn as one unit: checks the request and the limits (stream slot, quota, budget), stores
+/// the user's message, the answer's placeholder, the conversation's new time and title, attached files
+/// and the Idempotency-Key in one transaction that commits only once the concurrency slot is taken,
+/// and starts the generation. Refusals store nothing (no store-then-delete). The reads and the write
+/// share one database connection (a pooled connection is reset each time it is taken).
+/// </summary>
+public sealed class ChatTurns(
+    AppDbContext db, ModelCatalog catalog, GenerationRunner runner, LimitGuard guard, DocumentRetrieval documents, JackcwfMetrics metrics,
+    IOptions<LimitsOptions> limits, IOptions<FilesOptions> files, IOptions<ChatSettings> settings, TimeProvider time)
+{
+    /// <summary>The route an idempotency record belongs to (<see cref="IdempotencyRecord.Route"/>).</summary>
+    public const string SendMessageRoute = "SendMessage";
+
+    public async Task<Turn> StartAsync(TurnRequest request, CancellationToken ct)
+    {
+        if (Validate(request) is { } invalid)
+        {
+            return new Turn(new TurnRefusal(null, invalid));
+        }
+        GenerationSlot? streamSlot = null;
+        if (request.Streaming)
+        {
+            (streamSlot, var tooManyStreams) = await guard.TakeStreamSlotAsync(request.UserId);
+            if (tooManyStreams is not null)
+            {
+                return new Turn(Refused(tooManyStreams));
+            }
+        }
+        await db.Database.OpenConnectionAsync(ct);
+        try
+        {
+            var turn = await StartOnConnectionAsync(request, ct);
+            if (turn.Refusal is not null && streamSlot is not null)
+            {
+                await streamSlot.DisposeAsync();
+                streamSlot = null;
+            }
+            return turn with { StreamSlot = streamSlot };
+        }
+        catch
+        {
+            if (streamSlot is not null)
+            {
+                await streamSlot.DisposeAsync();
+            }
+            throw;
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+    }
+
+    private ValidationProblem? Validate(TurnRequest request)
+    {
+        var key = request.IdempotencyKey;
+        if (key.Length > 200 || key.Any(char.IsControl))
+        {
+            return Problems.Invalid(ChatApi.IdempotencyHeader, "must be at most 200 printable characters");
+        }
+        var body = request.Message;
+        if (body.Model is not null && catalog.Find(body.Model) is null)
+        {
+            return Problems.Invalid("model", $"unknown model \"{ConversationsApi.Truncate(body.Model)}\"; GET /api/models lists the available ones");
+        }
+        var max = limits.Value.MaxMessageChars;
+        if (body.Content is { } content && content.Length > max)
+        {
+            metrics.LimitRefused("input_size");
+            return Problems.Invalid("content", $"must be at most {max} characters (got {content.Length})");
+        }
+        return null;
+    }
+
+    private async Task<Turn> StartOnConnectionAsync(TurnRequest request, CancellationToken ct)
+    {
+        var (userId, id, body, key) = (request.UserId, request.ConversationId, request.Message, request.IdempotencyKey);
+        // The conversation, the account's stored characters and the attached files in one query.
+        var found = await db.Conversations.Where(c => c.Id == id && c.UserId == userId)
+            .Select(c => new
+            {
+                Conversation = c,
+                Stored = db.UserStorage.Where(s => s.UserId == userId).Select(s => (long?)s.StoredChars).FirstOrDefault(),
+                Files = db.Set<ConversationFile>().Where(a => a.ConversationId == c.Id).OrderBy(a => a.CreatedAt).Select(a => a.FileId).ToList(),
+            })
+            .FirstOrDefaultAsync(ct);
+        if (found is null)
+        {
+            return new Turn(new TurnRefusal(Problems.NotFound("conversation")));
+        }
+        var conversation = found.Conversation;
+        var hash = RequestHash(body);
+        if (key.Length > 0)
+        {
+            if (await FindKeyAsync(userId, key, ct) is { } known)
+            {
+                return await ReplayAsync(known, id, hash, ct);
+            }
+            metrics.Cache("idempotency", hit: false);
+        }
+        if (runner.IsShuttingDown)
+        {
+            return new Turn(new TurnRefusal(Problems.Result(StatusCodes.Status503ServiceUnavailable, "draining", "This server is restarting",
+                "Send the request again (with the same Idempotency-Key); another server will take it."), RetryAfterSeconds: 1));
+        }
+
+        // The branch structure without message text: the text is read only for the context window.
+        var nodes = (await ContextWindow.LoadNodesAsync(db, id, ct)).ToDictionary(m => m.Id);
+        Guid? parentId;
+        if (body.ParentMessageId.IsSet)
+        {
+            parentId = body.ParentMessageId.Value;
+            if (parentId is { } p && !nodes.ContainsKey(p))
+            {
+                return new Turn(new TurnRefusal(null, Problems.Invalid("parentMessageId", "is not a message of this conversation")));
+            }
+        }
+        else
+        {
+            parentId = nodes.Count == 0 ? null : nodes.Values.MaxBy(m => m.CreatedAt)!.Id;
+        }
+        // Regenerate: a parent that is a user message and no content → a new answer to that message.
+        var regenerate = parentId is { } pid && nodes[pid].Role == MessageRoles.User && string.IsNullOrEmpty(body.Content);
+        if (!regenerate && string.IsNullOrWhiteSpace(body.Content))
+        {
+            return new Turn(new TurnRefusal(null, Problems.Invalid("content", "is required and must not be blank")));
+        }
+        if (ConversationQuota.Check(limits.Value, metrics, nodes.Count, found.Stored ?? 0, regenerate ? 1 : 2, regenerate ? 0 : body.Content!.Length) is { } full)
+        {
+            return new Turn(new TurnRefusal(full));
+        }
+        var model = (body.Model is null ? null : catalog.Find(body.Model)) ?? catalog.Find(conversation.Model) ?? catalog.Default;
+        if (await guard.CheckBudgetAsync(userId, model) is { } overBudget)
+        {
+            return new Turn(Refused(overBudget));
+        }
+        // Files named on the message join the conversation's (saved with the messages below).
+        var attached = found.Files;
+        if (body.FileIds is { Count: > 0 } fileIds)
+        {
+            (var staged, var problem) = await Attachments.StageAsync(db, userId, id, fileIds, replace: false, files.Value.MaxFilesPerConversation, ct);
+            if (problem is not null)
+            {
+                return new Turn(new TurnRefusal(problem));
+            }
+            attached = staged!;
+        }
+
+        var now = time.UtcNowForStorage();
+        var userMessage = regenerate
+            ? await db.Messages.AsNoTracking().FirstAsync(m => m.Id == parentId, ct)
+            : new Message
+            {
+                Id = time.NewId(), ConversationId = id, UserId = userId, ParentMessageId = parentId, Role = MessageRoles.User,
+                Content = body.Content!, Status = MessageStatuses.Complete, CreatedAt = now, UpdatedAt = now, CompletedAt = now,
+            };
+        Retrieval? retrieval;
+        try
+        {
+            retrieval = await documents.RetrieveAsync(db, userId, attached, userMessage.Content, ct);
+        }
+        catch (ProviderException)
+        {
+            return new Turn(new TurnRefusal(Problems.Result(StatusCodes.Status503ServiceUnavailable, "embedding_unavailable",
+                "The embedding model is unavailable", "This conversation's files cannot be searched right now; try again shortly."), RetryAfterSeconds: 5));
+        }
+        var history = await ContextWindow.BuildAsync(db, limits.Value, conversation.SystemPrompt, nodes, userMessage, ct);
+
+        var assistantAt = time.UtcNowForStorage();
+        var assistant = new Message
+        {
+            Id = time.NewId(), ConversationId = id, UserId = userId, ParentMessageId = userMessage.Id, Role = MessageRoles.Assistant,
+            Content = "", Status = MessageStatuses.Streaming, Model = model.Id, CreatedAt = assistantAt, UpdatedAt = assistantAt,
+            OwnerInstance = runner.InstanceId, LeaseExpiresAt = assistantAt.AddSeconds(settings.Value.LeaseSeconds),
+            Sources = MessageDto.WriteSources(retrieval?.Sources),
+        };
+        if (!regenerate)
+        {
+            db.Messages.Add(userMessage);
+        }
+        db.Messages.Add(assistant);
+        conversation.UpdatedAt = assistantAt;
+        if (string.IsNullOrWhiteSpace(conversation.Title))
+        {
+            conversation.Title = TitleFrom(userMessage.Content);
+        }
+        if (key.Length > 0)
+        {
+            db.IdempotencyRecords.Add(new IdempotencyRecord
+            {
+                UserId = userId, Key = key, RequestHash = hash, ConversationId = id, Route = SendMessageRoute,
+                UserMessageId = userMessage.Id, AssistantMessageId = assistant.Id, CreatedAt = now,
+            });
+        }
+        var (slot, refusal, duplicate) = await StoreAsync(userId, key.Length > 0, ct);
+        if (duplicate)
+        {
+            // Another request with the same key won the race (here or on another replica): answer as it does.
+            db.ChangeTracker.Clear();
+            var winner = await FindKeyAsync(userId, key, ct) ?? throw new InvalidOperationException("The Idempotency-Key conflict has no winner.");
+            return await ReplayAsync(winner, id, hash, ct);
+        }
+        if (refusal is not null)
+        {
+            return new Turn(Refused(refusal));
+        }
+        if (!regenerate)
+        {
+            metrics.MessageCreated(MessageRoles.User);
+        }
+        metrics.MessageCreated(MessageRoles.Assistant);
+
+        var cache = request.Cache;
+        if (regenerate && cache == CacheDirective.Default)
+        {
+            // A new answer to the same question is asked for because the last one was not wanted: never replay it.
+            cache = CacheDirective.NoCache;
+        }
+        if (retrieval is not null)
+        {
+            // The excerpts come right before the message they were chosen for.
+            history.Insert(history.Count - 1, retrieval.Context);
+        }
+        var generation = runner.Start(new GenerationRequest(
+            assistant.Id, id, userId, userMessage.Id, assistantAt, model, history, request.AcceptedTimestamp, guard.Options.MaxOutputTokens,
+            request.ApiKeyId, slot, cache, retrieval?.Sources));
+        return new Turn(null, MessageDto.From(userMessage), assistant.Id, generation.Outcome, generation.CacheDecision);
+    }
+
+    /// <summary>
+    /// The turn's one transaction: the staged rows are written, the concurrency slot is taken, and only
+    /// then is it committed. A refused slot rolls it back, so nothing is stored and nothing is deleted. A
+    /// duplicate of the same Idempotency-Key waits on the key's unique index until the first commits, then
+    /// fails and replays it: duplicates never take a slot.
+    /// </summary>
+    private async Task<(GenerationSlot? Slot, LimitRefusal? Refusal, bool Duplicate)> StoreAsync(Guid userId, bool keyed, CancellationToken ct)
+    {
+        (GenerationSlot? Slot, LimitRefusal? Refusal, bool Duplicate) result = default;
+        // Retried as a unit on a failover (EF's rule for a transaction of our own); the rows keep their ids.
+        await db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            result = default;
+            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            try
+            {
+                await db.SaveChangesAsync(acceptAllChangesOnSuccess: false, ct);
+            }
+            catch (DbUpdateException) when (keyed)
+            {
+                result.Duplicate = true;
+                return;
+            }
+            var (slot, refusal) = await guard.TakeSlotAsync(userId);
+            if (refusal is not null)
+            {
+                result.Refusal = refusal;
+                return;
+            }
+            try
+            {
+                await transaction.CommitAsync(ct);
+            }
+            catch
+            {
+                await slot!.DisposeAsync();
+                throw;
+            }
+            result.Slot = slot;
+        });
+        if (result.Slot is not null)
+        {
+            db.ChangeTracker.AcceptAllChanges();
+        }
+        return result;
+    }
+
+    private Task<IdempotencyRecord?> FindKeyAsync(Guid userId, string key, CancellationToken ct) =>
+        db.IdempotencyRecords.AsNoTracking().FirstOrDefaultAsync(r => r.UserId == userId && r.Key == key, ct);
+
+    /// <summary>The same Idempotency-Key again: the first request's turn, or 422 when the key was used for something else.</summary>
+    private async Task<Turn> ReplayAsync(IdempotencyRecord record, Guid conversationId, string hash, CancellationToken ct)
+    {
+        // A key is bound to its route and conversation: the same body elsewhere is a different request.
+        if (record.ConversationId != conversationId || (record.Route ?? SendMessageRoute) != SendMessageRoute)
+        {
+            return new Turn(new TurnRefusal(Problems.Result(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused",
+                "Idempotency-Key reused for another request",
+                "This Idempotency-Key was already used for a message in another conversation or on another route; use a new key for a new message.")));
+        }
+        if (record.RequestHash != hash)
+        {
+            return new Turn(new TurnRefusal(Problems.Result(StatusCodes.Status422UnprocessableEntity, "idempotency_key_reused",
+                "Idempotency-Key reused with a different request", "This Idempotency-Key was already used for a different message; use a new key for a new message.")));
+        }
+        metrics.Cache("idempotency", hit: true);
+        var userMessage = await db.Messages.AsNoTracking().FirstAsync(m => m.Id == record.UserMessageId, ct);
+        return new Turn(null, MessageDto.From(userMessage), record.AssistantMessageId, runner.Find(record.AssistantMessageId));
+    }
+
+    private static TurnRefusal Refused(LimitRefusal refusal)
+    {
+        var problem = Problems.Create(429, refusal.Limit == "budget" ? "budget_exceeded" : "rate_limited", refusal.Title, refusal.Detail);
+        problem.Extensions["limit"] = refusal.Limit;
+        return new TurnRefusal(TypedResults.Problem(problem), RetryAfterSeconds: refusal.RetryAfterSeconds);
+    }
+
+    private static string RequestHash(SendMessageRequest r)
+    {
+        var parent = r.ParentMessageId.IsSet ? r.ParentMessageId.Value?.ToString() ?? "null" : "latest";
+        // Files are hashed only when named, so keys stored before files existed still match their requests.
+        var files = r.FileIds is { Count: > 0 } ids ? "\u0000" + string.Join(",", ids) : "";
+        var bytes = SHA256.HashData(Encoding.UTF8.GetBytes($"{r.Content}\u0000{r.Model}\u0000{parent}{files}"));
+        return Convert.ToHexString(bytes);
+    }
+
+    private static string TitleFrom(string content)
+    {
+        var line = content.Trim().Split('\n', 2)[0].Trim();
+        return line.Length <= 60 ? line : line[..57].TrimEnd() + "…";
+    }
+}
