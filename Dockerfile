@@ -22,8 +22,11 @@ COPY --from=web /src/src/Jackcwf.Api/wwwroot src/Jackcwf.Api/wwwroot/
 # The cache mount keeps downloaded packages between builds (BuildKit); UseAppHost=false because the
 # image runs `dotnet Jackcwf.Api.dll`; SkipWebBuild=true because the Node stage above built wwwroot
 # (this stage has no npm).
+# -a $TARGETARCH publishes for the image's platform, so the assemblies are precompiled (ReadyToRun, see
+# Jackcwf.Api.csproj): the service starts with about a third less CPU.
+ARG TARGETARCH
 RUN --mount=type=cache,id=nuget,target=/root/.nuget/packages \
-    dotnet publish src/Jackcwf.Api/Jackcwf.Api.csproj -c Release -o /app -p:UseAppHost=false -p:SkipWebBuild=true
+    dotnet publish src/Jackcwf.Api/Jackcwf.Api.csproj -c Release -a "$TARGETARCH" --self-contained false -o /app -p:UseAppHost=false -p:SkipWebBuild=true
 
 # ---- 3. Runtime ----
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime

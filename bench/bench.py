@@ -208,9 +208,10 @@ def start_redis(work):
     return port, p.pid
 
 
-def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid):
+def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid, extra_env=None):
     port = free_port()
-    dll = os.path.join(ROOT, "src", "Jackcwf.Api", "bin", "Release", "net10.0", "Jackcwf.Api.dll")
+    # run.sh publishes it as the Dockerfile does (for this platform, ReadyToRun) except with --quick.
+    dll = os.environ.get("BENCH_JACKCWF_DLL") or os.path.join(ROOT, "src", "Jackcwf.Api", "bin", "Release", "net10.0", "Jackcwf.Api.dll")
     env = {
         "ASPNETCORE_URLS": f"http://127.0.0.1:{port}",
         "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pg_port}/postgres",
@@ -228,13 +229,23 @@ def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid):
         "LOG_FORMAT": "json",
         # The key ring in PostgreSQL is encrypted with it (required outside Development).
         "DATA_PROTECTION_KEY": base64.b64encode(os.urandom(32)).decode(),
+        **(extra_env or {}),
     }
     os.makedirs(os.path.join(work, "jackcwf"))
-    start = time.perf_counter()
-    p = spawn("jackcwf", ["dotnet", dll], env, cwd=os.path.join(work, "jackcwf"), work=work)
     base = f"http://127.0.0.1:{port}"
-    wait_until(lambda: request(base, "GET", "/health/ready")[0] == 200, 180, "Jackcwf")
-    ready = time.perf_counter() - start
+
+    def start():
+        began = time.perf_counter()
+        p = spawn("jackcwf", ["dotnet", dll], env, cwd=os.path.join(work, "jackcwf"), work=work)
+        wait_until(lambda: request(base, "GET", "/health/ready")[0] == 200, 180, "Jackcwf")
+        return p, time.perf_counter() - began, cpu_seconds(p.pid)
+
+    # The first start creates the schema (every migration on an empty database); the one measured is
+    # a restart, as a replica starts once the schema exists.
+    p, first_ready, first_cpu = start()
+    os.killpg(p.pid, signal.SIGTERM)
+    p.wait(timeout=60)
+    p, ready, ready_cpu = start()
     email, password = f"bench-{uuid.uuid4().hex[:8]}@example.com", "Bench-Passw0rd-1"
     status, _ = request(base, "POST", "/api/auth/register", {"email": email, "password": password})
     if status >= 300:
@@ -244,7 +255,7 @@ def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid):
     _, key = request(base, "POST", "/api/keys", {"name": "bench"}, {"authorization": f"Bearer {token}"})
     t = Target("Jackcwf /v1", base, "/v1/chat/completions", {"Authorization": f"Bearer {key['key']}"}, "openai/", p.pid,
                {"postgresql": (pg_pid, True), "redis": (redis_pid, False)})
-    t.ready_s = ready
+    t.ready_s, t.ready_cpu_s, t.first_ready_s, t.first_ready_cpu_s = ready, ready_cpu, first_ready, first_cpu
     t.token = token
     t.pg_port, t.redis_port = pg_port, redis_port
     return t
@@ -427,7 +438,11 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--streams", type=int, default=1000, help="open streams for the memory figure (from a tenth of it)")
     ap.add_argument("--out", default=HERE)
+    ap.add_argument("--capacity", type=int, metavar="N",
+                    help="only the capacity model's local check: Jackcwf alone holding 1,000, then N idle /v1 streams (one chunk a second each)")
     a = ap.parse_args()
+    if a.capacity:
+        return capacity(a)
     if a.quick:
         a.rounds, a.seconds, a.streams = 1, 2, 40
         global SETTLE_STATS
@@ -449,7 +464,11 @@ def main():
         for t in targets:
             t.rest_rss_kib = rss_kib(t.pid)
             log(f"{t.name}: ready in {t.ready_s:.2f} s, {t.rest_rss_kib / 1024:.0f} MiB at rest")
-        results["start"] = {t.name: {"ready_s": t.ready_s, "rss_at_rest_mib": t.rest_rss_kib / 1024} for t in targets}
+        results["start"] = {t.name: {"ready_s": t.ready_s, "rss_at_rest_mib": t.rest_rss_kib / 1024,
+                                     **{k: getattr(t, k) for k in ("ready_cpu_s", "first_ready_s", "first_ready_cpu_s") if hasattr(t, k)}} for t in targets}
+        jack = targets[-1]
+        log(f"{jack.name}: ready in {jack.ready_s:.2f} s ({jack.ready_cpu_s:.2f} s of CPU) on a restart; the first start, "
+            f"creating the schema, took {jack.first_ready_s:.2f} s ({jack.first_ready_cpu_s:.2f} s of CPU)")
 
         scenarios = [("nonstream16", FAST, False, 16), ("nonstream64", FAST, False, 64), ("stream16", FAST, True, 16),
                      ("latency16_20ms", DELAYED, False, 16), ("latency256_20ms", DELAYED, False, 256)]
@@ -592,7 +611,9 @@ def write_report(results, out, quick):
             " + ".join(f"{k} {v:.0f} %" for k, v in m["held_cpu_percent"].items())
     lines.append(f"| with {streams[1]} streams open: RSS, CPU (% of one core) | {held(jack)} (chat streams: {held('Jackcwf chat stream')}) | {held(hop)} | {held(pk)} |")
     lines.append(f"| RSS at rest (MiB) | {f(start[jack]['rss_at_rest_mib'])} | {f(start[hop]['rss_at_rest_mib'])} | {f(start[pk]['rss_at_rest_mib'])} |")
-    lines.append(f"| start to ready (s) | {f(start[jack]['ready_s'])} | {f(start[hop]['ready_s'])} | {f(start[pk]['ready_s'])} |")
+    lines.append(f"| start to ready (s; Jackcwf: a restart, schema current) | {f(start[jack]['ready_s'])} | {f(start[hop]['ready_s'])} | {f(start[pk]['ready_s'])} |")
+    if start[jack].get("ready_cpu_s") is not None:
+        lines.append(f"| CPU to ready (s); first start on an empty database (s, CPU s) | {f(start[jack]['ready_cpu_s'])}; {f(start[jack]['first_ready_s'])}, {f(start[jack]['first_ready_cpu_s'])} | — | — |")
     lines += ["", "## Chat message (`POST /api/conversations/{id}/messages`, JSON), per message", "",
               "| model | CPU µs: service | PostgreSQL | Redis | total | PostgreSQL transactions | rows inserted / updated | Redis commands |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -605,6 +626,45 @@ def write_report(results, out, quick):
     with open(os.path.join(out, "results.md"), "w") as fh:
         fh.write("\n".join(lines))
     print("\n".join(lines))
+
+
+def capacity(a):
+    """Jackcwf alone (no other target beside it) holding 1,000 then N idle /v1 streams; RSS, KiB per
+    stream and the CPU of the service, PostgreSQL and Redis while holding them. A proxy holds two files
+    per stream (client and upstream connections): where the open-file limit cannot hold 2 N, the
+    streams come from the in-process demo model (one chunk a second, no upstream connection) and the
+    report says so."""
+    import resource
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    upstream_fds = 2 * a.capacity + 1000 <= limit
+    work = tempfile.mkdtemp(prefix="jackcwf-capacity-")
+    result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "streams": a.capacity,
+              "open_files_limit": limit, "model": "upstream slow-stream" if upstream_fds else "demo/echo, 1 chunk/s (open-file limit)",
+              "cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}
+    try:
+        log(f"work folder {work}; load average {os.getloadavg()[0]:.2f}; open files {limit}: streams from "
+            + ("the upstream" if upstream_fds else f"the demo model (2 × {a.capacity:,} connections do not fit in {limit:,} files)"))
+        upstream = start_upstream(work)
+        pg_port, pg_pid = start_postgres(work)
+        redis_port, redis_pid = start_redis(work)
+        cap = str(max(10000, a.capacity))
+        jack = start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid, {
+            "MAX_CONCURRENT_STREAMS": cap, "MAX_CONCURRENT_GENERATIONS": cap, "DEMO_CHUNK_DELAY_MS": "1000"})
+        time.sleep(2)
+        result["rss_at_rest_mib"] = rss_kib(jack.pid) / 1024
+        body = None if upstream_fds else json.dumps({"model": "demo/echo", "stream": True, "messages": [{"role": "user", "content": " ".join(["word"] * 900)}]})
+        m = memory_per_stream(jack, min(1000, a.capacity // 10), a.capacity, body=body)
+        result["memory"] = m
+        result["loadavg_end"] = os.getloadavg()
+        log(f"capacity: {m['streams'][1]:,} of {a.capacity:,} streams held ({m['failed']} failed), {m['rss_kib'][1] / 1024:,.0f} MiB "
+            f"(at rest {result['rss_at_rest_mib']:.0f}), {m['kib_per_stream'] or 0:.1f} KiB per stream from {m['streams'][0]:,} to {m['streams'][1]:,}, "
+            f"opened in {m['open_s']:.1f} s; CPU holding them (% of one core): " + ", ".join(f"{k} {v:.1f}" for k, v in m["held_cpu_percent"].items())
+            + f"; load average {result['loadavg_start'][0]:.1f} → {result['loadavg_end'][0]:.1f}")
+    finally:
+        stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+    with open(os.path.join(a.out, f"capacity-{a.capacity}.json"), "w") as f:
+        json.dump(result, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ public static class AccountsExtensions
         s.AddSingleton<SetupToken>();
         s.AddHostedService<SetupTokenNotice>();
         s.AddSingleton<AccessRevocations>();
+        s.AddHostedService<AccessSubscriptionsWarmUp>();
         // One replica's bus; AddBackplane replaces it with the Redis one (in either order).
         s.TryAddSingleton<InProcessInvalidationBus>();
         s.TryAddSingleton<IInvalidationBus>(sp => sp.GetRequiredService<InProcessInvalidationBus>());
