@@ -38,8 +38,11 @@ public abstract class ServiceFixture : IAsyncLifetime
             ["Chat__KeepAliveIntervalMs"] = "300",
             ["Chat__CheckpointIntervalMs"] = "100",
             // These suites see each provider error as it is (one queued error, one failure): retries,
-            // fallbacks and the circuit breaker have their own suite (PipelineResilienceTests).
+            // fallbacks and the circuit breaker have their own suite (PipelineResilienceTests). With the
+            // default breaker (half of 10 calls in 30 s), a class's provider-error tests in a row would
+            // open it and the class's next provider call would be refused without reaching the fake.
             ["PROVIDER_MAX_RETRIES"] = "0",
+            ["CIRCUIT_BREAKER_MINIMUM_THROUGHPUT"] = "100000",
         };
         foreach (var (k, v) in await DatabaseAsync())
         {
