@@ -83,7 +83,11 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
         await _local.CompleteAsync(messageId, final);
         if (_writers.TryRemove(messageId, out var writer))
         {
-            await writer.CompleteAsync(GenerationEvent.ForFinal(final));
+            // Redis is read by every replica, including ones still on an earlier version during a
+            // rolling update: they know only the SSE form of the final event (done/error), so that is
+            // the form stored here. This version reads both forms.
+            var (type, data) = SseWriter.FinalEvent(final);
+            await writer.CompleteAsync(new GenerationEvent(type, final.Message.Content.Length.ToString(CultureInfo.InvariantCulture), data));
         }
     }
 
