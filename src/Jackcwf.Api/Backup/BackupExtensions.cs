@@ -27,7 +27,7 @@ public static class BackupExtensions
 /// keeping the newest <c>BACKUP_KEEP</c>. The first one runs one interval after start.
 /// </summary>
 internal sealed partial class ScheduledSqliteBackup(
-    DatabaseConnection connection, IOptions<BackupOptions> options, SchemaState schema, ILogger<ScheduledSqliteBackup> logger) : BackgroundService
+    DatabaseConnection connection, IOptions<BackupOptions> options, SchemaState schema, TimeProvider time, ILogger<ScheduledSqliteBackup> logger) : BackgroundService
 {
     private const string Prefix = "jackcwf-";
     private const string Suffix = ".db";
@@ -42,7 +42,7 @@ internal sealed partial class ScheduledSqliteBackup(
         var dir = o.ResolveDirectory(connection);
         var interval = TimeSpan.FromHours((double)o.IntervalHours);
         LogScheduled(logger, interval, dir, o.Keep);
-        using var timer = new PeriodicTimer(interval);
+        using var timer = new PeriodicTimer(interval, time);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             if (!schema.IsCurrent)
@@ -51,7 +51,7 @@ internal sealed partial class ScheduledSqliteBackup(
             }
             try
             {
-                var file = Path.Combine(dir, $"{Prefix}{DateTime.UtcNow:yyyyMMddTHHmmssfffZ}{Suffix}");
+                var file = Path.Combine(dir, $"{Prefix}{time.GetUtcNow().UtcDateTime:yyyyMMddTHHmmssfffZ}{Suffix}");
                 var result = await SqliteBackup.BackupAsync(connection.ConnectionString, file, stoppingToken);
                 var deleted = Prune(dir, o.Keep);
                 LogBackedUp(logger, result.Path, result.Bytes, result.Messages, deleted);

@@ -174,7 +174,7 @@ public sealed class ChatTurns(
         var attached = found.Files;
         if (body.FileIds is { Count: > 0 } fileIds)
         {
-            (var staged, var problem) = await Attachments.StageAsync(db, userId, id, fileIds, replace: false, files.Value.MaxFilesPerConversation, ct);
+            (var staged, var problem) = await Attachments.StageAsync(db, userId, id, fileIds, replace: false, files.Value.MaxFilesPerConversation, time.UtcNowForStorage(), ct);
             if (problem is not null)
             {
                 return new Turn(new TurnRefusal(problem));

@@ -135,7 +135,7 @@ public static class ConversationsApi
         List<Guid>? attached = null;
         if (request.FileIds is { } fileIds)
         {
-            (attached, var problem) = await Attachments.StageAsync(db, c.UserId, c.Id, fileIds, replace: true, files.Value.MaxFilesPerConversation, ct);
+            (attached, var problem) = await Attachments.StageAsync(db, c.UserId, c.Id, fileIds, replace: true, files.Value.MaxFilesPerConversation, now, ct);
             if (problem is not null)
             {
                 return problem;
@@ -262,7 +262,7 @@ public static class ConversationsApi
         List<Guid>? attached = null;
         if (request.FileIds is { } fileIds)
         {
-            (attached, var problem) = await Attachments.StageAsync(db, userId, id, fileIds, replace: true, files.Value.MaxFilesPerConversation, ct);
+            (attached, var problem) = await Attachments.StageAsync(db, userId, id, fileIds, replace: true, files.Value.MaxFilesPerConversation, time.UtcNowForStorage(), ct);
             if (problem is not null)
             {
                 return problem;

@@ -28,7 +28,7 @@ public static class Attachments
     /// (400 too many, 404 a file that is not the caller's) and stages nothing.
     /// </summary>
     public static async Task<(List<Guid>? Attached, ProblemHttpResult? Problem)> StageAsync(
-        AppDbContext db, Guid userId, Guid conversationId, IReadOnlyList<Guid> fileIds, bool replace, int maxPerConversation, CancellationToken ct)
+        AppDbContext db, Guid userId, Guid conversationId, IReadOnlyList<Guid> fileIds, bool replace, int maxPerConversation, DateTime now, CancellationToken ct)
     {
         var wanted = fileIds.Distinct().ToList();
         if (wanted.Count > maxPerConversation)
@@ -45,7 +45,6 @@ public static class Attachments
         {
             return (null, Invalid($"a conversation holds at most {maxPerConversation} files (FILES_MAX_PER_CONVERSATION); it has {current.Count}"));
         }
-        var now = TimeProvider.System.UtcNowForStorage();
         foreach (var id in result.Where(id => !current.Contains(id)))
         {
             db.Add(new ConversationFile { ConversationId = conversationId, FileId = id, UserId = userId, CreatedAt = now });

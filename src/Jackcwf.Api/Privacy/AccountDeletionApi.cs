@@ -33,7 +33,7 @@ public static class AccountDeletionApi
     }
 
     public static async Task<Results<NoContent, ProblemHttpResult, ValidationProblem>> DeleteMeAsync(
-        HttpContext http, ClaimsPrincipal user, UserManager<AppUser> users, AccountDeletion deletion, IAuditLog audit,
+        HttpContext http, ClaimsPrincipal user, UserManager<AppUser> users, AccountDeletion deletion, IAuditLog audit, TimeProvider time,
         [Microsoft.AspNetCore.Mvc.FromBody(EmptyBodyBehavior = Microsoft.AspNetCore.Mvc.ModelBinding.EmptyBodyBehavior.Allow)] DeleteAccountRequest? request, CancellationToken ct)
     {
         var me = await users.FindByIdAsync(user.Id().ToString());
@@ -56,7 +56,7 @@ public static class AccountDeletionApi
         else
         {
             var issued = (await http.AuthenticateAsync()).Properties?.IssuedUtc;
-            if (issued is null || DateTimeOffset.UtcNow - issued > FreshSignIn)
+            if (issued is null || time.GetUtcNow() - issued > FreshSignIn)
             {
                 return Problems.Result(StatusCodes.Status403Forbidden, "reauthentication_required", "Sign in again first",
                     $"Accounts without a password must have signed in within the last {FreshSignIn.TotalMinutes:0} minutes to delete themselves.");

@@ -25,19 +25,20 @@ public static class ExportApi
     /// Streams the archive while reading: one conversation in memory at a time, so an account with
     /// thousands of conversations costs no more memory than one with a few.
     /// </summary>
-    public static async Task ExportAsync(HttpContext http, ClaimsPrincipal user, AppDbContext db, IAuditLog audit, Usage.UsageLedger ledger, CancellationToken ct)
+    public static async Task ExportAsync(HttpContext http, ClaimsPrincipal user, AppDbContext db, IAuditLog audit, Usage.UsageLedger ledger, TimeProvider time, CancellationToken ct)
     {
         var userId = user.Id();
+        var now = time.GetUtcNow().UtcDateTime;
         await ledger.FlushAsync(ct);
         var account = await db.Users.AsNoTracking().Where(u => u.Id == userId).Select(u => new { u.Email, u.CreatedAt }).FirstAsync(ct);
         await audit.RecordAsync(http, AuditActions.DataExported, target: $"user:{userId}", ct: ct);
         http.Response.ContentType = "application/zip";
-        http.Response.Headers.ContentDisposition = $"attachment; filename=\"jackcwf-export-{DateTime.UtcNow:yyyyMMdd}.zip\"";
+        http.Response.Headers.ContentDisposition = $"attachment; filename=\"jackcwf-export-{now:yyyyMMdd}.zip\"";
         http.Response.Headers.CacheControl = "no-store";
 
         var body = new BufferedWriteStream(http.Response.Body);
         var zip = await ZipArchive.CreateAsync(body, ZipArchiveMode.Create, leaveOpen: true, entryNameEncoding: null, ct);
-        await WriteJsonAsync(zip, body, "account.json", new ExportAccount(userId, account.Email ?? "", account.CreatedAt, DateTime.UtcNow, "jackcwf.export.v1"), AppJsonContext.Default.ExportAccount, ct);
+        await WriteJsonAsync(zip, body, "account.json", new ExportAccount(userId, account.Email ?? "", account.CreatedAt, now, "jackcwf.export.v1"), AppJsonContext.Default.ExportAccount, ct);
 
         var conversations = await db.Conversations.AsNoTracking().Where(c => c.UserId == userId).OrderBy(c => c.CreatedAt).ToListAsync(ct);
         foreach (var c in conversations)
