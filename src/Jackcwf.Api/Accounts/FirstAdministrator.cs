@@ -44,10 +44,7 @@ internal sealed class SetupTokenNotice(IServiceScopeFactory scopes, SchemaState 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // Start-up only: the migration runs in the background and this waits for it, then ends.
-        while (!schema.IsCurrent)
-        {
-            await Task.Delay(500, stoppingToken);
-        }
+        await schema.WhenCurrentAsync(stoppingToken);
         try
         {
             await using var scope = scopes.CreateAsyncScope();

@@ -39,15 +39,8 @@ public sealed class FileProcessor(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        try
-        {
-            // The sweep and the claims read the files table, which the first migration creates.
-            await schema.WhenCurrentAsync(stoppingToken);
-        }
-        catch (OperationCanceledException)
-        {
-            return;
-        }
+        // The sweep and the claims read the files table, which the first migration creates.
+        await schema.WhenCurrentAsync(stoppingToken);
         var sweeping = SweepAsync(stoppingToken);
         try
         {
