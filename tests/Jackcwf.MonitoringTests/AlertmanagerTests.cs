@@ -29,7 +29,8 @@ public sealed class AlertmanagerTests
         var result = await RouteAsync(receiver, labels);
 
         Assert.True(result.ExitCode == 0, result.Describe());
-        Assert.Equal(receiver, result.Output.Trim().Split('\n')[^1].Trim());
+        // amtool prints the receiver on stdout and a warning about --config.file on stderr, in either order.
+        Assert.Equal(receiver, result.StandardOutput.Trim().Split('\n')[^1].Trim());
     }
 
     [Fact]

@@ -20,6 +20,17 @@ public static class ExternalCommand
     public static async Task<(int ExitCode, string Output)> RunAsync(
         string file, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken = default, string? workingDirectory = null)
     {
+        var (exitCode, output, _) = await RunCapturingAsync(file, arguments, timeout, cancellationToken, workingDirectory);
+        return (exitCode, output);
+    }
+
+    /// <summary>
+    /// Like <see cref="RunAsync"/>, and also returns stdout on its own: stdout and stderr arrive on separate pipes, so a
+    /// warning on stderr can land before or after the stdout line it was printed next to in the interleaved text.
+    /// </summary>
+    public static async Task<(int ExitCode, string Output, string StandardOutput)> RunCapturingAsync(
+        string file, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken = default, string? workingDirectory = null)
+    {
         var start = new ProcessStartInfo(file)
         {
             RedirectStandardOutput = true,
@@ -36,8 +47,13 @@ public static class ExternalCommand
         }
 
         var output = new StringBuilder();
+        var standardOutput = new StringBuilder();
         using var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, e) => Append(output, e.Data);
+        process.OutputDataReceived += (_, e) =>
+        {
+            Append(output, e.Data);
+            Append(standardOutput, e.Data);
+        };
         process.ErrorDataReceived += (_, e) => Append(output, e.Data);
         try
         {
@@ -62,7 +78,7 @@ public static class ExternalCommand
             throw new TimeoutException($"{file} {string.Join(' ', start.ArgumentList)} did not finish within {timeout}. Output:\n{Text(output)}");
         }
 
-        return (process.ExitCode, Text(output));
+        return (process.ExitCode, Text(output), Text(standardOutput));
     }
 
     /// <summary>Like <see cref="RunAsync"/>, and throws with the output when the exit code is not 0.</summary>

@@ -3,7 +3,7 @@ using Jackcwf.Testing;
 namespace Jackcwf.MonitoringTests.Infrastructure;
 
 /// <summary>Output of a finished command-line tool.</summary>
-public sealed record ToolResult(int ExitCode, string Output, string CommandLine)
+public sealed record ToolResult(int ExitCode, string Output, string StandardOutput, string CommandLine)
 {
     /// <summary>A failure message that shows what ran and everything it printed.</summary>
     public string Describe() => $"`{CommandLine}` exited with {ExitCode}:\n{Output}";
@@ -38,8 +38,8 @@ public static class Tool
     public static async Task<ToolResult> RunAsync(string name, IEnumerable<string> arguments, string? workingDirectory = null, TimeSpan? timeout = null)
     {
         var list = arguments.ToList();
-        var (exitCode, output) = await ExternalCommand.RunAsync(
+        var (exitCode, output, standardOutput) = await ExternalCommand.RunCapturingAsync(
             Require(name), list, timeout ?? TimeSpan.FromMinutes(2), workingDirectory: workingDirectory ?? MonitoringFiles.Directory);
-        return new ToolResult(exitCode, output, name + " " + string.Join(' ', list));
+        return new ToolResult(exitCode, output, standardOutput, name + " " + string.Join(' ', list));
     }
 }
