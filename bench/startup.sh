@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# Start to ready of one Jackcwf process on SQLite, nothing else started: the first start (empty
+# Start to ready of one Jackcwf process on SQLite (or --database-url), nothing else started: the first start (empty
 # database, every migration) and then restarts (schema current), each from spawning `dotnet
 # Jackcwf.Api.dll` to the first 200 of /health/live (listener open) and of /health/ready, with the
 # process's CPU seconds (utime + stime) at ready and its RSS 3 s later. CPU is the figure to compare
 # on a shared machine: the wall-clock times grow with the load average printed beside them.
-#   bench/startup.sh [--dll PATH] [--runs 5]
+#   bench/startup.sh [--dll PATH] [--runs 5] [--database-url URL]
+# --database-url runs it on that database instead (a PostgreSQL URL as DATABASE_URL takes it; give
+# an empty database for the first start to apply every migration).
 # PATH defaults to bench/.publish/Jackcwf.Api.dll (what bench/run.sh publishes, as the Dockerfile
 # does), else the Release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dll=""; runs=5
+dll=""; runs=5; database_url=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --dll) dll=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
-    *) echo "usage: bench/startup.sh [--dll PATH] [--runs N]" >&2; exit 2 ;;
+    --database-url) database_url=$2; shift 2 ;;
+    *) echo "usage: bench/startup.sh [--dll PATH] [--runs N] [--database-url URL]" >&2; exit 2 ;;
   esac
 done
 if [ -z "$dll" ]; then
@@ -31,10 +34,10 @@ tick=$(getconf CLK_TCK)
 now() { date +%s.%N; }
 code() { curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$port$1" 2>/dev/null || true; }
 
-echo "$dll; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$dll on $([ -n "$database_url" ] && echo "$database_url" || echo SQLite); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq 0 "$runs"); do
   t0=$(now)
-  (cd "$work" && exec env DATABASE_URL= ASPNETCORE_URLS="http://127.0.0.1:$port" LOG_LEVEL=Warning dotnet "$dll" >>"$work/out.log" 2>&1) &
+  (cd "$work" && exec env DATABASE_URL="$database_url" ASPNETCORE_URLS="http://127.0.0.1:$port" LOG_LEVEL=Warning dotnet "$dll" >>"$work/out.log" 2>&1) &
   pid=$!
   live=""
   while :; do
