@@ -6,7 +6,8 @@
 # on a shared machine: the wall-clock times grow with the load average printed beside them.
 #   bench/startup.sh [--dll PATH] [--runs 5] [--database-url URL]
 # --database-url runs it on that database instead (a PostgreSQL URL as DATABASE_URL takes it; give
-# an empty database for the first start to apply every migration).
+# an empty database for the first start to apply every migration; DATA_PROTECTION_KEY, which
+# PostgreSQL requires, is a throwaway one unless set).
 # PATH defaults to bench/.publish/Jackcwf.Api.dll (what bench/run.sh publishes, as the Dockerfile
 # does), else the Release build.
 set -euo pipefail
@@ -26,6 +27,7 @@ if [ -z "$dll" ]; then
 fi
 [ -f "$dll" ] || { echo "ERROR: $dll is missing (dotnet build -c Release, or bench/run.sh to publish)" >&2; exit 1; }
 dll=$(realpath "$dll")
+[ -z "$database_url" ] || export DATA_PROTECTION_KEY="${DATA_PROTECTION_KEY:-$(openssl rand -base64 32)}"
 work=$(mktemp -d /tmp/jackcwf-startup-XXXXXX)
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
