@@ -38,7 +38,7 @@ public sealed record Turn(
 /// the user's message, the answer's placeholder, the conversation's new time and title, attached files
 /// and the Idempotency-Key in one transaction that commits only once the concurrency slot is taken,
 /// and starts the generation. Refusals store nothing (no store-then-delete). The reads and the write
-/// share one database connection (a pooled connection is reset each time it is taken).
+/// share one database connection, taken from the pool once per turn.
 /// </summary>
 public sealed class ChatTurns(
     AppDbContext db, ModelCatalog catalog, GenerationRunner runner, LimitGuard guard, DocumentRetrieval documents, JackcwfMetrics metrics,
