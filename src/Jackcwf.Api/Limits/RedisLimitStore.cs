@@ -173,10 +173,9 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         }
         try
         {
-            // Not awaited: a release that is lost (Redis gone at that moment) leaves the slot to its lease,
-            // which expires on its own (SlotLeaseMs), exactly as a failed release always did. Later commands
-            // of this replica travel on the same connection after it, so its own next entry sees the slot free.
-            await redis.GetDatabase().SortedSetRemoveAsync(Prefix + bucket, slot, CommandFlags.FireAndForget);
+            // Awaited, not fire-and-forget: the user's next request may reach another replica, whose entry
+            // travels on its own connection and must already see this slot free (a 429 otherwise).
+            await redis.GetDatabase().SortedSetRemoveAsync(Prefix + bucket, slot);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
@@ -219,12 +218,11 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     {
         try
         {
-            // Not awaited: the only caller settles a reservation (the call's maximum cost) to the real cost, so
-            // a settlement that is lost (Redis gone at that moment, as a failed one always was) leaves the
-            // maximum counted instead of the real cost: the budget then refuses early, not late. The ledger
-            // keeps the real cost, and a month the store loses is seeded from it again.
+            // Awaited, not fire-and-forget: the next request may reach another replica, which must see the real
+            // cost rather than the reserved maximum. A settlement that fails (Redis gone at that moment) leaves
+            // the maximum counted: the budget then refuses early, not late, and the ledger keeps the real cost.
             await redis.GetDatabase().ScriptEvaluateAsync(AddSpendScript, [SpendKey(userId, month)],
-                [amount.ToString(System.Globalization.CultureInfo.InvariantCulture)], CommandFlags.FireAndForget);
+                [amount.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
