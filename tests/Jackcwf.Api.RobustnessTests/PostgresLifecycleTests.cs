@@ -83,7 +83,8 @@ public sealed class PostgresLifecycleTests
             Assert.True(migrations >= 1);
             foreach (var r in replicas)
             {
-                Assert.Contains(r.LogLines, l => l.Contains("Database schema is current", StringComparison.Ordinal));
+                // Logged just before readiness turns 200; the console logger writes it from its own queue, so wait for it.
+                await r.WaitForLogAsync("Database schema is current", TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
             }
 
             // A token issued by one replica works on the others (one key ring in the database).

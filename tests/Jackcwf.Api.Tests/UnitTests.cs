@@ -62,6 +62,19 @@ public sealed class DatabaseUrlTests
         Assert.Equal(("a:5432,::1:5433", 7, 4, "x"), (b.Host, b.HostRecheckSeconds, b.Timeout, b.ApplicationName));
     }
 
+    [Theory]
+    [InlineData("postgresql://u:p@db:5432/x", true)]
+    [InlineData("postgresql://u:p@db:5432/x?No%20Reset%20On%20Close=false", false)]
+    [InlineData("Host=db;Username=u;Database=x;No Reset On Close=false", false)]
+    [InlineData("Host=db;Username=u;Database=x;NoResetOnClose=false", false)]
+    public void ServiceConnectionsSkipThePoolResetUnlessTheUrlKeepsIt(string url, bool skipped)
+    {
+        var service = DataExtensions.WithoutSessionReset(DatabaseConnection.Parse(url, "/tmp").ConnectionString);
+        var b = new Npgsql.NpgsqlConnectionStringBuilder(service);
+        Assert.Equal(skipped, b.NoResetOnClose);
+        Assert.Equal(("db", "u", "x"), (b.Host, b.Username, b.Database));
+    }
+
     [Fact]
     public void SingleHostUrlWithTargetSessionAttrsKeepsOneHost()
     {

@@ -10,7 +10,8 @@ namespace Jackcwf.Api.Ai;
 /// <summary>
 /// Failure classification at the provider boundary: SDK exceptions (whose messages may quote secrets)
 /// become a classified <see cref="ProviderException"/>, marked mid-stream once text went out. Also
-/// takes the pipeline's <see cref="Pipeline.ChatCall"/> out of the options the provider sees.
+/// takes the pipeline's <see cref="Pipeline.ChatCall"/> out of the options the provider sees, and
+/// lets go of the SDK's own objects behind each streamed update (see <see cref="Release"/>).
 /// </summary>
 public sealed class FailureClassifyingChatClient(IChatClient inner, string provider) : DelegatingChatClient(inner)
 {
@@ -56,8 +57,25 @@ public sealed class FailureClassifyingChatClient(IChatClient inner, string provi
                     throw new ProviderException(started ? failure.MidStream() : failure);
                 }
                 started |= Pipeline.StartedStream.IsStart(e.Current);
-                yield return e.Current;
+                yield return Release(e.Current);
             }
         }
+    }
+
+    /// <summary>
+    /// Drops the provider SDK's objects from a streamed update (the update's and its contents'
+    /// <c>RawRepresentation</c>): nothing above this layer reads them, and the OpenTelemetry client keeps
+    /// every update of a stream until it ends (it traces the whole response), so with them attached an
+    /// open stream held the SDK's parsed chunk, choice, delta and content part for every chunk it had
+    /// sent. What stays per chunk is the update and its text.
+    /// </summary>
+    internal static ChatResponseUpdate Release(ChatResponseUpdate update)
+    {
+        update.RawRepresentation = null;
+        foreach (var content in update.Contents)
+        {
+            content.RawRepresentation = null;
+        }
+        return update;
     }
 }

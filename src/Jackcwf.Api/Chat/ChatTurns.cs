@@ -38,7 +38,7 @@ public sealed record Turn(
 /// the user's message, the answer's placeholder, the conversation's new time and title, attached files
 /// and the Idempotency-Key in one transaction that commits only once the concurrency slot is taken,
 /// and starts the generation. Refusals store nothing (no store-then-delete). The reads and the write
-/// share one database connection (a pooled connection is reset each time it is taken).
+/// share one database connection, taken from the pool once per turn.
 /// </summary>
 public sealed class ChatTurns(
     AppDbContext db, ModelCatalog catalog, GenerationRunner runner, LimitGuard guard, DocumentRetrieval documents, JackcwfMetrics metrics,
@@ -112,14 +112,7 @@ public sealed class ChatTurns(
     {
         var (userId, id, body, key) = (request.UserId, request.ConversationId, request.Message, request.IdempotencyKey);
         // The conversation, the account's stored characters and the attached files in one query.
-        var found = await db.Conversations.Where(c => c.Id == id && c.UserId == userId)
-            .Select(c => new
-            {
-                Conversation = c,
-                Stored = db.UserStorage.Where(s => s.UserId == userId).Select(s => (long?)s.StoredChars).FirstOrDefault(),
-                Files = db.Set<ConversationFile>().Where(a => a.ConversationId == c.Id).OrderBy(a => a.CreatedAt).Select(a => a.FileId).ToList(),
-            })
-            .FirstOrDefaultAsync(ct);
+        var found = await FindConversation(db, id, userId, ct);
         if (found is null)
         {
             return new Turn(new TurnRefusal(Problems.NotFound("conversation")));
@@ -141,7 +134,7 @@ public sealed class ChatTurns(
         }
 
         // The branch structure without message text: the text is read only for the context window.
-        var nodes = (await ContextWindow.LoadNodesAsync(db, id, ct)).ToDictionary(m => m.Id);
+        var nodes = await ContextWindow.LoadNodesAsync(db, id, ct);
         Guid? parentId;
         if (body.ParentMessageId.IsSet)
         {
@@ -311,6 +304,23 @@ public sealed class ChatTurns(
         }
         return result;
     }
+
+    /// <summary>What a turn reads first (<see cref="FindConversation"/>): the conversation (tracked), the account's stored characters, the attached files.</summary>
+    private sealed record TurnStart(Conversation Conversation, long? Stored, List<Guid> Files);
+
+    /// <summary>
+    /// Compiled once: a message's reads run on every turn, and a LINQ query rebuilt per call costs more
+    /// CPU than the database does to answer it (the expression tree, its cache key, and the evaluation
+    /// of the subqueries' <c>DbSet</c>s, which EF Core compiles afresh each time).
+    /// </summary>
+    private static readonly Func<AppDbContext, Guid, Guid, CancellationToken, Task<TurnStart?>> FindConversation =
+        EF.CompileAsyncQuery((AppDbContext db, Guid id, Guid userId, CancellationToken ct) => db.Conversations
+            .Where(c => c.Id == id && c.UserId == userId)
+            .Select(c => new TurnStart(
+                c,
+                db.UserStorage.Where(s => s.UserId == userId).Select(s => (long?)s.StoredChars).FirstOrDefault(),
+                db.Set<ConversationFile>().Where(a => a.ConversationId == c.Id).OrderBy(a => a.CreatedAt).Select(a => a.FileId).ToList()))
+            .FirstOrDefault());
 
     private Task<IdempotencyRecord?> FindKeyAsync(Guid userId, string key, CancellationToken ct) =>
         db.IdempotencyRecords.AsNoTracking().FirstOrDefaultAsync(r => r.UserId == userId && r.Key == key, ct);

@@ -15,12 +15,29 @@ internal sealed record MessageNode(Guid Id, Guid? ParentMessageId, string Role, 
 /// </summary>
 internal static class ContextWindow
 {
-    /// <summary>Every message of the conversation without text (bounded by the per-conversation cap).</summary>
-    public static Task<List<MessageNode>> LoadNodesAsync(AppDbContext db, Guid conversationId, CancellationToken ct) =>
-        db.Messages.AsNoTracking()
+    // Compiled once: these run on every message (see ChatTurns.FindConversation).
+    private static readonly Func<AppDbContext, Guid, IAsyncEnumerable<MessageNode>> Nodes =
+        EF.CompileAsyncQuery((AppDbContext db, Guid conversationId) => db.Messages.AsNoTracking()
             .Where(m => m.ConversationId == conversationId)
-            .Select(m => new MessageNode(m.Id, m.ParentMessageId, m.Role, m.Status, m.CreatedAt, m.Content.Length))
-            .ToListAsync(ct);
+            .Select(m => new MessageNode(m.Id, m.ParentMessageId, m.Role, m.Status, m.CreatedAt, m.Content.Length)));
+
+    private static readonly Func<AppDbContext, List<Guid>, IAsyncEnumerable<MessageText>> Texts =
+        EF.CompileAsyncQuery((AppDbContext db, List<Guid> ids) => db.Messages.AsNoTracking()
+            .Where(m => ids.Contains(m.Id))
+            .Select(m => new MessageText(m.Id, m.Content)));
+
+    private sealed record MessageText(Guid Id, string Content);
+
+    /// <summary>Every message of the conversation without text, by id (bounded by the per-conversation cap).</summary>
+    public static async Task<Dictionary<Guid, MessageNode>> LoadNodesAsync(AppDbContext db, Guid conversationId, CancellationToken ct)
+    {
+        var nodes = new Dictionary<Guid, MessageNode>();
+        await foreach (var n in Nodes(db, conversationId).WithCancellation(ct))
+        {
+            nodes[n.Id] = n;
+        }
+        return nodes;
+    }
 
     public static async Task<List<ChatMessage>> BuildAsync(
         AppDbContext db, LimitsOptions limits, string? systemPrompt, IReadOnlyDictionary<Guid, MessageNode> nodes, Message userMessage, CancellationToken ct)
@@ -48,10 +65,14 @@ internal static class ContextWindow
         {
             chosen.RemoveAt(0);
         }
-        var ids = chosen.Select(n => n.Id).ToList();
-        var texts = ids.Count == 0
-            ? []
-            : await db.Messages.AsNoTracking().Where(m => ids.Contains(m.Id)).Select(m => new { m.Id, m.Content }).ToDictionaryAsync(m => m.Id, m => m.Content, ct);
+        var texts = new Dictionary<Guid, string>(chosen.Count);
+        if (chosen.Count > 0)
+        {
+            await foreach (var t in Texts(db, chosen.ConvertAll(n => n.Id)).WithCancellation(ct))
+            {
+                texts[t.Id] = t.Content;
+            }
+        }
 
         var history = new List<ChatMessage>(chosen.Count + 2);
         if (!string.IsNullOrWhiteSpace(systemPrompt))

@@ -239,6 +239,14 @@ public sealed class GenerationRunner(
 
     private async Task StoreFinalAsync(MessageDto dto, ProviderFailure? failure)
     {
+        // Plain locals: EF Core reads a captured variable directly, but compiles any other expression
+        // (a member of a member, a conditional) into a delegate on every call.
+        var (id, content, status, model, requestedModel, error, costUsd) = (dto.Id, dto.Content, dto.Status, dto.Model, dto.RequestedModel, dto.Error, dto.CostUsd);
+        // Typed as the columns, so no conversion needs evaluating either.
+        int? inputTokens = dto.Usage!.InputTokens, outputTokens = dto.Usage.OutputTokens;
+        var detail = failure?.Detail;
+        var completedAt = dto.CompletedAt!.Value;
+        DateTime? completed = completedAt, noLease = null;
         // The final write must land even during shutdown or a database blip: retry for a while.
         for (var attempt = 1; ; attempt++)
         {
@@ -247,20 +255,20 @@ public sealed class GenerationRunner(
                 await using var scope = scopes.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
                 await db.Messages
-                    .Where(m => m.Id == dto.Id)
+                    .Where(m => m.Id == id)
                     .ExecuteUpdateAsync(u => u
-                        .SetProperty(m => m.Content, dto.Content)
-                        .SetProperty(m => m.Status, dto.Status)
-                        .SetProperty(m => m.InputTokens, dto.Usage!.InputTokens)
-                        .SetProperty(m => m.OutputTokens, dto.Usage!.OutputTokens)
-                        .SetProperty(m => m.CostUsd, dto.CostUsd)
-                        .SetProperty(m => m.Model, dto.Model)
-                        .SetProperty(m => m.RequestedModel, dto.RequestedModel)
-                        .SetProperty(m => m.ErrorCode, dto.Error)
-                        .SetProperty(m => m.ErrorDetail, failure == null ? null : failure.Detail)
-                        .SetProperty(m => m.UpdatedAt, dto.CompletedAt!.Value)
-                        .SetProperty(m => m.CompletedAt, dto.CompletedAt)
-                        .SetProperty(m => m.LeaseExpiresAt, (DateTime?)null));
+                        .SetProperty(m => m.Content, content)
+                        .SetProperty(m => m.Status, status)
+                        .SetProperty(m => m.InputTokens, inputTokens)
+                        .SetProperty(m => m.OutputTokens, outputTokens)
+                        .SetProperty(m => m.CostUsd, costUsd)
+                        .SetProperty(m => m.Model, model)
+                        .SetProperty(m => m.RequestedModel, requestedModel)
+                        .SetProperty(m => m.ErrorCode, error)
+                        .SetProperty(m => m.ErrorDetail, detail)
+                        .SetProperty(m => m.UpdatedAt, completedAt)
+                        .SetProperty(m => m.CompletedAt, completed)
+                        .SetProperty(m => m.LeaseExpiresAt, noLease));
                 return;
             }
             catch (Exception ex) when (attempt < 20)

@@ -11,7 +11,8 @@ namespace Jackcwf.Api.Limits;
 /// <summary>
 /// Applies the limits: requests per minute per user and per key, concurrent generations per user,
 /// and the monthly budget. Counters live in <see cref="ILimitStore"/> (in-process or Redis); the
-/// month-to-date spend is read from the ledger once per user and month, then kept in the store.
+/// month-to-date spend is read from the ledger once per user and month (when the store does not hold it
+/// yet), then kept in the store.
 /// </summary>
 public sealed class LimitGuard(
     ILimitStore store, IOptions<LimitsOptions> options, UserAccessCache access, IServiceScopeFactory scopes, JackcwfMetrics metrics,
@@ -28,19 +29,25 @@ public sealed class LimitGuard(
     public async ValueTask<LimitRefusal?> CheckRateAsync(Guid userId, Guid? keyId)
     {
         var o = options.Value;
-        if (await store.HitAsync($"rate:user:{userId}", o.RequestsPerMinutePerUser, Minute) is { } wait)
+        var user = $"rate:user:{userId}";
+        // With a key, both windows are checked and hit in one step: a request either counts in both or
+        // (refused by either) in neither, so requests a key is refused do not use up the account's allowance.
+        (int Index, TimeSpan Wait)? refused = keyId is { } k
+            ? await store.HitAllAsync([(user, o.RequestsPerMinutePerUser), ($"rate:key:{k}", o.RequestsPerMinutePerKey)], Minute)
+            : await store.HitAsync(user, o.RequestsPerMinutePerUser, Minute) is { } userWait ? (0, userWait) : null;
+        if (refused is not { } r)
+        {
+            return null;
+        }
+        if (r.Index == 0)
         {
             metrics.LimitRefused("user_rate");
-            return new("user_rate", wait, "Too many requests",
-                $"This account is limited to {o.RequestsPerMinutePerUser} requests per minute. Try again in {Seconds(wait)} s.");
+            return new("user_rate", r.Wait, "Too many requests",
+                $"This account is limited to {o.RequestsPerMinutePerUser} requests per minute. Try again in {Seconds(r.Wait)} s.");
         }
-        if (keyId is { } k && await store.HitAsync($"rate:key:{k}", o.RequestsPerMinutePerKey, Minute) is { } keyWait)
-        {
-            metrics.LimitRefused("key_rate");
-            return new("key_rate", keyWait, "Too many requests",
-                $"This API key is limited to {o.RequestsPerMinutePerKey} requests per minute. Try again in {Seconds(keyWait)} s.");
-        }
-        return null;
+        metrics.LimitRefused("key_rate");
+        return new("key_rate", r.Wait, "Too many requests",
+            $"This API key is limited to {o.RequestsPerMinutePerKey} requests per minute. Try again in {Seconds(r.Wait)} s.");
     }
 
     /// <summary>Requests without an account (share links) are counted per client address, at the per-user allowance.</summary>
@@ -118,12 +125,19 @@ public sealed class LimitGuard(
 
     public async ValueTask<decimal> MonthlySpendAsync(Guid userId)
     {
-        var month = MonthKey(Now);
+        var now = Now;
+        var month = MonthKey(now);
         if (await store.GetSpendAsync(userId, month) is { } known)
         {
             return known;
         }
-        var start = MonthStart(Now);
+        return await store.SeedSpendAsync(userId, month, await LedgerSpendAsync(userId, now));
+    }
+
+    /// <summary>The ledger's month-to-date total for the user: what the store's figure for the month is seeded from.</summary>
+    private async ValueTask<decimal> LedgerSpendAsync(Guid userId, DateTime now)
+    {
+        var start = MonthStart(now);
         // The seed reads the ledger: this replica's queued lines first. Another replica's queued lines (at most its
         // flush interval's) are missed only if the store lost the month's spend while they waited.
         await ledger.FlushAsync(CancellationToken.None);
@@ -131,13 +145,15 @@ public sealed class LimitGuard(
         var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
         // SQLite cannot SUM decimals in SQL; the rows of one user's month are few enough to add here.
         var costs = await db.UsageRecords.AsNoTracking().Where(u => u.UserId == userId && u.CreatedAt >= start).Select(u => u.CostUsd).ToListAsync();
-        return await store.SeedSpendAsync(userId, month, costs.Sum());
+        return costs.Sum();
     }
 
     /// <summary>
     /// Reserves <paramref name="maxCost"/> of the month's budget, atomically in the limit store: refused
     /// once the spend (reservations included) has reached the budget, so concurrent calls overshoot it
-    /// by at most one call's maximum cost. Free calls reserve nothing.
+    /// by at most one call's maximum cost. Free calls reserve nothing. The store is asked directly; only
+    /// when it does not hold the month yet (its first reservation, or the store lost it) is the ledger
+    /// read, and the second ask seeds the month from it in the same atomic step.
     /// </summary>
     public async ValueTask<(SpendReservation? Reservation, LimitRefusal? Refusal)> ReserveSpendAsync(Guid userId, decimal maxCost)
     {
@@ -146,8 +162,14 @@ public sealed class LimitGuard(
             return (new SpendReservation(userId, 0), null);
         }
         var budget = (await access.GetAsync(userId))?.MonthlyBudgetUsd ?? options.Value.DefaultMonthlyBudgetUsd;
-        await MonthlySpendAsync(userId); // seeds the store from the ledger once per user and month
-        if (await store.TryReserveSpendAsync(userId, MonthKey(Now), maxCost, budget))
+        var now = Now;
+        var month = MonthKey(now);
+        var outcome = await store.TryReserveSpendAsync(userId, month, maxCost, budget);
+        if (outcome == ReserveOutcome.NotSeeded)
+        {
+            outcome = await store.TryReserveSpendAsync(userId, month, maxCost, budget, seed: await LedgerSpendAsync(userId, now));
+        }
+        if (outcome == ReserveOutcome.Reserved)
         {
             return (new SpendReservation(userId, maxCost), null);
         }

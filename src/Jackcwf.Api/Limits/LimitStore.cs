@@ -11,6 +11,13 @@ public interface ILimitStore
     /// <summary>Sliding-window hit: null when allowed, otherwise how long until one more would be.</summary>
     ValueTask<TimeSpan?> HitAsync(string bucket, int limit, TimeSpan window);
 
+    /// <summary>
+    /// One sliding-window hit on several buckets sharing a window, as one atomic step: recorded in every
+    /// bucket only when each of them allows it, otherwise in none. Null when allowed, otherwise the
+    /// index of the first refusing bucket (in the order given) and how long until it would allow one more.
+    /// </summary>
+    ValueTask<(int Index, TimeSpan Wait)?> HitAllAsync(IReadOnlyList<(string Bucket, int Limit)> buckets, TimeSpan window);
+
     /// <summary>Like <see cref="HitAsync"/> without recording a hit: null while fewer than <paramref name="limit"/> hits are in the window.</summary>
     ValueTask<TimeSpan?> PeekAsync(string bucket, int limit, TimeSpan window);
 
@@ -29,9 +36,19 @@ public interface ILimitStore
 
     /// <summary>
     /// Adds <paramref name="amount"/> to the spend unless it has already reached <paramref name="budget"/>
-    /// (no budget: always), as one atomic step; false when refused.
+    /// (no budget: always), as one atomic step. When the store holds no spend for the month it answers
+    /// <see cref="ReserveOutcome.NotSeeded"/> and changes nothing, unless <paramref name="seed"/> (the
+    /// ledger's month-to-date total) is given: then the spend is set to it first, in the same step.
     /// </summary>
-    ValueTask<bool> TryReserveSpendAsync(Guid userId, string month, decimal amount, decimal? budget);
+    ValueTask<ReserveOutcome> TryReserveSpendAsync(Guid userId, string month, decimal amount, decimal? budget, decimal? seed = null);
+}
+
+public enum ReserveOutcome
+{
+    Reserved,
+    Refused,
+    /// <summary>The store does not hold the month's spend yet (or lost it): seed it from the ledger and ask again.</summary>
+    NotSeeded,
 }
 
 public sealed class InProcessLimitStore : ILimitStore
@@ -47,16 +64,54 @@ public sealed class InProcessLimitStore : ILimitStore
         var q = _windows.GetOrAdd(bucket, _ => new Queue<long>());
         lock (q)
         {
-            while (q.Count > 0 && q.Peek() <= now - span)
+            if (Refusal(q, limit, now, span) is { } wait)
             {
-                q.Dequeue();
-            }
-            if (q.Count >= limit)
-            {
-                return ValueTask.FromResult<TimeSpan?>(TimeSpan.FromMilliseconds(q.Peek() + span - now));
+                return ValueTask.FromResult<TimeSpan?>(wait);
             }
             q.Enqueue(now);
             return ValueTask.FromResult<TimeSpan?>(null);
+        }
+    }
+
+    public ValueTask<(int Index, TimeSpan Wait)?> HitAllAsync(IReadOnlyList<(string Bucket, int Limit)> buckets, TimeSpan window)
+    {
+        var now = Environment.TickCount64;
+        var span = (long)window.TotalMilliseconds;
+        var queues = new Queue<long>[buckets.Count];
+        for (var i = 0; i < queues.Length; i++)
+        {
+            queues[i] = _windows.GetOrAdd(buckets[i].Bucket, _ => new Queue<long>());
+        }
+        // Every bucket is held while deciding, so no other hit lands between the checks and the records;
+        // the locks are taken in one global order (by bucket name), so two such calls never deadlock.
+        var order = Enumerable.Range(0, queues.Length).OrderBy(i => buckets[i].Bucket, StringComparer.Ordinal).ToArray();
+        var taken = 0;
+        try
+        {
+            foreach (var i in order)
+            {
+                Monitor.Enter(queues[i]);
+                taken++;
+            }
+            for (var i = 0; i < queues.Length; i++)
+            {
+                if (Refusal(queues[i], buckets[i].Limit, now, span) is { } wait)
+                {
+                    return ValueTask.FromResult<(int, TimeSpan)?>((i, wait));
+                }
+            }
+            foreach (var q in queues)
+            {
+                q.Enqueue(now);
+            }
+            return ValueTask.FromResult<(int, TimeSpan)?>(null);
+        }
+        finally
+        {
+            for (var k = taken - 1; k >= 0; k--)
+            {
+                Monitor.Exit(queues[order[k]]);
+            }
         }
     }
 
@@ -66,16 +121,20 @@ public sealed class InProcessLimitStore : ILimitStore
         {
             return ValueTask.FromResult<TimeSpan?>(null);
         }
-        var now = Environment.TickCount64;
-        var span = (long)window.TotalMilliseconds;
         lock (q)
         {
-            while (q.Count > 0 && q.Peek() <= now - span)
-            {
-                q.Dequeue();
-            }
-            return ValueTask.FromResult<TimeSpan?>(q.Count >= limit ? TimeSpan.FromMilliseconds(q.Peek() + span - now) : null);
+            return ValueTask.FromResult(Refusal(q, limit, Environment.TickCount64, (long)window.TotalMilliseconds));
         }
+    }
+
+    /// <summary>Drops the hits that left the window (the caller holds the queue's lock); the wait when <paramref name="limit"/> are left.</summary>
+    private static TimeSpan? Refusal(Queue<long> q, int limit, long now, long span)
+    {
+        while (q.Count > 0 && q.Peek() <= now - span)
+        {
+            q.Dequeue();
+        }
+        return q.Count >= limit ? TimeSpan.FromMilliseconds(q.Peek() + span - now) : null;
     }
 
     public ValueTask<string?> TryEnterAsync(string bucket, int max)
@@ -106,19 +165,26 @@ public sealed class InProcessLimitStore : ILimitStore
     public ValueTask<decimal> SeedSpendAsync(Guid userId, string month, decimal total) =>
         ValueTask.FromResult(_spend.GetOrAdd($"{userId}:{month}", total));
 
-    public ValueTask<bool> TryReserveSpendAsync(Guid userId, string month, decimal amount, decimal? budget)
+    public ValueTask<ReserveOutcome> TryReserveSpendAsync(Guid userId, string month, decimal amount, decimal? budget, decimal? seed = null)
     {
         var key = $"{userId}:{month}";
         while (true)
         {
-            var v = _spend.GetOrAdd(key, 0m);
+            if (!_spend.TryGetValue(key, out var v))
+            {
+                if (seed is not { } s)
+                {
+                    return ValueTask.FromResult(ReserveOutcome.NotSeeded);
+                }
+                v = _spend.GetOrAdd(key, s);
+            }
             if (v >= budget)
             {
-                return ValueTask.FromResult(false);
+                return ValueTask.FromResult(ReserveOutcome.Refused);
             }
             if (_spend.TryUpdate(key, v + amount, v))
             {
-                return ValueTask.FromResult(true);
+                return ValueTask.FromResult(ReserveOutcome.Reserved);
             }
         }
     }

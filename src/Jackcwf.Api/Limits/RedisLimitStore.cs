@@ -14,19 +14,25 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     private const long SlotLeaseMs = 10 * 60 * 1000;
     private static readonly TimeSpan SpendTtl = TimeSpan.FromDays(40);
 
-    // Sliding window on a sorted set of request times (server clock); returns -1 when allowed, else ms to wait.
+    // Sliding windows on sorted sets of request times (server clock), all KEYS sharing one window: nil
+    // when every key allows the hit, which is then recorded in each; otherwise nothing is recorded and the
+    // answer is {index of the first refusing key (1-based), ms until it would allow one more}.
     private const string HitScript = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local window = tonumber(ARGV[1])
-        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-        if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-          local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-          return tonumber(oldest[2]) + window - now
+        for i = 1, #KEYS do
+          redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+          if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[i + 2]) then
+            local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+            return {i, tonumber(oldest[2]) + window - now}
+          end
         end
-        redis.call('ZADD', KEYS[1], now, ARGV[3])
-        redis.call('PEXPIRE', KEYS[1], window)
-        return -1
+        for i = 1, #KEYS do
+          redis.call('ZADD', KEYS[i], now, ARGV[2])
+          redis.call('PEXPIRE', KEYS[i], window)
+        end
+        return false
         """;
 
     // The same window read without adding: -1 when under the limit, else ms until the oldest hit leaves it.
@@ -59,9 +65,15 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         """;
 
     // Check and reserve in one step, so concurrent calls on every replica see each other's reservations.
+    // A month the key does not hold answers -1 (not seeded) unless ARGV[4] brings the ledger's total to start from.
     private const string ReserveScript = """
-        local v = tonumber(redis.call('GET', KEYS[1]) or '0')
-        if ARGV[2] ~= '' and v >= tonumber(ARGV[2]) then return 0 end
+        local v = redis.call('GET', KEYS[1])
+        if not v then
+          if ARGV[4] == '' then return -1 end
+          v = ARGV[4]
+          redis.call('SET', KEYS[1], v, 'EX', ARGV[3])
+        end
+        if ARGV[2] ~= '' and tonumber(v) >= tonumber(ARGV[2]) then return 0 end
         redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
         redis.call('EXPIRE', KEYS[1], ARGV[3])
         return 1
@@ -73,10 +85,10 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     {
         try
         {
-            var wait = (long)await redis.GetDatabase().ScriptEvaluateAsync(HitScript, [Prefix + bucket],
-                [(long)window.TotalMilliseconds, limit, Guid.NewGuid().ToString("N")]);
+            var refused = await redis.GetDatabase().ScriptEvaluateAsync(HitScript, [Prefix + bucket],
+                [(long)window.TotalMilliseconds, Guid.NewGuid().ToString("N"), limit]);
             Recovered();
-            return wait < 0 ? null : TimeSpan.FromMilliseconds(Math.Max(1, wait));
+            return refused.IsNull ? null : TimeSpan.FromMilliseconds(Math.Max(1, (long)refused[1]));
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
@@ -85,11 +97,47 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         }
     }
 
+    public async ValueTask<(int Index, TimeSpan Wait)?> HitAllAsync(IReadOnlyList<(string Bucket, int Limit)> buckets, TimeSpan window)
+    {
+        var keys = new RedisKey[buckets.Count];
+        var args = new RedisValue[buckets.Count + 2];
+        args[0] = (long)window.TotalMilliseconds;
+        args[1] = Guid.NewGuid().ToString("N");
+        for (var i = 0; i < keys.Length; i++)
+        {
+            keys[i] = Prefix + buckets[i].Bucket;
+            args[i + 2] = buckets[i].Limit;
+        }
+        try
+        {
+            // One script call for all the buckets: they must live on one Redis node (one primary today; with
+            // Redis Cluster, a shared hash tag).
+            var refused = await redis.GetDatabase().ScriptEvaluateAsync(HitScript, keys, args);
+            Recovered();
+            return refused.IsNull ? null : ((int)refused[0] - 1, TimeSpan.FromMilliseconds(Math.Max(1, (long)refused[1])));
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            Degraded(e);
+            return await fallback.HitAllAsync(buckets, window);
+        }
+    }
+
     public async ValueTask<TimeSpan?> PeekAsync(string bucket, int limit, TimeSpan window)
     {
         try
         {
-            var wait = (long)await redis.GetDatabase().ScriptEvaluateAsync(PeekScript, [Prefix + bucket], [(long)window.TotalMilliseconds, limit]);
+            var db = redis.GetDatabase();
+            RedisKey key = Prefix + bucket;
+            // The set's size bounds the hits inside the window from above (hits that left it stay until a
+            // script drops them), so below the limit one plain ZCARD answers, without running the script:
+            // the usual case, where the bucket (failed attempts) is empty.
+            if (await db.SortedSetLengthAsync(key) < limit)
+            {
+                Recovered();
+                return null;
+            }
+            var wait = (long)await db.ScriptEvaluateAsync(PeekScript, [key], [(long)window.TotalMilliseconds, limit]);
             Recovered();
             return wait < 0 ? null : TimeSpan.FromMilliseconds(Math.Max(1, wait));
         }
@@ -125,11 +173,12 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         }
         try
         {
+            // Awaited, not fire-and-forget: the user's next request may reach another replica, whose entry
+            // travels on its own connection and must already see this slot free (a 429 otherwise).
             await redis.GetDatabase().SortedSetRemoveAsync(Prefix + bucket, slot);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            // The lease expires on its own.
             Degraded(e);
         }
     }
@@ -169,6 +218,9 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     {
         try
         {
+            // Awaited, not fire-and-forget: the next request may reach another replica, which must see the real
+            // cost rather than the reserved maximum. A settlement that fails (Redis gone at that moment) leaves
+            // the maximum counted: the budget then refuses early, not late, and the ledger keeps the real cost.
             await redis.GetDatabase().ScriptEvaluateAsync(AddSpendScript, [SpendKey(userId, month)],
                 [amount.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         }
@@ -179,25 +231,25 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         await fallback.AddSpendAsync(userId, month, amount);
     }
 
-    public async ValueTask<bool> TryReserveSpendAsync(Guid userId, string month, decimal amount, decimal? budget)
+    public async ValueTask<ReserveOutcome> TryReserveSpendAsync(Guid userId, string month, decimal amount, decimal? budget, decimal? seed = null)
     {
         var inv = System.Globalization.CultureInfo.InvariantCulture;
         try
         {
-            var ok = (long)await redis.GetDatabase().ScriptEvaluateAsync(ReserveScript, [SpendKey(userId, month)],
-                [amount.ToString(inv), budget?.ToString(inv) ?? "", (long)SpendTtl.TotalSeconds]);
+            var answer = (long)await redis.GetDatabase().ScriptEvaluateAsync(ReserveScript, [SpendKey(userId, month)],
+                [amount.ToString(inv), budget?.ToString(inv) ?? "", (long)SpendTtl.TotalSeconds, seed?.ToString(inv) ?? ""]);
             Recovered();
-            if (ok == 1)
+            if (answer == 1)
             {
                 // Mirrored locally (as AddSpendAsync does), so an outage starts from a current figure.
                 await fallback.AddSpendAsync(userId, month, amount);
             }
-            return ok == 1;
+            return answer switch { 1 => ReserveOutcome.Reserved, 0 => ReserveOutcome.Refused, _ => ReserveOutcome.NotSeeded };
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             Degraded(e);
-            return await fallback.TryReserveSpendAsync(userId, month, amount, budget);
+            return await fallback.TryReserveSpendAsync(userId, month, amount, budget, seed);
         }
     }
 

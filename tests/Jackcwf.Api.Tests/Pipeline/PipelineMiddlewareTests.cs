@@ -421,7 +421,7 @@ internal sealed class RecordingLedger : IUsageRecorder
     }
 }
 
-/// <summary>The budget check over a real limit store, as <see cref="LimitGuard"/> does it once the month is seeded.</summary>
+/// <summary>The budget check over a real limit store, as <see cref="LimitGuard"/> does it (an empty ledger seeds the month).</summary>
 internal sealed class StoreSpendLimiter(ILimitStore store, decimal budget) : ISpendLimiter
 {
     private static readonly string Month = LimitGuard.MonthKey(DateTime.UtcNow);
@@ -432,8 +432,12 @@ internal sealed class StoreSpendLimiter(ILimitStore store, decimal budget) : ISp
 
     public async ValueTask<(SpendReservation? Reservation, LimitRefusal? Refusal)> ReserveSpendAsync(Guid userId, decimal maxCost)
     {
-        await store.SeedSpendAsync(userId, Month, 0);
-        return await store.TryReserveSpendAsync(userId, Month, maxCost, budget)
+        var outcome = await store.TryReserveSpendAsync(userId, Month, maxCost, budget);
+        if (outcome == ReserveOutcome.NotSeeded)
+        {
+            outcome = await store.TryReserveSpendAsync(userId, Month, maxCost, budget, seed: 0);
+        }
+        return outcome == ReserveOutcome.Reserved
             ? (new SpendReservation(userId, maxCost), null)
             : (null, new LimitRefusal("budget", TimeSpan.FromDays(1), "Monthly budget reached", "over"));
     }

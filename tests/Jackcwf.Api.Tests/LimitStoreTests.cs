@@ -1,0 +1,214 @@
+using Jackcwf.Api.Accounts;
+using Jackcwf.Api.Data;
+using Jackcwf.Api.Limits;
+using Jackcwf.Api.Telemetry;
+using Jackcwf.Testing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+
+namespace Jackcwf.Api.Tests;
+
+/// <summary>
+/// The limit counters' contract, held the same by the in-process store, the Redis store (shared by
+/// every replica) and the Redis store with Redis down (each replica falls back to its own counters):
+/// the user and key windows are hit in one step, recorded in both or in neither; a month the store
+/// does not hold yet is seeded from the ledger by the reservation itself.
+/// </summary>
+public sealed class LimitStoreTests : IAsyncLifetime
+{
+    public enum Store { InProcess, Redis, RedisDown }
+
+    private static readonly CancellationToken Ct = TestContext.Current.CancellationToken;
+    private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
+    private const int UserPerMinute = 5;
+    private const int KeyPerMinute = 2;
+    private const decimal Budget = 0.01m;
+    private readonly string _dbPath = Path.Combine(Path.GetTempPath(), $"jackcwf-limits-{Guid.NewGuid():N}.db");
+    private readonly Guid _userId = Guid.NewGuid();
+    private ServiceProvider _services = null!;
+    private TestRedisDatabase? _redisDb;
+    private ConnectionMultiplexer? _redis;
+
+    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
+
+    private async Task<(ILimitStore Store, LimitGuard Guard)> StartAsync(Store kind)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            [DatabaseOptions.UrlKey] = "sqlite:///" + _dbPath,
+            ["Limits:RequestsPerMinutePerUser"] = UserPerMinute.ToString(),
+            ["Limits:RequestsPerMinutePerKey"] = KeyPerMinute.ToString(),
+        });
+        builder.Services.AddSingleton<Jackcwf.ServiceDefaults.DrainState>();
+        builder.AddTelemetry();
+        builder.AddData();
+        builder.AddAccounts();
+        builder.AddLimits();
+        builder.Services.AddSingleton<Usage.UsageLedger>();
+        if (kind != Store.InProcess)
+        {
+            if (kind == Store.Redis)
+            {
+                _redisDb = await TestRedis.CreateDatabaseAsync(Ct);
+                _redis = await ConnectionMultiplexer.ConnectAsync(_redisDb.Configuration);
+            }
+            else
+            {
+                // Nothing listens there: every Redis command fails, and the store counts on this replica.
+                _redis = await ConnectionMultiplexer.ConnectAsync(
+                    $"127.0.0.1:{FreePort.Get()},abortConnect=false,connectTimeout=200,syncTimeout=200,asyncTimeout=200");
+            }
+            builder.Services.AddSingleton<IConnectionMultiplexer>(_redis);
+            builder.Services.Replace(ServiceDescriptor.Singleton<ILimitStore, RedisLimitStore>());
+        }
+        _services = builder.Services.BuildServiceProvider();
+        await using var scope = _services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        await DataExtensions.MigrateAsync(db, NullLogger.Instance, Ct);
+        db.Users.Add(new AppUser { Id = _userId, UserName = "limits@example.com", Email = "limits@example.com", MonthlyBudgetUsd = Budget });
+        await db.SaveChangesAsync(Ct);
+        return (_services.GetRequiredService<ILimitStore>(), _services.GetRequiredService<LimitGuard>());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_services is not null)
+        {
+            await _services.DisposeAsync();
+        }
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+        if (_redisDb is not null)
+        {
+            await _redisDb.DisposeAsync();
+        }
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        foreach (var file in Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(_dbPath) + "*"))
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Theory]
+    [InlineData(Store.InProcess)]
+    [InlineData(Store.Redis)]
+    [InlineData(Store.RedisDown)]
+    public async Task Requests_a_key_is_refused_do_not_use_up_the_account_allowance(Store kind)
+    {
+        var (_, guard) = await StartAsync(kind);
+        var key = Guid.NewGuid();
+        for (var i = 0; i < KeyPerMinute; i++)
+        {
+            Assert.Null(await guard.CheckRateAsync(_userId, key));
+        }
+        for (var i = 0; i < UserPerMinute; i++)
+        {
+            var refused = await guard.CheckRateAsync(_userId, key);
+            Assert.Equal("key_rate", refused?.Limit);
+            Assert.Contains($"limited to {KeyPerMinute} requests per minute", refused!.Detail);
+            Assert.InRange(refused.RetryAfterSeconds, 1, 60);
+        }
+        // The account counted the key's allowed requests only: the rest of its allowance is left (a session, no key).
+        for (var i = KeyPerMinute; i < UserPerMinute; i++)
+        {
+            Assert.Null(await guard.CheckRateAsync(_userId, null));
+        }
+        Assert.Equal("user_rate", (await guard.CheckRateAsync(_userId, null))?.Limit);
+        // Refused by the account's window, a request does not count in another key's window either.
+        var other = Guid.NewGuid();
+        Assert.Equal("user_rate", (await guard.CheckRateAsync(_userId, other))?.Limit);
+        var store = _services.GetRequiredService<ILimitStore>();
+        Assert.Null(await store.PeekAsync($"rate:key:{other}", 1, Minute));
+    }
+
+    [Theory]
+    [InlineData(Store.InProcess)]
+    [InlineData(Store.Redis)]
+    [InlineData(Store.RedisDown)]
+    public async Task A_hit_on_several_buckets_is_recorded_in_all_or_none_and_names_the_refusing_one(Store kind)
+    {
+        var (store, _) = await StartAsync(kind);
+        string a = $"test:a:{Guid.NewGuid()}", b = $"test:b:{Guid.NewGuid()}";
+        Assert.Null(await store.HitAllAsync([(a, 3), (b, 1)], Minute));
+        var refused = await store.HitAllAsync([(a, 3), (b, 1)], Minute);
+        Assert.Equal(1, refused?.Index);
+        Assert.InRange(refused!.Value.Wait, TimeSpan.FromMilliseconds(1), Minute);
+        // The refused hit was not recorded in a: one hit, not two.
+        Assert.Null(await store.PeekAsync(a, 2, Minute));
+        Assert.NotNull(await store.PeekAsync(a, 1, Minute));
+        // The first refusing bucket, in the order given.
+        Assert.Equal(0, (await store.HitAllAsync([(a, 1), (b, 1)], Minute))?.Index);
+
+        // Concurrent hits: exactly the limit of the tighter window gets through, and both windows hold exactly those.
+        string c = $"test:c:{Guid.NewGuid()}", d = $"test:d:{Guid.NewGuid()}";
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(async _ => await store.HitAllAsync([(c, 7), (d, 100)], Minute)));
+        Assert.Equal(7, results.Count(r => r is null));
+        Assert.All(results.Where(r => r is not null), r => Assert.Equal(0, r!.Value.Index));
+        Assert.Null(await store.PeekAsync(d, 8, Minute));
+        Assert.NotNull(await store.PeekAsync(d, 7, Minute));
+    }
+
+    [Theory]
+    [InlineData(Store.InProcess)]
+    [InlineData(Store.Redis)]
+    [InlineData(Store.RedisDown)]
+    public async Task A_reservation_asks_for_the_ledger_only_when_the_store_does_not_hold_the_month(Store kind)
+    {
+        var (store, _) = await StartAsync(kind);
+        var month = LimitGuard.MonthKey(DateTime.UtcNow);
+        var user = Guid.NewGuid();
+        Assert.Equal(ReserveOutcome.NotSeeded, await store.TryReserveSpendAsync(user, month, 0.001m, Budget));
+        Assert.Null(await store.GetSpendAsync(user, month));
+        Assert.Equal(ReserveOutcome.Reserved, await store.TryReserveSpendAsync(user, month, 0.001m, Budget, seed: 0.008m));
+        Assert.Equal(0.009m, await store.GetSpendAsync(user, month));
+        // Seeded: the seed of a later call is ignored.
+        Assert.Equal(ReserveOutcome.Reserved, await store.TryReserveSpendAsync(user, month, 0.002m, Budget, seed: 5m));
+        Assert.Equal(0.011m, await store.GetSpendAsync(user, month));
+        Assert.Equal(ReserveOutcome.Refused, await store.TryReserveSpendAsync(user, month, 0.001m, Budget));
+        Assert.Equal(0.011m, await store.GetSpendAsync(user, month));
+        // A seed that has reached the budget refuses, and is kept.
+        var spent = Guid.NewGuid();
+        Assert.Equal(ReserveOutcome.Refused, await store.TryReserveSpendAsync(spent, month, 0.001m, Budget, seed: Budget));
+        Assert.Equal(Budget, await store.GetSpendAsync(spent, month));
+    }
+
+    [Theory]
+    [InlineData(Store.InProcess)]
+    [InlineData(Store.Redis)]
+    [InlineData(Store.RedisDown)]
+    public async Task The_first_reservation_of_the_month_seeds_it_from_the_ledger_and_reserves(Store kind)
+    {
+        var (store, guard) = await StartAsync(kind);
+        await using (var scope = _services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+            var now = DateTime.UtcNow;
+            db.UsageRecords.Add(new UsageRecord { Id = Guid.NewGuid(), UserId = _userId, Model = "m", Source = "gateway", CostUsd = 0.006m, CreatedAt = now });
+            db.UsageRecords.Add(new UsageRecord { Id = Guid.NewGuid(), UserId = _userId, Model = "m", Source = "gateway", CostUsd = 0.002m, CreatedAt = now });
+            // Last month's spend does not count.
+            db.UsageRecords.Add(new UsageRecord { Id = Guid.NewGuid(), UserId = _userId, Model = "m", Source = "gateway", CostUsd = 1m, CreatedAt = LimitGuard.MonthStart(now).AddDays(-1) });
+            await db.SaveChangesAsync(Ct);
+        }
+        var month = LimitGuard.MonthKey(DateTime.UtcNow);
+        Assert.Null(await store.GetSpendAsync(_userId, month));
+
+        var (reservation, refusal) = await guard.ReserveSpendAsync(_userId, 0.001m);
+        Assert.Null(refusal);
+        Assert.Equal(0.001m, reservation!.Amount);
+        Assert.Equal(0.009m, await store.GetSpendAsync(_userId, month));
+        Assert.Equal(0.009m, await guard.MonthlySpendAsync(_userId));
+
+        Assert.Null((await guard.ReserveSpendAsync(_userId, 0.002m)).Refusal);
+        var (none, overBudget) = await guard.ReserveSpendAsync(_userId, 0.001m);
+        Assert.Null(none);
+        Assert.Equal("budget", overBudget?.Limit);
+        Assert.Equal(0.011m, await guard.MonthlySpendAsync(_userId));
+    }
+}
