@@ -84,7 +84,13 @@ public sealed class InProcessLimitStore : ILimitStore
         }
         // Every bucket is held while deciding, so no other hit lands between the checks and the records;
         // the locks are taken in one global order (by bucket name), so two such calls never deadlock.
-        var order = Enumerable.Range(0, queues.Length).OrderBy(i => buckets[i].Bucket, StringComparer.Ordinal).ToArray();
+        var order = new int[queues.Length];
+        var names = new string[queues.Length];
+        for (var i = 0; i < order.Length; i++)
+        {
+            (order[i], names[i]) = (i, buckets[i].Bucket);
+        }
+        Array.Sort(names, order, StringComparer.Ordinal);
         var taken = 0;
         try
         {

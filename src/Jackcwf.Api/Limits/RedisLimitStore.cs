@@ -81,21 +81,8 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
 
     private int _warned;
 
-    public async ValueTask<TimeSpan?> HitAsync(string bucket, int limit, TimeSpan window)
-    {
-        try
-        {
-            var refused = await redis.GetDatabase().ScriptEvaluateAsync(HitScript, [Prefix + bucket],
-                [(long)window.TotalMilliseconds, Guid.NewGuid().ToString("N"), limit]);
-            Recovered();
-            return refused.IsNull ? null : TimeSpan.FromMilliseconds(Math.Max(1, (long)refused[1]));
-        }
-        catch (Exception e) when (e is RedisException or TimeoutException)
-        {
-            Degraded(e);
-            return await fallback.HitAsync(bucket, limit, window);
-        }
-    }
+    public async ValueTask<TimeSpan?> HitAsync(string bucket, int limit, TimeSpan window) =>
+        await HitAllAsync([(bucket, limit)], window) is { } refused ? refused.Wait : null;
 
     public async ValueTask<(int Index, TimeSpan Wait)?> HitAllAsync(IReadOnlyList<(string Bucket, int Limit)> buckets, TimeSpan window)
     {
