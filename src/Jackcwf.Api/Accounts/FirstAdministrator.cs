@@ -43,8 +43,9 @@ internal sealed class SetupTokenNotice(IServiceScopeFactory scopes, SchemaState 
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        // Start-up only: the migration runs in the background and this waits for it, then ends.
-        await schema.WhenCurrentAsync(stoppingToken);
+        // Start-up only: the migration runs in the background and this waits for it (and for the
+        // first readiness answer), then ends.
+        await schema.WhenStartedAsync(stoppingToken);
         try
         {
             await using var scope = scopes.CreateAsyncScope();

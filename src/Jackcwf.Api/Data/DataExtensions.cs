@@ -1,10 +1,14 @@
+using System.Data;
 using System.Data.Common;
+using System.Globalization;
 using System.Diagnostics;
 using Jackcwf.Api.Configuration;
 using Jackcwf.ServiceDefaults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -120,6 +124,11 @@ public static class DataExtensions
 
     private static async Task MigrateLoggedAsync(AppDbContext db, ILogger logger, CancellationToken ct)
     {
+        if (await IsSchemaCurrentAsync(db, ct))
+        {
+            logger.LogInformation("Database schema is current");
+            return;
+        }
         // Create the history table first, so a fresh database does not log a failed query against it.
         await db.GetService<Microsoft.EntityFrameworkCore.Migrations.IHistoryRepository>().CreateIfNotExistsAsync(ct);
         var pending = (await db.Database.GetPendingMigrationsAsync(ct)).ToList();
@@ -131,5 +140,53 @@ public static class DataExtensions
         logger.LogInformation("Applying {Count} migration(s): {Migrations}", pending.Count, string.Join(", ", pending));
         await db.Database.MigrateAsync(ct);
         logger.LogInformation("Database schema is current");
+    }
+
+    /// <summary>
+    /// True when the history table records every migration this build carries (what
+    /// <c>GetPendingMigrations</c> answers with an empty list), read with two plain queries: does the
+    /// table exist, which ids does it hold. EF Core's own check first builds the history table's model
+    /// and the SQL to create it, most of a restart's schema check; it still runs whenever this answers
+    /// false (an empty database, a pending migration).
+    /// </summary>
+    internal static async Task<bool> IsSchemaCurrentAsync(AppDbContext db, CancellationToken ct)
+    {
+        var expected = db.GetService<IMigrationsAssembly>().Migrations.Keys;
+        var table = HistoryRepository.DefaultTableName; // no context configures another history table
+        var connection = db.Database.GetDbConnection();
+        var wasOpen = connection.State == ConnectionState.Open;
+        if (!wasOpen)
+        {
+            await db.Database.OpenConnectionAsync(ct);
+        }
+        try
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = db.Database.CurrentTransaction?.GetDbTransaction();
+            command.CommandText = db.Provider == DatabaseProvider.Sqlite
+                ? $"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'"
+                : $"SELECT to_regclass('\"{table}\"') IS NOT NULL";
+            if (!Convert.ToBoolean(await command.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture))
+            {
+                return false;
+            }
+            command.CommandText = $"SELECT \"MigrationId\" FROM \"{table}\"";
+            var applied = new HashSet<string>(StringComparer.Ordinal);
+            await using (var reader = await command.ExecuteReaderAsync(ct))
+            {
+                while (await reader.ReadAsync(ct))
+                {
+                    applied.Add(reader.GetString(0));
+                }
+            }
+            return expected.All(applied.Contains);
+        }
+        finally
+        {
+            if (!wasOpen)
+            {
+                await db.Database.CloseConnectionAsync();
+            }
+        }
     }
 }

@@ -26,6 +26,7 @@ internal sealed class DatabaseHealthCheck(AppDbContext db, SchemaState schema, I
         {
             return HealthCheckResult.Unhealthy("schema not current yet");
         }
+        schema.MarkReadinessAnswered();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(options.Value.HealthCheckTimeoutMs);
         try

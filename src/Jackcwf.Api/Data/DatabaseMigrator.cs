@@ -32,8 +32,7 @@ internal sealed class DatabaseMigrator(
                     state.MarkCurrent();
                     return;
                 }
-                if (await db.GetService<Microsoft.EntityFrameworkCore.Migrations.IHistoryRepository>().ExistsAsync(stoppingToken)
-                    && !(await db.Database.GetPendingMigrationsAsync(stoppingToken)).Any())
+                if (await DataExtensions.IsSchemaCurrentAsync(db, stoppingToken))
                 {
                     logger.LogInformation("Database schema is current");
                     state.MarkCurrent();

@@ -61,6 +61,8 @@ public sealed class FileProcessor(
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Max(1, options.Value.ClaimSeconds / 2)));
         try
         {
+            // The first sweep waits for the replica's first readiness answer; files stored meanwhile are queued anyway.
+            await schema.WhenStartedAsync(ct);
             do
             {
                 try
