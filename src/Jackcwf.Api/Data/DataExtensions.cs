@@ -1,7 +1,7 @@
 using System.Data;
 using System.Data.Common;
-using System.Globalization;
 using System.Diagnostics;
+using System.Globalization;
 using Jackcwf.Api.Configuration;
 using Jackcwf.ServiceDefaults;
 using Microsoft.EntityFrameworkCore;
