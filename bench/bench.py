@@ -16,6 +16,7 @@ PROCS = []
 PAUSED = set()  # process groups stopped with SIGSTOP (the extra replicas between their runs)
 REPLICAS = 3  # the coordination figure: this many replicas sharing PostgreSQL and Redis, against one
 REPLICA_SCENARIOS = ("nonstream16", "nonstream64")
+THIRD = "Jackcwf /v1, a third of the clients"  # --replicas only: one replica carrying one group member's load
 SETTLE_STATS = True  # wait for PostgreSQL's statistics before reading them (off in --quick)
 
 
@@ -674,10 +675,11 @@ def run_rounds(everyone, scenarios, rounds, seconds, quick, upstream=None, group
             for t in order:
                 if t is upstream and not name.startswith("latency") or t is group and name not in REPLICA_SCENARIOS:
                     continue
+                c = max(1, round(clients * getattr(t, "client_fraction", 1)))
                 with group if t is group else contextlib.nullcontext():
                     if not quick:
-                        wrk(t, model, stream, clients, 1)  # warm-up
-                    res = wrk(t, model, stream, clients, seconds)
+                        wrk(t, model, stream, c, 1)  # warm-up
+                    res = wrk(t, model, stream, c, seconds)
                 runs.setdefault(t.name, {}).setdefault(name, []).append(res)
                 cpu = " + ".join(f"{k} {v:,.0f}" for k, v in res["cpu_us"].items() if v is not None)
                 extra = f"  Redis commands/req {res['redis_commands_per_request']:.1f}" if res.get("redis_commands_per_request") is not None else ""
@@ -722,15 +724,19 @@ def replica_report(results):
         return sum(v for v in r["cpu_us"].values() if v is not None)
     def f(v, digits=0):
         return "—" if v is None else f"{v:,.{digits}f}"
+    has_third = THIRD in runs
     lines = [f"## {n} replicas sharing PostgreSQL and Redis (coordination cost; target: ≤ 1.1× one replica's total)", "",
              f"Non-streamed `/v1` (upstream answering at once), the same total clients split across the {n} replicas (one wrk "
-             "process each); total CPU per request = the replicas + PostgreSQL + Redis. Measured in the same rounds as the single "
-             "replica, interleaved with it; the extra replicas are stopped (SIGSTOP) outside their own runs.", "",
+             "process each); total CPU per request = the replicas + PostgreSQL + Redis, medians over rounds. Measured in the same "
+             "rounds as the single replica, interleaved with it; the extra replicas are stopped (SIGSTOP) outside their own runs"
+             + (f"; \"a third of the clients\" is the single replica carrying one group member's load (16 → 5, 64 → 21 clients)" if has_third else "")
+             + ".", "",
              f"| clients | 1 replica: total µs (service + PostgreSQL + Redis) | {n} replicas: total µs (services + PostgreSQL + Redis) "
-             f"| {n} ÷ 1 (medians) | {n} ÷ 1 per round | Redis commands per request, 1 / {n} | requests/s, 1 / {n} |",
-             "| ---: | ---: | ---: | ---: | --- | ---: | ---: |"]
+             f"| {n} ÷ 1 | {n} ÷ 1 per round |" + (" 1 replica, a third of the clients: total µs |" if has_third else "")
+             + f" Redis commands per request, 1 / {n} | requests/s, 1 / {n} |",
+             "| ---: | ---: | ---: | ---: | --- |" + (" ---: |" if has_third else "") + " ---: | ---: |"]
     for scenario in REPLICA_SCENARIOS:
-        a_, b = runs.get(one, {}).get(scenario, []), runs.get(group, {}).get(scenario, [])
+        a_, b, c = runs.get(one, {}).get(scenario, []), runs.get(group, {}).get(scenario, []), runs.get(THIRD, {}).get(scenario, [])
         if not a_ or not b:
             continue
         def parts(rows):
@@ -738,17 +744,29 @@ def replica_report(results):
         ta, tb = med([total(r) for r in a_]), med([total(r) for r in b])
         per_round = ", ".join(f"{total(y) / total(x):.2f}" for x, y in zip(a_, b) if total(x))
         lines.append(f"| {scenario[len('nonstream'):]} | {f(ta)} ({parts(a_)}) | {f(tb)} ({parts(b)}) | "
-                     f"{'—' if not ta else f'{tb / ta:.2f}×'} | {per_round} | "
-                     f"{f(med([r.get('redis_commands_per_request') for r in a_]), 1)} / {f(med([r.get('redis_commands_per_request') for r in b]), 1)} | "
+                     f"{'—' if not ta else f'{tb / ta:.2f}×'} | {per_round} |"
+                     + (f" {f(med([total(r) for r in c]))} ({parts(c)}) |" if has_third else "")
+                     + f" {f(med([r.get('redis_commands_per_request') for r in a_]), 1)} / {f(med([r.get('redis_commands_per_request') for r in b]), 1)} | "
                      f"{f(med([r['rps'] for r in a_]))} / {f(med([r['rps'] for r in b]))} |")
     return lines + [""]
 
 
-def warm_up(group, seconds=5):
-    """Load on every replica before the measured rounds, so each has tiered its hot path up (a replica
-    that serves a third of the requests gets there three times later)."""
-    with group:
-        wrk(group, FAST, False, 16, seconds)
+def warm_up(group, requests=20000, limit_s=90):
+    """Each replica alone (the others paused) serves `requests` non-streamed requests before the measured
+    rounds: on this machine a replica's CPU per request keeps falling until it has served about 20,000
+    (the JIT tiering its hot path up; 3,000 µs after 1,000, 1,000 after 15,000, 500-600 after 20,000), and
+    a replica that gets a third of the load would otherwise be measured three times further from its
+    steady state than the single one."""
+    for i, (pid, base) in enumerate(zip(group.pids, group.bases)):
+        alone = Target(f"replica {i + 1}", base, group.path, group.headers, group.model_prefix, pid)
+        if i:
+            resume(pid)
+        served, began = 0, time.perf_counter()
+        while served < requests and time.perf_counter() - began < limit_s:
+            served += wrk(alone, FAST, False, 16, 5)["requests"]
+        if i:
+            pause(pid)
+        log(f"warm-up: replica {i + 1} served {served:,} requests in {time.perf_counter() - began:.0f} s")
 
 
 def replicas(a):
@@ -768,8 +786,11 @@ def replicas(a):
         log(f"{group.name}: {', '.join(group.bases)}")
         if not a.quick:
             warm_up(group)
+        # The first replica alone with a third of the clients: the load each replica of the group carries.
+        third = Target(THIRD, jack.base, jack.path, jack.headers, jack.model_prefix, jack.pid, jack.extra_pids)
+        third.pg_port, third.redis_port, third.client_fraction = jack.pg_port, jack.redis_port, 1 / REPLICAS
         scenarios = [("nonstream16", FAST, False, 16), ("nonstream64", FAST, False, 64)]
-        results["runs"] = run_rounds([jack, group], scenarios, a.rounds, a.seconds, a.quick, group=group)
+        results["runs"] = run_rounds([jack, group, third], scenarios, a.rounds, a.seconds, a.quick, group=group)
         results["loadavg_end"] = os.getloadavg()
     finally:
         stop_all()
