@@ -159,6 +159,27 @@ public sealed class LimitStoreTests : IAsyncLifetime
     [InlineData(Store.InProcess)]
     [InlineData(Store.Redis)]
     [InlineData(Store.RedisDown)]
+    public async Task Leading_check_only_buckets_refuse_without_ever_being_hit(Store kind)
+    {
+        var (store, _) = await StartAsync(kind);
+        string gate = $"test:gate:{Guid.NewGuid()}", a = $"test:a:{Guid.NewGuid()}";
+        // Allowed: recorded in a, not in the gate.
+        Assert.Null(await store.HitAllAsync([(gate, 2), (a, 10)], Minute, checkOnly: 1));
+        Assert.Null(await store.PeekAsync(gate, 1, Minute));
+        Assert.NotNull(await store.PeekAsync(a, 1, Minute));
+        // Once the gate's own window is full (hits recorded elsewhere), it refuses first and a is not hit.
+        await store.HitAsync(gate, int.MaxValue, Minute);
+        await store.HitAsync(gate, int.MaxValue, Minute);
+        var refused = await store.HitAllAsync([(gate, 2), (a, 10)], Minute, checkOnly: 1);
+        Assert.Equal(0, refused?.Index);
+        Assert.InRange(refused!.Value.Wait, TimeSpan.FromMilliseconds(1), Minute);
+        Assert.Null(await store.PeekAsync(a, 2, Minute));
+    }
+
+    [Theory]
+    [InlineData(Store.InProcess)]
+    [InlineData(Store.Redis)]
+    [InlineData(Store.RedisDown)]
     public async Task A_reservation_asks_for_the_ledger_only_when_the_store_does_not_hold_the_month(Store kind)
     {
         var (store, _) = await StartAsync(kind);
