@@ -748,7 +748,24 @@ def replica_report(results):
                      + (f" {f(med([total(r) for r in c]))} ({parts(c)}) |" if has_third else "")
                      + f" {f(med([r.get('redis_commands_per_request') for r in a_]), 1)} / {f(med([r.get('redis_commands_per_request') for r in b]), 1)} | "
                      f"{f(med([r['rps'] for r in a_]))} / {f(med([r['rps'] for r in b]))} |")
+    idle = results.get("idle")
+    if idle:
+        lines += ["", f"With no request at all the {n} replicas together spend " + ", ".join(f"{k} {v:.2f} %" for k, v in idle.items())
+                  + " of one core (timers, sweeps, flushes)."]
     return lines + [""]
+
+
+def idle_cpu(group, seconds):
+    """What the replicas, PostgreSQL and Redis spend with no request at all (timers, sweeps, flushes),
+    % of one core: the background work that three replicas do three times."""
+    with group:
+        time.sleep(2)
+        before = group.cpu()
+        time.sleep(seconds)
+        after = group.cpu()
+    idle = {k: (after[k] - before[k]) / seconds * 100 for k in before}
+    log("idle, the replicas together: " + ", ".join(f"{k} {v:.2f} %" for k, v in idle.items()) + " of one core")
+    return idle
 
 
 def warm_up(group, requests=20000, limit_s=90):
@@ -791,6 +808,7 @@ def replicas(a):
         third.pg_port, third.redis_port, third.client_fraction = jack.pg_port, jack.redis_port, 1 / REPLICAS
         scenarios = [("nonstream16", FAST, False, 16), ("nonstream64", FAST, False, 64)]
         results["runs"] = run_rounds([jack, group, third], scenarios, a.rounds, a.seconds, a.quick, group=group)
+        results["idle"] = idle_cpu(group, 2 if a.quick else 10)
         results["loadavg_end"] = os.getloadavg()
     finally:
         stop_all()
