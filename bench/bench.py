@@ -605,6 +605,8 @@ def main():
                      ("latency16_20ms", DELAYED, False, 16), ("latency256_20ms", DELAYED, False, 256)]
         runs = run_rounds([upstream] + targets + [group], scenarios, a.rounds, a.seconds, a.quick, upstream, group)
         results["runs"] = runs
+        if not a.quick:
+            results["idle"] = idle_cpu(group, 10)
 
         everyone = [upstream] + targets
         ttft = {}
