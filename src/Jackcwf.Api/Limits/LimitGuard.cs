@@ -202,9 +202,16 @@ public sealed class LimitGuard(
         return (null, BudgetRefusal(budget!.Value));
     }
 
-    /// <summary>Replaces the reservation by the call's real cost.</summary>
-    public ValueTask SettleSpendAsync(SpendReservation reservation, decimal actualCost) =>
-        actualCost == reservation.Amount ? ValueTask.CompletedTask : AddSpendAsync(reservation.UserId, actualCost - reservation.Amount);
+    /// <summary>Replaces the reservation by the call's real cost (and frees <paramref name="slot"/> in the same store call).</summary>
+    public ValueTask SettleSpendAsync(SpendReservation reservation, decimal actualCost, GenerationSlot? slot = null)
+    {
+        SpendDelta? delta = actualCost == reservation.Amount ? null : new(reservation.UserId, MonthKey(Now), actualCost - reservation.Amount);
+        if (slot is not null)
+        {
+            return slot.ReleaseAsync(delta);
+        }
+        return delta is { } d ? store.AddSpendAsync(d.UserId, d.Month, d.Amount) : ValueTask.CompletedTask;
+    }
 
     public ValueTask AddSpendAsync(Guid userId, decimal cost) => store.AddSpendAsync(userId, MonthKey(Now), cost);
 

@@ -26,7 +26,8 @@ public interface ILimitStore
     /// <summary>Takes one of <paramref name="max"/> slots; returns the slot's id, or null when all are taken.</summary>
     ValueTask<string?> TryEnterAsync(string bucket, int max);
 
-    ValueTask LeaveAsync(string bucket, string slot);
+    /// <summary>Frees the slot; with <paramref name="spend"/>, also adds it to the month's spend as <see cref="AddSpendAsync"/> does, in the same step.</summary>
+    ValueTask LeaveAsync(string bucket, string slot, SpendDelta? spend = null);
 
     /// <summary>Month-to-date spend, or null when this store has not seen the user this month.</summary>
     ValueTask<decimal?> GetSpendAsync(Guid userId, string month);
@@ -161,10 +162,10 @@ public sealed class InProcessLimitStore : ILimitStore
         }
     }
 
-    public ValueTask LeaveAsync(string bucket, string slot)
+    public ValueTask LeaveAsync(string bucket, string slot, SpendDelta? spend = null)
     {
         _inFlight.AddOrUpdate(bucket, 0, (_, v) => Math.Max(0, v - 1));
-        return ValueTask.CompletedTask;
+        return spend is { } s ? AddSpendAsync(s.UserId, s.Month, s.Amount) : ValueTask.CompletedTask;
     }
 
     public ValueTask<decimal?> GetSpendAsync(Guid userId, string month) =>

@@ -60,6 +60,13 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         return 1
         """;
 
+    // A slot freed and its call's settlement applied, in one round trip.
+    private const string LeaveScript = """
+        redis.call('ZREM', KEYS[1], ARGV[1])
+        if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCRBYFLOAT', KEYS[2], ARGV[2]) end
+        return 1
+        """;
+
     private const string AddSpendScript = """
         if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBYFLOAT', KEYS[1], ARGV[1]) end
         return false
@@ -153,22 +160,40 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         }
     }
 
-    public async ValueTask LeaveAsync(string bucket, string slot)
+    public async ValueTask LeaveAsync(string bucket, string slot, SpendDelta? spend = null)
     {
         if (slot == "local")
         {
             await fallback.LeaveAsync(bucket, slot);
+            if (spend is { } s)
+            {
+                await AddSpendAsync(s.UserId, s.Month, s.Amount);
+            }
             return;
         }
         try
         {
             // Awaited, not fire-and-forget: the user's next request may reach another replica, whose entry
-            // travels on its own connection and must already see this slot free (a 429 otherwise).
-            await redis.GetDatabase().SortedSetRemoveAsync(Prefix + bucket, slot);
+            // travels on its own connection and must already see this slot free (a 429 otherwise), and the
+            // real cost rather than the reserved maximum.
+            if (spend is { } s)
+            {
+                await redis.GetDatabase().ScriptEvaluateAsync(LeaveScript, [Prefix + bucket, SpendKey(s.UserId, s.Month)],
+                    [slot, s.Amount.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            }
+            else
+            {
+                await redis.GetDatabase().SortedSetRemoveAsync(Prefix + bucket, slot);
+            }
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             Degraded(e);
+        }
+        if (spend is { } mirrored)
+        {
+            // Mirrored locally, as AddSpendAsync does, so an outage starts from a current figure.
+            await fallback.AddSpendAsync(mirrored.UserId, mirrored.Month, mirrored.Amount);
         }
     }
 
