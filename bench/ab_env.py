@@ -23,6 +23,7 @@ ap.add_argument("--b-dll", help="Jackcwf.Api.dll of replica B")
 ap.add_argument("--rounds", type=int, default=4)
 ap.add_argument("--clients", type=int, default=16)
 ap.add_argument("--seconds", type=int, default=6)
+ap.add_argument("--warmup", type=int, default=4, help="seconds of load on each replica before the rounds (CPU per request keeps falling for about 20,000 requests while the JIT tiers the code: compare A with B, not with other runs)")
 ap.add_argument("--stream", action="store_true", help="streamed requests (50 chunks) instead of non-streamed")
 args = ap.parse_args()
 
@@ -42,7 +43,7 @@ try:
         bench.log(f"starting replica {name} ({dll or 'this build'}) with {env or 'the defaults'}")
         targets[name] = bench.start_jackcwf(os.path.join(work, name), up, pg_port, pg_pid, redis_port, redis_pid, env)
     for t in targets.values():
-        bench.wrk(t, bench.FAST, args.stream, args.clients, 4)  # warm-up, not counted
+        bench.wrk(t, bench.FAST, args.stream, args.clients, args.warmup)  # warm-up, not counted
     service = {name: [] for name in targets}
     for i in range(args.rounds):
         for name, t in targets.items():
