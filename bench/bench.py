@@ -6,13 +6,17 @@ CPU per request is read from /proc (utime + stime) of the target process and, fo
 PostgreSQL (postmaster, its live backends and the ones it reaped) and Redis, before and after each
 wrk run, divided by the requests served. Latency figures are wrk's percentiles minus those of the
 same run straight against the upstream ("added")."""
-import argparse, asyncio, base64, datetime, http.client, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.parse, uuid
+import argparse, asyncio, contextlib, base64, datetime, http.client, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time, urllib.parse, uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 TICK = os.sysconf("SC_CLK_TCK")
 FAST, DELAYED, SLOW = "gpt-4o-mini", "gpt-4o", "slow-stream"  # upstream: 0 ms, 20 ms, one chunk a second
 PROCS = []
+PAUSED = set()  # process groups stopped with SIGSTOP (the extra replicas between their runs)
+REPLICAS = 3  # the coordination figure: this many replicas sharing PostgreSQL and Redis, against one
+REPLICA_SCENARIOS = ("nonstream16", "nonstream64")
+THIRD = "Jackcwf /v1, a third of the clients"  # --replicas only: one replica carrying one group member's load
 SETTLE_STATS = True  # wait for PostgreSQL's statistics before reading them (off in --quick)
 
 
@@ -84,7 +88,22 @@ def spawn(name, cmd, env=None, cwd=None, work=None):
     return p
 
 
+def pause(pid):
+    os.killpg(pid, signal.SIGSTOP)
+    PAUSED.add(pid)
+
+
+def resume(pid):
+    os.killpg(pid, signal.SIGCONT)
+    PAUSED.discard(pid)
+
+
 def stop_all():
+    for pid in list(PAUSED):  # a stopped process would hold its SIGTERM until the end of time
+        try:
+            resume(pid)
+        except Exception:
+            pass
     for name, p in reversed(PROCS):
         if p.poll() is None:
             try:
@@ -261,21 +280,103 @@ def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid, extra_
     t.ready_s, t.ready_cpu_s, t.first_ready_s, t.first_ready_cpu_s = ready, ready_cpu, first_ready, first_cpu
     t.token = token
     t.pg_port, t.redis_port = pg_port, redis_port
+    t.env, t.dll = env, dll
     return t
+
+
+class ReplicaGroup(Target):
+    """Jackcwf replicas sharing one PostgreSQL and one Redis: the single-replica target and `extras` more,
+    started with its settings. Load goes to all of them (wrk splits its clients across `bases`); CPU is the
+    replicas' together, plus PostgreSQL's and Redis's. Between their own runs the extra replicas are
+    stopped (SIGSTOP), so their idle timers cost nothing in any other target's figures, the single
+    replica's included: that one is a one-replica deployment while it is measured alone."""
+
+    def __init__(self, name, first, extras):
+        super().__init__(name, first.base, first.path, first.headers, first.model_prefix, first.pid, first.extra_pids)
+        self.first, self.extras = first, extras  # extras: [(pid, base)]
+        self.bases = [first.base] + [b for _, b in extras]
+        self.pids = [first.pid] + [pid for pid, _ in extras]
+        self.pg_port, self.redis_port = first.pg_port, first.redis_port
+
+    def cpu(self):
+        values = super().cpu()
+        values["service"] = sum(cpu_seconds(pid) for pid in self.pids)
+        return values
+
+    def replica_cpu(self):
+        return [cpu_seconds(pid) for pid in self.pids]
+
+    def __enter__(self):
+        for pid, _ in self.extras:
+            resume(pid)
+        return self
+
+    def __exit__(self, *exc):
+        for pid, _ in self.extras:
+            pause(pid)
+
+
+def start_replicas(work, first, count):
+    """`count` more replicas of `first`, with its settings (the same API key works on every one: same
+    PostgreSQL, Redis and data protection key), each on its own port and folder, started together;
+    returned paused, as a group with `first`."""
+    bases, procs = {first.base}, []
+    for i in range(count):
+        base = first.base
+        while base in bases:
+            base = f"http://127.0.0.1:{free_port()}"
+        bases.add(base)
+        os.makedirs(os.path.join(work, f"jackcwf-{i + 2}"))
+        p = spawn(f"jackcwf-{i + 2}", ["dotnet", first.dll], {**first.env, "ASPNETCORE_URLS": base},
+                  cwd=os.path.join(work, f"jackcwf-{i + 2}"), work=work)
+        procs.append((p.pid, base))
+    for pid, base in procs:
+        wait_until(lambda: request(base, "GET", "/health/ready")[0] == 200, 180, f"Jackcwf replica {base}")
+        # Its first /v1 request looks the key up in PostgreSQL, as a replica does after a restart.
+        status, body = request(base, "POST", first.path, json.loads(first.body(FAST, False)), first.headers)
+        if status != 200:
+            die(f"the replica at {base} refused the benchmark's key ({status}: {body})")
+        pause(pid)
+    return ReplicaGroup(f"{first.name}, {count + 1} replicas", first, procs)
 
 
 # ---- measurements ---------------------------------------------------------------------------------
 
 def wrk(target, model, stream, clients, seconds):
+    """One wrk run of `clients` connections; against a replica group, one wrk process per replica
+    started together, the clients split between them (16 = 6 + 5 + 5): the same total load as against
+    one replica. p50 is then the median of the processes' p50s, p99 the highest of their p99s."""
     env = {"BENCH_BODY": target.body(model, stream), "BENCH_HEADERS": "|".join(f"{k}: {v}" for k, v in target.headers.items())}
-    args = ["wrk", f"-t{min(2, clients)}", f"-c{clients}", f"-d{seconds}s", "--latency", "--timeout", "10s",
-            "-s", os.path.join(HERE, "post.lua"), target.base + target.path]
+    bases = getattr(target, "bases", [target.base])
+    shares = [clients // len(bases) + (1 if i < clients % len(bases) else 0) for i in range(len(bases))]
+    def args(base, n):
+        return ["wrk", f"-t{min(2, n) if len(bases) == 1 else 1}", f"-c{n}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+                "-s", os.path.join(HERE, "post.lua"), base + target.path]
     redis_port = getattr(target, "redis_port", None)
+    per_replica = hasattr(target, "replica_cpu")
     redis_before = redis_commands(target) if redis_port else None
     before = target.cpu()
-    out = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **env}).stdout
+    replicas_before = target.replica_cpu() if per_replica else None
+    procs = [subprocess.Popen(args(b, n), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, **env})
+             for b, n in zip(bases, shares) if n > 0]
+    outs = [p.communicate()[0] for p in procs]
     after = target.cpu()
+    replicas_after = target.replica_cpu() if per_replica else None
     redis_after = redis_commands(target) if redis_port else None
+    parsed = [parse_wrk(o) for o in outs]
+    requests_ = sum(x["requests"] for x in parsed)
+    cpu = {k: (after[k] - before[k]) / requests_ * 1e6 if requests_ else None for k in before}
+    p50s, p99s = [x["p50_ms"] for x in parsed if x["p50_ms"] is not None], [x["p99_ms"] for x in parsed if x["p99_ms"] is not None]
+    result = {"requests": requests_, "rps": requests_ / seconds, "p50_ms": med(p50s), "p99_ms": max(p99s) if p99s else None,
+              "errors": sum(x["errors"] for x in parsed), "cpu_us": cpu,
+              "redis_commands_per_request": (redis_after - redis_before) / requests_ if redis_port and requests_ else None}
+    if len(bases) > 1:
+        result["replica_requests"] = [x["requests"] for x in parsed]
+        result["replica_service_cpu_s"] = [a_ - b for a_, b in zip(replicas_after, replicas_before)]
+    return result
+
+
+def parse_wrk(out):
     lines = out.splitlines()
     done = [l for l in lines if "requests in" in l]
     requests_ = int(done[0].split()[0]) if done else 0
@@ -284,10 +385,7 @@ def wrk(target, model, stream, clients, seconds):
         return to_ms(row[0].split()[1]) if row else None
     errors = sum(int(x) for l in lines if "Socket errors" in l for x in l.replace(",", " ").split() if x.isdigit())
     non2xx = int([l for l in lines if l.startswith("NON2XX")][0].split()[1]) if any(l.startswith("NON2XX") for l in lines) else requests_
-    cpu = {k: (after[k] - before[k]) / requests_ * 1e6 if requests_ else None for k in before}
-    return {"requests": requests_, "rps": requests_ / seconds, "p50_ms": pct("50%"), "p99_ms": pct("99%"),
-            "errors": errors + non2xx, "cpu_us": cpu,
-            "redis_commands_per_request": (redis_after - redis_before) / requests_ if redis_port and requests_ else None}
+    return {"requests": requests_, "p50_ms": pct("50%"), "p99_ms": pct("99%"), "errors": errors + non2xx}
 
 
 def to_ms(text):
@@ -463,6 +561,8 @@ def main():
     ap.add_argument("--out", default=HERE)
     ap.add_argument("--capacity", type=int, metavar="N",
                     help="only the capacity model's local check: Jackcwf alone holding 1,000, then N idle /v1 streams (one chunk a second each)")
+    ap.add_argument("--replicas", action="store_true",
+                    help=f"only the coordination figure: one Jackcwf replica against {REPLICAS} sharing PostgreSQL and Redis, non-streamed, interleaved")
     a = ap.parse_args()
     if a.capacity:
         return capacity(a)
@@ -470,6 +570,8 @@ def main():
         a.rounds, a.seconds, a.streams = 1, 2, 40
         global SETTLE_STATS
         SETTLE_STATS = False
+    if a.replicas:
+        return replicas(a)
     ttft_samples = 10 if a.quick else 60
     chat_messages = 40 if a.quick else 1500
     chat_warmup = 5 if a.quick else 1500
@@ -494,24 +596,19 @@ def main():
         log(f"{jack.name}: ready in {jack.ready_s:.2f} s ({jack.ready_cpu_s:.2f} s of CPU) on a restart; the first start, "
             f"creating the schema, took {jack.first_ready_s:.2f} s ({jack.first_ready_cpu_s:.2f} s of CPU)")
 
+        group = start_replicas(work, jack, REPLICAS - 1)
+        log(f"{group.name}: {', '.join(group.bases)} (the extra ones paused between their runs)")
+        results["replica_group"] = group.name
+        if not a.quick:
+            warm_up(group)
         scenarios = [("nonstream16", FAST, False, 16), ("nonstream64", FAST, False, 64), ("stream16", FAST, True, 16),
                      ("latency16_20ms", DELAYED, False, 16), ("latency256_20ms", DELAYED, False, 256)]
-        runs = {}
-        everyone = [upstream] + targets
-        for r in range(a.rounds):
-            order = everyone[r % len(everyone):] + everyone[: r % len(everyone)]
-            for name, model, stream, clients in scenarios:
-                for t in order:
-                    if t is upstream and not name.startswith("latency"):
-                        continue
-                    if not a.quick:
-                        wrk(t, model, stream, clients, 1)  # warm-up
-                    res = wrk(t, model, stream, clients, a.seconds)
-                    runs.setdefault(t.name, {}).setdefault(name, []).append(res)
-                    cpu = " + ".join(f"{k} {v:,.0f}" for k, v in res["cpu_us"].items() if v is not None)
-                    log(f"round {r + 1} {name:<16} {t.name:<15} {res['rps']:>8,.0f} req/s  p50 {res['p50_ms']} ms  p99 {res['p99_ms']} ms  errors {res['errors']}  CPU µs/req: {cpu}")
+        runs = run_rounds([upstream] + targets + [group], scenarios, a.rounds, a.seconds, a.quick, upstream, group)
         results["runs"] = runs
+        if not a.quick:
+            results["idle"] = idle_cpu(group, 10)
 
+        everyone = [upstream] + targets
         ttft = {}
         for t in everyone:
             first_token_ms(t, FAST)
@@ -568,22 +665,167 @@ def main():
     log("every target answered")
 
 
-def check_answered(results):
+def run_rounds(everyone, scenarios, rounds, seconds, quick, upstream=None, group=None):
+    """Every scenario for every target, interleaved: within a round each scenario runs on every target in
+    turn, and the order rotates between rounds, so a noisy moment does not land on one target. The
+    upstream alone runs only the latency scenarios (the baseline of "added"), a replica group only the
+    non-streamed ones (the coordination figure)."""
+    runs = {}
+    for r in range(rounds):
+        order = everyone[r % len(everyone):] + everyone[: r % len(everyone)]
+        for name, model, stream, clients in scenarios:
+            for t in order:
+                if t is upstream and not name.startswith("latency") or t is group and name not in REPLICA_SCENARIOS:
+                    continue
+                c = max(1, round(clients * getattr(t, "client_fraction", 1)))
+                with group if t is group else contextlib.nullcontext():
+                    if not quick:
+                        wrk(t, model, stream, c, 1)  # warm-up
+                    res = wrk(t, model, stream, c, seconds)
+                runs.setdefault(t.name, {}).setdefault(name, []).append(res)
+                cpu = " + ".join(f"{k} {v:,.0f}" for k, v in res["cpu_us"].items() if v is not None)
+                extra = f"  Redis commands/req {res['redis_commands_per_request']:.1f}" if res.get("redis_commands_per_request") is not None else ""
+                if "replica_requests" in res:
+                    extra += f"  requests per replica {res['replica_requests']}"
+                log(f"round {r + 1} {name:<16} {t.name:<15} {res['rps']:>8,.0f} req/s  p50 {res['p50_ms']} ms  p99 {res['p99_ms']} ms  errors {res['errors']}  CPU µs/req: {cpu}{extra}")
+    return runs
+
+
+def check_answered(results, nonstream_only=False):
     """The quick run's assertion: every target served non-streamed and streamed requests, streamed a
-    token and (Jackcwf) stored chat messages. Figures are not judged: they belong to the report."""
+    token and (Jackcwf) stored chat messages; each of the replicas served non-streamed requests.
+    Figures are not judged: they belong to the report."""
     problems = []
+    group = results.get("replica_group")
     for target, scenarios in results["runs"].items():
-        for kind in (["latency"] if target == "direct" else ["nonstream", "stream16", "latency"]):
+        kinds = ["latency"] if target == "direct" else ["nonstream"] if target == group or nonstream_only else ["nonstream", "stream16", "latency"]
+        for kind in kinds:
             answered = sum(r["requests"] - min(r["errors"], r["requests"]) for n, runs in scenarios.items() if n.startswith(kind) for r in runs)
             if answered == 0:
                 problems.append(f"{target} answered no request in the {kind} scenarios")
-    for target, t in results["first_token"].items():
+        if target == group:
+            for i, served in enumerate(zip(*(r["replica_requests"] for runs in scenarios.values() for r in runs))):
+                if sum(served) == 0:
+                    problems.append(f"{target}: replica {i + 1} answered no request")
+    for target, t in results.get("first_token", {}).items():
         if t["answered"] == 0:
             problems.append(f"{target} streamed no token")
-    for name, c in results["chat"].items():
+    for name, c in results.get("chat", {}).items():
         if c["messages"] == 0:
             problems.append(f"Jackcwf chat ({name}) stored no message")
     return problems
+
+
+def replica_report(results):
+    """The coordination figure's table: one replica against the group, from the same interleaved rounds."""
+    runs, one, group = results["runs"], "Jackcwf /v1", results.get("replica_group")
+    if not group or group not in runs:
+        return []
+    n = len(runs[group]["nonstream16"][0].get("replica_requests", [])) or REPLICAS
+    def total(r):
+        return sum(v for v in r["cpu_us"].values() if v is not None)
+    def f(v, digits=0):
+        return "—" if v is None else f"{v:,.{digits}f}"
+    has_third = THIRD in runs
+    lines = [f"## {n} replicas sharing PostgreSQL and Redis (coordination cost; target: ≤ 1.1× one replica's total)", "",
+             f"Non-streamed `/v1` (upstream answering at once), the same total clients split across the {n} replicas (one wrk "
+             "process each); total CPU per request = the replicas + PostgreSQL + Redis, medians over rounds. Measured in the same "
+             "rounds as the single replica, interleaved with it; the extra replicas are stopped (SIGSTOP) outside their own runs"
+             + (f"; \"a third of the clients\" is the single replica carrying one group member's load (16 → 5, 64 → 21 clients)" if has_third else "")
+             + ".", "",
+             f"| clients | 1 replica: total µs (service + PostgreSQL + Redis) | {n} replicas: total µs (services + PostgreSQL + Redis) "
+             f"| {n} ÷ 1 | {n} ÷ 1 per round |" + (" 1 replica, a third of the clients: total µs |" if has_third else "")
+             + f" Redis commands per request, 1 / {n} | requests/s, 1 / {n} |",
+             "| ---: | ---: | ---: | ---: | --- |" + (" ---: |" if has_third else "") + " ---: | ---: |"]
+    for scenario in REPLICA_SCENARIOS:
+        a_, b, c = runs.get(one, {}).get(scenario, []), runs.get(group, {}).get(scenario, []), runs.get(THIRD, {}).get(scenario, [])
+        if not a_ or not b:
+            continue
+        def parts(rows):
+            return " + ".join(f(med([r["cpu_us"].get(k) for r in rows])) for k in ("service", "postgresql", "redis"))
+        ta, tb = med([total(r) for r in a_]), med([total(r) for r in b])
+        per_round = ", ".join(f"{total(y) / total(x):.2f}" for x, y in zip(a_, b) if total(x))
+        lines.append(f"| {scenario[len('nonstream'):]} | {f(ta)} ({parts(a_)}) | {f(tb)} ({parts(b)}) | "
+                     f"{'—' if not ta else f'{tb / ta:.2f}×'} | {per_round} |"
+                     + (f" {f(med([total(r) for r in c]))} ({parts(c)}) |" if has_third else "")
+                     + f" {f(med([r.get('redis_commands_per_request') for r in a_]), 1)} / {f(med([r.get('redis_commands_per_request') for r in b]), 1)} | "
+                     f"{f(med([r['rps'] for r in a_]))} / {f(med([r['rps'] for r in b]))} |")
+    idle = results.get("idle")
+    if idle:
+        lines += ["", f"With no request at all the {n} replicas together spend " + ", ".join(f"{k} {v:.2f} %" for k, v in idle.items())
+                  + " of one core (timers, sweeps, flushes)."]
+    return lines + [""]
+
+
+def idle_cpu(group, seconds):
+    """What the replicas, PostgreSQL and Redis spend with no request at all (timers, sweeps, flushes),
+    % of one core: the background work that three replicas do three times."""
+    with group:
+        time.sleep(2)
+        before = group.cpu()
+        time.sleep(seconds)
+        after = group.cpu()
+    idle = {k: (after[k] - before[k]) / seconds * 100 for k in before}
+    log("idle, the replicas together: " + ", ".join(f"{k} {v:.2f} %" for k, v in idle.items()) + " of one core")
+    return idle
+
+
+def warm_up(group, requests=20000, limit_s=90):
+    """Each replica alone (the others paused) serves `requests` non-streamed requests before the measured
+    rounds: on this machine a replica's CPU per request keeps falling until it has served about 20,000
+    (the JIT tiering its hot path up; 3,000 µs after 1,000, 1,000 after 15,000, 500-600 after 20,000), and
+    a replica that gets a third of the load would otherwise be measured three times further from its
+    steady state than the single one."""
+    for i, (pid, base) in enumerate(zip(group.pids, group.bases)):
+        alone = Target(f"replica {i + 1}", base, group.path, group.headers, group.model_prefix, pid)
+        if i:
+            resume(pid)
+        served, began = 0, time.perf_counter()
+        while served < requests and time.perf_counter() - began < limit_s:
+            served += wrk(alone, FAST, False, 16, 5)["requests"]
+        if i:
+            pause(pid)
+        log(f"warm-up: replica {i + 1} served {served:,} requests in {time.perf_counter() - began:.0f} s")
+
+
+def replicas(a):
+    """Only the coordination figure: one replica against the group, non-streamed at 16 and 64 clients,
+    interleaved in `a.rounds` rounds; writes replicas.json to `a.out` and prints the table."""
+    work = tempfile.mkdtemp(prefix="jackcwf-replicas-")
+    results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "quick": a.quick,
+               "rounds": a.rounds, "seconds": a.seconds, "cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}
+    try:
+        log(f"work folder {work}; load average {os.getloadavg()[0]:.2f}")
+        upstream = start_upstream(work)
+        pg_port, pg_pid = start_postgres(work)
+        redis_port, redis_pid = start_redis(work)
+        jack = start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid)
+        group = start_replicas(work, jack, REPLICAS - 1)
+        results["replica_group"] = group.name
+        log(f"{group.name}: {', '.join(group.bases)}")
+        if not a.quick:
+            warm_up(group)
+        # The first replica alone with a third of the clients: the load each replica of the group carries.
+        third = Target(THIRD, jack.base, jack.path, jack.headers, jack.model_prefix, jack.pid, jack.extra_pids)
+        third.pg_port, third.redis_port, third.client_fraction = jack.pg_port, jack.redis_port, 1 / REPLICAS
+        scenarios = [("nonstream16", FAST, False, 16), ("nonstream64", FAST, False, 64)]
+        results["runs"] = run_rounds([jack, group, third], scenarios, a.rounds, a.seconds, a.quick, group=group)
+        results["idle"] = idle_cpu(group, 2 if a.quick else 10)
+        results["loadavg_end"] = os.getloadavg()
+    finally:
+        stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "replicas.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print("\n".join([f"Load average {results['loadavg_start'][0]:.2f} at start, {results['loadavg_end'][0]:.2f} at end; "
+                      f"{a.rounds} round(s) of {a.seconds} s per wrk run.", ""] + replica_report(results)))
+    problems = check_answered(results, nonstream_only=True)
+    if problems:
+        for p in problems:
+            print(f"FAILED: {p}", file=sys.stderr)
+        sys.exit(1)
+    log("every replica answered")
 
 
 def write_report(results, out, quick):
@@ -654,7 +896,8 @@ def write_report(results, out, quick):
         total = sum(v for v in u.values() if v is not None) if c["messages"] else None
         lines.append(f"| {label} | {f(u.get('service'))} | {f(u.get('postgresql'))} | {f(u.get('redis'))} | {f(total)} | {f(pg.get('transactions'))} | "
                      f"{f(pg.get('rows_inserted'))} / {f(pg.get('rows_updated'))} | {f(c.get('redis_commands_per_message'))} |")
-    lines += ["", "Raw figures of every run: `results.json` beside this file.", ""]
+    lines += [""] + replica_report(results)
+    lines += ["Raw figures of every run: `results.json` beside this file.", ""]
     with open(os.path.join(out, "results.md"), "w") as fh:
         fh.write("\n".join(lines))
     print("\n".join(lines))

@@ -4,7 +4,9 @@
 # driven in interleaved rounds with wrk and a small SSE probe. Not part of the test run, except
 # `--quick`, which proves in a few seconds per target that every target answers.
 #   bench/run.sh [--quick] [--rounds 3] [--seconds 10] [--streams 1000] [--out DIR]
-# Writes DIR/results.md (tables) and DIR/results.json (every run); DIR defaults to bench/.
+#   bench/run.sh --replicas [--quick] [--rounds 3] [--seconds 10] [--out DIR]   # only one replica against 3
+# Writes DIR/results.md (tables) and DIR/results.json (every run); DIR defaults to bench/. --replicas
+# writes only DIR/replicas.json and prints its table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
@@ -16,11 +18,13 @@ done
 
 dll=src/Jackcwf.Api/bin/Release/net10.0/Jackcwf.Api.dll
 if [ ! -f "$dll" ]; then step "building the service (Release)"; dotnet build src/Jackcwf.Api -c Release -nologo -v q -clp:ErrorsOnly; fi
-if [ ! -f bench/BareHop/bin/Release/net10.0/BareHop.dll ] || [ -n "$(find bench/BareHop -name '*.cs' -newer bench/BareHop/bin/Release/net10.0/BareHop.dll)" ]; then
+only_jackcwf=false
+[[ " $* " == *" --replicas "* ]] && only_jackcwf=true  # neither the bare hop nor Portkey takes part
+if ! $only_jackcwf && { [ ! -f bench/BareHop/bin/Release/net10.0/BareHop.dll ] || [ -n "$(find bench/BareHop -name '*.cs' -newer bench/BareHop/bin/Release/net10.0/BareHop.dll)" ]; }; then
   step "building the bare YARP hop (bench/BareHop)"
   dotnet build bench/BareHop -c Release -nologo -v q -clp:ErrorsOnly || die "bench/BareHop did not build"
 fi
-if [ ! -f bench/portkey/node_modules/.package-lock.json ] || [ bench/portkey/package-lock.json -nt bench/portkey/node_modules/.package-lock.json ]; then
+if ! $only_jackcwf && { [ ! -f bench/portkey/node_modules/.package-lock.json ] || [ bench/portkey/package-lock.json -nt bench/portkey/node_modules/.package-lock.json ]; }; then
   step "installing Portkey 1.15.2 from npm (bench/portkey)"
   (cd bench/portkey && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in bench/portkey"
 fi

@@ -159,6 +159,67 @@ public sealed class LimitStoreTests : IAsyncLifetime
     [InlineData(Store.InProcess)]
     [InlineData(Store.Redis)]
     [InlineData(Store.RedisDown)]
+    public async Task Releasing_a_slot_with_its_settlement_frees_the_slot_and_applies_the_cost_once(Store kind)
+    {
+        var (store, guard) = await StartAsync(kind);
+        var user = Guid.NewGuid();
+        var (slot, refusal) = await guard.TakeSlotAsync(user);
+        Assert.Null(refusal);
+        Assert.NotNull(slot);
+        var (reservation, _) = await guard.ReserveSpendAsync(user, 0.01m);
+        Assert.NotNull(reservation);
+        var month = LimitGuard.MonthKey(DateTime.UtcNow);
+        Assert.Equal(0.01m, await store.GetSpendAsync(user, month));
+
+        await guard.SettleSpendAsync(reservation!, 0.004m, slot);
+        Assert.Equal(0.004m, await store.GetSpendAsync(user, month));
+        // The slot is free again: as many can be taken as the limit allows, then no more.
+        var max = guard.Options.MaxConcurrentGenerationsPerUser;
+        var taken = new List<GenerationSlot>();
+        for (var i = 0; i < max; i++)
+        {
+            var (s, r) = await guard.TakeSlotAsync(user);
+            Assert.Null(r);
+            taken.Add(s!);
+        }
+        Assert.NotNull((await guard.TakeSlotAsync(user)).Refusal);
+        // The caller's own release after it does nothing more: the slot was freed once.
+        await slot!.DisposeAsync();
+        Assert.NotNull((await guard.TakeSlotAsync(user)).Refusal);
+        // A second settlement on a freed slot still applies its cost.
+        await slot.ReleaseAsync(new SpendDelta(user, month, 0.001m));
+        Assert.Equal(0.005m, await store.GetSpendAsync(user, month));
+        foreach (var s in taken)
+        {
+            await s.DisposeAsync();
+        }
+    }
+
+    [Theory]
+    [InlineData(Store.InProcess)]
+    [InlineData(Store.Redis)]
+    [InlineData(Store.RedisDown)]
+    public async Task Leading_check_only_buckets_refuse_without_ever_being_hit(Store kind)
+    {
+        var (store, _) = await StartAsync(kind);
+        string gate = $"test:gate:{Guid.NewGuid()}", a = $"test:a:{Guid.NewGuid()}";
+        // Allowed: recorded in a, not in the gate.
+        Assert.Null(await store.HitAllAsync([(gate, 2), (a, 10)], Minute, checkOnly: 1));
+        Assert.Null(await store.PeekAsync(gate, 1, Minute));
+        Assert.NotNull(await store.PeekAsync(a, 1, Minute));
+        // Once the gate's own window is full (hits recorded elsewhere), it refuses first and a is not hit.
+        await store.HitAsync(gate, int.MaxValue, Minute);
+        await store.HitAsync(gate, int.MaxValue, Minute);
+        var refused = await store.HitAllAsync([(gate, 2), (a, 10)], Minute, checkOnly: 1);
+        Assert.Equal(0, refused?.Index);
+        Assert.InRange(refused!.Value.Wait, TimeSpan.FromMilliseconds(1), Minute);
+        Assert.Null(await store.PeekAsync(a, 2, Minute));
+    }
+
+    [Theory]
+    [InlineData(Store.InProcess)]
+    [InlineData(Store.Redis)]
+    [InlineData(Store.RedisDown)]
     public async Task A_reservation_asks_for_the_ledger_only_when_the_store_does_not_hold_the_month(Store kind)
     {
         var (store, _) = await StartAsync(kind);

@@ -148,7 +148,10 @@ public sealed class SecurityTests(SecurityServiceFixture fx) : IClassFixture<Sec
     {
         var owner = await fx.CreateUserAsync();
         var realKey = await CreateKeyAsync(owner);
+        var uncachedKey = await CreateKeyAsync(owner);
         const string guesser = "203.0.113.210";
+        // The real key works from that address, and this replica now holds it.
+        Assert.Equal(HttpStatusCode.OK, (await From(guesser, realKey).GetAsync("v1/models", Ct)).StatusCode);
         for (var i = 0; i < SecurityServiceFixture.ApiKeyFailures; i++)
         {
             Assert.Equal(HttpStatusCode.Unauthorized, (await From(guesser, $"jk-guess{Guid.NewGuid():N}").GetAsync("v1/models", Ct)).StatusCode);
@@ -157,6 +160,14 @@ public sealed class SecurityTests(SecurityServiceFixture fx) : IClassFixture<Sec
         Assert.Equal(HttpStatusCode.TooManyRequests, throttled.StatusCode);
         Assert.True(throttled.Headers.RetryAfter?.Delta is { } wait && wait <= TimeSpan.FromMinutes(1));
         Assert.Contains("too many unknown API keys", await throttled.Content.ReadAsStringAsync(Ct));
+        // While it lasts, the address is refused with real keys too: one this replica holds (checked with the
+        // request limits, in the same store call) and one it has not looked up yet (checked before the lookup).
+        foreach (var key in new[] { realKey, uncachedKey })
+        {
+            var refused = await From(guesser, key).GetAsync("v1/models", Ct);
+            Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+            Assert.Contains("too many unknown API keys", await refused.Content.ReadAsStringAsync(Ct));
+        }
         // Other addresses keep working, with the real key.
         Assert.Equal(HttpStatusCode.OK, (await From("203.0.113.211", realKey).GetAsync("v1/models", Ct)).StatusCode);
     }

@@ -65,7 +65,7 @@ public sealed class UsageLedgerTests(HeldLedgerFixture fx) : IClassFixture<HeldL
         Assert.Equal(Messages + 2, gateway.GetProperty("requests").GetInt32());
 
         Assert.Equal(Messages + 2, await RowsAsync(u.Id));
-        // Every chat message and /v1 call of the batch, in one multi-row INSERT (it used to be one per call).
+        // Every chat message and /v1 call of the batch, in one statement (a binary COPY; it used to be one INSERT per call).
         Assert.Equal(1, await InsertStatementsAsync());
     }
 
@@ -83,6 +83,36 @@ public sealed class UsageLedgerTests(HeldLedgerFixture fx) : IClassFixture<HeldL
         var usage = await u.Http.GetFromJsonAsync<JsonElement>("api/usage", Ct);
         Assert.Equal(Messages + 2, usage.GetProperty("totals").GetProperty("requests").GetInt32());
         Assert.Equal(0.0000075m * (Messages + 2), usage.GetProperty("totals").GetProperty("costUsd").GetDecimal());
+    }
+
+    [Fact]
+    public async Task AFailedWriteKeepsEveryLineAndTheRetryWritesEachOnce()
+    {
+        var u = await fx.CreateUserAsync();
+        var key = await CreateKeyAsync(u);
+        await MakeCallsAsync(u, key);
+        // The ledger table refuses writes: the batch's COPY fails, the rows stay in memory.
+        await ScalarAsync("""
+            CREATE OR REPLACE FUNCTION test_refuse_ledger() RETURNS trigger LANGUAGE plpgsql AS
+              $$ BEGIN RAISE EXCEPTION 'ledger refused by the test'; END $$;
+            CREATE OR REPLACE TRIGGER test_refuse_ledger BEFORE INSERT ON usage_records
+              FOR EACH STATEMENT EXECUTE FUNCTION test_refuse_ledger();
+            """, null);
+        try
+        {
+            var refused = await u.Http.GetAsync("api/usage", Ct);
+            Assert.False(refused.IsSuccessStatusCode);
+            Assert.Equal(0, await RowsAsync(u.Id));
+        }
+        finally
+        {
+            await ScalarAsync("DROP TRIGGER test_refuse_ledger ON usage_records", null);
+        }
+
+        // The retry (an INSERT that skips rows already written) writes every line, once.
+        var usage = await u.Http.GetFromJsonAsync<JsonElement>("api/usage", Ct);
+        Assert.Equal(Messages + 2, usage.GetProperty("totals").GetProperty("requests").GetInt32());
+        Assert.Equal(Messages + 2, await RowsAsync(u.Id));
     }
 
     private async Task MakeCallsAsync(TestUser u, string key)

@@ -18,6 +18,8 @@ public sealed class ApiKeyAuthenticationHandler(
     public const string KeyPrefix = "jk-";
     /// <summary>Set when the caller's address sent too many unknown keys; the access middleware answers 429.</summary>
     public const string ThrottledItem = "jackcwf.apikey.throttled";
+    /// <summary>Set (to the client's address bucket) when the address's unknown-key lockout is left to the request-limit check.</summary>
+    public const string LockoutPendingItem = "jackcwf.apikey.lockout";
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -28,15 +30,20 @@ public sealed class ApiKeyAuthenticationHandler(
         }
         var key = header["Bearer ".Length..].Trim();
         var client = AuthRoutes.ClientKey(Context);
-        if (await throttle.CheckApiKeyFailuresAsync(client) is { } wait)
+        var hash = key.Length > 200 ? null : ApiKeysApi.Hash(key);
+        if (hash is not null && cache.HoldsKey(hash))
+        {
+            // A key this replica holds as valid needs no lookup to protect: the address's lockout is checked
+            // with the request limits, in the same Redis call (UseAccessAndRateLimits), instead of one more here.
+            Context.Items[LockoutPendingItem] = client;
+        }
+        else if (await throttle.CheckApiKeyFailuresAsync(client) is { } wait)
         {
             // Guessing keys: no lookup at all until the window has room again.
-            metrics.LimitRefused("api_key_failures");
-            Context.Items[ThrottledItem] = new Limits.LimitRefusal("api_key_failures", wait, "Too many unknown API keys",
-                $"This address sent too many unknown API keys. Try again in {Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds))} s.");
+            Context.Items[ThrottledItem] = throttle.ApiKeyFailuresRefusal(wait);
             return AuthenticateResult.Fail("Too many unknown API keys from this address.");
         }
-        if (key.Length > 200 || await cache.FindKeyAsync(ApiKeysApi.Hash(key)) is not { } owner
+        if (hash is null || await cache.FindKeyAsync(hash) is not { } owner
             || await cache.GetAsync(owner.UserId) is not { } user)
         {
             metrics.Login("api_key", success: false);

@@ -75,9 +75,25 @@ public sealed class AuthThrottle(ILimitStore store, IOptions<AuthLimitsOptions> 
             ? Refused("auth_email", wait, $"At most {options.Value.EmailsPerHourPerAccount} emails per hour are sent to one account.")
             : null;
 
-    /// <summary>True while the address may still try unknown API keys (checked before the key is looked up).</summary>
-    public async ValueTask<TimeSpan?> CheckApiKeyFailuresAsync(string client) =>
-        await store.PeekAsync($"auth:apikey:ip:{client}", options.Value.FailedApiKeysPerMinutePerIp, Minute);
+    /// <summary>Null while the address may still try unknown API keys (checked before the key is looked up), else the wait.</summary>
+    public async ValueTask<TimeSpan?> CheckApiKeyFailuresAsync(string client)
+    {
+        var (bucket, limit) = ApiKeyFailureBucket(client);
+        return await store.PeekAsync(bucket, limit, Minute);
+    }
+
+    /// <summary>
+    /// The address's unknown-key window (one minute, as the request limits'), so a request with a key this
+    /// replica already knows has it checked in the same step as its request limits (<see cref="LimitGuard.CheckRateAsync"/>).
+    /// </summary>
+    public (string Bucket, int Limit) ApiKeyFailureBucket(string client) => ($"auth:apikey:ip:{client}", options.Value.FailedApiKeysPerMinutePerIp);
+
+    public LimitRefusal ApiKeyFailuresRefusal(TimeSpan wait)
+    {
+        metrics.LimitRefused("api_key_failures");
+        return new LimitRefusal("api_key_failures", wait, "Too many unknown API keys",
+            $"This address sent too many unknown API keys. Try again in {Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds))} s.");
+    }
 
     public ValueTask RecordApiKeyFailureAsync(string client) =>
         IgnoreResult(store.HitAsync($"auth:apikey:ip:{client}", int.MaxValue, Minute));

@@ -96,6 +96,9 @@ public sealed class UserAccessCache
     /// <summary>Identity's default security-stamp claim type.</summary>
     public const string SecurityStampClaim = "AspNet.Identity.SecurityStamp";
 
+    /// <summary>True when the key is held here as a valid key (no database read, no metric).</summary>
+    public bool HoldsKey(string hash) => _keys.TryGetValue(hash, out var hit) && hit.Expires > Environment.TickCount64;
+
     public async ValueTask<KeyOwner?> FindKeyAsync(string hash)
     {
         var now = Environment.TickCount64;

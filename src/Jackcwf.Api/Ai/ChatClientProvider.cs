@@ -75,7 +75,9 @@ public sealed class ChatClientProvider(
             // Provider errors are reduced to what we classify (status, kind) before telemetry sees them:
             // a provider's error text may quote the API key, and must reach neither logs nor traces.
             // The builder's first Use is the outermost, so classification comes after telemetry here.
-            .UseOpenTelemetry(loggerFactory, sourceName: "Experimental.Microsoft.Extensions.AI")
+            // Microsoft.Extensions.AI's OpenTelemetry client, without it holding every update of a
+            // stream until the stream ends (ProviderTelemetryChatClient).
+            .Use(inner => new ProviderTelemetryChatClient(inner, loggerFactory, "Experimental.Microsoft.Extensions.AI"))
             .UseFailureClassification(model.Provider)
             .Build();
     });

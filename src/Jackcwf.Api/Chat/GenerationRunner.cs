@@ -123,6 +123,7 @@ public sealed class GenerationRunner(
         {
             UserId = req.UserId, ApiKeyId = req.ApiKeyId, Source = Usage.UsageLedger.Chat, RequestedModel = req.Model,
             Cache = req.Cache, AcceptedTimestamp = req.AcceptedTimestamp, StopReason = () => run.Reason, CacheDecided = run.CacheDecided,
+            Slot = req.Slot,
         };
         try
         {

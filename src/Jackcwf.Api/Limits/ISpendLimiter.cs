@@ -14,5 +14,9 @@ public interface ISpendLimiter
 
     ValueTask<(SpendReservation? Reservation, LimitRefusal? Refusal)> ReserveSpendAsync(Guid userId, decimal maxCost);
 
-    ValueTask SettleSpendAsync(SpendReservation reservation, decimal actualCost);
+    /// <summary>
+    /// Replaces the reservation by the call's real cost. With <paramref name="slot"/> (the call's generation
+    /// slot, still held), the slot is released in the same store call: the call has ended.
+    /// </summary>
+    ValueTask SettleSpendAsync(SpendReservation reservation, decimal actualCost, GenerationSlot? slot = null);
 }

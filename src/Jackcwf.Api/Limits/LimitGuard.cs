@@ -16,7 +16,7 @@ namespace Jackcwf.Api.Limits;
 /// </summary>
 public sealed class LimitGuard(
     ILimitStore store, IOptions<LimitsOptions> options, UserAccessCache access, IServiceScopeFactory scopes, JackcwfMetrics metrics,
-    Usage.UsageLedger ledger, TimeProvider time) : ISpendLimiter
+    Usage.UsageLedger ledger, TimeProvider time, AuthThrottle throttle) : ISpendLimiter
 {
     private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
 
@@ -26,15 +26,40 @@ public sealed class LimitGuard(
 
     public int MaxOutputTokens => options.Value.MaxOutputTokens;
 
-    public async ValueTask<LimitRefusal?> CheckRateAsync(Guid userId, Guid? keyId)
+    /// <summary>
+    /// Counts the request in the account's window (and the key's). <paramref name="lockoutClient"/>: the
+    /// address whose unknown-key lockout the authentication left to this step; it is checked first, in the
+    /// same store call.
+    /// </summary>
+    public async ValueTask<LimitRefusal?> CheckRateAsync(Guid userId, Guid? keyId, string? lockoutClient = null)
     {
         var o = options.Value;
         var user = $"rate:user:{userId}";
         // With a key, both windows are checked and hit in one step: a request either counts in both or
         // (refused by either) in neither, so requests a key is refused do not use up the account's allowance.
-        (int Index, TimeSpan Wait)? refused = keyId is { } k
-            ? await store.HitAllAsync([(user, o.RequestsPerMinutePerUser), ($"rate:key:{k}", o.RequestsPerMinutePerKey)], Minute)
-            : await store.HitAsync(user, o.RequestsPerMinutePerUser, Minute) is { } userWait ? (0, userWait) : null;
+        (int Index, TimeSpan Wait)? refused;
+        if (lockoutClient is not null)
+        {
+            var gate = throttle.ApiKeyFailureBucket(lockoutClient);
+            (string, int)[] buckets = keyId is { } key
+                ? [gate, (user, o.RequestsPerMinutePerUser), ($"rate:key:{key}", o.RequestsPerMinutePerKey)]
+                : [gate, (user, o.RequestsPerMinutePerUser)];
+            if (await store.HitAllAsync(buckets, Minute, checkOnly: 1) is not { } r0)
+            {
+                return null;
+            }
+            if (r0.Index == 0)
+            {
+                return throttle.ApiKeyFailuresRefusal(r0.Wait);
+            }
+            refused = (r0.Index - 1, r0.Wait);
+        }
+        else
+        {
+            refused = keyId is { } k
+                ? await store.HitAllAsync([(user, o.RequestsPerMinutePerUser), ($"rate:key:{k}", o.RequestsPerMinutePerKey)], Minute)
+                : await store.HitAsync(user, o.RequestsPerMinutePerUser, Minute) is { } userWait ? (0, userWait) : null;
+        }
         if (refused is not { } r)
         {
             return null;
@@ -177,9 +202,16 @@ public sealed class LimitGuard(
         return (null, BudgetRefusal(budget!.Value));
     }
 
-    /// <summary>Replaces the reservation by the call's real cost.</summary>
-    public ValueTask SettleSpendAsync(SpendReservation reservation, decimal actualCost) =>
-        actualCost == reservation.Amount ? ValueTask.CompletedTask : AddSpendAsync(reservation.UserId, actualCost - reservation.Amount);
+    /// <summary>Replaces the reservation by the call's real cost (and frees <paramref name="slot"/> in the same store call).</summary>
+    public ValueTask SettleSpendAsync(SpendReservation reservation, decimal actualCost, GenerationSlot? slot = null)
+    {
+        SpendDelta? delta = actualCost == reservation.Amount ? null : new(reservation.UserId, MonthKey(Now), actualCost - reservation.Amount);
+        if (slot is not null)
+        {
+            return slot.ReleaseAsync(delta);
+        }
+        return delta is { } d ? store.AddSpendAsync(d.UserId, d.Month, d.Amount) : ValueTask.CompletedTask;
+    }
 
     public ValueTask AddSpendAsync(Guid userId, decimal cost) => store.AddSpendAsync(userId, MonthKey(Now), cost);
 

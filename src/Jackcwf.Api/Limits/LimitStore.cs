@@ -15,8 +15,10 @@ public interface ILimitStore
     /// One sliding-window hit on several buckets sharing a window, as one atomic step: recorded in every
     /// bucket only when each of them allows it, otherwise in none. Null when allowed, otherwise the
     /// index of the first refusing bucket (in the order given) and how long until it would allow one more.
+    /// The first <paramref name="checkOnly"/> buckets are only checked, as by <see cref="PeekAsync"/>: a hit
+    /// is never recorded in them.
     /// </summary>
-    ValueTask<(int Index, TimeSpan Wait)?> HitAllAsync(IReadOnlyList<(string Bucket, int Limit)> buckets, TimeSpan window);
+    ValueTask<(int Index, TimeSpan Wait)?> HitAllAsync(IReadOnlyList<(string Bucket, int Limit)> buckets, TimeSpan window, int checkOnly = 0);
 
     /// <summary>Like <see cref="HitAsync"/> without recording a hit: null while fewer than <paramref name="limit"/> hits are in the window.</summary>
     ValueTask<TimeSpan?> PeekAsync(string bucket, int limit, TimeSpan window);
@@ -24,7 +26,8 @@ public interface ILimitStore
     /// <summary>Takes one of <paramref name="max"/> slots; returns the slot's id, or null when all are taken.</summary>
     ValueTask<string?> TryEnterAsync(string bucket, int max);
 
-    ValueTask LeaveAsync(string bucket, string slot);
+    /// <summary>Frees the slot; with <paramref name="spend"/>, also adds it to the month's spend as <see cref="AddSpendAsync"/> does, in the same step.</summary>
+    ValueTask LeaveAsync(string bucket, string slot, SpendDelta? spend = null);
 
     /// <summary>Month-to-date spend, or null when this store has not seen the user this month.</summary>
     ValueTask<decimal?> GetSpendAsync(Guid userId, string month);
@@ -73,7 +76,7 @@ public sealed class InProcessLimitStore : ILimitStore
         }
     }
 
-    public ValueTask<(int Index, TimeSpan Wait)?> HitAllAsync(IReadOnlyList<(string Bucket, int Limit)> buckets, TimeSpan window)
+    public ValueTask<(int Index, TimeSpan Wait)?> HitAllAsync(IReadOnlyList<(string Bucket, int Limit)> buckets, TimeSpan window, int checkOnly = 0)
     {
         var now = Environment.TickCount64;
         var span = (long)window.TotalMilliseconds;
@@ -106,9 +109,9 @@ public sealed class InProcessLimitStore : ILimitStore
                     return ValueTask.FromResult<(int, TimeSpan)?>((i, wait));
                 }
             }
-            foreach (var q in queues)
+            for (var i = checkOnly; i < queues.Length; i++)
             {
-                q.Enqueue(now);
+                queues[i].Enqueue(now);
             }
             return ValueTask.FromResult<(int, TimeSpan)?>(null);
         }
@@ -159,10 +162,10 @@ public sealed class InProcessLimitStore : ILimitStore
         }
     }
 
-    public ValueTask LeaveAsync(string bucket, string slot)
+    public ValueTask LeaveAsync(string bucket, string slot, SpendDelta? spend = null)
     {
         _inFlight.AddOrUpdate(bucket, 0, (_, v) => Math.Max(0, v - 1));
-        return ValueTask.CompletedTask;
+        return spend is { } s ? AddSpendAsync(s.UserId, s.Month, s.Amount) : ValueTask.CompletedTask;
     }
 
     public ValueTask<decimal?> GetSpendAsync(Guid userId, string month) =>

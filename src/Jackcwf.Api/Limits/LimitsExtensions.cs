@@ -60,7 +60,8 @@ public static class LimitsExtensions
                 await next(ctx);
                 return;
             }
-            var refusal = await ctx.RequestServices.GetRequiredService<LimitGuard>().CheckRateAsync(userId, ctx.User.ApiKeyId());
+            var refusal = await ctx.RequestServices.GetRequiredService<LimitGuard>()
+                .CheckRateAsync(userId, ctx.User.ApiKeyId(), ctx.Items[ApiKeyAuthenticationHandler.LockoutPendingItem] as string);
             if (refusal is not null)
             {
                 await ErrorResponses.WriteRefusalAsync(ctx, refusal);

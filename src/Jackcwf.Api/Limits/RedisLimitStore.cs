@@ -15,20 +15,21 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     private static readonly TimeSpan SpendTtl = TimeSpan.FromDays(40);
 
     // Sliding windows on sorted sets of request times (server clock), all KEYS sharing one window: nil
-    // when every key allows the hit, which is then recorded in each; otherwise nothing is recorded and the
-    // answer is {index of the first refusing key (1-based), ms until it would allow one more}.
+    // when every key allows the hit, which is then recorded in each key after the first ARGV[3] (those are
+    // only checked); otherwise nothing is recorded and the answer is {index of the first refusing key
+    // (1-based), ms until it would allow one more}.
     private const string HitScript = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local window = tonumber(ARGV[1])
         for i = 1, #KEYS do
           redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
-          if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[i + 2]) then
+          if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[i + 3]) then
             local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
             return {i, tonumber(oldest[2]) + window - now}
           end
         end
-        for i = 1, #KEYS do
+        for i = tonumber(ARGV[3]) + 1, #KEYS do
           redis.call('ZADD', KEYS[i], now, ARGV[2])
           redis.call('PEXPIRE', KEYS[i], window)
         end
@@ -59,6 +60,13 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         return 1
         """;
 
+    // A slot freed and its call's settlement applied, in one round trip.
+    private const string LeaveScript = """
+        redis.call('ZREM', KEYS[1], ARGV[1])
+        if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCRBYFLOAT', KEYS[2], ARGV[2]) end
+        return 1
+        """;
+
     private const string AddSpendScript = """
         if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBYFLOAT', KEYS[1], ARGV[1]) end
         return false
@@ -84,16 +92,17 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     public async ValueTask<TimeSpan?> HitAsync(string bucket, int limit, TimeSpan window) =>
         await HitAllAsync([(bucket, limit)], window) is { } refused ? refused.Wait : null;
 
-    public async ValueTask<(int Index, TimeSpan Wait)?> HitAllAsync(IReadOnlyList<(string Bucket, int Limit)> buckets, TimeSpan window)
+    public async ValueTask<(int Index, TimeSpan Wait)?> HitAllAsync(IReadOnlyList<(string Bucket, int Limit)> buckets, TimeSpan window, int checkOnly = 0)
     {
         var keys = new RedisKey[buckets.Count];
-        var args = new RedisValue[buckets.Count + 2];
+        var args = new RedisValue[buckets.Count + 3];
         args[0] = (long)window.TotalMilliseconds;
         args[1] = Guid.NewGuid().ToString("N");
+        args[2] = checkOnly;
         for (var i = 0; i < keys.Length; i++)
         {
             keys[i] = Prefix + buckets[i].Bucket;
-            args[i + 2] = buckets[i].Limit;
+            args[i + 3] = buckets[i].Limit;
         }
         try
         {
@@ -106,7 +115,7 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             Degraded(e);
-            return await fallback.HitAllAsync(buckets, window);
+            return await fallback.HitAllAsync(buckets, window, checkOnly);
         }
     }
 
@@ -151,22 +160,40 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         }
     }
 
-    public async ValueTask LeaveAsync(string bucket, string slot)
+    public async ValueTask LeaveAsync(string bucket, string slot, SpendDelta? spend = null)
     {
         if (slot == "local")
         {
             await fallback.LeaveAsync(bucket, slot);
+            if (spend is { } s)
+            {
+                await AddSpendAsync(s.UserId, s.Month, s.Amount);
+            }
             return;
         }
         try
         {
             // Awaited, not fire-and-forget: the user's next request may reach another replica, whose entry
-            // travels on its own connection and must already see this slot free (a 429 otherwise).
-            await redis.GetDatabase().SortedSetRemoveAsync(Prefix + bucket, slot);
+            // travels on its own connection and must already see this slot free (a 429 otherwise), and the
+            // real cost rather than the reserved maximum.
+            if (spend is { } s)
+            {
+                await redis.GetDatabase().ScriptEvaluateAsync(LeaveScript, [Prefix + bucket, SpendKey(s.UserId, s.Month)],
+                    [slot, s.Amount.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            }
+            else
+            {
+                await redis.GetDatabase().SortedSetRemoveAsync(Prefix + bucket, slot);
+            }
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             Degraded(e);
+        }
+        if (spend is { } mirrored)
+        {
+            // Mirrored locally, as AddSpendAsync does, so an outage starts from a current figure.
+            await fallback.AddSpendAsync(mirrored.UserId, mirrored.Month, mirrored.Amount);
         }
     }
 

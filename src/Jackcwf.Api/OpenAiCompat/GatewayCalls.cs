@@ -120,6 +120,7 @@ public sealed class GatewayCalls(
         var call = new ChatCall
         {
             UserId = userId, ApiKeyId = user.ApiKeyId(), Source = UsageLedger.Gateway, RequestedModel = model, Cache = cache, AcceptedTimestamp = accepted,
+            Slot = slot,
         };
         return new GatewayCallResult(clients.Get(model), call, messages, options, stream, request.StreamOptions?.IncludeUsage == true, revocations, _logger);
     }

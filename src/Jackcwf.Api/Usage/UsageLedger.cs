@@ -29,8 +29,8 @@ public sealed class UsageLedgerOptions
 
 /// <summary>
 /// The usage ledger: one line per generation (never per token), kept off the request path. A call
-/// records into a bounded in-memory queue; a background writer inserts the queued rows as one
-/// multi-row <c>INSERT</c> every <see cref="UsageLedgerOptions.FlushIntervalMs"/> or as soon as
+/// records into a bounded in-memory queue; a background writer inserts the queued rows in one
+/// statement (binary <c>COPY</c> on PostgreSQL, a multi-row <c>INSERT</c> on SQLite and for a retried batch) every <see cref="UsageLedgerOptions.FlushIntervalMs"/> or as soon as
 /// <see cref="UsageLedgerOptions.FlushBatchRows"/> wait. Graceful shutdown writes everything
 /// (this service stops after the generations have drained); a crash loses at most the rows recorded
 /// since the last write. Readers of the ledger on this replica (usage report, export, account
@@ -136,6 +136,8 @@ public sealed class UsageLedger(IServiceScopeFactory scopes, IOptions<UsageLedge
         while (true)
         {
             var batch = _unwritten;
+            // Rows left from a failed write may already be in the database (the commit's answer was lost).
+            var retry = batch.Count > 0;
             while (batch.Count < max && _queue.Reader.TryRead(out var row))
             {
                 batch.Add(row);
@@ -145,15 +147,17 @@ public sealed class UsageLedger(IServiceScopeFactory scopes, IOptions<UsageLedge
                 return;
             }
             Volatile.Write(ref _unwritten, batch);
-            await InsertAsync(batch, ct);
+            await InsertAsync(batch, retry, ct);
             Volatile.Write(ref _unwritten, []);
         }
     }
 
-    private async Task InsertAsync(List<UsageRecord> rows, CancellationToken ct)
+    // A first attempt copies the rows (binary COPY on PostgreSQL); a retry inserts them skipping those already written.
+    private async Task InsertAsync(List<UsageRecord> rows, bool retry, CancellationToken ct)
     {
         await using var scope = scopes.CreateAsyncScope();
-        await BatchCommands.InsertAsync(scope.ServiceProvider.GetRequiredService<AppDbContext>(), rows, Columns, ct);
+        var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
+        await (retry ? BatchCommands.InsertAsync(db, rows, Columns, ct) : BatchCommands.CopyAsync(db, rows, Columns, ct));
     }
 
     public Task StartAsync(CancellationToken cancellationToken)

@@ -442,8 +442,11 @@ internal sealed class StoreSpendLimiter(ILimitStore store, decimal budget) : ISp
             : (null, new LimitRefusal("budget", TimeSpan.FromDays(1), "Monthly budget reached", "over"));
     }
 
-    public async ValueTask SettleSpendAsync(SpendReservation reservation, decimal actualCost) =>
-        await store.AddSpendAsync(reservation.UserId, Month, actualCost - reservation.Amount);
+    public async ValueTask SettleSpendAsync(SpendReservation reservation, decimal actualCost, GenerationSlot? slot = null)
+    {
+        var delta = new SpendDelta(reservation.UserId, Month, actualCost - reservation.Amount);
+        await (slot is null ? store.AddSpendAsync(delta.UserId, delta.Month, delta.Amount) : slot.ReleaseAsync(delta));
+    }
 
     public async Task<decimal> SpendAsync() => await store.GetSpendAsync(User, Month) ?? 0;
 }

@@ -115,7 +115,7 @@ public sealed class BudgetChatClient(IChatClient inner, ISpendLimiter guard, IRe
     private async ValueTask SettleAsync(ChatCall call, IEnumerable<ChatMessage> messages, SpendReservation reservation, Exception? ended)
     {
         call.Settle(messages, ended is not null and not OperationCanceledException);
-        await guard.SettleSpendAsync(reservation, call.CostUsd);
+        await guard.SettleSpendAsync(reservation, call.CostUsd, call.Slot);
     }
 }
 

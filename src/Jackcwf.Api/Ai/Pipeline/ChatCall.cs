@@ -22,6 +22,12 @@ public sealed class ChatCall
     /// <summary>When the request was accepted (<see cref="Stopwatch.GetTimestamp"/>), for time to first token.</summary>
     public long AcceptedTimestamp { get; init; } = Stopwatch.GetTimestamp();
 
+    /// <summary>
+    /// The call's generation slot, freed by the budget step together with the settlement once the call
+    /// ends (one store call instead of two); the caller's own release then does nothing.
+    /// </summary>
+    public Limits.GenerationSlot? Slot { get; init; }
+
     /// <summary>Why a cancelled call stopped (<c>stopped</c> by the user, <c>interrupted</c> by a shutdown), when the caller knows.</summary>
     public Func<string?>? StopReason { get; init; }
 

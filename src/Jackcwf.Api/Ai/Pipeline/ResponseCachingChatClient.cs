@@ -66,16 +66,22 @@ public sealed class ResponseCachingChatClient(
             yield return new ChatResponseUpdate { Role = ChatRole.Assistant, ModelId = hit.Model, ResponseId = id, FinishReason = Finish(hit.FinishReason) };
             yield break;
         }
-        var chunks = new List<string>();
+        // The answer's text is kept only while it can still be stored: with the cache off (or bypassed,
+        // or the answer not plain text) an open stream holds none of it.
         var storable = keys is not null;
+        var chunks = storable ? new List<string>() : null;
         ChatFinishReason? finish = null;
         await foreach (var u in base.GetStreamingResponseAsync(list, chatOptions, cancellationToken))
         {
             call.Observe(u);
             storable &= IsPlainText(u.Contents);
-            if (u.Text.Length > 0)
+            if (!storable)
             {
-                chunks.Add(u.Text);
+                chunks = null;
+            }
+            else if (u.Text.Length > 0)
+            {
+                chunks!.Add(u.Text);
             }
             finish = u.FinishReason ?? finish;
             yield return u;
@@ -83,7 +89,7 @@ public sealed class ResponseCachingChatClient(
         if (storable && finish is not null)
         {
             call.Settle(list, failed: false);
-            await StoreAsync(keys!, new CachedAnswer(call.AnsweringModel.Id, chunks, finish.Value.Value, call.InputTokens, call.OutputTokens), cancellationToken);
+            await StoreAsync(keys!, new CachedAnswer(call.AnsweringModel.Id, chunks!, finish.Value.Value, call.InputTokens, call.OutputTokens), cancellationToken);
         }
     }
 

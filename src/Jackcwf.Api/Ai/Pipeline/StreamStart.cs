@@ -40,10 +40,14 @@ internal sealed class StartedStream(IAsyncEnumerator<ChatResponseUpdate> enumera
     {
         await using (enumerator)
         {
-            foreach (var u in head)
+            // Handed on once: the list lets go of each update, so an open stream does not hold them.
+            for (var i = 0; i < head.Count; i++)
             {
+                var u = head[i];
+                head[i] = null!;
                 yield return u;
             }
+            head.Clear();
             if (ended)
             {
                 yield break;
