@@ -576,8 +576,7 @@ def main():
     chat_messages = 40 if a.quick else 1500
     chat_warmup = 5 if a.quick else 1500
     work = tempfile.mkdtemp(prefix="jackcwf-bench-")
-    results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "quick": a.quick,
-               "rounds": a.rounds, "seconds": a.seconds, "cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}
+    results = run_header(a)
     try:
         log(f"work folder {work}; load average {os.getloadavg()[0]:.2f}")
         upstream = start_upstream(work)
@@ -788,12 +787,17 @@ def warm_up(group, requests=20000, limit_s=90):
         log(f"warm-up: replica {i + 1} served {served:,} requests in {time.perf_counter() - began:.0f} s")
 
 
+def run_header(a):
+    """What every results file starts with: when, how long, on how many cores, at which load."""
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "quick": a.quick,
+            "rounds": a.rounds, "seconds": a.seconds, "cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}
+
+
 def replicas(a):
     """Only the coordination figure: one replica against the group, non-streamed at 16 and 64 clients,
     interleaved in `a.rounds` rounds; writes replicas.json to `a.out` and prints the table."""
     work = tempfile.mkdtemp(prefix="jackcwf-replicas-")
-    results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "quick": a.quick,
-               "rounds": a.rounds, "seconds": a.seconds, "cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}
+    results = run_header(a)
     try:
         log(f"work folder {work}; load average {os.getloadavg()[0]:.2f}")
         upstream = start_upstream(work)

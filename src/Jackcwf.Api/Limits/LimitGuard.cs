@@ -35,44 +35,37 @@ public sealed class LimitGuard(
     {
         var o = options.Value;
         var user = $"rate:user:{userId}";
-        // With a key, both windows are checked and hit in one step: a request either counts in both or
-        // (refused by either) in neither, so requests a key is refused do not use up the account's allowance.
-        (int Index, TimeSpan Wait)? refused;
+        // One store call: the address's lockout first (only checked, never hit), then the account's window
+        // and the key's. A request counts in both windows or (refused by any bucket) in neither, so
+        // requests a key is refused do not use up the account's allowance.
+        var gate = lockoutClient is null ? 0 : 1;
+        var buckets = new List<(string Bucket, int Limit)>(3);
         if (lockoutClient is not null)
         {
-            var gate = throttle.ApiKeyFailureBucket(lockoutClient);
-            (string, int)[] buckets = keyId is { } key
-                ? [gate, (user, o.RequestsPerMinutePerUser), ($"rate:key:{key}", o.RequestsPerMinutePerKey)]
-                : [gate, (user, o.RequestsPerMinutePerUser)];
-            if (await store.HitAllAsync(buckets, Minute, checkOnly: 1) is not { } r0)
-            {
-                return null;
-            }
-            if (r0.Index == 0)
-            {
-                return throttle.ApiKeyFailuresRefusal(r0.Wait);
-            }
-            refused = (r0.Index - 1, r0.Wait);
+            buckets.Add(throttle.ApiKeyFailureBucket(lockoutClient));
         }
-        else
+        buckets.Add((user, o.RequestsPerMinutePerUser));
+        if (keyId is { } key)
         {
-            refused = keyId is { } k
-                ? await store.HitAllAsync([(user, o.RequestsPerMinutePerUser), ($"rate:key:{k}", o.RequestsPerMinutePerKey)], Minute)
-                : await store.HitAsync(user, o.RequestsPerMinutePerUser, Minute) is { } userWait ? (0, userWait) : null;
+            buckets.Add(($"rate:key:{key}", o.RequestsPerMinutePerKey));
         }
-        if (refused is not { } r)
+        if (await store.HitAllAsync(buckets, Minute, checkOnly: gate) is not { } refused)
         {
             return null;
         }
-        if (r.Index == 0)
+        if (refused.Index < gate)
+        {
+            return throttle.ApiKeyFailuresRefusal(refused.Wait);
+        }
+        if (refused.Index == gate)
         {
             metrics.LimitRefused("user_rate");
-            return new("user_rate", r.Wait, "Too many requests",
-                $"This account is limited to {o.RequestsPerMinutePerUser} requests per minute. Try again in {Seconds(r.Wait)} s.");
+            return new("user_rate", refused.Wait, "Too many requests",
+                $"This account is limited to {o.RequestsPerMinutePerUser} requests per minute. Try again in {Seconds(refused.Wait)} s.");
         }
         metrics.LimitRefused("key_rate");
-        return new("key_rate", r.Wait, "Too many requests",
-            $"This API key is limited to {o.RequestsPerMinutePerKey} requests per minute. Try again in {Seconds(r.Wait)} s.");
+        return new("key_rate", refused.Wait, "Too many requests",
+            $"This API key is limited to {o.RequestsPerMinutePerKey} requests per minute. Try again in {Seconds(refused.Wait)} s.");
     }
 
     /// <summary>Requests without an account (share links) are counted per client address, at the per-user allowance.</summary>
