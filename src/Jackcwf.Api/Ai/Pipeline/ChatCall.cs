@@ -72,9 +72,10 @@ public sealed class ChatCall
             return;
         }
         _lastObserved = update;
-        foreach (var content in update.Contents)
+        var contents = update.Contents;
+        for (var i = 0; i < contents.Count; i++)
         {
-            if (content is UsageContent u)
+            if (contents[i] is UsageContent u)
             {
                 Observe(u.Details);
             }
