@@ -135,6 +135,8 @@ public sealed class ChatClientProvider(
             Endpoint = new Uri(baseUrl.TrimEnd('/')),
             Transport = new HttpClientPipelineTransport(httpClientFactory.CreateClient(HttpClientName)),
             RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+            // The SDK logs every request (URI, headers) unless told not to; failures are classified and logged here instead.
+            ClientLoggingOptions = new ClientLoggingOptions { EnableLogging = false },
             NetworkTimeout = TimeSpan.FromSeconds(options.Value.TimeoutSeconds),
         });
         return client.GetChatClient(modelName).AsIChatClient();
