@@ -109,8 +109,8 @@ public sealed class ChatTurns(
     }
 
     /// <summary>
-    /// The turn's one transaction: its reads (the conversation, the branch, the window's text), the staged
-    /// rows, then the concurrency slot, and only then the commit. A refusal rolls it back, so nothing is
+    /// The turn's one transaction: its reads (the conversation, the branch, the window's text; on
+    /// PostgreSQL), the staged rows, then the concurrency slot, and only then the commit. A refusal rolls it back, so nothing is
     /// stored and nothing is deleted. A duplicate of the same Idempotency-Key waits on the key's unique
     /// index until the first commits, then fails and replays it: duplicates never take a slot. Retried as a
     /// unit on a failover (EF's rule for a transaction of our own); the rows keep their ids.
@@ -129,8 +129,11 @@ public sealed class ChatTurns(
         {
             (done, staged, slot, refusal, duplicate) = (null, null, null, null, false);
             db.ChangeTracker.Clear();
-            // Npgsql sends BEGIN with the first query: the transaction costs no round trip of its own.
-            await using var transaction = await db.Database.BeginTransactionAsync(ct);
+            // On PostgreSQL the reads are in the transaction too (Npgsql sends BEGIN with the first query, so
+            // it costs no round trip of its own). SQLite's transaction takes the database's one write lock as
+            // it begins: there it begins after the reads, so other writers never wait on them.
+            var readsInside = db.Provider == DatabaseProvider.PostgreSql;
+            await using var transaction = readsInside ? await db.Database.BeginTransactionAsync(ct) : null;
             var outcome = await StageAsync(request, ct);
             if (outcome.Turn is not null)
             {
@@ -138,6 +141,7 @@ public sealed class ChatTurns(
                 done = outcome.Turn;
                 return;
             }
+            await using var late = readsInside ? null : await db.Database.BeginTransactionAsync(ct);
             staged = outcome.Staged;
             try
             {
@@ -155,7 +159,7 @@ public sealed class ChatTurns(
             }
             try
             {
-                await transaction.CommitAsync(ct);
+                await (transaction ?? late)!.CommitAsync(ct);
             }
             catch
             {
