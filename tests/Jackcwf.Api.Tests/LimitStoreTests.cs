@@ -272,4 +272,137 @@ public sealed class LimitStoreTests : IAsyncLifetime
         Assert.Equal("budget", overBudget?.Limit);
         Assert.Equal(0.011m, await guard.MonthlySpendAsync(_userId));
     }
+
+    [Theory]
+    [InlineData(Store.InProcess)]
+    [InlineData(Store.Redis)]
+    [InlineData(Store.RedisDown)]
+    public async Task An_admission_takes_windows_slots_and_reservation_together_and_a_refused_one_holds_nothing(Store kind)
+    {
+        var (store, _) = await StartAsync(kind);
+        var user = Guid.NewGuid();
+        var month = LimitGuard.MonthKey(DateTime.UtcNow);
+        string rate = $"test:rate:{Guid.NewGuid()}", one = $"test:one:{Guid.NewGuid()}", two = $"test:two:{Guid.NewGuid()}";
+        var ask = new AdmissionRequest([(rate, 10)], Minute, 0, [(one, 1), (two, 2)], new SpendAsk(user, month, 0.004m, Budget));
+
+        // The month is not held: windows and slots are taken, the reservation is left to a seeded call.
+        var first = await store.AdmitAsync(ask);
+        Assert.Equal(AdmissionStep.SpendNotSeeded, first.Step);
+        Assert.Equal(2, first.Slots!.Length);
+        Assert.Null(await store.GetSpendAsync(user, month));
+        Assert.Equal(ReserveOutcome.Reserved, await store.TryReserveSpendAsync(user, month, 0.004m, Budget, seed: 0m));
+
+        // Slot "one" is full: refused at it, "two" not taken, nothing reserved.
+        var full = await store.AdmitAsync(ask);
+        Assert.Equal(AdmissionStep.Slot, full.Step);
+        Assert.Equal(0, full.Index);
+        Assert.Null(full.Slots);
+        Assert.Equal(0.004m, await store.GetSpendAsync(user, month));
+        var probe = await store.TryEnterAsync(two, 2);
+        Assert.NotNull(probe);
+        Assert.Null(await store.TryEnterAsync(two, 2));
+        await store.LeaveAsync(two, probe!);
+
+        // With "one" free again: admitted, both slots and the reservation taken in the same step.
+        await store.LeaveAsync(one, first.Slots[0]);
+        var admitted = await store.AdmitAsync(ask);
+        Assert.Equal(AdmissionStep.Admitted, admitted.Step);
+        Assert.Equal(0.008m, await store.GetSpendAsync(user, month));
+        Assert.Null(await store.TryEnterAsync(one, 1));
+        Assert.Null(await store.TryEnterAsync(two, 2));
+        await store.LeaveAsync(one, admitted.Slots![0]);
+        await store.LeaveAsync(two, admitted.Slots[1]);
+
+        // The budget reached: refused before any slot is taken.
+        Assert.Equal(ReserveOutcome.Reserved, await store.TryReserveSpendAsync(user, month, 0.004m, Budget));
+        var spent = await store.AdmitAsync(ask);
+        Assert.Equal(AdmissionStep.Spend, spent.Step);
+        Assert.Equal(0.012m, await store.GetSpendAsync(user, month));
+        var free = await store.TryEnterAsync(one, 1);
+        Assert.NotNull(free);
+        await store.LeaveAsync(one, free!);
+
+        // Every admission above counted in the window, refused ones included (as a rate check ahead of
+        // the other limits would). Full, it refuses first, naming the window, and takes no slot.
+        var limited = await store.AdmitAsync(new AdmissionRequest([(rate, 4)], Minute, 0, [(one, 1)], null));
+        Assert.Equal(AdmissionStep.Rate, limited.Step);
+        Assert.Equal(0, limited.Index);
+        Assert.InRange(limited.Wait, TimeSpan.FromMilliseconds(1), Minute);
+        Assert.Null(limited.Slots);
+        free = await store.TryEnterAsync(one, 1);
+        Assert.NotNull(free);
+        await store.LeaveAsync(one, free!);
+
+        // A leading check-only window refuses without being hit, as in HitAllAsync; a free call reserves nothing.
+        string gate = $"test:gate:{Guid.NewGuid()}", other = $"test:other:{Guid.NewGuid()}";
+        var gated = new AdmissionRequest([(gate, 1), (other, 10)], Minute, 1, [], null);
+        Assert.Equal(AdmissionStep.Admitted, (await store.AdmitAsync(gated)).Step);
+        Assert.Null(await store.PeekAsync(gate, 1, Minute));
+        Assert.NotNull(await store.PeekAsync(other, 1, Minute));
+        await store.HitAsync(gate, int.MaxValue, Minute);
+        Assert.Equal(AdmissionStep.Rate, (await store.AdmitAsync(gated)).Step);
+        Assert.Null(await store.PeekAsync(other, 2, Minute));
+    }
+
+    [Theory]
+    [InlineData(Store.InProcess)]
+    [InlineData(Store.Redis)]
+    [InlineData(Store.RedisDown)]
+    public async Task A_call_admission_names_the_limit_that_refused_it_and_then_holds_nothing(Store kind)
+    {
+        var (store, guard) = await StartAsync(kind);
+        var month = LimitGuard.MonthKey(DateTime.UtcNow);
+        // First paid call of the month: seeded from the (empty) ledger, both slots held, the maximum reserved.
+        var first = await guard.AdmitCallAsync(_userId, null, null, stream: true, maxCost: 0.004m);
+        Assert.Null(first.Refusal);
+        Assert.NotNull(first.StreamSlot);
+        Assert.NotNull(first.Slot);
+        Assert.Equal(0.004m, first.Reservation!.Amount);
+        Assert.Equal(0.004m, await store.GetSpendAsync(_userId, month));
+        await guard.SettleSpendAsync(first.Reservation, 0.001m, first.Slot);
+        await first.StreamSlot!.DisposeAsync();
+        Assert.Equal(0.001m, await store.GetSpendAsync(_userId, month));
+
+        // The budget (0.01) reached: a paid call is refused, a free one still admitted.
+        Assert.Equal(ReserveOutcome.Reserved, await store.TryReserveSpendAsync(_userId, month, 0.009m, Budget));
+        Assert.Equal("budget", (await guard.AdmitCallAsync(_userId, null, null, stream: false, maxCost: 0.001m)).Refusal?.Limit);
+        var freeCall = await guard.AdmitCallAsync(_userId, null, null, stream: false, maxCost: 0m);
+        Assert.Null(freeCall.Refusal);
+        Assert.Equal(0m, freeCall.Reservation!.Amount);
+        await freeCall.Slot!.DisposeAsync();
+
+        // Every stream slot held elsewhere: a streamed call is refused, and took no generation slot.
+        var streamer = Guid.NewGuid();
+        var streams = new List<GenerationSlot>();
+        while ((await guard.TakeStreamSlotAsync(streamer)).Slot is { } s)
+        {
+            streams.Add(s);
+        }
+        Assert.Equal("streams", (await guard.AdmitCallAsync(streamer, null, null, stream: true, maxCost: 0m)).Refusal?.Limit);
+        var generations = new List<GenerationSlot>();
+        while ((await guard.TakeSlotAsync(streamer)).Slot is { } g)
+        {
+            generations.Add(g);
+        }
+        Assert.Equal(guard.Options.MaxConcurrentGenerationsPerUser, generations.Count);
+        Assert.Equal("concurrency", (await guard.AdmitCallAsync(streamer, null, null, stream: false, maxCost: 0m)).Refusal?.Limit);
+        foreach (var slot in streams.Concat(generations))
+        {
+            await slot.DisposeAsync();
+        }
+
+        // The key's window: its allowance, then key_rate, and the refused call holds no slot.
+        var keyUser = Guid.NewGuid();
+        var key = Guid.NewGuid();
+        for (var i = 0; i < KeyPerMinute; i++)
+        {
+            var ok = await guard.AdmitCallAsync(keyUser, key, null, stream: false, maxCost: 0m);
+            Assert.Null(ok.Refusal);
+            await ok.Slot!.DisposeAsync();
+        }
+        var refused = await guard.AdmitCallAsync(keyUser, key, null, stream: false, maxCost: 0m);
+        Assert.Equal("key_rate", refused.Refusal?.Limit);
+        Assert.Null(refused.Slot);
+        Assert.InRange(refused.Refusal!.RetryAfterSeconds, 1, 60);
+    }
 }

@@ -182,6 +182,31 @@ public sealed class MultiUserTests(LimitedServiceFixture fx) : IClassFixture<Lim
     }
 
     [Fact]
+    public async Task KeyRateLimitCountsInvalidChatCompletionsAndRefusesThemOnceOver()
+    {
+        var u = await fx.CreateUserAsync();
+        var (_, key) = await CreateKeyAsync(u);
+        var client = KeyClient(key);
+        var calls = fx.Fake.ChatRequests.Count;
+        // Requests answered 400 or 404 count in the key's window like any other.
+        for (var i = 0; i < LimitedServiceFixture.KeyPerMinute; i++)
+        {
+            var unknown = await client.PostAsJsonAsync("v1/chat/completions", new { model = "openai/no-such-model", messages = new[] { new { role = "user", content = "x" } } }, Ct);
+            Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        }
+        // Over the limit, an invalid body and a valid request alike get the 429, and the provider is never called.
+        using var malformed = new StringContent("{not json", System.Text.Encoding.UTF8, "application/json");
+        var invalid = await client.PostAsync("v1/chat/completions", malformed, Ct);
+        Assert.Equal(HttpStatusCode.TooManyRequests, invalid.StatusCode);
+        var valid = await client.PostAsJsonAsync("v1/chat/completions", new { model = "openai/gpt-4o-mini", messages = new[] { new { role = "user", content = "hi" } } }, Ct);
+        Assert.Equal(HttpStatusCode.TooManyRequests, valid.StatusCode);
+        var error = await valid.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal("rate_limit_error", error.GetProperty("error").GetProperty("type").GetString());
+        Assert.Contains("API key", error.GetProperty("error").GetProperty("message").GetString());
+        Assert.Equal(calls, fx.Fake.ChatRequests.Count);
+    }
+
+    [Fact]
     public async Task UserRateLimitRefusesExactlyAtTheThresholdWithAProblemNamingTheLimit()
     {
         var u = await fx.CreateUserAsync();

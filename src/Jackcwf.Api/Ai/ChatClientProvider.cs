@@ -31,9 +31,17 @@ public sealed class ChatClientProvider(
     public const string HttpClientName = "llm";
     private readonly ConcurrentDictionary<string, IChatClient> _pipelines = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, IChatClient> _providers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IReadOnlyList<ModelInfo>> _candidates = new(StringComparer.Ordinal);
 
     /// <summary>The pipeline of <paramref name="model"/>; calls carry a <see cref="ChatCall"/> (<see cref="ChatCall.Attach"/>).</summary>
     public IChatClient Get(ModelInfo model) => _pipelines.GetOrAdd(model.Id, _ => Build(model));
+
+    /// <summary>The most a call to <paramref name="model"/> can cost, as its pipeline's budget step reckons it (the model or a fallback answering).</summary>
+    public decimal MaxCost(ModelInfo model, IEnumerable<ChatMessage> messages, ChatOptions options) =>
+        Pipeline.BudgetChatClient.MaxCost(Candidates(model), messages, options, limits.MaxOutputTokens);
+
+    private IReadOnlyList<ModelInfo> Candidates(ModelInfo model) =>
+        _candidates.GetOrAdd(model.Id, _ => [model, .. catalog.FallbacksOf(model)]);
 
     /// <summary>
     /// The pipeline, outermost first: usage and cost accounting (ledger) → budget reservation →
@@ -45,7 +53,7 @@ public sealed class ChatClientProvider(
         var fallbacks = catalog.FallbacksOf(model).Select(f => (f, ProviderChain(f))).ToList();
         return new ChatClientBuilder(ProviderChain(model))
             .UseUsageAccounting(ledger, metrics)
-            .UseBudget(limits, [model, .. fallbacks.Select(f => f.f)])
+            .UseBudget(limits, Candidates(model))
             .UseTelemetry(metrics)
             .UseResponseCache(cacheStore, cache.Value, metrics, services.GetService<IEmbeddingGenerator<string, Embedding<float>>>())
             .UseFallbacks(fallbacks, metrics)
@@ -127,6 +135,8 @@ public sealed class ChatClientProvider(
             Endpoint = new Uri(baseUrl.TrimEnd('/')),
             Transport = new HttpClientPipelineTransport(httpClientFactory.CreateClient(HttpClientName)),
             RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+            // The SDK logs every request (URI, headers) unless told not to; failures are classified and logged here instead.
+            ClientLoggingOptions = new ClientLoggingOptions { EnableLogging = false },
             NetworkTimeout = TimeSpan.FromSeconds(options.Value.TimeoutSeconds),
         });
         return client.GetChatClient(modelName).AsIChatClient();

@@ -72,9 +72,10 @@ public sealed class FailureClassifyingChatClient(IChatClient inner, string provi
     internal static ChatResponseUpdate Release(ChatResponseUpdate update)
     {
         update.RawRepresentation = null;
-        foreach (var content in update.Contents)
+        var contents = update.Contents;
+        for (var i = 0; i < contents.Count; i++)
         {
-            content.RawRepresentation = null;
+            contents[i].RawRepresentation = null;
         }
         return update;
     }

@@ -78,7 +78,10 @@ public static class AiExtensions
                 // Provider URLs come from operator configuration; never follow a redirect elsewhere.
                 AllowAutoRedirect = false,
             })
-            .AddHttpMessageHandler(() => new ProviderAnswered.Handler());
+            .AddHttpMessageHandler(() => new ProviderAnswered.Handler())
+            // No per-call log scope and "Sending HTTP request" lines from the client factory's logging handlers:
+            // a provider call is logged (and measured) by the pipeline already, and those cost every call.
+            .RemoveAllLoggers();
         return builder;
     }
 }

@@ -33,39 +33,104 @@ public sealed class LimitGuard(
     /// </summary>
     public async ValueTask<LimitRefusal?> CheckRateAsync(Guid userId, Guid? keyId, string? lockoutClient = null)
     {
+        var buckets = RateBuckets(userId, keyId, lockoutClient, out var gate);
+        return await store.HitAllAsync(buckets, Minute, checkOnly: gate) is { } refused ? RateRefusal(refused.Index, refused.Wait, gate) : null;
+    }
+
+    /// <summary>
+    /// The buckets of one request, in one store call: the address's lockout first (only checked, never
+    /// hit; <paramref name="gate"/> is 1 then), then the account's window and the key's. A request counts
+    /// in both windows or (refused by any bucket) in neither, so requests a key is refused do not use up
+    /// the account's allowance.
+    /// </summary>
+    private List<(string Bucket, int Limit)> RateBuckets(Guid userId, Guid? keyId, string? lockoutClient, out int gate)
+    {
         var o = options.Value;
-        var user = $"rate:user:{userId}";
-        // One store call: the address's lockout first (only checked, never hit), then the account's window
-        // and the key's. A request counts in both windows or (refused by any bucket) in neither, so
-        // requests a key is refused do not use up the account's allowance.
-        var gate = lockoutClient is null ? 0 : 1;
+        gate = lockoutClient is null ? 0 : 1;
         var buckets = new List<(string Bucket, int Limit)>(3);
         if (lockoutClient is not null)
         {
             buckets.Add(throttle.ApiKeyFailureBucket(lockoutClient));
         }
-        buckets.Add((user, o.RequestsPerMinutePerUser));
+        buckets.Add(($"rate:user:{userId}", o.RequestsPerMinutePerUser));
         if (keyId is { } key)
         {
             buckets.Add(($"rate:key:{key}", o.RequestsPerMinutePerKey));
         }
-        if (await store.HitAllAsync(buckets, Minute, checkOnly: gate) is not { } refused)
+        return buckets;
+    }
+
+    private LimitRefusal RateRefusal(int index, TimeSpan wait, int gate)
+    {
+        var o = options.Value;
+        if (index < gate)
         {
-            return null;
+            return throttle.ApiKeyFailuresRefusal(wait);
         }
-        if (refused.Index < gate)
-        {
-            return throttle.ApiKeyFailuresRefusal(refused.Wait);
-        }
-        if (refused.Index == gate)
+        if (index == gate)
         {
             metrics.LimitRefused("user_rate");
-            return new("user_rate", refused.Wait, "Too many requests",
-                $"This account is limited to {o.RequestsPerMinutePerUser} requests per minute. Try again in {Seconds(refused.Wait)} s.");
+            return new("user_rate", wait, "Too many requests",
+                $"This account is limited to {o.RequestsPerMinutePerUser} requests per minute. Try again in {Seconds(wait)} s.");
         }
         metrics.LimitRefused("key_rate");
-        return new("key_rate", refused.Wait, "Too many requests",
-            $"This API key is limited to {o.RequestsPerMinutePerKey} requests per minute. Try again in {Seconds(refused.Wait)} s.");
+        return new("key_rate", wait, "Too many requests",
+            $"This API key is limited to {o.RequestsPerMinutePerKey} requests per minute. Try again in {Seconds(wait)} s.");
+    }
+
+    /// <summary>
+    /// Admits one /v1 chat completion in one store call (one Redis round trip instead of three or four):
+    /// the request windows (as <see cref="CheckRateAsync"/>; the middleware leaves them to this step on
+    /// that route), the month's budget, the account's stream slot (<paramref name="stream"/>) and a
+    /// generation slot, and the reservation of <paramref name="maxCost"/> (as <see cref="ReserveSpendAsync"/>).
+    /// Refused, nothing is held; admitted, the caller releases the slots when the response ends and the
+    /// budget step of the pipeline settles the reservation.
+    /// </summary>
+    public async ValueTask<CallAdmission> AdmitCallAsync(Guid userId, Guid? keyId, string? lockoutClient, bool stream, decimal maxCost)
+    {
+        var o = options.Value;
+        var rates = RateBuckets(userId, keyId, lockoutClient, out var gate);
+        var slots = new List<(string Bucket, int Max)>(2);
+        if (stream)
+        {
+            slots.Add(($"streams:user:{userId}", o.MaxConcurrentStreamsPerUser));
+        }
+        slots.Add(($"concurrency:user:{userId}", o.MaxConcurrentGenerationsPerUser));
+        var now = Now;
+        decimal? budget = null;
+        SpendAsk? spend = null;
+        if (maxCost > 0)
+        {
+            budget = (await access.GetAsync(userId))?.MonthlyBudgetUsd ?? o.DefaultMonthlyBudgetUsd;
+            spend = new SpendAsk(userId, MonthKey(now), maxCost, budget);
+        }
+        var admission = await store.AdmitAsync(new AdmissionRequest(rates, Minute, gate, slots, spend));
+        switch (admission.Step)
+        {
+            case AdmissionStep.Rate:
+                return new(null, null, null, RateRefusal(admission.Index, admission.Wait, gate));
+            case AdmissionStep.Spend:
+                metrics.LimitRefused("budget");
+                return new(null, null, null, BudgetRefusal(budget!.Value));
+            case AdmissionStep.Slot:
+                return new(null, null, null, stream && admission.Index == 0 ? StreamsRefusal() : ConcurrencyRefusal());
+        }
+        var held = new GenerationSlot[slots.Count];
+        for (var i = 0; i < held.Length; i++)
+        {
+            held[i] = new GenerationSlot(store, slots[i].Bucket, admission.Slots![i]);
+        }
+        if (admission.Step == AdmissionStep.SpendNotSeeded
+            && await store.TryReserveSpendAsync(userId, spend!.Value.Month, maxCost, budget, seed: await LedgerSpendAsync(userId, now)) != ReserveOutcome.Reserved)
+        {
+            foreach (var slot in held)
+            {
+                await slot.DisposeAsync();
+            }
+            metrics.LimitRefused("budget");
+            return new(null, null, null, BudgetRefusal(budget!.Value));
+        }
+        return new(stream ? held[0] : null, held[^1], new SpendReservation(userId, maxCost), null);
     }
 
     /// <summary>Requests without an account (share links) are counted per client address, at the per-user allowance.</summary>
@@ -80,10 +145,6 @@ public sealed class LimitGuard(
         }
         return null;
     }
-
-    /// <summary>Checks the budget, then takes a concurrency slot; the caller disposes the slot when the generation ends.</summary>
-    public async ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)> AcquireGenerationAsync(Guid userId, ModelInfo model) =>
-        await CheckBudgetAsync(userId, model) is { } refusal ? (null, refusal) : await TakeSlotAsync(userId);
 
     public async ValueTask<LimitRefusal?> CheckBudgetAsync(Guid userId, ModelInfo model)
     {
@@ -116,11 +177,16 @@ public sealed class LimitGuard(
         var bucket = $"concurrency:user:{userId}";
         if (await store.TryEnterAsync(bucket, o.MaxConcurrentGenerationsPerUser) is not { } slot)
         {
-            metrics.LimitRefused("concurrency");
-            return (null, new("concurrency", TimeSpan.FromSeconds(1), "Too many answers at once",
-                $"At most {o.MaxConcurrentGenerationsPerUser} answers can be generated at the same time per account. Wait for one to finish."));
+            return (null, ConcurrencyRefusal());
         }
         return (new GenerationSlot(store, bucket, slot), null);
+    }
+
+    private LimitRefusal ConcurrencyRefusal()
+    {
+        metrics.LimitRefused("concurrency");
+        return new("concurrency", TimeSpan.FromSeconds(1), "Too many answers at once",
+            $"At most {options.Value.MaxConcurrentGenerationsPerUser} answers can be generated at the same time per account. Wait for one to finish.");
     }
 
     /// <summary>
@@ -134,11 +200,16 @@ public sealed class LimitGuard(
         var bucket = $"streams:user:{userId}";
         if (await store.TryEnterAsync(bucket, o.MaxConcurrentStreamsPerUser) is not { } slot)
         {
-            metrics.LimitRefused("streams");
-            return (null, new("streams", TimeSpan.FromSeconds(2), "Too many open streams",
-                $"At most {o.MaxConcurrentStreamsPerUser} answer streams (chat answers, resumes and streamed /v1 completions) can be open at the same time per account. Close one (or wait for an answer to finish) and try again."));
+            return (null, StreamsRefusal());
         }
         return (new GenerationSlot(store, bucket, slot), null);
+    }
+
+    private LimitRefusal StreamsRefusal()
+    {
+        metrics.LimitRefused("streams");
+        return new("streams", TimeSpan.FromSeconds(2), "Too many open streams",
+            $"At most {options.Value.MaxConcurrentStreamsPerUser} answer streams (chat answers, resumes and streamed /v1 completions) can be open at the same time per account. Close one (or wait for an answer to finish) and try again.");
     }
 
     public async ValueTask<decimal> MonthlySpendAsync(Guid userId)
@@ -214,3 +285,8 @@ public sealed class LimitGuard(
 
     private static int Seconds(TimeSpan t) => Math.Max(1, (int)Math.Ceiling(t.TotalSeconds));
 }
+
+/// <summary>
+/// The outcome of <see cref="LimitGuard.AdmitCallAsync"/>: the held slots and the reservation, or the refusal.
+/// </summary>
+public sealed record CallAdmission(GenerationSlot? StreamSlot, GenerationSlot? Slot, SpendReservation? Reservation, LimitRefusal? Refusal);

@@ -44,7 +44,92 @@ public interface ILimitStore
     /// ledger's month-to-date total) is given: then the spend is set to it first, in the same step.
     /// </summary>
     ValueTask<ReserveOutcome> TryReserveSpendAsync(Guid userId, string month, decimal amount, decimal? budget, decimal? seed = null);
+
+    /// <summary>
+    /// Admits one call in one store call (one Redis round trip instead of three or four): the request windows
+    /// as <see cref="HitAllAsync"/>, then the month's budget (refused once the spend has reached it), then
+    /// the slots as <see cref="TryEnterAsync"/> (all or none), then the spend reservation as
+    /// <see cref="TryReserveSpendAsync"/>. A refused step changes nothing after the windows (which count
+    /// the request, as a separate rate check before the others would). When the store does not hold the
+    /// month's spend, the slots are still taken and the answer says <see cref="AdmissionStep.SpendNotSeeded"/>:
+    /// the caller seeds the month from the ledger with <see cref="TryReserveSpendAsync"/>.
+    /// This default composes the single steps; the Redis store runs them as one script.
+    /// </summary>
+    async ValueTask<Admission> AdmitAsync(AdmissionRequest request)
+    {
+        if (request.Rates.Count > 0 && await HitAllAsync(request.Rates, request.Window, request.CheckOnly) is { } refused)
+        {
+            return new(AdmissionStep.Rate, refused.Index, refused.Wait, null);
+        }
+        var seeded = false;
+        if (request.Spend is { } spend)
+        {
+            var known = await GetSpendAsync(spend.UserId, spend.Month);
+            if (known >= spend.Budget)
+            {
+                return new(AdmissionStep.Spend, 0, TimeSpan.Zero, null);
+            }
+            seeded = known is not null;
+        }
+        var slots = new string[request.Slots.Count];
+        for (var i = 0; i < slots.Length; i++)
+        {
+            if (await TryEnterAsync(request.Slots[i].Bucket, request.Slots[i].Max) is not { } slot)
+            {
+                await LeaveAllAsync(request.Slots, slots, i);
+                return new(AdmissionStep.Slot, i, TimeSpan.Zero, null);
+            }
+            slots[i] = slot;
+        }
+        if (request.Spend is { } reserve && seeded)
+        {
+            var outcome = await TryReserveSpendAsync(reserve.UserId, reserve.Month, reserve.Amount, reserve.Budget);
+            if (outcome == ReserveOutcome.Refused)
+            {
+                await LeaveAllAsync(request.Slots, slots, slots.Length);
+                return new(AdmissionStep.Spend, 0, TimeSpan.Zero, null);
+            }
+            seeded = outcome == ReserveOutcome.Reserved;
+        }
+        return new(request.Spend is null || seeded ? AdmissionStep.Admitted : AdmissionStep.SpendNotSeeded, 0, TimeSpan.Zero, slots);
+    }
+
+    private async ValueTask LeaveAllAsync(IReadOnlyList<(string Bucket, int Max)> buckets, string[] slots, int count)
+    {
+        for (var k = 0; k < count; k++)
+        {
+            await LeaveAsync(buckets[k].Bucket, slots[k]);
+        }
+    }
 }
+
+/// <summary>What <see cref="ILimitStore.AdmitAsync"/> checks and takes for one call.</summary>
+/// <param name="Rates">Request windows sharing <paramref name="Window"/>; the first <paramref name="CheckOnly"/> are only checked.</param>
+/// <param name="Slots">Concurrency slots to take, all or none.</param>
+/// <param name="Spend">The most the call can cost, reserved against the month's budget; null for a free call.</param>
+public sealed record AdmissionRequest(
+    IReadOnlyList<(string Bucket, int Limit)> Rates, TimeSpan Window, int CheckOnly,
+    IReadOnlyList<(string Bucket, int Max)> Slots, SpendAsk? Spend);
+
+/// <summary>An amount to reserve from a user's month, refused once the spend has reached <paramref name="Budget"/> (null: no budget).</summary>
+public readonly record struct SpendAsk(Guid UserId, string Month, decimal Amount, decimal? Budget);
+
+public enum AdmissionStep
+{
+    /// <summary>Everything asked was taken.</summary>
+    Admitted,
+    /// <summary>Request window <see cref="Admission.Index"/> refused (nothing recorded); <see cref="Admission.Wait"/> until it allows one more.</summary>
+    Rate,
+    /// <summary>The month's budget is spent (no slot taken).</summary>
+    Spend,
+    /// <summary>Slot <see cref="Admission.Index"/> was full (none taken).</summary>
+    Slot,
+    /// <summary>Windows and slots taken; the store does not hold the month's spend: seed and reserve it next.</summary>
+    SpendNotSeeded,
+}
+
+/// <summary>The answer of <see cref="ILimitStore.AdmitAsync"/>: the step that refused (or none) and the slots' ids when taken.</summary>
+public readonly record struct Admission(AdmissionStep Step, int Index, TimeSpan Wait, string[]? Slots);
 
 public enum ReserveOutcome
 {

@@ -55,7 +55,8 @@ public static class LimitsExtensions
                     "API keys work on /v1 and the conversations API only; account, key and administration routes need a signed-in session.");
                 return;
             }
-            if (path.StartsWithSegments("/api/auth"))
+            // /v1/chat/completions counts the request in the same store call that admits it (GatewayCalls).
+            if (path.StartsWithSegments("/api/auth") || ctx.GetEndpoint()?.Metadata.GetMetadata<RateCheckedAtAdmission>() is not null)
             {
                 await next(ctx);
                 return;
@@ -70,6 +71,19 @@ public static class LimitsExtensions
             await next(ctx);
         });
         return app;
+    }
+}
+
+/// <summary>
+/// Endpoint metadata: the endpoint applies the per-minute limits itself, in the store call that admits
+/// the request (<see cref="LimitGuard.AdmitCallAsync"/>), and on every answer it gives before that.
+/// </summary>
+public sealed class RateCheckedAtAdmission
+{
+    public static readonly RateCheckedAtAdmission Instance = new();
+
+    private RateCheckedAtAdmission()
+    {
     }
 }
 

@@ -87,6 +87,52 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         return 1
         """;
 
+    // One call's admission (ILimitStore.AdmitAsync) in one round trip. KEYS: the request windows (ARGV[4] of
+    // them), the slots (ARGV[5]), then the month's spend when a reservation is asked (ARGV[6] = 1).
+    // ARGV[1..3]: window ms, hit member, check-only count; ARGV[7]: slot lease ms; then the window limits,
+    // the slot maxima, the slot ids, and (spend) amount, budget ('' = none), spend ttl s.
+    // Answers {step, index, ms}: 0 admitted, 1 window refused, 2 budget spent, 3 slot full, 4 admitted
+    // without a reservation because the month is not held (the caller seeds it).
+    private const string AdmitScript = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local window = tonumber(ARGV[1])
+        local nr, ns = tonumber(ARGV[4]), tonumber(ARGV[5])
+        local lim, max, ids = 7, 7 + nr, 7 + nr + ns
+        for i = 1, nr do
+          redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+          if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[lim + i]) then
+            local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+            return {1, i, tonumber(oldest[2]) + window - now}
+          end
+        end
+        for i = tonumber(ARGV[3]) + 1, nr do
+          redis.call('ZADD', KEYS[i], now, ARGV[2])
+          redis.call('PEXPIRE', KEYS[i], window)
+        end
+        local spend = nil
+        local sp = ids + ns
+        if ARGV[6] == '1' then
+          spend = redis.call('GET', KEYS[nr + ns + 1])
+          if spend and ARGV[sp + 2] ~= '' and tonumber(spend) >= tonumber(ARGV[sp + 2]) then return {2, 0, 0} end
+        end
+        for i = 1, ns do
+          redis.call('ZREMRANGEBYSCORE', KEYS[nr + i], '-inf', now)
+          if redis.call('ZCARD', KEYS[nr + i]) >= tonumber(ARGV[max + i]) then return {3, i, 0} end
+        end
+        local lease = tonumber(ARGV[7])
+        for i = 1, ns do
+          redis.call('ZADD', KEYS[nr + i], now + lease, ARGV[ids + i])
+          redis.call('PEXPIRE', KEYS[nr + i], lease)
+        end
+        if ARGV[6] == '1' then
+          if not spend then return {4, 0, 0} end
+          redis.call('INCRBYFLOAT', KEYS[nr + ns + 1], ARGV[sp + 1])
+          redis.call('EXPIRE', KEYS[nr + ns + 1], ARGV[sp + 3])
+        end
+        return {0, 0, 0}
+        """;
+
     private int _warned;
 
     public async ValueTask<TimeSpan?> HitAsync(string bucket, int limit, TimeSpan window) =>
@@ -265,6 +311,66 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
             Degraded(e);
             return await fallback.TryReserveSpendAsync(userId, month, amount, budget, seed);
         }
+    }
+
+    public async ValueTask<Admission> AdmitAsync(AdmissionRequest request)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        int nr = request.Rates.Count, ns = request.Slots.Count;
+        var keys = new RedisKey[nr + ns + (request.Spend is null ? 0 : 1)];
+        var args = new RedisValue[7 + nr + 2 * ns + (request.Spend is null ? 0 : 3)];
+        args[0] = (long)request.Window.TotalMilliseconds;
+        args[1] = Guid.NewGuid().ToString("N");
+        args[2] = request.CheckOnly;
+        args[3] = nr;
+        args[4] = ns;
+        args[5] = request.Spend is null ? 0 : 1;
+        args[6] = SlotLeaseMs;
+        var slots = new string[ns];
+        for (var i = 0; i < nr; i++)
+        {
+            keys[i] = Prefix + request.Rates[i].Bucket;
+            args[7 + i] = request.Rates[i].Limit;
+        }
+        for (var i = 0; i < ns; i++)
+        {
+            keys[nr + i] = Prefix + request.Slots[i].Bucket;
+            args[7 + nr + i] = request.Slots[i].Max;
+            args[7 + nr + ns + i] = slots[i] = Guid.NewGuid().ToString("N");
+        }
+        if (request.Spend is { } spend)
+        {
+            keys[nr + ns] = SpendKey(spend.UserId, spend.Month);
+            args[7 + nr + 2 * ns] = spend.Amount.ToString(inv);
+            args[8 + nr + 2 * ns] = spend.Budget?.ToString(inv) ?? "";
+            args[9 + nr + 2 * ns] = (long)SpendTtl.TotalSeconds;
+        }
+        RedisResult answer;
+        try
+        {
+            // One script call: every key must live on one Redis node (one primary today; with Redis Cluster, a shared hash tag).
+            answer = await redis.GetDatabase().ScriptEvaluateAsync(AdmitScript, keys, args);
+            Recovered();
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            Degraded(e);
+            return await ((ILimitStore)fallback).AdmitAsync(request);
+        }
+        var step = (int)answer[0];
+        if (step == 0 && request.Spend is { } reserved)
+        {
+            // Mirrored locally (as AddSpendAsync does), so an outage starts from a current figure.
+            await fallback.AddSpendAsync(reserved.UserId, reserved.Month, reserved.Amount);
+        }
+        return step switch
+        {
+            0 => new(AdmissionStep.Admitted, 0, TimeSpan.Zero, slots),
+            1 => new(AdmissionStep.Rate, (int)answer[1] - 1, TimeSpan.FromMilliseconds(Math.Max(1, (long)answer[2])), null),
+            2 => new(AdmissionStep.Spend, 0, TimeSpan.Zero, null),
+            3 => new(AdmissionStep.Slot, (int)answer[1] - 1, TimeSpan.Zero, null),
+            _ => new(AdmissionStep.SpendNotSeeded, 0, TimeSpan.Zero, slots),
+        };
     }
 
     private static RedisKey SpendKey(Guid userId, string month) => $"{Prefix}spend:{userId}:{month}";

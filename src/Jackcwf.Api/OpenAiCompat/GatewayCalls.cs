@@ -78,52 +78,71 @@ public sealed class GatewayCalls(
         var model = catalog.Find(request.Model) ?? catalog.Available.FirstOrDefault(m => m.Name == request.Model);
         if (string.IsNullOrEmpty(request.Model) || model is null)
         {
-            return new OpenAiErrorResult(404, "model_not_found", $"The model '{Truncate(request.Model ?? "")}' does not exist; GET /v1/models lists the available ones.", "model");
+            return await InvalidAsync(response.HttpContext, new OpenAiErrorResult(404, "model_not_found",
+                $"The model '{Truncate(request.Model ?? "")}' does not exist; GET /v1/models lists the available ones.", "model"));
         }
         if (ChatRequestMapping.TryMap(request, model, out var mapped) is { } mappingError)
         {
-            return new OpenAiErrorResult(400, mappingError.Code, mappingError.Message, mappingError.Param);
+            return await InvalidAsync(response.HttpContext, new OpenAiErrorResult(400, mappingError.Code, mappingError.Message, mappingError.Param));
         }
         var (messages, options, totalChars) = mapped;
         var limits = guard.Options;
         if (totalChars > limits.MaxMessageChars)
         {
-            metrics.LimitRefused("input_size");
-            return new OpenAiErrorResult(400, "context_length_exceeded", $"The messages hold {totalChars} characters; this server accepts at most {limits.MaxMessageChars}.", "messages");
+            return await InvalidAsync(response.HttpContext, new OpenAiErrorResult(400, "context_length_exceeded",
+                $"The messages hold {totalChars} characters; this server accepts at most {limits.MaxMessageChars}.", "messages"), "input_size");
         }
         var maxTokens = request.MaxCompletionTokens ?? request.MaxTokens;
         if (maxTokens is < 1 || maxTokens > limits.MaxOutputTokens)
         {
-            metrics.LimitRefused("output_tokens");
-            return new OpenAiErrorResult(400, "invalid_value", $"max_tokens must be between 1 and {limits.MaxOutputTokens} on this server.", "max_tokens");
+            return await InvalidAsync(response.HttpContext, new OpenAiErrorResult(400, "invalid_value",
+                $"max_tokens must be between 1 and {limits.MaxOutputTokens} on this server.", "max_tokens"), "output_tokens");
         }
+        options.MaxOutputTokens = maxTokens ?? model.MaxOutputTokens ?? limits.MaxOutputTokens;
         var userId = user.Id();
         var stream = request.Stream == true;
-        // A stream holds one of the account's stream slots (shared with chat streams) until it ends or the client leaves.
-        if (stream)
-        {
-            var (streamSlot, tooManyStreams) = await guard.TakeStreamSlotAsync(userId);
-            if (tooManyStreams is not null)
-            {
-                return Refused(tooManyStreams);
-            }
-            response.RegisterForDisposeAsync(streamSlot!);
-        }
-        var (slot, refusal) = await guard.AcquireGenerationAsync(userId, model);
-        if (refusal is not null)
+        // One store call takes everything the call needs: its request windows, the account's stream slot
+        // (a stream holds one, shared with chat streams, until it ends or the client leaves), a generation
+        // slot and the most the call can cost from the month's budget.
+        var admission = await guard.AdmitCallAsync(userId, user.ApiKeyId(), LockoutClient(response.HttpContext), stream,
+            clients.MaxCost(model, messages, options));
+        if (admission.Refusal is { } refusal)
         {
             return Refused(refusal);
         }
-        response.RegisterForDisposeAsync(slot!);
-
-        options.MaxOutputTokens = maxTokens ?? model.MaxOutputTokens ?? limits.MaxOutputTokens;
+        if (admission.StreamSlot is { } streamSlot)
+        {
+            response.RegisterForDisposeAsync(streamSlot);
+        }
+        response.RegisterForDisposeAsync(admission.Slot!);
         var call = new ChatCall
         {
             UserId = userId, ApiKeyId = user.ApiKeyId(), Source = UsageLedger.Gateway, RequestedModel = model, Cache = cache, AcceptedTimestamp = accepted,
-            Slot = slot,
+            Slot = admission.Slot, Reservation = admission.Reservation,
         };
         return new GatewayCallResult(clients.Get(model), call, messages, options, stream, request.StreamOptions?.IncludeUsage == true, revocations, _logger);
     }
+
+    /// <summary>
+    /// An invalid request's answer. The request windows are taken on this route by the admission (not by
+    /// the limits middleware), so a request refused before it is counted here, as on every other route:
+    /// over the limit, its answer is the 429.
+    /// </summary>
+    /// <param name="limit">The limit the request exceeds, counted as refused (<c>jackcwf_limit_refusals_total</c>) when it is the answer.</param>
+    public async Task<OpenAiErrorResult> InvalidAsync(HttpContext http, OpenAiErrorResult invalid, string? limit = null)
+    {
+        if (await guard.CheckRateAsync(http.User.Id(), http.User.ApiKeyId(), LockoutClient(http)) is { } refusal)
+        {
+            return Refused(refusal);
+        }
+        if (limit is not null)
+        {
+            metrics.LimitRefused(limit);
+        }
+        return invalid;
+    }
+
+    private static string? LockoutClient(HttpContext http) => http.Items[ApiKeyAuthenticationHandler.LockoutPendingItem] as string;
 
     private static OpenAiErrorResult Refused(LimitRefusal refusal) => new(refusal);
 

@@ -49,20 +49,46 @@ internal static class GatewayCompletions
         {
             using (ProviderAnswered.Listen(headers.Send))
             {
-                await foreach (var update in client.GetStreamingResponseAsync(messages, options, http.RequestAborted))
+                var updates = client.GetStreamingResponseAsync(messages, options, http.RequestAborted).GetAsyncEnumerator(http.RequestAborted);
+                await using (updates)
                 {
-                    finish = update.FinishReason ?? finish;
-                    foreach (var toolCall in update.Contents.OfType<FunctionCallContent>())
+                    while (true)
                     {
+                        // The first output leaves at once (time to first token); after it, chunks
+                        // written go out when the next update is not there yet (or a buffer's worth is
+                        // waiting): a provider's burst leaves in one write instead of one per chunk, and
+                        // the client never waits on a chunk this process holds while the provider is quiet.
+                        if (writer is { Flushed: false })
+                        {
+                            await writer.FlushAsync();
+                        }
+                        var next = updates.MoveNextAsync();
+                        if (writer is { Unflushed: > 0 } && (!next.IsCompleted || writer.Unflushed >= ChunkWriter.FlushThreshold))
+                        {
+                            await writer.FlushAsync();
+                        }
+                        if (!await next)
+                        {
+                            break;
+                        }
+                        var update = updates.Current;
+                        finish = update.FinishReason ?? finish;
+                        var contents = update.Contents;
+                        for (var i = 0; i < contents.Count; i++)
+                        {
+                            if (contents[i] is FunctionCallContent toolCall)
+                            {
+                                writer ??= await ChunkWriter.StartAsync(http, headers, id, created, call.AnsweringModel.Id);
+                                writer.Chunk(ChatResponseWriting.ToolCallChunk(id, created, call.AnsweringModel.Id, toolCall, toolCalls++, first: false));
+                            }
+                        }
+                        if (update.Text is not { Length: > 0 } delta)
+                        {
+                            continue;
+                        }
                         writer ??= await ChunkWriter.StartAsync(http, headers, id, created, call.AnsweringModel.Id);
-                        await writer.ChunkAsync(ChatResponseWriting.ToolCallChunk(id, created, call.AnsweringModel.Id, toolCall, toolCalls++, first: false));
+                        writer.Delta(delta);
                     }
-                    if (update.Text is not { Length: > 0 } delta)
-                    {
-                        continue;
-                    }
-                    writer ??= await ChunkWriter.StartAsync(http, headers, id, created, call.AnsweringModel.Id);
-                    await writer.DeltaAsync(delta);
                 }
             }
         }
@@ -95,13 +121,14 @@ internal static class GatewayCompletions
             return;
         }
         writer ??= await ChunkWriter.StartAsync(http, headers, id, created, call.AnsweringModel.Id);
-        await writer.ChunkAsync(new ChatCompletionChunk(id, "chat.completion.chunk", created, call.AnsweringModel.Id,
+        writer.Chunk(new ChatCompletionChunk(id, "chat.completion.chunk", created, call.AnsweringModel.Id,
             [new ChunkChoice(0, new ChunkDelta(null, null), FinishReason(finish))], null));
         if (includeUsage)
         {
-            await writer.ChunkAsync(new ChatCompletionChunk(id, "chat.completion.chunk", created, call.AnsweringModel.Id, [], Usage(call)));
+            writer.Chunk(new ChatCompletionChunk(id, "chat.completion.chunk", created, call.AnsweringModel.Id, [], Usage(call)));
         }
-        await OpenAiCompatApi.WriteDataAsync(http, "[DONE]");
+        writer.Done();
+        await writer.FlushAsync();
     }
 
     /// <summary>A failure before any output: an OpenAI-shaped error response.</summary>
@@ -135,16 +162,29 @@ internal static class GatewayCompletions
 
     private static string NewId() => "chatcmpl-" + Guid.NewGuid().ToString("N")[..24];
 
-    /// <summary>Writes delta chunks from a prefix and suffix built once per stream: only the delta is JSON-encoded per chunk.</summary>
+    /// <summary>
+    /// Writes delta chunks from a prefix and suffix built once per stream: only the delta is
+    /// JSON-encoded per chunk, by one reused JSON writer. Writes only buffer; the caller flushes.
+    /// </summary>
     private sealed class ChunkWriter
     {
+        /// <summary>Unflushed bytes past which the caller flushes even while updates keep coming.</summary>
+        public const int FlushThreshold = 16 * 1024;
+
+        private static readonly byte[] DoneEvent = "data: [DONE]\n\n"u8.ToArray();
+        private static readonly byte[] DataPrefix = "data: "u8.ToArray();
+        private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
+
         private readonly HttpContext _http;
+        private readonly System.IO.Pipelines.PipeWriter _body;
         private readonly byte[] _firstPrefix, _prefix, _suffix;
+        private readonly Utf8JsonWriter _json;
         private bool _first = true;
 
         private ChunkWriter(HttpContext http, string id, long created, string model)
         {
             _http = http;
+            _body = http.Response.BodyWriter;
             var head = JsonSerializer.Serialize(new ChatCompletionChunk(id, "chat.completion.chunk", created, model,
                 [new ChunkChoice(0, new ChunkDelta("assistant", "\u0001"), null)], null), OpenAiJsonContext.Default.ChatCompletionChunk);
             // The template holds a placeholder delta: what precedes its quoted value is the prefix, what follows the suffix.
@@ -153,7 +193,14 @@ internal static class GatewayCompletions
             _firstPrefix = Encoding.UTF8.GetBytes("data: " + before);
             _prefix = Encoding.UTF8.GetBytes("data: " + before.Replace("\"role\":\"assistant\",", "", StringComparison.Ordinal));
             _suffix = Encoding.UTF8.GetBytes(head[(marker + "\"\\u0001\"".Length)..] + "\n\n");
+            _json = new Utf8JsonWriter(_body, new JsonWriterOptions { Encoder = OpenAiJsonContext.Default.Options.Encoder, SkipValidation = true });
         }
+
+        /// <summary>Bytes written since the last flush.</summary>
+        public long Unflushed { get; private set; }
+
+        /// <summary>Whether anything went out yet.</summary>
+        public bool Flushed { get; private set; }
 
         public static async Task<ChunkWriter> StartAsync(HttpContext http, EarlyHeaders headers, string id, long created, string model)
         {
@@ -162,26 +209,44 @@ internal static class GatewayCompletions
             return new ChunkWriter(http, id, created, model);
         }
 
-        public async Task DeltaAsync(string delta)
+        public void Delta(string delta)
         {
-            var body = _http.Response.BodyWriter;
-            System.Buffers.BuffersExtensions.Write(body, _first ? _firstPrefix : _prefix);
+            Write(_first ? _firstPrefix : _prefix);
             _first = false;
-            using (var json = new Utf8JsonWriter(body, new JsonWriterOptions { Encoder = OpenAiJsonContext.Default.Options.Encoder }))
-            {
-                json.WriteStringValue(delta);
-            }
-            System.Buffers.BuffersExtensions.Write(body, _suffix);
-            await body.FlushAsync(_http.RequestAborted);
+            _json.Reset(_body);
+            _json.WriteStringValue(delta);
+            _json.Flush();
+            Unflushed += _json.BytesCommitted;
+            Write(_suffix);
         }
 
-        public async Task ChunkAsync(ChatCompletionChunk chunk)
+        public void Chunk(ChatCompletionChunk chunk)
         {
             if (_first)
             {
-                await DeltaAsync("");
+                Delta("");
             }
-            await OpenAiCompatApi.WriteDataAsync(_http, JsonSerializer.Serialize(chunk, OpenAiJsonContext.Default.ChatCompletionChunk));
+            Write(DataPrefix);
+            _json.Reset(_body);
+            JsonSerializer.Serialize(_json, chunk, OpenAiJsonContext.Default.ChatCompletionChunk);
+            _json.Flush();
+            Unflushed += _json.BytesCommitted;
+            Write(EventEnd);
+        }
+
+        public void Done() => Write(DoneEvent);
+
+        public async ValueTask FlushAsync()
+        {
+            Unflushed = 0;
+            Flushed = true;
+            await _body.FlushAsync(_http.RequestAborted);
+        }
+
+        private void Write(byte[] bytes)
+        {
+            System.Buffers.BuffersExtensions.Write(_body, bytes);
+            Unflushed += bytes.Length;
         }
     }
 

@@ -32,7 +32,8 @@ public static class OpenAiCompatApi
         v1.MapGet("/models", ListModels).WithName("OpenAiListModels").WithSummary("The available models in OpenAI's list shape.");
         v1.MapPost("/chat/completions", ChatCompletionsAsync).WithName("OpenAiChatCompletions")
             .WithSummary("OpenAI chat completions, streamed (stream: true) or not; errors use OpenAI's error shape.")
-            .Accepts<ChatCompletionRequest>("application/json");
+            .Accepts<ChatCompletionRequest>("application/json")
+            .WithMetadata(RateCheckedAtAdmission.Instance);
         v1.MapEmbeddingsAndModelLookup();
         return app;
     }
@@ -52,7 +53,7 @@ public static class OpenAiCompatApi
         var (request, invalid) = await TryReadBodyAsync(http, OpenAiJsonContext.Default.ChatCompletionRequest);
         if (invalid is not null)
         {
-            return invalid;
+            return await services.Calls.InvalidAsync(http, invalid);
         }
         return await services.Calls.StartAsync(request!, services.User, CacheDirectives.FromHeader(http.Request.Headers.CacheControl), accepted, http.Response);
     }

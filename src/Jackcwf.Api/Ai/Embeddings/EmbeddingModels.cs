@@ -80,6 +80,8 @@ public sealed class EmbeddingModels : IDisposable
             Endpoint = new Uri(baseUrl.TrimEnd('/')),
             Transport = new HttpClientPipelineTransport(_httpClientFactory.CreateClient(ChatClientProvider.HttpClientName)),
             RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
+            // The SDK logs every request (URI, headers) unless told not to; failures are classified and logged here instead.
+            ClientLoggingOptions = new ClientLoggingOptions { EnableLogging = false },
             NetworkTimeout = TimeSpan.FromSeconds(_providers.Value.TimeoutSeconds),
         }).GetEmbeddingClient(name).AsIEmbeddingGenerator();
 

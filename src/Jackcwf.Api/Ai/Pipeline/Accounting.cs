@@ -100,14 +100,26 @@ public sealed class BudgetChatClient(IChatClient inner, ISpendLimiter guard, IRe
     }
 
     /// <summary>The most this call can cost: every prompt character a token (a safe upper bound) plus the output cap.</summary>
-    public decimal MaxCost(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    public decimal MaxCost(IEnumerable<ChatMessage> messages, ChatOptions? options) => MaxCost(candidates, messages, options, guard.MaxOutputTokens);
+
+    /// <summary>The most a call can cost on any of <paramref name="candidates"/> (the model and its fallbacks).</summary>
+    public static decimal MaxCost(IReadOnlyList<ModelInfo> candidates, IEnumerable<ChatMessage> messages, ChatOptions? options, int serverMaxOutputTokens)
     {
         var input = messages.Sum(m => (long)m.Text.Length + 4);
-        return candidates.Max(m => m.Cost(input, options?.MaxOutputTokens ?? m.MaxOutputTokens ?? guard.MaxOutputTokens));
+        var max = 0m;
+        foreach (var m in candidates)
+        {
+            max = Math.Max(max, m.Cost(input, options?.MaxOutputTokens ?? m.MaxOutputTokens ?? serverMaxOutputTokens));
+        }
+        return max;
     }
 
     private async ValueTask<SpendReservation> ReserveAsync(ChatCall call, IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
+        if (call.TakeReservation() is { } reserved)
+        {
+            return reserved;
+        }
         var (reservation, refusal) = await guard.ReserveSpendAsync(call.UserId, MaxCost(messages, options));
         return refusal is null ? reservation! : throw new LimitRefusedException(refusal);
     }

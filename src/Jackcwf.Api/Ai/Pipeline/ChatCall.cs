@@ -28,6 +28,18 @@ public sealed class ChatCall
     /// </summary>
     public Limits.GenerationSlot? Slot { get; init; }
 
+    /// <summary>
+    /// The spend the caller already reserved for this call (the /v1 gateway reserves it in the same store call
+    /// as its limits): the budget step settles it instead of reserving again. Taken once (<see cref="TakeReservation"/>).
+    /// </summary>
+    public Limits.SpendReservation? Reservation { private get; init; }
+
+    private int _reservationTaken;
+
+    /// <summary>The reservation made before the pipeline, the first time it is asked; null after, or when there was none.</summary>
+    public Limits.SpendReservation? TakeReservation() =>
+        Reservation is not null && Interlocked.Exchange(ref _reservationTaken, 1) == 0 ? Reservation : null;
+
     /// <summary>Why a cancelled call stopped (<c>stopped</c> by the user, <c>interrupted</c> by a shutdown), when the caller knows.</summary>
     public Func<string?>? StopReason { get; init; }
 
@@ -72,9 +84,10 @@ public sealed class ChatCall
             return;
         }
         _lastObserved = update;
-        foreach (var content in update.Contents)
+        var contents = update.Contents;
+        for (var i = 0; i < contents.Count; i++)
         {
-            if (content is UsageContent u)
+            if (contents[i] is UsageContent u)
             {
                 Observe(u.Details);
             }

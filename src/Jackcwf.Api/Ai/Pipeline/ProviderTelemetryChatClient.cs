@@ -82,11 +82,12 @@ public sealed class ProviderTelemetryChatClient : DelegatingChatClient
             var newId = update.ResponseId is { } id && id != call.ResponseId;
             var newModel = update.ModelId is { } model && model != call.ModelId;
             List<AIContent>? usage = null;
-            foreach (var content in update.Contents)
+            var contents = update.Contents;
+            for (var i = 0; i < contents.Count; i++)
             {
-                if (content is UsageContent)
+                if (contents[i] is UsageContent)
                 {
-                    (usage ??= []).Add(content);
+                    (usage ??= []).Add(contents[i]);
                 }
             }
             if (!newId && !newModel && update.FinishReason is null && usage is null)

@@ -33,8 +33,23 @@ internal sealed class StartedStream(IAsyncEnumerator<ChatResponseUpdate> enumera
     }
 
     /// <summary>The first update that carries output (text, a tool call) or ends the answer.</summary>
-    public static bool IsStart(ChatResponseUpdate update) =>
-        update.FinishReason is not null || update.Contents.Any(c => c is not UsageContent && c is not TextContent { Text.Length: 0 });
+    public static bool IsStart(ChatResponseUpdate update)
+    {
+        if (update.FinishReason is not null)
+        {
+            return true;
+        }
+        // Indexed, not foreach or LINQ: every layer asks this of every update, and an enumerator of the IList is an allocation.
+        var contents = update.Contents;
+        for (var i = 0; i < contents.Count; i++)
+        {
+            if (contents[i] is not UsageContent and not TextContent { Text.Length: 0 })
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
     public async IAsyncEnumerable<ChatResponseUpdate> RestAsync()
     {
