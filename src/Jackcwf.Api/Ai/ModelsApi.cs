@@ -30,7 +30,7 @@ public static class AiExtensions
         s.AddSettings<ProvidersOptions>(ProvidersOptions.Section);
         s.AddSettings<ModelsOptions>(ModelsOptions.Section);
         s.AddSingleton<IValidateOptions<ModelsOptions>, ValidateModelsOptions>();
-        s.AddSettings<ResilienceOptions>(ResilienceOptions.Section);
+        s.AddSettings<ResilienceOptions>(ResilienceOptions.Section).ValidateDataAnnotations();
         s.AddSettings<ResponseCacheOptions>(ResponseCacheOptions.Section);
         s.AddSingleton<IValidateOptions<ResponseCacheOptions>, ValidateResponseCacheOptions>();
         s.AddSingleton<ModelCatalog>();

@@ -21,7 +21,7 @@ public static class AuditApi
 {
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/admin/audit", ListAuditAsync).WithTags("Administration").RequireAuthorization(AdminApi.Policy)
+        app.MapGet("/api/admin/audit", ListAuditAsync).ReportsUnparsedQuery().WithTags("Administration").RequireAuthorization(AdminApi.Policy)
             .WithName("AdminListAudit").WithSummary("The audit log, newest first, filtered by action, outcome, actor, target and time, with cursor paging.");
         return app;
     }

@@ -9,6 +9,7 @@ using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Limits;
 using Jackcwf.Api.Telemetry;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
@@ -16,8 +17,8 @@ namespace Jackcwf.Api.Chat;
 
 /// <summary>What the message handlers use, bound with <c>[AsParameters]</c>.</summary>
 public sealed record ChatServices(
-    HttpContext Http, ClaimsPrincipal User, ChatTurns Turns, GenerationStream Stream, AppDbContext Db, LimitGuard Guard, JackcwfMetrics Metrics,
-    IOptions<ChatSettings> Settings);
+    HttpContext Http, ClaimsPrincipal User, [FromServices] ChatTurns Turns, [FromServices] GenerationStream Stream, [FromServices] AppDbContext Db,
+    [FromServices] LimitGuard Guard, [FromServices] JackcwfMetrics Metrics, [FromServices] IOptions<ChatSettings> Settings);
 
 /// <summary>
 /// The message routes: send (the answer streamed as SSE or returned as JSON), resume, stop. Each

@@ -10,7 +10,7 @@ public static class ChatExtensions
     public static IHostApplicationBuilder AddChat(this IHostApplicationBuilder builder)
     {
         var s = builder.Services;
-        s.AddSettings<ChatSettings>(ChatSettings.Section);
+        s.AddSettings<ChatSettings>(ChatSettings.Section).ValidateDataAnnotations();
         s.AddSingleton(StreamDeadlines.Shared);
         // One replica's log and stop signal; AddBackplane replaces them with Redis ones (in either order).
         s.TryAddSingleton<IGenerationEventLog, InProcessGenerationEventLog>();

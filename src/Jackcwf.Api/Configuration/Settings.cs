@@ -12,13 +12,16 @@ public static class SettingsExtensions
     /// host starts, wherever the values came from (appsettings.json, environment, command line): the
     /// ranges of <see cref="EnvironmentVariables.All"/> for the section's keys, data annotations, and
     /// any <see cref="IValidateOptions{TOptions}"/> the feature adds. A bad value stops start-up with a
-    /// message naming the setting and its environment variable.
+    /// message naming the setting and its environment variable. A class whose properties carry data
+    /// annotations (<c>[Range]</c>) adds <c>.ValidateDataAnnotations()</c> itself: the check reflects over
+    /// the class at start, which the others need not pay for. (The source-generated <c>[OptionsValidator]</c>
+    /// would avoid the reflection, but its <c>[Range]</c> ignores <c>ErrorMessage</c>, which names the setting.)
     /// </summary>
     public static OptionsBuilder<TOptions> AddSettings<TOptions>(this IServiceCollection services, string section)
         where TOptions : class
     {
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TOptions>>(new VariableRangeValidator<TOptions>(section)));
-        return services.AddOptions<TOptions>().BindConfiguration(section).ValidateDataAnnotations().ValidateOnStart();
+        return services.AddOptions<TOptions>().BindConfiguration(section).ValidateOnStart();
     }
 }
 

@@ -28,9 +28,9 @@ public static class ConversationsApi
     public static IEndpointRouteBuilder MapConversationsApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/conversations").WithTags("Conversations").RequireAuthorization();
-        api.MapGet("/", ListConversationsAsync).WithName("ListConversations").WithSummary("The caller's conversations, pinned first then newest first, with cursor paging, search, ?archived=true and ?folderId=<id>|none.");
+        api.MapGet("/", ListConversationsAsync).ReportsUnparsedQuery().WithName("ListConversations").WithSummary("The caller's conversations, pinned first then newest first, with cursor paging, search, ?archived=true and ?folderId=<id>|none.");
         api.MapPost("/", CreateConversationAsync).WithName("CreateConversation").WithSummary("Start a conversation.");
-        api.MapGet("/{id:guid}", GetConversationAsync).WithName("GetConversation")
+        api.MapGet("/{id:guid}", GetConversationAsync).ReportsUnparsedQuery().WithName("GetConversation")
             .WithSummary("A conversation with its messages of every branch (flat, oldest first): all of them, or with ?limit= the newest page and a nextCursor to older ones.");
         api.MapPatch("/{id:guid}", UpdateConversationAsync).WithName("UpdateConversation").WithSummary("Rename, change model or system prompt, pin, archive, or move into a folder (folderId; null takes it out).");
         api.MapDelete("/{id:guid}", DeleteConversationAsync).WithName("DeleteConversation").WithSummary("Delete a conversation and its messages.");

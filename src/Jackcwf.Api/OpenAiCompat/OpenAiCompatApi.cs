@@ -11,6 +11,7 @@ using Jackcwf.Api.Telemetry;
 using Jackcwf.Api.Usage;
 using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.AI;
 
 namespace Jackcwf.Api.OpenAiCompat;
@@ -21,7 +22,7 @@ namespace Jackcwf.Api.OpenAiCompat;
 /// with limits, usage and cost recorded per key and user. Stateless: nothing is stored but the ledger.
 /// </summary>
 /// <summary>What the /v1 chat handler uses, bound with <c>[AsParameters]</c>.</summary>
-public sealed record GatewayServices(HttpContext Http, ClaimsPrincipal User, GatewayCalls Calls);
+public sealed record GatewayServices(HttpContext Http, ClaimsPrincipal User, [FromServices] GatewayCalls Calls);
 
 public static class OpenAiCompatApi
 {

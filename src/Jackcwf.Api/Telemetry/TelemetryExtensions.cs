@@ -6,7 +6,7 @@ public static class TelemetryExtensions
 {
     public static IHostApplicationBuilder AddTelemetry(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddSettings<BuildOptions>(BuildOptions.Section);
+        builder.Services.AddSettings<BuildOptions>(BuildOptions.Section).ValidateDataAnnotations();
         builder.Services.AddSingleton<JackcwfMetrics>();
         return builder;
     }

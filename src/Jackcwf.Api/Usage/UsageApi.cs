@@ -4,6 +4,7 @@ using Jackcwf.Api.Accounts;
 using Jackcwf.Api.Data;
 using Jackcwf.Api.ErrorHandling;
 using Jackcwf.Api.Limits;
+using Jackcwf.Api.Web;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 
@@ -13,7 +14,7 @@ public static class UsageApi
 {
     public static IEndpointRouteBuilder MapUsageApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/usage", GetUsageAsync).WithTags("Usage").WithName("GetUsage")
+        app.MapGet("/api/usage", GetUsageAsync).ReportsUnparsedQuery().WithTags("Usage").WithName("GetUsage")
             .WithSummary("Tokens, cost and requests for the caller (administrators: any user) between two dates, by model and by day.")
             .RequireAuthorization();
         app.MapGet("/api/admin/usage", GetAdminUsageAsync).WithTags("Administration").WithName("AdminGetUsage")
