@@ -69,9 +69,21 @@ public sealed class DatabaseUrlTests
     [InlineData("Host=db;Username=u;Database=x;NoResetOnClose=false", false)]
     public void ServiceConnectionsSkipThePoolResetUnlessTheUrlKeepsIt(string url, bool skipped)
     {
-        var service = DataExtensions.WithoutSessionReset(DatabaseConnection.Parse(url, "/tmp").ConnectionString);
+        var service = DataExtensions.ServiceConnectionString(DatabaseConnection.Parse(url, "/tmp").ConnectionString);
         var b = new Npgsql.NpgsqlConnectionStringBuilder(service);
         Assert.Equal(skipped, b.NoResetOnClose);
+        Assert.Equal(("db", "u", "x"), (b.Host, b.Username, b.Database));
+    }
+
+    [Theory]
+    [InlineData("postgresql://u:p@db:5432/x", DataExtensions.MaxAutoPrepare)]
+    [InlineData("postgresql://u:p@db:5432/x?Max%20Auto%20Prepare=0", 0)]
+    [InlineData("Host=db;Username=u;Database=x;Max Auto Prepare=7", 7)]
+    [InlineData("Host=db;Username=u;Database=x;MaxAutoPrepare=0", 0)]
+    public void ServiceConnectionsPrepareRepeatedStatementsUnlessTheUrlSaysOtherwise(string url, int prepared)
+    {
+        var b = new Npgsql.NpgsqlConnectionStringBuilder(DataExtensions.ServiceConnectionString(DatabaseConnection.Parse(url, "/tmp").ConnectionString));
+        Assert.Equal(prepared, b.MaxAutoPrepare);
         Assert.Equal(("db", "u", "x"), (b.Host, b.Username, b.Database));
     }
 

@@ -38,7 +38,7 @@ public sealed record Turn(
 /// the user's message, the answer's placeholder, the conversation's new time and title, attached files
 /// and the Idempotency-Key in one transaction that commits only once the concurrency slot is taken,
 /// and starts the generation. Refusals store nothing (no store-then-delete). The reads and the write
-/// share one database connection, taken from the pool once per turn.
+/// are that one transaction, on one database connection taken from the pool once per turn.
 /// </summary>
 public sealed class ChatTurns(
     AppDbContext db, ModelCatalog catalog, GenerationRunner runner, LimitGuard guard, DocumentRetrieval documents, JackcwfMetrics metrics,
@@ -108,14 +108,100 @@ public sealed class ChatTurns(
         return null;
     }
 
+    /// <summary>
+    /// The turn's one transaction: its reads (the conversation, the branch, the window's text; on
+    /// PostgreSQL), the staged rows, then the concurrency slot, and only then the commit. A refusal rolls it back, so nothing is
+    /// stored and nothing is deleted. A duplicate of the same Idempotency-Key waits on the key's unique
+    /// index until the first commits, then fails and replays it: duplicates never take a slot. Retried as a
+    /// unit on a failover (EF's rule for a transaction of our own); the rows keep their ids.
+    /// </summary>
     private async Task<Turn> StartOnConnectionAsync(TurnRequest request, CancellationToken ct)
+    {
+        var (userId, key) = (request.UserId, request.IdempotencyKey);
+        Turn? done = null;
+        Staged? staged = null;
+        GenerationSlot? slot = null;
+        LimitRefusal? refusal = null;
+        var duplicate = false;
+        // A failed save rolls the whole transaction back: no savepoint around it (two statements fewer).
+        db.Database.AutoSavepointsEnabled = false;
+        await db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        {
+            (done, staged, slot, refusal, duplicate) = (null, null, null, null, false);
+            db.ChangeTracker.Clear();
+            // On PostgreSQL the reads are in the transaction too (Npgsql sends BEGIN with the first query, so
+            // it costs no round trip of its own). SQLite's transaction takes the database's one write lock as
+            // it begins: there it begins after the reads, so other writers never wait on them.
+            var readsInside = db.Provider == DatabaseProvider.PostgreSql;
+            await using var transaction = readsInside ? await db.Database.BeginTransactionAsync(ct) : null;
+            var outcome = await StageAsync(request, ct);
+            if (outcome.Turn is not null)
+            {
+                // Refused or replayed: the reads end with the transaction, nothing was written.
+                done = outcome.Turn;
+                return;
+            }
+            await using var late = readsInside ? null : await db.Database.BeginTransactionAsync(ct);
+            staged = outcome.Staged;
+            try
+            {
+                await db.SaveChangesAsync(acceptAllChangesOnSuccess: false, ct);
+            }
+            catch (DbUpdateException) when (key.Length > 0)
+            {
+                duplicate = true;
+                return;
+            }
+            (slot, refusal) = await guard.TakeSlotAsync(userId);
+            if (refusal is not null)
+            {
+                return;
+            }
+            try
+            {
+                await (transaction ?? late)!.CommitAsync(ct);
+            }
+            catch
+            {
+                await slot!.DisposeAsync();
+                slot = null;
+                throw;
+            }
+        });
+        if (done is not null)
+        {
+            return done;
+        }
+        if (duplicate)
+        {
+            // Another request with the same key won the race (here or on another replica): answer as it does.
+            db.ChangeTracker.Clear();
+            var winner = await FindKeyAsync(userId, key, ct) ?? throw new InvalidOperationException("The Idempotency-Key conflict has no winner.");
+            return await ReplayAsync(winner, request.ConversationId, staged!.Hash, ct);
+        }
+        if (refusal is not null)
+        {
+            db.ChangeTracker.Clear();
+            return new Turn(Refused(refusal));
+        }
+        db.ChangeTracker.AcceptAllChanges();
+        return Start(request, staged!, slot!);
+    }
+
+    /// <summary>What a turn writes and then runs, once its reads and checks have passed.</summary>
+    private sealed record Staged(
+        string Hash, bool Regenerate, Message UserMessage, Message Assistant, ModelInfo Model, List<Microsoft.Extensions.AI.ChatMessage> History,
+        Retrieval? Retrieval);
+
+    /// <summary>The turn's reads and checks, inside its transaction: a refusal or replay, or the rows staged in the context.</summary>
+    private async Task<(Turn? Turn, Staged? Staged)> StageAsync(TurnRequest request, CancellationToken ct)
     {
         var (userId, id, body, key) = (request.UserId, request.ConversationId, request.Message, request.IdempotencyKey);
         // The conversation, the account's stored characters and the attached files in one query.
         var found = await FindConversation(db, id, userId, ct);
         if (found is null)
         {
-            return new Turn(new TurnRefusal(Problems.NotFound("conversation")));
+            return (new Turn(new TurnRefusal(Problems.NotFound("conversation"))), null);
         }
         var conversation = found.Conversation;
         var hash = RequestHash(body);
@@ -123,14 +209,14 @@ public sealed class ChatTurns(
         {
             if (await FindKeyAsync(userId, key, ct) is { } known)
             {
-                return await ReplayAsync(known, id, hash, ct);
+                return (await ReplayAsync(known, id, hash, ct), null);
             }
             metrics.Cache("idempotency", hit: false);
         }
         if (runner.IsShuttingDown)
         {
-            return new Turn(new TurnRefusal(Problems.Result(StatusCodes.Status503ServiceUnavailable, "draining", "This server is restarting",
-                "Send the request again (with the same Idempotency-Key); another server will take it."), RetryAfterSeconds: 1));
+            return (new Turn(new TurnRefusal(Problems.Result(StatusCodes.Status503ServiceUnavailable, "draining", "This server is restarting",
+                "Send the request again (with the same Idempotency-Key); another server will take it."), RetryAfterSeconds: 1)), null);
         }
 
         // The branch structure without message text: the text is read only for the context window.
@@ -141,7 +227,7 @@ public sealed class ChatTurns(
             parentId = body.ParentMessageId.Value;
             if (parentId is { } p && !nodes.ContainsKey(p))
             {
-                return new Turn(new TurnRefusal(null, Problems.Invalid("parentMessageId", "is not a message of this conversation")));
+                return (new Turn(new TurnRefusal(null, Problems.Invalid("parentMessageId", "is not a message of this conversation"))), null);
             }
         }
         else
@@ -152,16 +238,16 @@ public sealed class ChatTurns(
         var regenerate = parentId is { } pid && nodes[pid].Role == MessageRoles.User && string.IsNullOrEmpty(body.Content);
         if (!regenerate && string.IsNullOrWhiteSpace(body.Content))
         {
-            return new Turn(new TurnRefusal(null, Problems.Invalid("content", "is required and must not be blank")));
+            return (new Turn(new TurnRefusal(null, Problems.Invalid("content", "is required and must not be blank"))), null);
         }
         if (ConversationQuota.Check(limits.Value, metrics, nodes.Count, found.Stored ?? 0, regenerate ? 1 : 2, regenerate ? 0 : body.Content!.Length) is { } full)
         {
-            return new Turn(new TurnRefusal(full));
+            return (new Turn(new TurnRefusal(full)), null);
         }
         var model = (body.Model is null ? null : catalog.Find(body.Model)) ?? catalog.Find(conversation.Model) ?? catalog.Default;
         if (await guard.CheckBudgetAsync(userId, model) is { } overBudget)
         {
-            return new Turn(Refused(overBudget));
+            return (new Turn(Refused(overBudget)), null);
         }
         // Files named on the message join the conversation's (saved with the messages below).
         var attached = found.Files;
@@ -170,7 +256,7 @@ public sealed class ChatTurns(
             (var staged, var problem) = await Attachments.StageAsync(db, userId, id, fileIds, replace: false, files.Value.MaxFilesPerConversation, time.UtcNowForStorage(), ct);
             if (problem is not null)
             {
-                return new Turn(new TurnRefusal(problem));
+                return (new Turn(new TurnRefusal(problem)), null);
             }
             attached = staged!;
         }
@@ -190,8 +276,8 @@ public sealed class ChatTurns(
         }
         catch (ProviderException)
         {
-            return new Turn(new TurnRefusal(Problems.Result(StatusCodes.Status503ServiceUnavailable, "embedding_unavailable",
-                "The embedding model is unavailable", "This conversation's files cannot be searched right now; try again shortly."), RetryAfterSeconds: 5));
+            return (new Turn(new TurnRefusal(Problems.Result(StatusCodes.Status503ServiceUnavailable, "embedding_unavailable",
+                "The embedding model is unavailable", "This conversation's files cannot be searched right now; try again shortly."), RetryAfterSeconds: 5)), null);
         }
         var history = await ContextWindow.BuildAsync(db, limits.Value, conversation.SystemPrompt, nodes, userMessage, ct);
 
@@ -221,18 +307,13 @@ public sealed class ChatTurns(
                 UserMessageId = userMessage.Id, AssistantMessageId = assistant.Id, CreatedAt = now,
             });
         }
-        var (slot, refusal, duplicate) = await StoreAsync(userId, key.Length > 0, ct);
-        if (duplicate)
-        {
-            // Another request with the same key won the race (here or on another replica): answer as it does.
-            db.ChangeTracker.Clear();
-            var winner = await FindKeyAsync(userId, key, ct) ?? throw new InvalidOperationException("The Idempotency-Key conflict has no winner.");
-            return await ReplayAsync(winner, id, hash, ct);
-        }
-        if (refusal is not null)
-        {
-            return new Turn(Refused(refusal));
-        }
+        return (null, new Staged(hash, regenerate, userMessage, assistant, model, history, retrieval));
+    }
+
+    /// <summary>Starts the generation of a committed turn.</summary>
+    private Turn Start(TurnRequest request, Staged staged, GenerationSlot slot)
+    {
+        var (regenerate, userMessage, assistant, retrieval, history) = (staged.Regenerate, staged.UserMessage, staged.Assistant, staged.Retrieval, staged.History);
         if (!regenerate)
         {
             metrics.MessageCreated(MessageRoles.User);
@@ -251,58 +332,9 @@ public sealed class ChatTurns(
             history.Insert(history.Count - 1, retrieval.Context);
         }
         var generation = runner.Start(new GenerationRequest(
-            assistant.Id, id, userId, userMessage.Id, assistantAt, model, history, request.AcceptedTimestamp, guard.Options.MaxOutputTokens,
-            request.ApiKeyId, slot, cache, retrieval?.Sources));
+            assistant.Id, request.ConversationId, request.UserId, userMessage.Id, assistant.CreatedAt, staged.Model, history, request.AcceptedTimestamp,
+            guard.Options.MaxOutputTokens, request.ApiKeyId, slot, cache, retrieval?.Sources));
         return new Turn(null, MessageDto.From(userMessage), assistant.Id, generation.Outcome, generation.CacheDecision);
-    }
-
-    /// <summary>
-    /// The turn's one transaction: the staged rows are written, the concurrency slot is taken, and only
-    /// then is it committed. A refused slot rolls it back, so nothing is stored and nothing is deleted. A
-    /// duplicate of the same Idempotency-Key waits on the key's unique index until the first commits, then
-    /// fails and replays it: duplicates never take a slot.
-    /// </summary>
-    private async Task<(GenerationSlot? Slot, LimitRefusal? Refusal, bool Duplicate)> StoreAsync(Guid userId, bool keyed, CancellationToken ct)
-    {
-        (GenerationSlot? Slot, LimitRefusal? Refusal, bool Duplicate) result = default;
-        // A failed save rolls the whole transaction back: no savepoint around it (two statements fewer).
-        db.Database.AutoSavepointsEnabled = false;
-        // Retried as a unit on a failover (EF's rule for a transaction of our own); the rows keep their ids.
-        await db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
-        {
-            result = default;
-            await using var transaction = await db.Database.BeginTransactionAsync(ct);
-            try
-            {
-                await db.SaveChangesAsync(acceptAllChangesOnSuccess: false, ct);
-            }
-            catch (DbUpdateException) when (keyed)
-            {
-                result.Duplicate = true;
-                return;
-            }
-            var (slot, refusal) = await guard.TakeSlotAsync(userId);
-            if (refusal is not null)
-            {
-                result.Refusal = refusal;
-                return;
-            }
-            try
-            {
-                await transaction.CommitAsync(ct);
-            }
-            catch
-            {
-                await slot!.DisposeAsync();
-                throw;
-            }
-            result.Slot = slot;
-        });
-        if (result.Slot is not null)
-        {
-            db.ChangeTracker.AcceptAllChanges();
-        }
-        return result;
     }
 
     /// <summary>What a turn reads first (<see cref="FindConversation"/>): the conversation (tracked), the account's stored characters, the attached files.</summary>

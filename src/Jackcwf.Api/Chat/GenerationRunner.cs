@@ -240,14 +240,22 @@ public sealed class GenerationRunner(
 
     private async Task StoreFinalAsync(MessageDto dto, ProviderFailure? failure)
     {
-        // Plain locals: EF Core reads a captured variable directly, but compiles any other expression
-        // (a member of a member, a conditional) into a delegate on every call.
-        var (id, content, status, model, requestedModel, error, costUsd) = (dto.Id, dto.Content, dto.Status, dto.Model, dto.RequestedModel, dto.Error, dto.CostUsd);
-        // Typed as the columns, so no conversion needs evaluating either.
-        int? inputTokens = dto.Usage!.InputTokens, outputTokens = dto.Usage.OutputTokens;
-        var detail = failure?.Detail;
-        var completedAt = dto.CompletedAt!.Value;
-        DateTime? completed = completedAt, noLease = null;
+        // One UPDATE of absolute values with its own text (prepared by PostgreSQL): retrying it is harmless.
+        (string, object?)[] values =
+        [
+            (nameof(Message.Content), dto.Content),
+            (nameof(Message.Status), dto.Status),
+            (nameof(Message.InputTokens), dto.Usage!.InputTokens),
+            (nameof(Message.OutputTokens), dto.Usage.OutputTokens),
+            (nameof(Message.CostUsd), dto.CostUsd),
+            (nameof(Message.Model), dto.Model),
+            (nameof(Message.RequestedModel), dto.RequestedModel),
+            (nameof(Message.ErrorCode), dto.Error),
+            (nameof(Message.ErrorDetail), failure?.Detail),
+            (nameof(Message.UpdatedAt), dto.CompletedAt!.Value),
+            (nameof(Message.CompletedAt), dto.CompletedAt.Value),
+            (nameof(Message.LeaseExpiresAt), null),
+        ];
         // The final write must land even during shutdown or a database blip: retry for a while.
         for (var attempt = 1; ; attempt++)
         {
@@ -255,21 +263,7 @@ public sealed class GenerationRunner(
             {
                 await using var scope = scopes.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-                await db.Messages
-                    .Where(m => m.Id == id)
-                    .ExecuteUpdateAsync(u => u
-                        .SetProperty(m => m.Content, content)
-                        .SetProperty(m => m.Status, status)
-                        .SetProperty(m => m.InputTokens, inputTokens)
-                        .SetProperty(m => m.OutputTokens, outputTokens)
-                        .SetProperty(m => m.CostUsd, costUsd)
-                        .SetProperty(m => m.Model, model)
-                        .SetProperty(m => m.RequestedModel, requestedModel)
-                        .SetProperty(m => m.ErrorCode, error)
-                        .SetProperty(m => m.ErrorDetail, detail)
-                        .SetProperty(m => m.UpdatedAt, completedAt)
-                        .SetProperty(m => m.CompletedAt, completed)
-                        .SetProperty(m => m.LeaseExpiresAt, noLease));
+                await BatchCommands.UpdateRowAsync<Message>(db, dto.Id, values, CancellationToken.None);
                 return;
             }
             catch (Exception ex) when (attempt < 20)

@@ -136,6 +136,30 @@ internal static class BatchCommands
                 .Append(map.Parameter(command, map.Property(filterProperty), filterValue)).ToString();
         });
 
+    /// <summary>
+    /// <c>UPDATE t SET a = …, b = … WHERE key = …</c>: one row's columns set to absolute values, in one
+    /// statement whose text depends only on the columns named, so PostgreSQL runs it prepared. What
+    /// <c>ExecuteUpdate</c> writes, without building and looking up an expression tree on every call; it
+    /// runs through EF Core (<c>ExecuteSqlRaw</c>), so the failover strategy and the command metrics apply.
+    /// </summary>
+    public static async Task UpdateRowAsync<T>(AppDbContext db, object key, IReadOnlyList<(string Property, object? Value)> values, CancellationToken ct)
+        where T : class
+    {
+        var map = new TableMap(db, typeof(T));
+        // The parameters are made by the providers' type mappings on a command that only holds them.
+        await using var holder = db.Database.GetDbConnection().CreateCommand();
+        var text = new StringBuilder("UPDATE ").Append(map.Table).Append(" SET ");
+        for (var i = 0; i < values.Count; i++)
+        {
+            var (property, value) = values[i];
+            text.Append(i == 0 ? "" : ", ").Append(map.Column(property)).Append(" = ").Append(map.Parameter(holder, map.Property(property), value));
+        }
+        text.Append(" WHERE ").Append(map.Column(map.KeyProperty)).Append(" = ").Append(map.Parameter(holder, map.Property(map.KeyProperty), key));
+        var parameters = holder.Parameters.Cast<DbParameter>().ToArray();
+        holder.Parameters.Clear();
+        await db.Database.ExecuteSqlRawAsync(text.ToString(), parameters, ct);
+    }
+
     private static async Task ExecuteAsync(AppDbContext db, Type entityType, CancellationToken ct, Func<DbCommand, TableMap, string> build)
     {
         var map = new TableMap(db, entityType);
