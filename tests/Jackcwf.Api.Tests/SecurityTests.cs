@@ -222,6 +222,36 @@ public sealed class SecurityTests(SecurityServiceFixture fx) : IClassFixture<Sec
     }
 
     [Fact]
+    public async Task Hole07_RevokingAKey_WhileItsBurstWaitsOnTheClient_EndsTheStreamWithTheRevokedError()
+    {
+        var u = await fx.CreateUserAsync();
+        var created = await (await u.Http.PostAsJsonAsync("api/keys", new { name = "burst" }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct);
+        using var k = fx.Api.CreateClient();
+        k.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", created.GetProperty("key").GetString());
+        // The provider answers in one burst of megabytes while this client does not read: the gateway's
+        // writes wait on the client when the key is revoked. The revocation stops the call, not the
+        // connection: the client still reads what was sent and the final error.
+        fx.Fake.Enqueue(new FakeScenario { Text = Words.Long(150_000) });
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions")
+        {
+            Content = JsonContent.Create(new { model = "openai/gpt-4o-mini", stream = true, messages = new[] { new { role = "user", content = "hi" } } }),
+        };
+        using var response = await k.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(Ct), Encoding.UTF8);
+        Assert.StartsWith("data: ", await reader.ReadLineAsync(Ct));
+
+        Assert.Equal(HttpStatusCode.NoContent, (await u.Http.DeleteAsync($"api/keys/{created.GetProperty("id").GetGuid()}", Ct)).StatusCode);
+
+        var rest = await reader.ReadToEndAsync(Ct);
+        var last = rest.TrimEnd().Split('\n')[^1];
+        Assert.StartsWith("data: ", last);
+        Assert.Equal("access_revoked", JsonDocument.Parse(last["data: ".Length..]).RootElement.GetProperty("error").GetProperty("code").GetString());
+        Assert.DoesNotContain("[DONE]", rest);
+        Assert.DoesNotContain("w149999", rest);
+    }
+
+    [Fact]
     public async Task Hole19_CsrfExemption_HoldsOnlyForThisServicesBearerTokensAndKeys()
     {
         var u = await fx.CreateUserAsync();

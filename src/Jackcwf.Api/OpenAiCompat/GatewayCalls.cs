@@ -37,25 +37,14 @@ public sealed class GatewayCallResult(
     public async Task ExecuteAsync(HttpContext http)
     {
         using var revocation = revocations.Track(call.UserId, call.ApiKeyId);
-        var aborted = http.RequestAborted;
-        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(aborted, revocation.Token);
-        http.RequestAborted = cancel.Token;
-        try
-        {
-            if (stream)
-            {
-                await GatewayCompletions.StreamAsync(http, client, call, messages, call.Attach(options), includeUsage, logger);
-            }
-            else
-            {
-                await GatewayCompletions.CompleteAsync(http, client, call, messages, call.Attach(options), logger);
-            }
-        }
-        finally
-        {
-            http.RequestAborted = aborted;
-        }
-        if (revocation.IsRevoked && !aborted.IsCancellationRequested)
+        // The call stops when the client leaves or access ends; the response's writes keep the client's
+        // token only: Kestrel aborts the connection when a write's token is cancelled, and the caller
+        // must still read the final access_revoked error.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, revocation.Token);
+        var stopped = stream
+            ? await GatewayCompletions.StreamAsync(http, client, call, messages, call.Attach(options), includeUsage, stop.Token, logger)
+            : await GatewayCompletions.CompleteAsync(http, client, call, messages, call.Attach(options), stop.Token, logger);
+        if (stopped && revocation.IsRevoked && !http.RequestAborted.IsCancellationRequested)
         {
             await OpenAiCompatApi.RevokedAsync(http);
         }

@@ -16,26 +16,35 @@ namespace Jackcwf.Api.OpenAiCompat;
 /// </summary>
 internal static class GatewayCompletions
 {
-    public static async Task CompleteAsync(HttpContext http, IChatClient client, ChatCall call, List<ChatMessage> messages, ChatOptions options, ILogger logger)
+    /// <summary>Runs the call and writes its answer; true when <paramref name="stop"/> ended it.</summary>
+    public static async Task<bool> CompleteAsync(HttpContext http, IChatClient client, ChatCall call, List<ChatMessage> messages, ChatOptions options,
+        CancellationToken stop, ILogger logger)
     {
         ChatResponse response;
         try
         {
-            response = await client.GetResponseAsync(messages, options, http.RequestAborted);
+            response = await client.GetResponseAsync(messages, options, stop);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return true;
         }
         catch (Exception ex)
         {
             await FailedAsync(http, call, ex, logger);
-            return;
+            return false;
         }
         http.Response.Headers["X-Cache"] = call.CacheStatus;
         var completion = new ChatCompletion(NewId(), "chat.completion", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), call.AnsweringModel.Id,
             [new CompletionChoice(0, ChatResponseWriting.Message(response.Text, response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList()),
                 FinishReason(response.FinishReason))], Usage(call));
         await Results.Json(completion, OpenAiJsonContext.Default.ChatCompletion).ExecuteAsync(http);
+        return false;
     }
 
-    public static async Task StreamAsync(HttpContext http, IChatClient client, ChatCall call, List<ChatMessage> messages, ChatOptions options, bool includeUsage, ILogger logger)
+    /// <summary>Runs the call and streams its answer; true when <paramref name="stop"/> ended it.</summary>
+    public static async Task<bool> StreamAsync(HttpContext http, IChatClient client, ChatCall call, List<ChatMessage> messages, ChatOptions options, bool includeUsage,
+        CancellationToken stop, ILogger logger)
     {
         var id = NewId();
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -49,11 +58,13 @@ internal static class GatewayCompletions
         {
             using (ProviderAnswered.Listen(headers.Send))
             {
-                var updates = client.GetStreamingResponseAsync(messages, options, http.RequestAborted).GetAsyncEnumerator(http.RequestAborted);
+                var updates = client.GetStreamingResponseAsync(messages, options, stop).GetAsyncEnumerator(stop);
                 await using (updates)
                 {
                     while (true)
                     {
+                        // Updates a provider sent in a burst may already be read: none is written once the call is stopped.
+                        stop.ThrowIfCancellationRequested();
                         // The first output leaves at once (time to first token); after it, chunks
                         // written go out when the next update is not there yet (or a buffer's worth is
                         // waiting): a provider's burst leaves in one write instead of one per chunk, and
@@ -92,14 +103,14 @@ internal static class GatewayCompletions
                 }
             }
         }
-        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
-            return;
+            return true;
         }
         catch (Exception ex) when (!headers.Sent)
         {
             await FailedAsync(http, call, ex, logger);
-            return;
+            return false;
         }
         catch (Exception ex)
         {
@@ -108,9 +119,9 @@ internal static class GatewayCompletions
             {
                 await headers.AwaitAsync();
             }
-            catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
-                return;
+                return true;
             }
             var failure = ProviderFailure.Classify(ex, call.AnsweringModel.Provider);
             logger.LogWarning("Gateway call to {Model} failed {When}: {Kind} ({ExceptionType})", call.AnsweringModel.Id,
@@ -118,7 +129,7 @@ internal static class GatewayCompletions
             http.Items[WebExtensions.ProblemCodeItem] = $"provider_{failure.Kind}";
             await OpenAiCompatApi.WriteDataAsync(http, JsonSerializer.Serialize(
                 OpenAiError.Create(failure.Detail, "api_error", $"provider_{failure.Kind}"), OpenAiJsonContext.Default.OpenAiErrorResponse));
-            return;
+            return false;
         }
         writer ??= await ChunkWriter.StartAsync(http, headers, id, created, call.AnsweringModel.Id);
         writer.Chunk(new ChatCompletionChunk(id, "chat.completion.chunk", created, call.AnsweringModel.Id,
@@ -129,6 +140,7 @@ internal static class GatewayCompletions
         }
         writer.Done();
         await writer.FlushAsync();
+        return false;
     }
 
     /// <summary>A failure before any output: an OpenAI-shaped error response.</summary>
