@@ -3,8 +3,8 @@ memory, native libraries, anonymous memory), the GC's own figures, then RSS per 
 and then all of --streams open, and again after --age seconds of streaming (what an open stream holds
 as its answer grows). Jackcwf alone, with PostgreSQL, Redis and the fake upstream, as bench/bench.py
 starts them; the build is BENCH_JACKCWF_DLL (bench/run.sh publishes it into bench/.publish).
-    python3 bench/memory.py [--streams 1000] [--kind v1|chat|demo] [--age 60] [--gcdump PREFIX] [--env '{"DOTNET_X": "1"}']
---kind demo streams from the in-process demo model (one word a second, no upstream connection: for more
+    python3 bench/memory.py [--streams 1000] [--kind v1|chat|demo] [--age 60] [--gcdump PREFIX] [--env '{"DOTNET_X": "1"}'] [--top N]
+--streams 0 stops after the reading at rest. --kind demo streams from the in-process demo model (one word a second, no upstream connection: for more
 streams than the open-file limit allows through the upstream). --gcdump writes dotnet-gcdump snapshots
 (dotnet-gcdump from ~/.dotnet/tools) at each step, to diff what the streams hold."""
 import argparse, asyncio, collections, json, os, re, subprocess, sys, tempfile, time
@@ -14,18 +14,21 @@ import bench
 TOOLS = os.path.expanduser("~/.dotnet/tools")
 
 
-def mappings(pid):
-    """RSS (KiB) by kind of mapping, from /proc/<pid>/smaps."""
+def mappings(pid, by_file=False):
+    """RSS (KiB) by kind of mapping, from /proc/<pid>/smaps (by_file: by mapped file instead)."""
     kinds, cur = collections.Counter(), None
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
             m = re.match(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$", line)
             if m:
                 name = m.group(1).strip()
+                if by_file:
+                    cur = os.path.basename(name) if name.startswith("/") and "doublemapper" not in name else None
+                    continue
                 cur = ("assemblies" if name.endswith(".dll") else "native libraries" if ".so" in name
                        else "executable memory (type data, JIT code)" if "doublemapper" in name
                        else "anonymous (GC heap, native)" if name == "" else "malloc heap" if name == "[heap]" else "other")
-            elif line.startswith("Rss:"):
+            elif line.startswith("Rss:") and cur is not None:
                 kinds[cur] += int(line.split()[1])
     return kinds
 
@@ -45,11 +48,14 @@ def gc_figures(pid):
     return f"; GC committed {committed / 2**20:.1f} MiB, heap after the last GC {heap / 2**20:.1f} MiB"
 
 
-def report(pid, what, gc):
+def report(pid, what, gc, top=0):
     rss = bench.rss_kib(pid)
     parts = ", ".join(f"{k} {v / 1024:.1f}" for k, v in mappings(pid).most_common())
     threads = len(os.listdir(f"/proc/{pid}/task"))
     print(f"{what}: RSS {rss / 1024:.1f} MiB ({parts}); {threads} threads{gc_figures(pid) if gc else ''}", flush=True)
+    if top:
+        files = mappings(pid, by_file=True)
+        print(f"  {len(files)} files mapped; the largest: " + ", ".join(f"{k} {v / 1024:.1f}" for k, v in files.most_common(top)), flush=True)
     return rss
 
 
@@ -66,6 +72,7 @@ def main():
     ap.add_argument("--gcdump", metavar="PREFIX")
     ap.add_argument("--gc", action="store_true", help="the GC's figures at each step (dotnet-counters)")
     ap.add_argument("--env", default="{}", help="extra environment for Jackcwf, as JSON")
+    ap.add_argument("--top", type=int, default=0, metavar="N", help="at rest, also the N mapped files holding the most RSS")
     a = ap.parse_args()
     bench.SETTLE_STATS = False
     work = tempfile.mkdtemp(prefix="jackcwf-memory-")
@@ -77,7 +84,9 @@ def main():
         jack = bench.start_jackcwf(work, up, pg_port, pg_pid, r_port, r_pid, extra)
         time.sleep(2)
         print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
-        report(jack.pid, "at rest", a.gc)
+        report(jack.pid, "at rest", a.gc, a.top)
+        if not a.streams:
+            return
         gcdump(jack.pid, a.gcdump, "rest")
         if a.kind == "chat":
             def path():

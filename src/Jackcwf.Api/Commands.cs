@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Jackcwf.Api.Backup;
 using Jackcwf.Api.Configuration;
 using Jackcwf.Api.Data;
@@ -237,11 +238,19 @@ internal static class Commands
     internal static string DescribeData(IConfiguration configuration)
     {
         var db = DatabaseConnection.Parse(configuration[DatabaseOptions.UrlKey], Directory.GetCurrentDirectory());
-        if (db.Provider == DatabaseProvider.Sqlite)
-        {
-            return $"SQLite {Path.GetFullPath(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(db.ConnectionString).DataSource)}";
-        }
-        var pg = new Npgsql.NpgsqlConnectionStringBuilder(db.ConnectionString);
+        return db.Provider == DatabaseProvider.Sqlite ? DescribeSqlite(db.ConnectionString) : DescribePostgres(db.ConnectionString);
+    }
+
+    // One method per provider: a method that names a provider's types loads its assembly when it is first
+    // called, so a PostgreSQL replica never loads Microsoft.Data.Sqlite and a SQLite one never loads Npgsql here.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static string DescribeSqlite(string connectionString) =>
+        $"SQLite {Path.GetFullPath(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(connectionString).DataSource)}";
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static string DescribePostgres(string connectionString)
+    {
+        var pg = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
         return $"PostgreSQL {pg.Host}:{pg.Port}/{pg.Database}";
     }
 

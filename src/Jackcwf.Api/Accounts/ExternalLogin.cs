@@ -35,6 +35,17 @@ public static class ExternalLogin
         {
             return builder;
         }
+        AddOpenIdConnect(s, settings, authority);
+        return builder;
+    }
+
+    /// <summary>
+    /// The OpenID Connect handler, in a method of its own: the assembly it lives in is loaded only when a
+    /// provider is configured (a method's referenced types load their assemblies when it is first called).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void AddOpenIdConnect(IServiceCollection s, ExternalLoginOptions settings, Uri authority)
+    {
         s.AddAuthentication().AddOpenIdConnect(Scheme, settings.EffectiveDisplayName, o =>
         {
             o.Authority = settings.Authority;
@@ -90,7 +101,6 @@ public static class ExternalLogin
             };
         });
         s.AddHostedService(sp => new StartupNotice(sp.GetRequiredService<ILogger<StartupNotice>>(), authority, settings.ClientId!));
-        return builder;
     }
 
     public static IEndpointRouteBuilder MapExternalLoginApi(this IEndpointRouteBuilder app)

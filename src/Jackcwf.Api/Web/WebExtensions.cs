@@ -37,7 +37,14 @@ public static class WebExtensions
             ctx.HttpContext.Items[ProblemCodeItem] = ctx.ProblemDetails.Extensions["code"];
         });
         s.AddExceptionHandler<ProblemExceptionHandler>();
-        s.AddOpenApi();
+        // The OpenAPI document is generated on its first request, from the endpoints' metadata; its services
+        // (and Microsoft.OpenApi, the API explorer and MVC's core assembly under them) are registered only where
+        // it is served, so a replica that does not serve it never loads them (docs/deployment/capacity.md,
+        // "Memory at rest").
+        if (ApiReferenceEnabled(builder.Configuration, builder.Environment))
+        {
+            AddOpenApiDocument(s);
+        }
         s.AddSettings<ServerOptions>(ServerOptions.Section);
         s.AddSingleton<IValidateOptions<ServerOptions>, ValidateForwardedNetworks>();
         s.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<ServerOptions>>((o, server) =>
@@ -103,12 +110,10 @@ public static class WebExtensions
     public static WebApplication MapWebEndpoints(this WebApplication app)
     {
         // The API reference tells an attacker every route and field: on by default in Development
-        // only (API_REFERENCE_ENABLED turns it on or off explicitly).
-        var apiReference = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value.ApiReferenceEnabled ?? app.Environment.IsDevelopment();
-        if (apiReference)
+        // only (API_REFERENCE_ENABLED turns it on or off explicitly), decided with the services in AddWeb.
+        if (app.Services.GetService<ApiReferenceServed>() is not null)
         {
-            app.MapOpenApi("/openapi/{documentName}.json");
-            app.MapScalarApiReference("/scalar", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json").WithTitle("Jackcwf API"));
+            MapApiReference(app);
         }
         // GET/HEAD only, so requests that routing refused for their method or content type keep their 405/415.
         app.MapMethods("/{**path:nonfile}", [HttpMethods.Get, HttpMethods.Head], async ctx =>
@@ -123,6 +128,43 @@ public static class WebExtensions
             await SendIndexAsync(ctx, app.Environment);
         }).ExcludeFromDescription().Add(b => ((RouteEndpointBuilder)b).Order = int.MaxValue);
         return app;
+    }
+
+    /// <summary>
+    /// API_REFERENCE_ENABLED as the container is built, before the settings are validated: a value that is
+    /// not a boolean counts as unset here and is refused a moment later by the validation.
+    /// </summary>
+    private static bool ApiReferenceEnabled(IConfiguration configuration, IHostEnvironment environment)
+    {
+        bool? enabled;
+        try
+        {
+            enabled = configuration.GetValue<bool?>($"{ServerOptions.Section}:{nameof(ServerOptions.ApiReferenceEnabled)}");
+        }
+        catch (InvalidOperationException)
+        {
+            enabled = null;
+        }
+        return enabled ?? environment.IsDevelopment();
+    }
+
+    // The OpenAPI and Scalar calls live in methods of their own: a method loads the assemblies of the types it
+    // names when it is first called, so these load only where the API reference is served.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void AddOpenApiDocument(IServiceCollection services)
+    {
+        services.AddOpenApi();
+        services.AddSingleton<ApiReferenceServed>();
+    }
+
+    /// <summary>Registered where the API reference is served (see <see cref="MapWebEndpoints"/>).</summary>
+    private sealed class ApiReferenceServed;
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void MapApiReference(WebApplication app)
+    {
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.MapScalarApiReference("/scalar", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json").WithTitle("Jackcwf API"));
     }
 
     /// <summary>The web app's page, for every client-side route (the status code is the caller's).</summary>
