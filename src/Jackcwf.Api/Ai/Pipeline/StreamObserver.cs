@@ -28,31 +28,42 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
     private readonly Func<CancellationToken, ValueTask<StartedStream>> _start;
     private readonly Action<ChatResponseUpdate>? _onUpdate;
     private readonly Func<Exception?, ValueTask>? _onEnd;
+    private readonly Func<ChatResponseUpdate, ChatResponseUpdate>? _map;
+    private readonly Func<Exception, Exception>? _fail;
     private readonly CancellationToken _token;
 
     private StreamObserver(Func<CancellationToken, ValueTask<StartedStream>> start, Action<ChatResponseUpdate>? onUpdate,
-        Func<Exception?, ValueTask>? onEnd, CancellationToken token)
+        Func<Exception?, ValueTask>? onEnd, Func<ChatResponseUpdate, ChatResponseUpdate>? map, Func<Exception, Exception>? fail, CancellationToken token)
     {
         _start = start;
         _onUpdate = onUpdate;
         _onEnd = onEnd;
+        _map = map;
+        _fail = fail;
         _token = token;
+        _passThrough = onUpdate is null && onEnd is null && map is null && fail is null;
     }
+
+    private readonly bool _passThrough;
 
     /// <summary>Runs <paramref name="onUpdate"/> on each update of <paramref name="source"/> and <paramref name="onEnd"/> once at its end.</summary>
     public static IAsyncEnumerable<ChatResponseUpdate> Observe(
         IAsyncEnumerable<ChatResponseUpdate> source, Action<ChatResponseUpdate>? onUpdate, Func<Exception?, ValueTask>? onEnd,
         CancellationToken cancellationToken = default) =>
-        new StreamObserver(ct => new(StartedStream.Unread(source.GetAsyncEnumerator(ct))), onUpdate, onEnd, cancellationToken);
+        new StreamObserver(ct => new(StartedStream.Unread(source.GetAsyncEnumerator(ct))), onUpdate, onEnd, null, null, cancellationToken);
 
     /// <summary>
     /// Runs <paramref name="start"/> on the first <c>MoveNextAsync</c> (with the call's token), then hands on
     /// the stream it started; <paramref name="onUpdate"/> and <paramref name="onEnd"/> as in <see cref="Observe"/>.
+    /// <paramref name="map"/> gives, once for each update read, the update handed on in its place (<paramref name="onUpdate"/>
+    /// then sees that one); <paramref name="fail"/> gives, for an exception of the source after the start, the exception
+    /// thrown in its place (<paramref name="onEnd"/> then sees that one).
     /// </summary>
     public static IAsyncEnumerable<ChatResponseUpdate> Start(
         Func<CancellationToken, ValueTask<StartedStream>> start, Action<ChatResponseUpdate>? onUpdate = null,
-        Func<Exception?, ValueTask>? onEnd = null, CancellationToken cancellationToken = default) =>
-        new StreamObserver(start, onUpdate, onEnd, cancellationToken);
+        Func<Exception?, ValueTask>? onEnd = null, CancellationToken cancellationToken = default,
+        Func<ChatResponseUpdate, ChatResponseUpdate>? map = null, Func<Exception, Exception>? fail = null) =>
+        new StreamObserver(start, onUpdate, onEnd, map, fail, cancellationToken);
 
     public IAsyncEnumerator<ChatResponseUpdate> GetAsyncEnumerator(CancellationToken cancellationToken = default) =>
         new Enumerator(this, cancellationToken);
@@ -63,6 +74,7 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
         private readonly CancellationToken _token;
         private readonly CancellationTokenSource? _linked;
         private IAsyncEnumerator<ChatResponseUpdate>? _source;
+        private IDisposable? _resources;
         private List<ChatResponseUpdate>? _head;
         private int _headIndex;
         private bool _endsWithHead;
@@ -109,7 +121,7 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             {
                 return NextOfHead();
             }
-            if (_owner._onUpdate is null && _owner._onEnd is null)
+            if (_owner._passThrough)
             {
                 return _source.MoveNextAsync();
             }
@@ -138,6 +150,7 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
                 throw;
             }
             _source = started.Enumerator;
+            _resources = started.Resources;
             if (started.Head is { Count: > 0 } head)
             {
                 _head = head;
@@ -164,7 +177,7 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
                 // Handed on once: the list lets go of each update, so an open stream does not hold them.
                 var u = head[_headIndex];
                 head[_headIndex++] = null!;
-                _current = u;
+                _current = u = _owner._map is { } map ? map(u) : u;
                 _owner._onUpdate?.Invoke(u);
                 return new(true);
             }
@@ -181,7 +194,12 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
         {
             if (has)
             {
-                _owner._onUpdate?.Invoke(_source!.Current);
+                var u = _source!.Current;
+                if (_owner._map is { } map)
+                {
+                    _current = u = map(u);
+                }
+                _owner._onUpdate?.Invoke(u);
                 return new(true);
             }
             _finished = true;
@@ -208,12 +226,20 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             {
                 has = await next;
             }
-            catch (Exception ex) when (_owner._onEnd is not null)
+            catch (Exception ex) when (_owner._onEnd is not null || _owner._fail is not null)
             {
                 _finished = true;
-                _ended = true;
-                await _owner._onEnd(ex);
-                throw;
+                var thrown = _owner._fail is { } fail ? fail(ex) : ex;
+                if (_owner._onEnd is not null)
+                {
+                    _ended = true;
+                    await _owner._onEnd(thrown);
+                }
+                if (ReferenceEquals(thrown, ex))
+                {
+                    throw;
+                }
+                throw thrown;
             }
             return await Step(has);
         }
@@ -221,13 +247,17 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
         private async ValueTask<bool> FailAsync(Exception ex)
         {
             _finished = true;
+            var thrown = _owner._fail is { } fail ? fail(ex) : ex;
             if (_owner._onEnd is not null)
             {
                 _ended = true;
-                await _owner._onEnd(ex);
+                await _owner._onEnd(thrown);
             }
-            ExceptionDispatchInfo.Throw(ex);
-            return false;
+            if (ReferenceEquals(thrown, ex))
+            {
+                ExceptionDispatchInfo.Throw(ex);
+            }
+            throw thrown;
         }
 
         public async ValueTask DisposeAsync()
@@ -248,11 +278,18 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             }
             finally
             {
-                if (_source is not null)
+                try
                 {
-                    await _source.DisposeAsync();
+                    if (_source is not null)
+                    {
+                        await _source.DisposeAsync();
+                    }
                 }
-                _linked?.Dispose();
+                finally
+                {
+                    _resources?.Dispose();
+                    _linked?.Dispose();
+                }
             }
         }
     }

@@ -10,12 +10,16 @@ namespace Jackcwf.Api.Ai.Pipeline;
 /// </summary>
 internal sealed class StartedStream
 {
-    private StartedStream(IAsyncEnumerator<ChatResponseUpdate> enumerator, List<ChatResponseUpdate>? head, bool ended)
+    private StartedStream(IAsyncEnumerator<ChatResponseUpdate> enumerator, List<ChatResponseUpdate>? head, bool ended, IDisposable? resources = null)
     {
         Enumerator = enumerator;
         Head = head;
         Ended = ended;
+        Resources = resources;
     }
+
+    /// <summary>What the layer holds for the call (a timer, a token source), disposed after <see cref="Enumerator"/>.</summary>
+    public IDisposable? Resources { get; }
 
     /// <summary>The source, positioned after <see cref="Head"/>.</summary>
     public IAsyncEnumerator<ChatResponseUpdate> Enumerator { get; }
@@ -27,7 +31,8 @@ internal sealed class StartedStream
     public bool Ended { get; }
 
     /// <summary>A source nothing was read from yet (a layer that acts only on each update or at the end).</summary>
-    public static StartedStream Unread(IAsyncEnumerator<ChatResponseUpdate> enumerator) => new(enumerator, null, false);
+    public static StartedStream Unread(IAsyncEnumerator<ChatResponseUpdate> enumerator, IDisposable? resources = null) =>
+        new(enumerator, null, false, resources);
 
     public static async Task<StartedStream> StartAsync(IAsyncEnumerable<ChatResponseUpdate> source, CancellationToken cancellationToken)
     {
