@@ -145,7 +145,14 @@ public sealed class ChatTurns(
             staged = outcome.Staged;
             try
             {
-                await db.SaveChangesAsync(acceptAllChangesOnSuccess: false, ct);
+                if (staged!.Rows is { } rows)
+                {
+                    await BatchCommands.UpdateRowThenInsertAsync<Conversation, Message>(db, request.ConversationId, staged.ConversationValues!, rows, ct);
+                }
+                else
+                {
+                    await db.SaveChangesAsync(acceptAllChangesOnSuccess: false, ct);
+                }
             }
             catch (DbUpdateException) when (key.Length > 0)
             {
@@ -189,9 +196,14 @@ public sealed class ChatTurns(
     }
 
     /// <summary>What a turn writes and then runs, once its reads and checks have passed.</summary>
+    /// <remarks>
+    /// <see cref="Rows"/>: the turn writes only its messages and the conversation's time and title (no
+    /// Idempotency-Key, no files), as one command of two statements instead of <c>SaveChanges</c>; null when
+    /// the staged entities are saved by <c>SaveChanges</c>.
+    /// </remarks>
     private sealed record Staged(
         string Hash, bool Regenerate, Message UserMessage, Message Assistant, ModelInfo Model, List<Microsoft.Extensions.AI.ChatMessage> History,
-        Retrieval? Retrieval);
+        Retrieval? Retrieval, Message[]? Rows = null, (string Property, object? Value)[]? ConversationValues = null);
 
     /// <summary>The turn's reads and checks, inside its transaction: a refusal or replay, or the rows staged in the context.</summary>
     private async Task<(Turn? Turn, Staged? Staged)> StageAsync(TurnRequest request, CancellationToken ct)
@@ -289,16 +301,26 @@ public sealed class ChatTurns(
             OwnerInstance = runner.InstanceId, LeaseExpiresAt = assistantAt.AddSeconds(settings.Value.LeaseSeconds),
             Sources = MessageDto.WriteSources(retrieval?.Sources),
         };
+        conversation.UpdatedAt = assistantAt;
+        var titled = string.IsNullOrWhiteSpace(conversation.Title);
+        if (titled)
+        {
+            conversation.Title = TitleFrom(userMessage.Content);
+        }
+        if (key.Length == 0 && body.FileIds is not { Count: > 0 })
+        {
+            // The common turn: nothing else is staged in the context, so its rows go out as one command.
+            Message[] rows = regenerate ? [assistant] : [userMessage, assistant];
+            (string, object?)[] values = titled
+                ? [(nameof(Conversation.Title), conversation.Title), (nameof(Conversation.UpdatedAt), assistantAt)]
+                : [(nameof(Conversation.UpdatedAt), assistantAt)];
+            return (null, new Staged(hash, regenerate, userMessage, assistant, model, history, retrieval, rows, values));
+        }
         if (!regenerate)
         {
             db.Messages.Add(userMessage);
         }
         db.Messages.Add(assistant);
-        conversation.UpdatedAt = assistantAt;
-        if (string.IsNullOrWhiteSpace(conversation.Title))
-        {
-            conversation.Title = TitleFrom(userMessage.Content);
-        }
         if (key.Length > 0)
         {
             db.IdempotencyRecords.Add(new IdempotencyRecord
