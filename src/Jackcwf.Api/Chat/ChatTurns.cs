@@ -301,20 +301,27 @@ public sealed class ChatTurns(
             OwnerInstance = runner.InstanceId, LeaseExpiresAt = assistantAt.AddSeconds(settings.Value.LeaseSeconds),
             Sources = MessageDto.WriteSources(retrieval?.Sources),
         };
-        conversation.UpdatedAt = assistantAt;
         var titled = string.IsNullOrWhiteSpace(conversation.Title);
-        if (titled)
-        {
-            conversation.Title = TitleFrom(userMessage.Content);
-        }
         if (key.Length == 0 && body.FileIds is not { Count: > 0 })
         {
-            // The common turn: nothing else is staged in the context, so its rows go out as one command.
+            // The common turn: nothing else is staged, so its rows go out as one command, untracked.
+            conversation.UpdatedAt = assistantAt;
+            if (titled)
+            {
+                conversation.Title = TitleFrom(userMessage.Content);
+            }
             Message[] rows = regenerate ? [assistant] : [userMessage, assistant];
             (string, object?)[] values = titled
                 ? [(nameof(Conversation.Title), conversation.Title), (nameof(Conversation.UpdatedAt), assistantAt)]
                 : [(nameof(Conversation.UpdatedAt), assistantAt)];
             return (null, new Staged(hash, regenerate, userMessage, assistant, model, history, retrieval, rows, values));
+        }
+        // Read untracked: attached here, so SaveChanges writes the changes made from now on.
+        db.Conversations.Attach(conversation);
+        conversation.UpdatedAt = assistantAt;
+        if (titled)
+        {
+            conversation.Title = TitleFrom(userMessage.Content);
         }
         if (!regenerate)
         {
@@ -359,7 +366,7 @@ public sealed class ChatTurns(
         return new Turn(null, MessageDto.From(userMessage), assistant.Id, generation.Outcome, generation.CacheDecision);
     }
 
-    /// <summary>What a turn reads first (<see cref="FindConversation"/>): the conversation (tracked), the account's stored characters, the attached files.</summary>
+    /// <summary>What a turn reads first (<see cref="FindConversation"/>): the conversation (untracked), the account's stored characters, the attached files.</summary>
     private sealed record TurnStart(Conversation Conversation, long? Stored, List<Guid> Files);
 
     /// <summary>
@@ -368,7 +375,7 @@ public sealed class ChatTurns(
     /// of the subqueries' <c>DbSet</c>s, which EF Core compiles afresh each time).
     /// </summary>
     private static readonly Func<AppDbContext, Guid, Guid, CancellationToken, Task<TurnStart?>> FindConversation =
-        EF.CompileAsyncQuery((AppDbContext db, Guid id, Guid userId, CancellationToken ct) => db.Conversations
+        EF.CompileAsyncQuery((AppDbContext db, Guid id, Guid userId, CancellationToken ct) => db.Conversations.AsNoTracking()
             .Where(c => c.Id == id && c.UserId == userId)
             .Select(c => new TurnStart(
                 c,
