@@ -23,44 +23,53 @@ public sealed class FailureClassifyingChatClient(IChatClient inner, string provi
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw new ProviderException(ProviderFailure.Classify(ex, provider));
+            throw new ProviderException(ProviderFailure.Classify(ex, _provider));
         }
     }
 
-    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
-        IEnumerable<ChatMessage> messages, ChatOptions? options = null, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        IAsyncEnumerator<ChatResponseUpdate> e;
-        var started = false;
-        try
+        var call = new Call(this, messages, options);
+        return Pipeline.StreamObserver.Start(call.Start, call.Update, cancellationToken: cancellationToken, map: Release, fail: call.Classify);
+    }
+
+    /// <summary>One streamed call: whether text went out yet, for a failure's mid-stream mark.</summary>
+    private sealed class Call(FailureClassifyingChatClient owner, IEnumerable<ChatMessage> messages, ChatOptions? options)
+    {
+        private CancellationToken _token;
+        private bool _started;
+
+        public ValueTask<Pipeline.StartedStream> Start(CancellationToken cancellationToken)
         {
-            e = base.GetStreamingResponseAsync(messages, Pipeline.ChatCall.Strip(options), cancellationToken).GetAsyncEnumerator(cancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            throw new ProviderException(ProviderFailure.Classify(ex, provider));
-        }
-        await using (e)
-        {
-            while (true)
+            _token = cancellationToken;
+            try
             {
-                try
-                {
-                    if (!await e.MoveNextAsync())
-                    {
-                        yield break;
-                    }
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-                {
-                    var failure = ProviderFailure.Classify(ex, provider);
-                    throw new ProviderException(started ? failure.MidStream() : failure);
-                }
-                started |= Pipeline.StartedStream.IsStart(e.Current);
-                yield return Release(e.Current);
+                return new(Pipeline.StartedStream.Unread(owner.InnerStream(messages, Pipeline.ChatCall.Strip(options), cancellationToken).GetAsyncEnumerator(cancellationToken)));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                throw new ProviderException(ProviderFailure.Classify(ex, owner._provider));
             }
         }
+
+        public void Update(ChatResponseUpdate update) => _started = _started || Pipeline.StartedStream.IsStart(update);
+
+        public Exception Classify(Exception ex)
+        {
+            if (ex is OperationCanceledException && _token.IsCancellationRequested)
+            {
+                return ex;
+            }
+            var failure = ProviderFailure.Classify(ex, owner._provider);
+            return new ProviderException(_started ? failure.MidStream() : failure);
+        }
     }
+
+    private readonly string _provider = provider;
+
+    private IAsyncEnumerable<ChatResponseUpdate> InnerStream(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken) =>
+        base.GetStreamingResponseAsync(messages, options, cancellationToken);
 
     /// <summary>
     /// Drops the provider SDK's objects from a streamed update (the update's and its contents'

@@ -87,16 +87,17 @@ public sealed class BudgetChatClient(IChatClient inner, ISpendLimiter guard, IRe
         return response;
     }
 
-    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
-        IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var call = ChatCall.Of(options);
-        var reservation = await ReserveAsync(call, messages, options);
-        await foreach (var u in StreamObserver.Observe(base.GetStreamingResponseAsync(messages, options, cancellationToken), call.Observe,
-            ex => SettleAsync(call, messages, reservation, ex), cancellationToken))
+        SpendReservation? reservation = null;
+        ChatCall? call = null;
+        return StreamObserver.Start(async ct =>
         {
-            yield return u;
-        }
+            call = ChatCall.Of(options);
+            reservation = await ReserveAsync(call, messages, options);
+            return StartedStream.Unread(base.GetStreamingResponseAsync(messages, options, ct).GetAsyncEnumerator(ct));
+        }, u => call!.Observe(u), ex => SettleAsync(call!, messages, reservation!, ex), cancellationToken);
     }
 
     /// <summary>The most this call can cost: every prompt character a token (a safe upper bound) plus the output cap.</summary>

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
 using Polly;
 using Polly.CircuitBreaker;
@@ -27,55 +26,65 @@ public sealed class CircuitBreakerChatClient(IChatClient inner, ProviderCircuit 
         }
     }
 
-    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
-        IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var started = new TaskCompletionSource<(StartedStream Stream, bool Trial)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var run = new Run(this, messages, options);
+        return StreamObserver.Start(run.StartAsync, null, run.EndAsync, cancellationToken);
+    }
+
+    /// <summary>One streamed call under the circuit: its start under Polly, and its end handed to Polly.</summary>
+    private sealed class Run(CircuitBreakerChatClient owner, IEnumerable<ChatMessage> messages, ChatOptions? options)
+    {
         // The exception that ended the stream after its start (null: complete, or stopped by the caller).
-        var ended = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var execution = circuit.Pipeline.ExecuteAsync(async ct =>
+        private readonly TaskCompletionSource<Exception?> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private Task? _execution;
+        private bool _trial;
+
+        public async ValueTask<StartedStream> StartAsync(CancellationToken cancellationToken)
         {
-            var trial = circuit.State == CircuitState.HalfOpen;
-            started.SetResult((await StartedStream.StartAsync(base.GetStreamingResponseAsync(messages, options, ct), ct), trial));
-            if (!trial && await ended.Task is { } failure)
+            var circuit = owner.Circuit;
+            var started = new TaskCompletionSource<(StartedStream Stream, bool Trial)>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _execution = circuit.Pipeline.ExecuteAsync(async ct =>
             {
-                throw failure; // hands the stream's failure to Polly, which counts it
-            }
-        }, cancellationToken).AsTask();
-        if (await Task.WhenAny(started.Task, execution) != started.Task)
-        {
-            try
+                var trial = circuit.State == CircuitState.HalfOpen;
+                started.SetResult((await StartedStream.StartAsync(owner.InnerGetStreamingResponseAsync(messages, options, ct), ct), trial));
+                if (!trial && await _ended.Task is { } failure)
+                {
+                    throw failure; // hands the stream's failure to Polly, which counts it
+                }
+            }, cancellationToken).AsTask();
+            if (await Task.WhenAny(started.Task, _execution) != started.Task)
             {
-                await execution; // failed before the first token, or refused by the open circuit
+                try
+                {
+                    await _execution; // failed before the first token, or refused by the open circuit
+                }
+                catch (BrokenCircuitException)
+                {
+                    throw owner.Open();
+                }
             }
-            catch (BrokenCircuitException)
-            {
-                throw Open();
-            }
+            (var stream, _trial) = await started.Task;
+            return stream;
         }
-        var (stream, isTrial) = await started.Task;
-        try
+
+        public async ValueTask EndAsync(Exception? ended)
         {
-            await foreach (var u in StreamObserver.Observe(stream.RestAsync(), null, ex =>
-            {
-                ended.TrySetResult(ex is OperationCanceledException ? null : ex);
-                return ValueTask.CompletedTask;
-            }, cancellationToken))
-            {
-                yield return u;
-            }
-        }
-        finally
-        {
-            ended.TrySetResult(null);
+            _ended.TrySetResult(ended is OperationCanceledException ? null : ended);
             // The caller already has the stream's exception; this only waits for Polly to record it.
-            await execution.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            if (isTrial && ended.Task.Result is { } late)
+            await _execution!.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (_trial && _ended.Task.Result is { } late)
             {
-                await RecordFailureAsync(late);
+                await owner.RecordFailureAsync(late);
             }
         }
     }
+
+    private IAsyncEnumerable<ChatResponseUpdate> InnerGetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken) =>
+        base.GetStreamingResponseAsync(messages, options, cancellationToken);
+
+    private ProviderCircuit Circuit => circuit;
 
     /// <summary>Records a failure seen after the call's own outcome was recorded (a half-open trial that broke later).</summary>
     private async ValueTask RecordFailureAsync(Exception failure)

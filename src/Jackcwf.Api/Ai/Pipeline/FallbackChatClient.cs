@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Jackcwf.Api.Telemetry;
 using Microsoft.Extensions.AI;
 using Polly;
@@ -41,8 +40,11 @@ public sealed class FallbackChatClient(IChatClient inner, IReadOnlyList<(ModelIn
         }
     }
 
-    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
-        IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+        StreamObserver.Start(ct => StartAsync(messages, options, ct), cancellationToken: cancellationToken);
+
+    private async ValueTask<StartedStream> StartAsync(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken)
     {
         var call = ChatCall.Of(options);
         StartedStream? started = null;
@@ -67,14 +69,7 @@ public sealed class FallbackChatClient(IChatClient inner, IReadOnlyList<(ModelIn
                 failure = e;
             }
         }
-        if (started is null)
-        {
-            throw failure!;
-        }
-        await foreach (var u in started.RestAsync())
-        {
-            yield return u;
-        }
+        return started ?? throw failure!;
     }
 
     private void Answered(ChatCall call, ModelInfo model)

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 
@@ -31,18 +30,18 @@ public sealed class ProviderTelemetryChatClient : DelegatingChatClient
             ? _telemetry.GetStreamingResponseAsync(messages, options, cancellationToken)
             : Relay(new Call(messages), options, cancellationToken);
 
-    private async IAsyncEnumerable<ChatResponseUpdate> Relay(
-        Call call, ChatOptions? options, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        // The telemetry client yields each update of the tap as soon as it gets it, so the update it
-        // yields stands for call.Current, the provider's update the tap saw last.
-        await foreach (var _ in _telemetry.GetStreamingResponseAsync(call, options, cancellationToken).ConfigureAwait(false))
-        {
-            var update = call.Current!;
-            call.Current = null;
-            yield return update;
-        }
-    }
+    // The telemetry client yields each update of the tap as soon as it gets it, so the update it
+    // yields stands for call.Current, the provider's update the tap saw last.
+    private IAsyncEnumerable<ChatResponseUpdate> Relay(Call call, ChatOptions? options, CancellationToken cancellationToken) =>
+        StreamObserver.Start(
+            ct => new(StartedStream.Unread(_telemetry.GetStreamingResponseAsync(call, options, ct).GetAsyncEnumerator(ct))),
+            cancellationToken: cancellationToken,
+            map: _ =>
+            {
+                var update = call.Current!;
+                call.Current = null;
+                return update;
+            });
 
     /// <summary>One streamed call: its messages, and the provider's update being handed on.</summary>
     private sealed class Call(IEnumerable<ChatMessage> messages) : IEnumerable<ChatMessage>
@@ -67,15 +66,18 @@ public sealed class ProviderTelemetryChatClient : DelegatingChatClient
                 ? Summarise(call, options, cancellationToken)
                 : base.GetStreamingResponseAsync(messages, options, cancellationToken);
 
-        private async IAsyncEnumerable<ChatResponseUpdate> Summarise(
-            Call call, ChatOptions? options, [EnumeratorCancellation] CancellationToken cancellationToken)
-        {
-            await foreach (var update in base.GetStreamingResponseAsync(call.Messages, options, cancellationToken).ConfigureAwait(false))
-            {
-                call.Current = update;
-                yield return Summary(call, update);
-            }
-        }
+        private IAsyncEnumerable<ChatResponseUpdate> Summarise(Call call, ChatOptions? options, CancellationToken cancellationToken) =>
+            StreamObserver.Start(
+                ct => new(StartedStream.Unread(InnerStream(call.Messages, options, ct).GetAsyncEnumerator(ct))),
+                cancellationToken: cancellationToken,
+                map: update =>
+                {
+                    call.Current = update;
+                    return Summary(call, update);
+                });
+
+        private IAsyncEnumerable<ChatResponseUpdate> InnerStream(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken) =>
+            base.GetStreamingResponseAsync(messages, options, cancellationToken);
 
         private static ChatResponseUpdate Summary(Call call, ChatResponseUpdate update)
         {

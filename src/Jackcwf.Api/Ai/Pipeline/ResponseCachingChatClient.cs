@@ -50,11 +50,28 @@ public sealed class ResponseCachingChatClient(
         return response;
     }
 
-    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
-        IEnumerable<ChatMessage> messages, ChatOptions? chatOptions = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? chatOptions = null, CancellationToken cancellationToken = default) =>
+        StreamObserver.Start(ct =>
+        {
+            var call = ChatCall.Of(chatOptions);
+            var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
+            // Neither read nor stored: the provider's stream is handed on as it is, with no work per update here.
+            var source = Bypassed(call) ? Bypass(call, list, chatOptions, ct) : StreamAsync(call, list, chatOptions, ct);
+            return new(StartedStream.Unread(source.GetAsyncEnumerator(ct)));
+        }, cancellationToken: cancellationToken);
+
+    private bool Bypassed(ChatCall call) => options.Mode == ResponseCacheOptions.Off || call.Cache == CacheDirective.NoStore;
+
+    private IAsyncEnumerable<ChatResponseUpdate> Bypass(ChatCall call, IReadOnlyList<ChatMessage> list, ChatOptions? chatOptions, CancellationToken cancellationToken)
     {
-        var call = ChatCall.Of(chatOptions);
-        var list = messages as IReadOnlyList<ChatMessage> ?? [.. messages];
+        call.DecideCache(CacheStatuses.Bypass);
+        return base.GetStreamingResponseAsync(list, chatOptions, cancellationToken);
+    }
+
+    private async IAsyncEnumerable<ChatResponseUpdate> StreamAsync(
+        ChatCall call, IReadOnlyList<ChatMessage> list, ChatOptions? chatOptions, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
         var (keys, hit) = await LookupAsync(call, list, chatOptions, cancellationToken);
         if (hit is not null)
         {
@@ -74,7 +91,7 @@ public sealed class ResponseCachingChatClient(
         await foreach (var u in base.GetStreamingResponseAsync(list, chatOptions, cancellationToken))
         {
             call.Observe(u);
-            storable &= IsPlainText(u.Contents);
+            storable = storable && IsPlainText(u.Contents);
             if (!storable)
             {
                 chunks = null;
@@ -96,7 +113,7 @@ public sealed class ResponseCachingChatClient(
     private async ValueTask<(CacheKeys? Keys, CachedAnswer? Hit)> LookupAsync(
         ChatCall call, IReadOnlyList<ChatMessage> messages, ChatOptions? chatOptions, CancellationToken cancellationToken)
     {
-        if (options.Mode == ResponseCacheOptions.Off || call.Cache == CacheDirective.NoStore)
+        if (Bypassed(call))
         {
             call.DecideCache(CacheStatuses.Bypass);
             return (null, null);
@@ -144,7 +161,22 @@ public sealed class ResponseCachingChatClient(
         await store.SetAsync(keys.Scope, new SemanticIndex(entries), Ttl, cancellationToken);
     }
 
-    private static bool IsPlainText(IEnumerable<AIContent> contents) => contents.All(c => c is TextContent or UsageContent);
+    private static bool IsPlainText(IEnumerable<AIContent> contents)
+    {
+        if (contents is not IList<AIContent> list)
+        {
+            return contents.All(c => c is TextContent or UsageContent);
+        }
+        // Indexed: asked of every streamed update, and an enumerator of the IList is an allocation.
+        for (var i = 0; i < list.Count; i++)
+        {
+            if (list[i] is not (TextContent or UsageContent))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
 
     private static ChatFinishReason? Finish(string? value) => value is null ? null : new ChatFinishReason(value);
 

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Jackcwf.Api.Telemetry;
 using Microsoft.Extensions.AI;
 using Polly;
@@ -40,14 +39,9 @@ public sealed class RetryingChatClient : DelegatingChatClient
     public override Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
         _pipeline.ExecuteAsync(async ct => await base.GetResponseAsync(messages, options, ct), cancellationToken).AsTask();
 
-    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
-        IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        var started = await _pipeline.ExecuteAsync(
-            async ct => await StartedStream.StartAsync(base.GetStreamingResponseAsync(messages, options, ct), ct), cancellationToken);
-        await foreach (var u in started.RestAsync())
-        {
-            yield return u;
-        }
-    }
+    public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+        StreamObserver.Start(token => _pipeline.ExecuteAsync(
+            async ct => await StartedStream.StartAsync(base.GetStreamingResponseAsync(messages, options, ct), ct), token),
+            cancellationToken: cancellationToken);
 }

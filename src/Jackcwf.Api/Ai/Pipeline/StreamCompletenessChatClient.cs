@@ -1,8 +1,4 @@
-using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
-using Polly;
-using Polly.CircuitBreaker;
-using Polly.Retry;
 
 namespace Jackcwf.Api.Ai.Pipeline;
 
@@ -12,20 +8,29 @@ namespace Jackcwf.Api.Ai.Pipeline;
 /// </summary>
 public sealed class StreamCompletenessChatClient(IChatClient inner, string provider) : DelegatingChatClient(inner)
 {
-    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
-        IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var finished = false;
-        var started = false;
-        await foreach (var u in base.GetStreamingResponseAsync(messages, options, cancellationToken))
+        var seen = new Seen();
+        return StreamObserver.Start(
+            ct => new(StartedStream.Unread(base.GetStreamingResponseAsync(messages, options, ct).GetAsyncEnumerator(ct))),
+            seen.Update,
+            ended => ended is null && !seen.Finished
+                ? ValueTask.FromException(new ProviderException(ProviderFailure.Incomplete(provider, seen.Started)))
+                : ValueTask.CompletedTask,
+            cancellationToken);
+    }
+
+    /// <summary>What a call's stream carried so far.</summary>
+    private sealed class Seen
+    {
+        public bool Finished { get; private set; }
+        public bool Started { get; private set; }
+
+        public void Update(ChatResponseUpdate u)
         {
-            finished |= u.FinishReason is not null;
-            started |= StartedStream.IsStart(u);
-            yield return u;
-        }
-        if (!finished)
-        {
-            throw new ProviderException(ProviderFailure.Incomplete(provider, started));
+            Finished |= u.FinishReason is not null;
+            Started = Started || StartedStream.IsStart(u);
         }
     }
 }

@@ -1,53 +1,296 @@
-using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.AI;
 
 namespace Jackcwf.Api.Ai.Pipeline;
 
 /// <summary>
-/// Runs callbacks around a stream: on each update, and once at its end with the exception that ended
-/// it (null when complete; an <see cref="OperationCanceledException"/> when the consumer stopped early).
-/// The middlewares that observe a call (accounting, budget, telemetry, cache) share this loop.
+/// A pipeline layer's stream for the layers that act when a stream starts, on each update without
+/// changing it, or when it ends (accounting, budget, telemetry, retries, the circuit breaker,
+/// fallbacks, a bypassed cache). Its first <c>MoveNextAsync</c> runs the layer's start (an async step
+/// that may read the stream up to its first token, <see cref="StartedStream"/>); it then hands on
+/// the updates the start read, then the source's own: each <c>MoveNextAsync</c> is the source's,
+/// checked in place when it completed at once (an update already read), awaited only when it did not.
+/// An async iterator in its place runs its state machine, its promise and, for an update still
+/// awaited, a continuation of its own on every update, and every update of a streamed call passes
+/// through about fifteen layers (50 updates a typical answer): this is what a layer that only watches
+/// costs instead.
+/// <para>
+/// <c>onEnd</c> runs once, when the stream ends after its start, with the exception that ended it
+/// (null when complete; an <see cref="OperationCanceledException"/> when the consumer stopped reading
+/// early); a failure of the start itself is not passed to it. Like an async iterator, nothing runs
+/// before the first <c>MoveNextAsync</c>, and the token given to the layer and the one given to
+/// <c>GetAsyncEnumerator</c> both cancel the call.
+/// </para>
 /// </summary>
-internal static class StreamObserver
+internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
 {
-    public static async IAsyncEnumerable<ChatResponseUpdate> Observe(
-        IAsyncEnumerable<ChatResponseUpdate> source, Action<ChatResponseUpdate>? onUpdate, Func<Exception?, ValueTask> onEnd,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    private readonly Func<CancellationToken, ValueTask<StartedStream>> _start;
+    private readonly Action<ChatResponseUpdate>? _onUpdate;
+    private readonly Func<Exception?, ValueTask>? _onEnd;
+    private readonly Func<ChatResponseUpdate, ChatResponseUpdate>? _map;
+    private readonly Func<Exception, Exception>? _fail;
+    private readonly CancellationToken _token;
+
+    private StreamObserver(Func<CancellationToken, ValueTask<StartedStream>> start, Action<ChatResponseUpdate>? onUpdate,
+        Func<Exception?, ValueTask>? onEnd, Func<ChatResponseUpdate, ChatResponseUpdate>? map, Func<Exception, Exception>? fail, CancellationToken token)
     {
-        var ended = false;
-        var e = source.GetAsyncEnumerator(cancellationToken);
-        try
+        _start = start;
+        _onUpdate = onUpdate;
+        _onEnd = onEnd;
+        _map = map;
+        _fail = fail;
+        _token = token;
+        _passThrough = onUpdate is null && onEnd is null && map is null && fail is null;
+    }
+
+    private readonly bool _passThrough;
+
+    /// <summary>Runs <paramref name="onUpdate"/> on each update of <paramref name="source"/> and <paramref name="onEnd"/> once at its end.</summary>
+    public static IAsyncEnumerable<ChatResponseUpdate> Observe(
+        IAsyncEnumerable<ChatResponseUpdate> source, Action<ChatResponseUpdate>? onUpdate, Func<Exception?, ValueTask>? onEnd,
+        CancellationToken cancellationToken = default) =>
+        new StreamObserver(ct => new(StartedStream.Unread(source.GetAsyncEnumerator(ct))), onUpdate, onEnd, null, null, cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="start"/> on the first <c>MoveNextAsync</c> (with the call's token), then hands on
+    /// the stream it started; <paramref name="onUpdate"/> and <paramref name="onEnd"/> as in <see cref="Observe"/>.
+    /// <paramref name="map"/> gives, once for each update read, the update handed on in its place (<paramref name="onUpdate"/>
+    /// then sees that one); <paramref name="fail"/> gives, for an exception of the source after the start, the exception
+    /// thrown in its place (<paramref name="onEnd"/> then sees that one).
+    /// </summary>
+    public static IAsyncEnumerable<ChatResponseUpdate> Start(
+        Func<CancellationToken, ValueTask<StartedStream>> start, Action<ChatResponseUpdate>? onUpdate = null,
+        Func<Exception?, ValueTask>? onEnd = null, CancellationToken cancellationToken = default,
+        Func<ChatResponseUpdate, ChatResponseUpdate>? map = null, Func<Exception, Exception>? fail = null) =>
+        new StreamObserver(start, onUpdate, onEnd, map, fail, cancellationToken);
+
+    public IAsyncEnumerator<ChatResponseUpdate> GetAsyncEnumerator(CancellationToken cancellationToken = default) =>
+        new Enumerator(this, cancellationToken);
+
+    private sealed class Enumerator : IAsyncEnumerator<ChatResponseUpdate>
+    {
+        private readonly StreamObserver _owner;
+        private readonly CancellationToken _token;
+        private readonly CancellationTokenSource? _linked;
+        private IAsyncEnumerator<ChatResponseUpdate>? _source;
+        private IDisposable? _resources;
+        private List<ChatResponseUpdate>? _head;
+        private int _headIndex;
+        private bool _endsWithHead;
+        private ChatResponseUpdate? _current;
+        // Finished: MoveNextAsync answers false (the end was reached, or the start failed).
+        private bool _finished;
+        // onEnd ran (or is running).
+        private bool _ended;
+        private bool _disposed;
+
+        public Enumerator(StreamObserver owner, CancellationToken cancellationToken)
         {
-            while (true)
+            _owner = owner;
+            // As an async iterator's [EnumeratorCancellation]: either token cancels.
+            var a = owner._token;
+            if (!cancellationToken.CanBeCanceled || cancellationToken == a)
             {
-                bool has;
-                try
-                {
-                    has = await e.MoveNextAsync();
-                }
-                catch (Exception ex)
-                {
-                    ended = true;
-                    await onEnd(ex);
-                    throw;
-                }
-                if (!has)
-                {
-                    ended = true;
-                    await onEnd(null);
-                    yield break;
-                }
-                onUpdate?.Invoke(e.Current);
-                yield return e.Current;
+                _token = a;
+            }
+            else if (!a.CanBeCanceled)
+            {
+                _token = cancellationToken;
+            }
+            else
+            {
+                _linked = CancellationTokenSource.CreateLinkedTokenSource(a, cancellationToken);
+                _token = _linked.Token;
             }
         }
-        finally
+
+        public ChatResponseUpdate Current => _current ?? _source!.Current;
+
+        public ValueTask<bool> MoveNextAsync()
         {
-            if (!ended)
+            if (_finished)
             {
-                await onEnd(new OperationCanceledException("The consumer stopped reading the stream."));
+                return new(false);
             }
-            await e.DisposeAsync();
+            if (_source is null)
+            {
+                return StartAsync();
+            }
+            if (_head is not null)
+            {
+                return NextOfHead();
+            }
+            if (_owner._passThrough)
+            {
+                return _source.MoveNextAsync();
+            }
+            ValueTask<bool> next;
+            try
+            {
+                next = _source.MoveNextAsync();
+            }
+            catch (Exception ex)
+            {
+                return FailAsync(ex);
+            }
+            return next.IsCompletedSuccessfully ? Step(next.Result) : AwaitAsync(next);
+        }
+
+        private async ValueTask<bool> StartAsync()
+        {
+            StartedStream started;
+            try
+            {
+                started = await _owner._start(_token);
+            }
+            catch
+            {
+                _finished = true;
+                throw;
+            }
+            _source = started.Enumerator;
+            _resources = started.Resources;
+            if (started.Head is { Count: > 0 } head)
+            {
+                _head = head;
+                _endsWithHead = started.Ended;
+            }
+            else if (started.Ended)
+            {
+                _finished = true;
+                if (_owner._onEnd is not null)
+                {
+                    _ended = true;
+                    await _owner._onEnd(null);
+                }
+                return false;
+            }
+            return await MoveNextAsync();
+        }
+
+        private ValueTask<bool> NextOfHead()
+        {
+            var head = _head!;
+            if (_headIndex < head.Count)
+            {
+                // Handed on once: the list lets go of each update, so an open stream does not hold them.
+                var u = head[_headIndex];
+                head[_headIndex++] = null!;
+                _current = u = _owner._map is { } map ? map(u) : u;
+                _owner._onUpdate?.Invoke(u);
+                return new(true);
+            }
+            _head = null;
+            _current = null;
+            if (_endsWithHead)
+            {
+                return Step(false);
+            }
+            return MoveNextAsync();
+        }
+
+        private ValueTask<bool> Step(bool has)
+        {
+            if (has)
+            {
+                var u = _source!.Current;
+                if (_owner._map is { } map)
+                {
+                    _current = u = map(u);
+                }
+                _owner._onUpdate?.Invoke(u);
+                return new(true);
+            }
+            _finished = true;
+            if (_owner._onEnd is null)
+            {
+                return new(false);
+            }
+            _ended = true;
+            var end = _owner._onEnd(null);
+            return end.IsCompletedSuccessfully ? new(false) : EndedAsync(end);
+        }
+
+        private static async ValueTask<bool> EndedAsync(ValueTask end)
+        {
+            await end;
+            return false;
+        }
+
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+        private async ValueTask<bool> AwaitAsync(ValueTask<bool> next)
+        {
+            bool has;
+            try
+            {
+                has = await next;
+            }
+            catch (Exception ex) when (_owner._onEnd is not null || _owner._fail is not null)
+            {
+                _finished = true;
+                var thrown = _owner._fail is { } fail ? fail(ex) : ex;
+                if (_owner._onEnd is not null)
+                {
+                    _ended = true;
+                    await _owner._onEnd(thrown);
+                }
+                if (ReferenceEquals(thrown, ex))
+                {
+                    throw;
+                }
+                throw thrown;
+            }
+            return await Step(has);
+        }
+
+        private async ValueTask<bool> FailAsync(Exception ex)
+        {
+            _finished = true;
+            var thrown = _owner._fail is { } fail ? fail(ex) : ex;
+            if (_owner._onEnd is not null)
+            {
+                _ended = true;
+                await _owner._onEnd(thrown);
+            }
+            if (ReferenceEquals(thrown, ex))
+            {
+                ExceptionDispatchInfo.Throw(ex);
+            }
+            throw thrown;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            _finished = true;
+            try
+            {
+                if (_source is not null && !_ended && _owner._onEnd is not null)
+                {
+                    _ended = true;
+                    await _owner._onEnd(new OperationCanceledException("The consumer stopped reading the stream."));
+                }
+            }
+            finally
+            {
+                try
+                {
+                    if (_source is not null)
+                    {
+                        await _source.DisposeAsync();
+                    }
+                }
+                finally
+                {
+                    _resources?.Dispose();
+                    _linked?.Dispose();
+                }
+            }
         }
     }
 }

@@ -5,10 +5,35 @@ namespace Jackcwf.Api.Ai.Pipeline;
 /// <summary>
 /// A stream read up to its first token. Retries, the circuit breaker and fallbacks act only on what
 /// happens before the first token (after it the caller has text and a retry would duplicate it), so
-/// each of them runs <see cref="StartAsync"/> under its policy and then hands on the rest unchanged.
+/// each of them runs <see cref="StartAsync"/> under its policy and then hands on the rest unchanged
+/// (<see cref="StreamObserver.Start"/>: the updates read here, then the source's own).
 /// </summary>
-internal sealed class StartedStream(IAsyncEnumerator<ChatResponseUpdate> enumerator, List<ChatResponseUpdate> head, bool ended)
+internal sealed class StartedStream
 {
+    private StartedStream(IAsyncEnumerator<ChatResponseUpdate> enumerator, List<ChatResponseUpdate>? head, bool ended, IDisposable? resources = null)
+    {
+        Enumerator = enumerator;
+        Head = head;
+        Ended = ended;
+        Resources = resources;
+    }
+
+    /// <summary>What the layer holds for the call (a timer, a token source), disposed after <see cref="Enumerator"/>.</summary>
+    public IDisposable? Resources { get; }
+
+    /// <summary>The source, positioned after <see cref="Head"/>.</summary>
+    public IAsyncEnumerator<ChatResponseUpdate> Enumerator { get; }
+
+    /// <summary>The updates read up to the first token (null: none was read).</summary>
+    public List<ChatResponseUpdate>? Head { get; }
+
+    /// <summary>Whether the source ended within <see cref="Head"/>.</summary>
+    public bool Ended { get; }
+
+    /// <summary>A source nothing was read from yet (a layer that acts only on each update or at the end).</summary>
+    public static StartedStream Unread(IAsyncEnumerator<ChatResponseUpdate> enumerator, IDisposable? resources = null) =>
+        new(enumerator, null, false, resources);
+
     public static async Task<StartedStream> StartAsync(IAsyncEnumerable<ChatResponseUpdate> source, CancellationToken cancellationToken)
     {
         var e = source.GetAsyncEnumerator(cancellationToken);
@@ -49,28 +74,5 @@ internal sealed class StartedStream(IAsyncEnumerator<ChatResponseUpdate> enumera
             }
         }
         return false;
-    }
-
-    public async IAsyncEnumerable<ChatResponseUpdate> RestAsync()
-    {
-        await using (enumerator)
-        {
-            // Handed on once: the list lets go of each update, so an open stream does not hold them.
-            for (var i = 0; i < head.Count; i++)
-            {
-                var u = head[i];
-                head[i] = null!;
-                yield return u;
-            }
-            head.Clear();
-            if (ended)
-            {
-                yield break;
-            }
-            while (await enumerator.MoveNextAsync())
-            {
-                yield return enumerator.Current;
-            }
-        }
     }
 }

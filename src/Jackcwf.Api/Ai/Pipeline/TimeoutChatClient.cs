@@ -13,43 +13,67 @@ namespace Jackcwf.Api.Ai.Pipeline;
 /// </summary>
 public sealed class TimeoutChatClient(IChatClient inner, TimeSpan firstToken, TimeSpan idle, string provider) : DelegatingChatClient(inner)
 {
-    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
-        IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var deadline = new Deadline(cts, firstToken);
-        var started = false;
-        var e = base.GetStreamingResponseAsync(messages, options, cts.Token).GetAsyncEnumerator(cts.Token);
-        await using (e)
+        var call = new Call(this, messages, options);
+        return StreamObserver.Start(call.Start, call.Update, call.EndAsync, cancellationToken, fail: call.Stalled);
+    }
+
+    private TimeSpan FirstToken => firstToken;
+    private TimeSpan Idle => idle;
+    private string Provider => provider;
+
+    /// <summary>One streamed call: its deadline, and the token the deadline cancels.</summary>
+    private sealed class Call(TimeoutChatClient owner, IEnumerable<ChatMessage> messages, ChatOptions? options) : IDisposable
+    {
+        private CancellationToken _token;
+        private CancellationTokenSource? _cts;
+        private Deadline? _deadline;
+        private bool _started;
+
+        public ValueTask<StartedStream> Start(CancellationToken cancellationToken)
         {
-            while (true)
+            _token = cancellationToken;
+            _cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            _deadline = new Deadline(_cts, owner.FirstToken);
+            return new(StartedStream.Unread(owner.InnerStream(messages, options, _cts.Token).GetAsyncEnumerator(_cts.Token), this));
+        }
+
+        public void Update(ChatResponseUpdate update)
+        {
+            if (!_started && StartedStream.IsStart(update))
             {
-                bool has;
-                try
-                {
-                    has = await e.MoveNextAsync();
-                }
-                catch (Exception) when (cts.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-                {
-                    throw new ProviderException(ProviderFailure.Stalled(provider, started, started ? idle : firstToken));
-                }
-                if (!has)
-                {
-                    yield break;
-                }
-                if (!started && StartedStream.IsStart(e.Current))
-                {
-                    started = true;
-                    deadline.Restart(idle);
-                }
-                else
-                {
-                    deadline.Touch();
-                }
-                yield return e.Current;
+                _started = true;
+                _deadline!.Restart(owner.Idle);
+            }
+            else
+            {
+                _deadline!.Touch();
             }
         }
+
+        public Exception Stalled(Exception ex) =>
+            _cts!.IsCancellationRequested && !_token.IsCancellationRequested
+                ? new ProviderException(ProviderFailure.Stalled(owner.Provider, _started, _started ? owner.Idle : owner.FirstToken))
+                : ex;
+
+        /// <summary>The stream ended: its deadline stops at once (the token source goes with the source's disposal).</summary>
+        public ValueTask EndAsync(Exception? ended)
+        {
+            _deadline?.Dispose();
+            return ValueTask.CompletedTask;
+        }
+
+        public void Dispose()
+        {
+            _deadline?.Dispose();
+            _cts?.Dispose();
+        }
     }
+
+    private IAsyncEnumerable<ChatResponseUpdate> InnerStream(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellationToken) =>
+        base.GetStreamingResponseAsync(messages, options, cancellationToken);
 
     /// <summary>Cancels a call once <c>limit</c> passed since its last update.</summary>
     private sealed class Deadline : IDisposable
