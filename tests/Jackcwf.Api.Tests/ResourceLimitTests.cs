@@ -452,6 +452,42 @@ public sealed class PostgresResourceLimitTests(PostgresTightLimitsFixture fx) : 
         Assert.Equal(0L, await StoredCharsAsync(u.Id));
     }
 
+    /// <summary>
+    /// The counter's triggers skip writes that change nothing (an answer's empty placeholder): a user whose
+    /// first message is inserted empty has no counter row yet, and the later update of its text creates it.
+    /// </summary>
+    [Fact]
+    public async Task AnEmptyInsertThenItsTextIsCounted()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var u = await Fx.CreateUserAsync();
+        var c = await u.CreateConversationAsync();
+        var id = Guid.CreateVersion7();
+        await using (var conn = await Fx.Database.OpenConnectionAsync(ct))
+        {
+            await using var insert = conn.CreateCommand();
+            insert.CommandText = """
+                INSERT INTO messages ("Id", "ConversationId", "UserId", "Role", "Content", "Status", "CreatedAt", "UpdatedAt")
+                VALUES (@id, @c, @owner, 'assistant', '', 'streaming', now(), now());
+                SELECT count(*) FROM user_storage WHERE "UserId" = @owner;
+                """;
+            insert.Parameters.AddWithValue("id", id);
+            insert.Parameters.AddWithValue("c", c);
+            insert.Parameters.AddWithValue("owner", u.Id);
+            Assert.Equal(0L, (long)(await insert.ExecuteScalarAsync(ct))!);
+            await using var update = conn.CreateCommand();
+            update.CommandText = """UPDATE messages SET "Content" = 'four', "Status" = 'complete' WHERE "Id" = @id""";
+            update.Parameters.AddWithValue("id", id);
+            await update.ExecuteNonQueryAsync(ct);
+        }
+        Assert.Equal(4L, await StoredCharsAsync(u.Id));
+        var sent = await u.SendAsync(c, new { content = "counted" });
+        var answer = sent.GetProperty("assistantMessage").GetProperty("content").GetString()!;
+        Assert.Equal(4L + "counted".Length + answer.Length, await StoredCharsAsync(u.Id));
+        Assert.Equal(HttpStatusCode.NoContent, (await u.Http.DeleteAsync($"api/conversations/{c}", ct)).StatusCode);
+        Assert.Equal(0L, await StoredCharsAsync(u.Id));
+    }
+
     private async Task<long> StoredCharsAsync(Guid userId)
     {
         await using var conn = await Fx.Database.OpenConnectionAsync(TestContext.Current.CancellationToken);

@@ -33,12 +33,29 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
     /// <summary>Readers re-read the stream this often even without a notification (one may be lost in a reconnect).</summary>
     private static readonly TimeSpan Poll = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Appends one entry. ARGV[4] is the time to live to set, or 0 to keep the one the stream has: then the
+    /// entry is added only to a stream that exists (NOMKSTREAM), and a stream Redis lost is created again
+    /// with <see cref="RunningTtl"/> (ARGV[6]), so no stream is ever left without one. ARGV[5] is 1 to
+    /// notify readers; nobody can be subscribed before the first entry (readers subscribe to streams they found).
+    /// </summary>
     private const string AppendScript = """
-        local id = redis.call('XADD', KEYS[1], '*', 't', ARGV[1], 'e', ARGV[2], 'd', ARGV[3])
-        redis.call('PEXPIRE', KEYS[1], ARGV[4])
-        redis.call('PUBLISH', KEYS[2], ARGV[2])
+        local id = false
+        if ARGV[4] == '0' then
+          id = redis.call('XADD', KEYS[1], 'NOMKSTREAM', '*', 't', ARGV[1], 'e', ARGV[2], 'd', ARGV[3])
+        end
+        if not id then
+          id = redis.call('XADD', KEYS[1], '*', 't', ARGV[1], 'e', ARGV[2], 'd', ARGV[3])
+          redis.call('PEXPIRE', KEYS[1], ARGV[4] == '0' and ARGV[6] or ARGV[4])
+        end
+        if ARGV[5] == '1' then
+          redis.call('PUBLISH', KEYS[2], ARGV[2])
+        end
         return id
         """;
+
+    /// <summary>A running stream's time to live is set again when it was last set this long ago (deltas in between leave it).</summary>
+    private static readonly TimeSpan RenewTtlAfter = TimeSpan.FromMinutes(10);
 
     private readonly InProcessGenerationEventLog _local;
     private readonly StreamDeadlines _deadlines;
@@ -222,8 +239,9 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
         private int _flushed;
         private bool _scheduled;
         private bool _first = true;
+        private long _ttlSetAt;
 
-        public void Begin() => _ = WriteAsync("b", 0, "", RunningTtl);
+        public void Begin() => _ = WriteAsync("b", 0, "", RunningTtl, notify: false);
 
         public void Append(string delta)
         {
@@ -285,7 +303,9 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
                     }
                     chunk = _text.ToString(_flushed, end - _flushed);
                 }
-                if (!await SendAsync(GenerationEvent.Delta, end, chunk, RunningTtl))
+                // A delta keeps the stream's time to live unless it was set long ago (a long generation).
+                var renew = Environment.TickCount64 - Volatile.Read(ref _ttlSetAt) >= (long)RenewTtlAfter.TotalMilliseconds;
+                if (!await SendAsync(GenerationEvent.Delta, end, chunk, renew ? RunningTtl : TimeSpan.Zero))
                 {
                     return false;
                 }
@@ -298,12 +318,12 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
             }
         }
 
-        private async Task<bool> WriteAsync(string type, int end, string data, TimeSpan ttl)
+        private async Task<bool> WriteAsync(string type, int end, string data, TimeSpan ttl, bool notify = true)
         {
             await _io.WaitAsync();
             try
             {
-                return await SendAsync(type, end, data, ttl);
+                return await SendAsync(type, end, data, ttl, notify);
             }
             finally
             {
@@ -311,7 +331,8 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
             }
         }
 
-        private async Task<bool> SendAsync(string type, int end, string data, TimeSpan ttl)
+        /// <summary>One entry; <paramref name="ttl"/> zero keeps the stream's time to live (see <see cref="AppendScript"/>).</summary>
+        private async Task<bool> SendAsync(string type, int end, string data, TimeSpan ttl, bool notify = true)
         {
             if (!owner._redis.IsConnected)
             {
@@ -319,9 +340,14 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
             }
             try
             {
+                var started = Environment.TickCount64;
                 await owner._redis.GetDatabase().ScriptEvaluateAsync(AppendScript,
                     [StreamKey(messageId), NotifyChannel(messageId).ToString()],
-                    [type, end, data, (long)ttl.TotalMilliseconds]);
+                    [type, end, data, (long)ttl.TotalMilliseconds, notify ? 1 : 0, (long)RunningTtl.TotalMilliseconds]);
+                if (ttl > TimeSpan.Zero)
+                {
+                    Volatile.Write(ref _ttlSetAt, started);
+                }
                 return true;
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)

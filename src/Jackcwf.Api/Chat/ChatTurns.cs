@@ -145,7 +145,14 @@ public sealed class ChatTurns(
             staged = outcome.Staged;
             try
             {
-                await db.SaveChangesAsync(acceptAllChangesOnSuccess: false, ct);
+                if (staged!.Rows is { } rows)
+                {
+                    await BatchCommands.UpdateRowThenInsertAsync<Conversation, Message>(db, request.ConversationId, staged.ConversationValues!, rows, ct);
+                }
+                else
+                {
+                    await db.SaveChangesAsync(acceptAllChangesOnSuccess: false, ct);
+                }
             }
             catch (DbUpdateException) when (key.Length > 0)
             {
@@ -189,9 +196,14 @@ public sealed class ChatTurns(
     }
 
     /// <summary>What a turn writes and then runs, once its reads and checks have passed.</summary>
+    /// <remarks>
+    /// <see cref="Rows"/>: the turn writes only its messages and the conversation's time and title (no
+    /// Idempotency-Key, no files), as one command of two statements instead of <c>SaveChanges</c>; null when
+    /// the staged entities are saved by <c>SaveChanges</c>.
+    /// </remarks>
     private sealed record Staged(
         string Hash, bool Regenerate, Message UserMessage, Message Assistant, ModelInfo Model, List<Microsoft.Extensions.AI.ChatMessage> History,
-        Retrieval? Retrieval);
+        Retrieval? Retrieval, Message[]? Rows = null, (string Property, object? Value)[]? ConversationValues = null);
 
     /// <summary>The turn's reads and checks, inside its transaction: a refusal or replay, or the rows staged in the context.</summary>
     private async Task<(Turn? Turn, Staged? Staged)> StageAsync(TurnRequest request, CancellationToken ct)
@@ -289,16 +301,33 @@ public sealed class ChatTurns(
             OwnerInstance = runner.InstanceId, LeaseExpiresAt = assistantAt.AddSeconds(settings.Value.LeaseSeconds),
             Sources = MessageDto.WriteSources(retrieval?.Sources),
         };
+        var titled = string.IsNullOrWhiteSpace(conversation.Title);
+        if (key.Length == 0 && body.FileIds is not { Count: > 0 })
+        {
+            // The common turn: nothing else is staged, so its rows go out as one command, untracked.
+            conversation.UpdatedAt = assistantAt;
+            if (titled)
+            {
+                conversation.Title = TitleFrom(userMessage.Content);
+            }
+            Message[] rows = regenerate ? [assistant] : [userMessage, assistant];
+            (string, object?)[] values = titled
+                ? [(nameof(Conversation.Title), conversation.Title), (nameof(Conversation.UpdatedAt), assistantAt)]
+                : [(nameof(Conversation.UpdatedAt), assistantAt)];
+            return (null, new Staged(hash, regenerate, userMessage, assistant, model, history, retrieval, rows, values));
+        }
+        // Read untracked: attached here, so SaveChanges writes the changes made from now on.
+        db.Conversations.Attach(conversation);
+        conversation.UpdatedAt = assistantAt;
+        if (titled)
+        {
+            conversation.Title = TitleFrom(userMessage.Content);
+        }
         if (!regenerate)
         {
             db.Messages.Add(userMessage);
         }
         db.Messages.Add(assistant);
-        conversation.UpdatedAt = assistantAt;
-        if (string.IsNullOrWhiteSpace(conversation.Title))
-        {
-            conversation.Title = TitleFrom(userMessage.Content);
-        }
         if (key.Length > 0)
         {
             db.IdempotencyRecords.Add(new IdempotencyRecord
@@ -337,7 +366,7 @@ public sealed class ChatTurns(
         return new Turn(null, MessageDto.From(userMessage), assistant.Id, generation.Outcome, generation.CacheDecision);
     }
 
-    /// <summary>What a turn reads first (<see cref="FindConversation"/>): the conversation (tracked), the account's stored characters, the attached files.</summary>
+    /// <summary>What a turn reads first (<see cref="FindConversation"/>): the conversation (untracked), the account's stored characters, the attached files.</summary>
     private sealed record TurnStart(Conversation Conversation, long? Stored, List<Guid> Files);
 
     /// <summary>
@@ -346,7 +375,7 @@ public sealed class ChatTurns(
     /// of the subqueries' <c>DbSet</c>s, which EF Core compiles afresh each time).
     /// </summary>
     private static readonly Func<AppDbContext, Guid, Guid, CancellationToken, Task<TurnStart?>> FindConversation =
-        EF.CompileAsyncQuery((AppDbContext db, Guid id, Guid userId, CancellationToken ct) => db.Conversations
+        EF.CompileAsyncQuery((AppDbContext db, Guid id, Guid userId, CancellationToken ct) => db.Conversations.AsNoTracking()
             .Where(c => c.Id == id && c.UserId == userId)
             .Select(c => new TurnStart(
                 c,

@@ -160,6 +160,52 @@ internal static class BatchCommands
         await db.Database.ExecuteSqlRawAsync(text.ToString(), parameters, ct);
     }
 
+    /// <summary>
+    /// One command of two statements, in the caller's transaction: the <c>UPDATE</c> of one row's columns
+    /// (as <see cref="UpdateRowAsync{T}"/>), then the <c>INSERT</c> of whole entities, every mapped column as
+    /// <c>SaveChanges</c> writes it. One round trip and no change tracking; each statement's text depends only
+    /// on the columns and the number of rows, so PostgreSQL runs both prepared. A failure the database
+    /// answers (a constraint) is thrown as <see cref="DbUpdateException"/>, as <c>SaveChanges</c> throws it;
+    /// a lost connection is thrown as it came, for the failover strategy.
+    /// </summary>
+    public static async Task UpdateRowThenInsertAsync<TUpdated, TInserted>(
+        AppDbContext db, object key, IReadOnlyList<(string Property, object? Value)> values, IReadOnlyList<TInserted> rows, CancellationToken ct)
+        where TUpdated : class where TInserted : class
+    {
+        var updated = new TableMap(db, typeof(TUpdated), "u");
+        var inserted = new TableMap(db, typeof(TInserted), "i");
+        await using var holder = db.Database.GetDbConnection().CreateCommand();
+        var text = new StringBuilder("UPDATE ").Append(updated.Table).Append(" SET ");
+        for (var i = 0; i < values.Count; i++)
+        {
+            var (property, value) = values[i];
+            text.Append(i == 0 ? "" : ", ").Append(updated.Column(property)).Append(" = ").Append(updated.Parameter(holder, updated.Property(property), value));
+        }
+        text.Append(" WHERE ").Append(updated.Column(updated.KeyProperty)).Append(" = ")
+            .Append(updated.Parameter(holder, updated.Property(updated.KeyProperty), key)).Append(";\n");
+        var columns = inserted.Columns();
+        text.Append("INSERT INTO ").Append(inserted.Table).Append(" (").AppendJoin(", ", columns.Select(c => inserted.Column(c.Name))).Append(") VALUES ");
+        for (var r = 0; r < rows.Count; r++)
+        {
+            text.Append(r == 0 ? "(" : ", (");
+            for (var c = 0; c < columns.Count; c++)
+            {
+                text.Append(c == 0 ? "" : ", ").Append(inserted.Parameter(holder, columns[c], columns[c].GetGetter().GetClrValue(rows[r])));
+            }
+            text.Append(')');
+        }
+        var parameters = holder.Parameters.Cast<DbParameter>().ToArray();
+        holder.Parameters.Clear();
+        try
+        {
+            await db.Database.ExecuteSqlRawAsync(text.ToString(), parameters, ct);
+        }
+        catch (DbException e) when (!FailoverExecutionStrategy.IsConnectionLoss(e))
+        {
+            throw new DbUpdateException("An error occurred while saving the entity changes. See the inner exception for details.", e);
+        }
+    }
+
     private static async Task ExecuteAsync(AppDbContext db, Type entityType, CancellationToken ct, Func<DbCommand, TableMap, string> build)
     {
         var map = new TableMap(db, entityType);
@@ -181,10 +227,12 @@ internal static class BatchCommands
         private readonly IEntityType _entity;
         private readonly StoreObjectIdentifier _table;
         private readonly ISqlGenerationHelper _sql;
+        private readonly string _prefix;
         private int _parameters;
 
-        public TableMap(AppDbContext db, Type type)
+        public TableMap(AppDbContext db, Type type, string prefix = "p")
         {
+            _prefix = prefix;
             _entity = db.Model.FindEntityType(type) ?? throw new InvalidOperationException($"{type.Name} is not an entity of the model.");
             _table = StoreObjectIdentifier.Table(_entity.GetTableName()!, _entity.GetSchema());
             _sql = db.GetService<ISqlGenerationHelper>();
@@ -196,6 +244,9 @@ internal static class BatchCommands
 
         public string KeyProperty { get; }
 
+        /// <summary>Every property stored in the table (what <c>SaveChanges</c> inserts).</summary>
+        public List<IProperty> Columns() => _entity.GetProperties().Where(p => p.GetColumnName(_table) is not null).ToList();
+
         public IProperty Property(string name) => _entity.FindProperty(name) ?? throw new InvalidOperationException($"{_entity.DisplayName()} has no property {name}.");
 
         public string Column(string property) => _sql.DelimitIdentifier(Property(property).GetColumnName(_table)!);
@@ -203,7 +254,7 @@ internal static class BatchCommands
         /// <summary>Adds a parameter converted by the property's type mapping (GUIDs, decimals and dates are text on SQLite); returns its placeholder.</summary>
         public string Parameter(DbCommand command, IProperty property, object? value)
         {
-            var name = "p" + _parameters++;
+            var name = _prefix + _parameters++;
             command.Parameters.Add(property.GetRelationalTypeMapping().CreateParameter(command, _sql.GenerateParameterName(name), value, property.IsNullable));
             return _sql.GenerateParameterNamePlaceholder(name);
         }

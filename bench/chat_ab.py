@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""CPU per chat message (POST /api/conversations/{id}/messages, JSON answer, demo model without delay) of two
+builds of Jackcwf, alternated in rounds so a change of machine load hits both alike.
+
+  python3 bench/chat_ab.py --a-dll /tmp/old/Jackcwf.Api.dll [--b-dll src/Jackcwf.Api/bin/Release/net10.0/Jackcwf.Api.dll]
+
+Each build runs with its own PostgreSQL and Redis (so a build's migrations and its schema are measured
+together); the one not being measured is stopped (SIGSTOP), so its timers cost nothing. Prints, per round,
+the service, PostgreSQL and Redis CPU per message, PostgreSQL's transactions and rows per message and
+Redis's commands per message, then the medians. Not part of the test run; needs what bench/run.sh needs.
+"""
+import argparse, os, signal, statistics, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("--a-dll", required=True, help="Jackcwf.Api.dll of build A (the one before a change)")
+ap.add_argument("--b-dll", default=os.path.join(bench.ROOT, "src", "Jackcwf.Api", "bin", "Release", "net10.0", "Jackcwf.Api.dll"))
+ap.add_argument("--rounds", type=int, default=10)
+ap.add_argument("--messages", type=int, default=800, help="messages per round")
+ap.add_argument("--warmup", type=int, default=1500, help="messages before the rounds (the JIT tiers the chat path up)")
+args = ap.parse_args()
+
+bench.SETTLE_STATS = False
+work = tempfile.mkdtemp(prefix="jackcwf-chat-ab-")
+os.chmod(work, 0o755)
+targets, results = {}, {"A": [], "B": []}
+try:
+    upstream = bench.start_upstream(work)
+    for name, dll in (("A", args.a_dll), ("B", args.b_dll)):
+        w = os.path.join(work, name)
+        os.makedirs(w)
+        pg_port, pg_pid = bench.start_postgres(w)
+        redis_port, redis_pid = bench.start_redis(w)
+        os.environ["BENCH_JACKCWF_DLL"] = dll
+        targets[name] = bench.start_jackcwf(w, upstream, pg_port, pg_pid, redis_port, redis_pid)
+        bench.chat_cpu_per_message(targets[name], "demo/echo", args.warmup)
+        os.kill(targets[name].pid, signal.SIGSTOP)
+    for r in range(args.rounds):
+        for name in ("A", "B") if r % 2 == 0 else ("B", "A"):
+            os.kill(targets[name].pid, signal.SIGCONT)
+            time.sleep(0.5)
+            c = bench.chat_cpu_per_message(targets[name], "demo/echo", args.messages)
+            os.kill(targets[name].pid, signal.SIGSTOP)
+            cpu = {k: round(v) for k, v in c["cpu_us"].items() if v is not None}
+            results[name].append(cpu)
+            print(f"round {r} {name}: {cpu} total {sum(cpu.values())} µs; pg {({k: round(v, 2) for k, v in c['pg_per_message'].items()})}; "
+                  f"redis {c['redis_commands_per_message']:.2f} commands; failures {c['failures']}; load {os.getloadavg()[0]:.1f}", flush=True)
+    for name in ("A", "B"):
+        keys = results[name][0].keys()
+        print(f"median {name}: {({k: statistics.median(x[k] for x in results[name]) for k in keys})} total {statistics.median(sum(x.values()) for x in results[name])} µs")
+finally:
+    for t in targets.values():
+        try:
+            os.kill(t.pid, signal.SIGCONT)
+        except OSError:
+            pass
+    bench.stop_all()
