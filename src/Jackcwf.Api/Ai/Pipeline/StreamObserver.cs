@@ -228,18 +228,7 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             }
             catch (Exception ex) when (_owner._onEnd is not null || _owner._fail is not null)
             {
-                _finished = true;
-                var thrown = _owner._fail is { } fail ? fail(ex) : ex;
-                if (_owner._onEnd is not null)
-                {
-                    _ended = true;
-                    await _owner._onEnd(thrown);
-                }
-                if (ReferenceEquals(thrown, ex))
-                {
-                    throw;
-                }
-                throw thrown;
+                return await FailAsync(ex);
             }
             return await Step(has);
         }
