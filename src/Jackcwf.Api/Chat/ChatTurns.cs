@@ -302,26 +302,25 @@ public sealed class ChatTurns(
             Sources = MessageDto.WriteSources(retrieval?.Sources),
         };
         var titled = string.IsNullOrWhiteSpace(conversation.Title);
-        if (key.Length == 0 && body.FileIds is not { Count: > 0 })
+        var common = key.Length == 0 && body.FileIds is not { Count: > 0 };
+        if (!common)
+        {
+            // Read untracked: attached here, so SaveChanges writes the changes made from now on.
+            db.Conversations.Attach(conversation);
+        }
+        conversation.UpdatedAt = assistantAt;
+        if (titled)
+        {
+            conversation.Title = TitleFrom(userMessage.Content);
+        }
+        if (common)
         {
             // The common turn: nothing else is staged, so its rows go out as one command, untracked.
-            conversation.UpdatedAt = assistantAt;
-            if (titled)
-            {
-                conversation.Title = TitleFrom(userMessage.Content);
-            }
             Message[] rows = regenerate ? [assistant] : [userMessage, assistant];
             (string, object?)[] values = titled
                 ? [(nameof(Conversation.Title), conversation.Title), (nameof(Conversation.UpdatedAt), assistantAt)]
                 : [(nameof(Conversation.UpdatedAt), assistantAt)];
             return (null, new Staged(hash, regenerate, userMessage, assistant, model, history, retrieval, rows, values));
-        }
-        // Read untracked: attached here, so SaveChanges writes the changes made from now on.
-        db.Conversations.Attach(conversation);
-        conversation.UpdatedAt = assistantAt;
-        if (titled)
-        {
-            conversation.Title = TitleFrom(userMessage.Content);
         }
         if (!regenerate)
         {

@@ -148,13 +148,7 @@ internal static class BatchCommands
         var map = new TableMap(db, typeof(T));
         // The parameters are made by the providers' type mappings on a command that only holds them.
         await using var holder = db.Database.GetDbConnection().CreateCommand();
-        var text = new StringBuilder("UPDATE ").Append(map.Table).Append(" SET ");
-        for (var i = 0; i < values.Count; i++)
-        {
-            var (property, value) = values[i];
-            text.Append(i == 0 ? "" : ", ").Append(map.Column(property)).Append(" = ").Append(map.Parameter(holder, map.Property(property), value));
-        }
-        text.Append(" WHERE ").Append(map.Column(map.KeyProperty)).Append(" = ").Append(map.Parameter(holder, map.Property(map.KeyProperty), key));
+        var text = AppendUpdate(new StringBuilder(), map, holder, key, values);
         var parameters = holder.Parameters.Cast<DbParameter>().ToArray();
         holder.Parameters.Clear();
         await db.Database.ExecuteSqlRawAsync(text.ToString(), parameters, ct);
@@ -175,14 +169,7 @@ internal static class BatchCommands
         var updated = new TableMap(db, typeof(TUpdated), "u");
         var inserted = new TableMap(db, typeof(TInserted), "i");
         await using var holder = db.Database.GetDbConnection().CreateCommand();
-        var text = new StringBuilder("UPDATE ").Append(updated.Table).Append(" SET ");
-        for (var i = 0; i < values.Count; i++)
-        {
-            var (property, value) = values[i];
-            text.Append(i == 0 ? "" : ", ").Append(updated.Column(property)).Append(" = ").Append(updated.Parameter(holder, updated.Property(property), value));
-        }
-        text.Append(" WHERE ").Append(updated.Column(updated.KeyProperty)).Append(" = ")
-            .Append(updated.Parameter(holder, updated.Property(updated.KeyProperty), key)).Append(";\n");
+        var text = AppendUpdate(new StringBuilder(), updated, holder, key, values).Append(";\n");
         var columns = inserted.Columns();
         text.Append("INSERT INTO ").Append(inserted.Table).Append(" (").AppendJoin(", ", columns.Select(c => inserted.Column(c.Name))).Append(") VALUES ");
         for (var r = 0; r < rows.Count; r++)
@@ -204,6 +191,21 @@ internal static class BatchCommands
         {
             throw new DbUpdateException("An error occurred while saving the entity changes. See the inner exception for details.", e);
         }
+    }
+
+    /// <summary>
+    /// <c>UPDATE table SET col = @p, … WHERE key = @p</c> for one row, its parameters made on <paramref name="holder"/>
+    /// by the providers' type mappings.
+    /// </summary>
+    private static StringBuilder AppendUpdate(StringBuilder text, TableMap map, DbCommand holder, object key, IReadOnlyList<(string Property, object? Value)> values)
+    {
+        text.Append("UPDATE ").Append(map.Table).Append(" SET ");
+        for (var i = 0; i < values.Count; i++)
+        {
+            var (property, value) = values[i];
+            text.Append(i == 0 ? "" : ", ").Append(map.Column(property)).Append(" = ").Append(map.Parameter(holder, map.Property(property), value));
+        }
+        return text.Append(" WHERE ").Append(map.Column(map.KeyProperty)).Append(" = ").Append(map.Parameter(holder, map.Property(map.KeyProperty), key));
     }
 
     private static async Task ExecuteAsync(AppDbContext db, Type entityType, CancellationToken ct, Func<DbCommand, TableMap, string> build)
