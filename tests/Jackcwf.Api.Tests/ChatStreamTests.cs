@@ -48,6 +48,51 @@ public sealed class EventLogTests
     }
 }
 
+/// <summary>The one timer of every open stream's waits: shared per grid step, never early.</summary>
+public sealed class StreamDeadlinesTests
+{
+    [Fact]
+    public void Waits_ending_in_the_same_step_share_one_pending_task_and_none_ends_before_its_deadline()
+    {
+        var time = new FakeTimeProvider();
+        using var deadlines = new StreamDeadlines(time);
+        var waits = Enumerable.Range(0, 1000).Select(_ => deadlines.Delay(TimeSpan.FromSeconds(15))).ToList();
+        time.Advance(StreamDeadlines.Step / 5);
+        waits.Add(deadlines.Delay(TimeSpan.FromSeconds(15) - StreamDeadlines.Step / 5));
+        var later = deadlines.Delay(TimeSpan.FromSeconds(16));
+
+        // A thousand and one waits for the same moment cost one pending task, not one each.
+        Assert.Equal(2, deadlines.Count);
+        Assert.Single(waits.Distinct());
+
+        time.Advance(TimeSpan.FromSeconds(15) - StreamDeadlines.Step / 5 - TimeSpan.FromMilliseconds(1));
+        Assert.All(waits, w => Assert.False(w.IsCompleted));
+        time.Advance(StreamDeadlines.Step + StreamDeadlines.Resolution);
+        Assert.All(waits, w => Assert.True(w.IsCompletedSuccessfully));
+        Assert.False(later.IsCompleted);
+        Assert.Equal(1, deadlines.Count);
+
+        time.Advance(TimeSpan.FromSeconds(1) + StreamDeadlines.Step + StreamDeadlines.Resolution);
+        Assert.True(later.IsCompletedSuccessfully);
+        Assert.Equal(0, deadlines.Count);
+    }
+
+    [Fact]
+    public async Task A_wait_that_ends_on_its_signal_does_not_end_the_shared_deadline_of_the_others()
+    {
+        var time = new FakeTimeProvider();
+        using var deadlines = new StreamDeadlines(time);
+        var signal = new TaskCompletionSource();
+        var early = deadlines.WaitAsync(signal.Task, TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        var other = deadlines.Delay(TimeSpan.FromSeconds(5));
+        signal.SetResult();
+        Assert.True(await early);
+        Assert.False(other.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(5) + StreamDeadlines.Step + StreamDeadlines.Resolution);
+        Assert.True(other.IsCompletedSuccessfully);
+    }
+}
+
 /// <summary><see cref="GenerationStream"/>: tail the log, or follow the database when the log has nothing; a fake clock, no host.</summary>
 public sealed class GenerationStreamTests
 {
