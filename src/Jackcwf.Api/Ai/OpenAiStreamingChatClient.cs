@@ -169,6 +169,9 @@ public sealed class OpenAiStreamingChatClient : DelegatingChatClient
         private string? _modelId;
         private string? _serviceTier;
         private string? _systemFingerprint;
+        // Every chunk repeats the id and model: the previous chunk's strings, when equal, rather than new ones.
+        private string? _lastId;
+        private string? _lastModel;
 
         private sealed class ToolCall
         {
@@ -226,7 +229,7 @@ public sealed class OpenAiStreamingChatClient : DelegatingChatClient
                 else if (json.ValueTextEquals("id"u8))
                 {
                     Read(ref json);
-                    id = json.GetString();
+                    id = Same(ref json, _lastId) ?? (_lastId = json.GetString());
                 }
                 else if (json.ValueTextEquals("created"u8))
                 {
@@ -236,7 +239,7 @@ public sealed class OpenAiStreamingChatClient : DelegatingChatClient
                 else if (json.ValueTextEquals("model"u8))
                 {
                     Read(ref json);
-                    model = json.GetString();
+                    model = Same(ref json, _lastModel) ?? (_lastModel = json.GetString());
                 }
                 else if (json.ValueTextEquals("service_tier"u8))
                 {
@@ -625,6 +628,10 @@ public sealed class OpenAiStreamingChatClient : DelegatingChatClient
             }
             return usage;
         }
+
+        /// <summary><paramref name="previous"/> when the current string token says the same.</summary>
+        private static string? Same(ref Utf8JsonReader json, string? previous) =>
+            previous is not null && json.TokenType == JsonTokenType.String && json.ValueTextEquals(previous) ? previous : null;
 
         private static bool Read(ref Utf8JsonReader json) =>
             json.Read() ? true : throw new JsonException("The chunk ended before its JSON was complete.");
