@@ -130,7 +130,7 @@ public sealed class ChatClientProvider(
 
     private IChatClient OpenAiCompatible(string apiKey, string baseUrl, string modelName)
     {
-        var client = new OpenAIClient(new ApiKeyCredential(apiKey), new OpenAIClientOptions
+        var clientOptions = new OpenAIClientOptions
         {
             Endpoint = new Uri(baseUrl.TrimEnd('/')),
             Transport = new HttpClientPipelineTransport(httpClientFactory.CreateClient(HttpClientName)),
@@ -138,8 +138,9 @@ public sealed class ChatClientProvider(
             // The SDK logs every request (URI, headers) unless told not to; failures are classified and logged here instead.
             ClientLoggingOptions = new ClientLoggingOptions { EnableLogging = false },
             NetworkTimeout = TimeSpan.FromSeconds(options.Value.TimeoutSeconds),
-        });
-        return client.GetChatClient(modelName).AsIChatClient();
+        };
+        // Microsoft.Extensions.AI's OpenAI client, with streamed answers read without the SDK's per-chunk model.
+        return new OpenAiStreamingChatClient(new OpenAIClient(new ApiKeyCredential(apiKey), clientOptions), clientOptions, modelName);
     }
 
     public void Dispose()
