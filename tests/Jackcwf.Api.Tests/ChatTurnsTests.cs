@@ -27,6 +27,7 @@ public sealed class ChatTurnsTests : IAsyncLifetime
     private readonly string _dbPath = Path.Combine(Path.GetTempPath(), $"jackcwf-turns-{Guid.NewGuid():N}.db");
     private readonly Guid _userId = Guid.NewGuid();
     private readonly Guid _conversationId = Guid.NewGuid();
+    private readonly List<string> _storeCalls = [];
     private ServiceProvider _services = null!;
 
     public async ValueTask InitializeAsync()
@@ -39,6 +40,9 @@ public sealed class ChatTurnsTests : IAsyncLifetime
             ["Limits:MaxConcurrentStreamsPerUser"] = "1",
         });
         builder.Services.AddSingleton<TimeProvider>(_time);
+        // The limits' store as the app registers it, with every call recorded (AddLimits keeps this one).
+        builder.Services.AddSingleton<InProcessLimitStore>();
+        builder.Services.AddSingleton<ILimitStore>(sp => new RecordingLimitStore(sp.GetRequiredService<InProcessLimitStore>(), _storeCalls));
         builder.Services.AddSingleton<Jackcwf.ServiceDefaults.DrainState>();
         builder.AddTelemetry();
         builder.AddData();
@@ -167,5 +171,149 @@ public sealed class ChatTurnsTests : IAsyncLifetime
 
         Assert.NotNull(turn.Refusal?.Invalid);
         Assert.Empty((await StoredAsync()).Messages);
+    }
+
+    [Fact]
+    public async Task A_turn_takes_all_its_limits_in_one_store_call_and_gives_them_back_in_one_more()
+    {
+        lock (_storeCalls)
+        {
+            _storeCalls.Clear();
+        }
+        var turn = await StartAsync(Send("One call admits me"));
+
+        Assert.Null(turn.Refusal);
+        // The request windows, the budget and the generation slot together; the slot freed with the settlement.
+        Assert.Equal(["AdmitAsync(rates 1, slots concurrency)", "LeaveAsync(concurrency)"], Calls());
+
+        var streamed = await StartAsync(Send("And me too", streaming: true));
+
+        Assert.Null(streamed.Refusal);
+        // The stream slot in the same call; freed when the response ends (here, by the test after the answer).
+        Assert.Equal(["AdmitAsync(rates 1, slots streams concurrency)", "LeaveAsync(concurrency)", "LeaveAsync(streams)"], Calls());
+    }
+
+    [Fact]
+    public async Task Every_answer_counts_once_in_the_request_windows_and_over_them_the_answer_is_429()
+    {
+        _services.GetRequiredService<Microsoft.Extensions.Options.IOptions<LimitsOptions>>().Value.RequestsPerMinutePerUser = 3;
+
+        Assert.Null((await StartAsync(Send("Admitted and counted once"))).Refusal);
+        Assert.NotNull((await StartAsync(Send("   "))).Refusal?.Invalid);
+        var elsewhere = Send("No such conversation") with { ConversationId = Guid.NewGuid() };
+        Assert.Equal(StatusCodes.Status404NotFound, (await StartAsync(elsewhere)).Refusal?.Problem?.StatusCode);
+
+        // The fourth answer: over the window, refused before anything else it would have been refused for.
+        var tooLong = await StartAsync(Send(new string('x', _services.GetRequiredService<LimitGuard>().Options.MaxMessageChars + 1)));
+        Assert.Equal(StatusCodes.Status429TooManyRequests, tooLong.Refusal?.Problem?.StatusCode);
+        Assert.Equal("user_rate", tooLong.Refusal!.Problem!.ProblemDetails.Extensions["limit"]);
+        Assert.InRange(tooLong.Refusal.RetryAfterSeconds!.Value, 1, 60);
+        Assert.Equal(StatusCodes.Status429TooManyRequests, (await StartAsync(Send("Over the limit"))).Refusal?.Problem?.StatusCode);
+        Assert.Equal(2, (await StoredAsync()).Messages.Count);
+    }
+
+    [Fact]
+    public async Task A_streamed_turn_refused_by_the_concurrency_limit_gives_its_stream_slot_back_and_an_invalid_one_takes_none()
+    {
+        var guard = _services.GetRequiredService<LimitGuard>();
+        var (busy, _) = await guard.TakeSlotAsync(_userId);
+        await using (busy)
+        {
+            var turn = await StartAsync(Send("No generation slot", streaming: true));
+
+            Assert.Equal("concurrency", turn.Refusal?.Problem?.ProblemDetails.Extensions["limit"]);
+            Assert.Null(turn.StreamSlot);
+            var tooLong = await StartAsync(Send(new string('x', guard.Options.MaxMessageChars + 1), streaming: true));
+            Assert.NotNull(tooLong.Refusal?.Invalid);
+            Assert.Null(tooLong.StreamSlot);
+        }
+        var (open, refused) = await guard.TakeStreamSlotAsync(_userId);
+        Assert.Null(refused);
+        await open!.DisposeAsync();
+        Assert.Empty((await StoredAsync()).Messages);
+    }
+
+    private string[] Calls()
+    {
+        lock (_storeCalls)
+        {
+            var calls = _storeCalls.ToArray();
+            _storeCalls.Clear();
+            return calls;
+        }
+    }
+
+    /// <summary>The store with each call the limits make of it written down, buckets by kind.</summary>
+    private sealed class RecordingLimitStore(InProcessLimitStore inner, List<string> calls) : ILimitStore
+    {
+        private void Record(string call)
+        {
+            lock (calls)
+            {
+                calls.Add(call);
+            }
+        }
+
+        private static string Kind(string bucket) => bucket.Split(':')[0];
+
+        public ValueTask<TimeSpan?> HitAsync(string bucket, int limit, TimeSpan window)
+        {
+            Record($"HitAsync({Kind(bucket)})");
+            return inner.HitAsync(bucket, limit, window);
+        }
+
+        public ValueTask<(int Index, TimeSpan Wait)?> HitAllAsync(IReadOnlyList<(string Bucket, int Limit)> buckets, TimeSpan window, int checkOnly = 0)
+        {
+            Record($"HitAllAsync({buckets.Count})");
+            return inner.HitAllAsync(buckets, window, checkOnly);
+        }
+
+        public ValueTask<TimeSpan?> PeekAsync(string bucket, int limit, TimeSpan window)
+        {
+            Record($"PeekAsync({Kind(bucket)})");
+            return inner.PeekAsync(bucket, limit, window);
+        }
+
+        public ValueTask<string?> TryEnterAsync(string bucket, int max)
+        {
+            Record($"TryEnterAsync({Kind(bucket)})");
+            return inner.TryEnterAsync(bucket, max);
+        }
+
+        public ValueTask LeaveAsync(string bucket, string slot, SpendDelta? spend = null)
+        {
+            Record($"LeaveAsync({Kind(bucket)})");
+            return inner.LeaveAsync(bucket, slot, spend);
+        }
+
+        public ValueTask<decimal?> GetSpendAsync(Guid userId, string month)
+        {
+            Record("GetSpendAsync");
+            return inner.GetSpendAsync(userId, month);
+        }
+
+        public ValueTask<decimal> SeedSpendAsync(Guid userId, string month, decimal total)
+        {
+            Record("SeedSpendAsync");
+            return inner.SeedSpendAsync(userId, month, total);
+        }
+
+        public ValueTask AddSpendAsync(Guid userId, string month, decimal amount)
+        {
+            Record("AddSpendAsync");
+            return inner.AddSpendAsync(userId, month, amount);
+        }
+
+        public ValueTask<ReserveOutcome> TryReserveSpendAsync(Guid userId, string month, decimal amount, decimal? budget, decimal? seed = null)
+        {
+            Record("TryReserveSpendAsync");
+            return inner.TryReserveSpendAsync(userId, month, amount, budget, seed);
+        }
+
+        public ValueTask<Admission> AdmitAsync(AdmissionRequest request)
+        {
+            Record($"AdmitAsync(rates {request.Rates.Count}, slots {string.Join(' ', request.Slots.Select(s => Kind(s.Bucket)))})");
+            return ((ILimitStore)inner).AdmitAsync(request);
+        }
     }
 }

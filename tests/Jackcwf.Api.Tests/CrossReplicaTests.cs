@@ -130,6 +130,27 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
     }
 
     [Fact]
+    public async Task ANonStreamedV1AnswerHasFreedItsGenerationSlotWhenTheClientHasItSoTheNextCallOnTheOtherReplicaIsAdmitted()
+    {
+        // One generation at a time per user: each answer, written whole with its Content-Length, reaches the
+        // client only after its slot was released in Redis, so a call sent the moment it arrives is admitted
+        // on either replica (never 429 concurrency).
+        var (onA, onB, _, _, _) = await UserWithKeyAsync();
+        for (var i = 0; i < 6; i++)
+        {
+            var r = await (i % 2 == 0 ? onA : onB).PostAsJsonAsync("v1/chat/completions",
+                new { model = "demo/echo", messages = new[] { new { role = "user", content = $"turn{i}" } } }, Ct);
+            var body = await r.Content.ReadAsByteArrayAsync(Ct);
+            Assert.True(r.StatusCode == HttpStatusCode.OK, $"call {i}: {(int)r.StatusCode} {System.Text.Encoding.UTF8.GetString(body)}");
+            Assert.Equal(body.Length, r.Content.Headers.ContentLength);
+            Assert.Equal("application/json", r.Content.Headers.ContentType?.MediaType);
+            var completion = JsonDocument.Parse(body).RootElement;
+            Assert.Equal("chat.completion", completion.GetProperty("object").GetString());
+            Assert.Contains($"turn{i}", completion.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+        }
+    }
+
+    [Fact]
     public async Task ConcurrencyLimitHoldsAcrossReplicasAndAStreamResumesOnTheOther()
     {
         var (onA, onB, _, _, _) = await UserWithKeyAsync();

@@ -405,4 +405,75 @@ public sealed class LimitStoreTests : IAsyncLifetime
         Assert.Null(refused.Slot);
         Assert.InRange(refused.Refusal!.RetryAfterSeconds, 1, 60);
     }
+
+    [Theory]
+    [InlineData(Store.InProcess)]
+    [InlineData(Store.Redis)]
+    [InlineData(Store.RedisDown)]
+    public async Task A_chat_turn_meets_its_stream_slot_before_the_budget_and_an_answer_without_generation_takes_only_the_stream_slot(Store kind)
+    {
+        var (store, guard) = await StartAsync(kind);
+        var month = LimitGuard.MonthKey(DateTime.UtcNow);
+        Assert.Equal(ReserveOutcome.Reserved, await store.TryReserveSpendAsync(_userId, month, Budget, null, seed: 0m));
+        var streams = new List<GenerationSlot>();
+        while ((await guard.TakeStreamSlotAsync(_userId)).Slot is { } s)
+        {
+            streams.Add(s);
+        }
+
+        // Over the budget with every stream slot taken: a chat turn names the streams (as when it took the
+        // stream slot first), a /v1 call the budget (its order since it has been one call).
+        Assert.Equal("streams", (await guard.AdmitTurnAsync(_userId, null, null, stream: true, maxCost: 0.001m)).Refusal?.Limit);
+        Assert.Equal("budget", (await guard.AdmitCallAsync(_userId, null, null, stream: true, maxCost: 0.001m)).Refusal?.Limit);
+        Assert.Equal("streams", (await guard.AdmitAnswerAsync(_userId, null, null, stream: true)).Refusal?.Limit);
+        foreach (var slot in streams)
+        {
+            await slot.DisposeAsync();
+        }
+        Assert.Equal("budget", (await guard.AdmitTurnAsync(_userId, null, null, stream: true, maxCost: 0.001m)).Refusal?.Limit);
+        Assert.Equal(Budget, await store.GetSpendAsync(_userId, month));
+
+        // A replayed stream (another user: the window holds 5): the stream slot and no generation slot,
+        // nothing reserved; released, all is free again.
+        var other = Guid.NewGuid();
+        var answer = await guard.AdmitAnswerAsync(other, null, null, stream: true);
+        Assert.Null(answer.Refusal);
+        Assert.NotNull(answer.StreamSlot);
+        Assert.Null(answer.Slot);
+        Assert.Equal(guard.Options.MaxConcurrentGenerationsPerUser, await FreeAsync(() => guard.TakeSlotAsync(other)));
+        Assert.Equal(guard.Options.MaxConcurrentStreamsPerUser - 1, await FreeAsync(() => guard.TakeStreamSlotAsync(other)));
+        await guard.ReleaseAsync(answer);
+
+        // A free turn admitted and given back (its transaction did not commit): both slots free again.
+        var turn = await guard.AdmitTurnAsync(other, null, null, stream: true, maxCost: 0m);
+        Assert.Null(turn.Refusal);
+        Assert.Equal(guard.Options.MaxConcurrentGenerationsPerUser - 1, await FreeAsync(() => guard.TakeSlotAsync(other)));
+        await guard.ReleaseAsync(turn);
+        Assert.Equal(guard.Options.MaxConcurrentGenerationsPerUser, await FreeAsync(() => guard.TakeSlotAsync(other)));
+        Assert.Equal(guard.Options.MaxConcurrentStreamsPerUser, await FreeAsync(() => guard.TakeStreamSlotAsync(other)));
+
+        // A paid turn given back returns its reservation too.
+        Assert.Equal(ReserveOutcome.Reserved, await store.TryReserveSpendAsync(other, month, 0.005m, null, seed: 0m));
+        var paid = await guard.AdmitTurnAsync(other, null, null, stream: false, maxCost: 0.002m);
+        Assert.Null(paid.Refusal);
+        Assert.Equal(0.007m, await store.GetSpendAsync(other, month));
+        await guard.ReleaseAsync(paid);
+        Assert.Equal(0.005m, await store.GetSpendAsync(other, month));
+        Assert.Equal(guard.Options.MaxConcurrentGenerationsPerUser, await FreeAsync(() => guard.TakeSlotAsync(other)));
+    }
+
+    /// <summary>How many slots <paramref name="take"/> can still take (all given back after counting).</summary>
+    private static async Task<int> FreeAsync(Func<ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)>> take)
+    {
+        var held = new List<GenerationSlot>();
+        while ((await take()).Slot is { } slot)
+        {
+            held.Add(slot);
+        }
+        foreach (var slot in held)
+        {
+            await slot.DisposeAsync();
+        }
+        return held.Count;
+    }
 }

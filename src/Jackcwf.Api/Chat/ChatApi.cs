@@ -18,8 +18,8 @@ namespace Jackcwf.Api.Chat;
 /// <summary>What the message handlers use, bound with <c>[AsParameters]</c>.</summary>
 /// <remarks>
 /// No database context and nothing that holds one: a streamed answer keeps the request (and its
-/// scope) open for minutes, and a context rented for the whole of it costs each open stream about
-/// 20 KiB. The turn and the resume check take theirs from <see cref="Scopes"/> and give it back
+/// scope) open for minutes, and a context rented for the whole of it cost each open stream about
+/// 36 KB of heap. The turn and the resume check take theirs from <see cref="Scopes"/> and give it back
 /// before the answer streams.
 /// </remarks>
 public sealed record ChatServices(
@@ -40,7 +40,8 @@ public static class ChatApi
     public static IEndpointRouteBuilder MapChatApi(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/conversations/{id:guid}/messages").WithTags("Messages").RequireAuthorization();
-        api.MapPost("/", SendMessageAsync).WithName(SendMessageRoute)
+        // The turn applies the per-minute limits itself, with its other limits in one store call (ChatTurns).
+        api.MapPost("/", SendMessageAsync).WithName(SendMessageRoute).WithMetadata(RateCheckedAtAdmission.Instance)
             .WithSummary("Send a message; the answer streams as Server-Sent Events when Accept names text/event-stream, else JSON when done.")
             .Produces<SendMessageResponse>(StatusCodes.Status200OK, "application/json", "text/event-stream");
         api.MapGet("/{messageId:guid}/events", ResumeAsync).WithName("ResumeStream")
@@ -54,18 +55,25 @@ public static class ChatApi
         Guid id, SendMessageRequest? request, [AsParameters] ChatServices services, CancellationToken ct)
     {
         var accepted = Stopwatch.GetTimestamp();
+        var (http, user) = (services.Http, services.User);
+        var lockoutClient = http.Items[ApiKeyAuthenticationHandler.LockoutPendingItem] as string;
         if (request is null)
         {
+            // Counted in the request windows like every other answer of this route (the turn counts the others).
+            if (await services.Guard.CheckRateAsync(user.Id(), user.ApiKeyId(), lockoutClient) is { } limited)
+            {
+                return Refused(http, limited);
+            }
             return Problems.Invalid("content", "is required");
         }
-        var (http, user) = (services.Http, services.User);
         var streaming = WantsEventStream(http.Request);
         Turn turn;
         // The turn's database context lives only as long as the turn: the answer streams without one.
         await using (var scope = services.Scopes.CreateAsyncScope())
         {
             turn = await scope.ServiceProvider.GetRequiredService<ChatTurns>().StartAsync(new TurnRequest(user.Id(), user.ApiKeyId(), id, request,
-                http.Request.Headers[IdempotencyHeader].ToString(), streaming, CacheDirectives.FromHeader(http.Request.Headers.CacheControl), accepted), ct);
+                http.Request.Headers[IdempotencyHeader].ToString(), streaming, CacheDirectives.FromHeader(http.Request.Headers.CacheControl), accepted,
+                lockoutClient), ct);
         }
         if (turn.StreamSlot is { } slot)
         {

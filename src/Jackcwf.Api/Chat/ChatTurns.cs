@@ -17,9 +17,10 @@ namespace Jackcwf.Api.Chat;
 /// <summary>One message sent to a conversation, as the HTTP layer read it.</summary>
 /// <param name="IdempotencyKey">Empty when the client sent none.</param>
 /// <param name="Streaming">The answer goes out as Server-Sent Events: the turn holds one of the account's stream slots.</param>
+/// <param name="LockoutClient">The address whose unknown-key lockout the authentication left to the limits (checked with the request windows).</param>
 public sealed record TurnRequest(
     Guid UserId, Guid? ApiKeyId, Guid ConversationId, SendMessageRequest Message, string IdempotencyKey, bool Streaming,
-    CacheDirective Cache, long AcceptedTimestamp);
+    CacheDirective Cache, long AcceptedTimestamp, string? LockoutClient = null);
 
 /// <summary>Why a turn was not started: the problem (a validation problem or another), and when to try again if it says.</summary>
 public sealed record TurnRefusal(ProblemHttpResult? Problem, ValidationProblem? Invalid = null, int? RetryAfterSeconds = null);
@@ -34,57 +35,73 @@ public sealed record Turn(
     Task<string>? CacheDecision = null, GenerationSlot? StreamSlot = null);
 
 /// <summary>
-/// Starts a turn as one unit: checks the request and the limits (stream slot, quota, budget), stores
-/// the user's message, the answer's placeholder, the conversation's new time and title, attached files
-/// and the Idempotency-Key in one transaction that commits only once the concurrency slot is taken,
-/// and starts the generation. Refusals store nothing (no store-then-delete). The reads and the write
-/// are that one transaction, on one database connection taken from the pool once per turn.
+/// Starts a turn as one unit: checks the request and the limits (request windows, stream slot, quota,
+/// budget, concurrency), stores the user's message, the answer's placeholder, the conversation's new
+/// time and title, attached files and the Idempotency-Key in one transaction that commits only once the
+/// limits admitted the turn, and starts the generation. Refusals store nothing (no store-then-delete).
+/// The reads and the write are that one transaction, on one database connection taken from the pool
+/// once per turn. The limits are one store call (<see cref="LimitGuard.AdmitTurnAsync"/>: one Redis round
+/// trip) made once the turn is staged; an answer given before that (a refusal, a replay) is counted in
+/// the request windows, and checked against the stream slot, by one call of its own
+/// (<see cref="LimitGuard.AdmitAnswerAsync"/>), so every answer meets the limits in the order it always did.
 /// </summary>
 public sealed class ChatTurns(
     AppDbContext db, ModelCatalog catalog, GenerationRunner runner, LimitGuard guard, DocumentRetrieval documents, JackcwfMetrics metrics,
-    IOptions<LimitsOptions> limits, IOptions<FilesOptions> files, IOptions<ChatSettings> settings, TimeProvider time)
+    ChatClientProvider clients, IOptions<LimitsOptions> limits, IOptions<FilesOptions> files, IOptions<ChatSettings> settings, TimeProvider time)
 {
     /// <summary>The route an idempotency record belongs to (<see cref="IdempotencyRecord.Route"/>).</summary>
     public const string SendMessageRoute = "SendMessage";
+
+    /// <summary>The turn's admission counted the request in its windows (so its answer is not counted again).</summary>
+    private bool _counted;
 
     public async Task<Turn> StartAsync(TurnRequest request, CancellationToken ct)
     {
         if (Validate(request) is { } invalid)
         {
-            return new Turn(new TurnRefusal(null, invalid));
+            // Checked before any limit but the request windows: an invalid request holds no slot.
+            return await CountedAsync(request, new Turn(new TurnRefusal(null, invalid)), streamSlot: false);
         }
-        GenerationSlot? streamSlot = null;
-        if (request.Streaming)
-        {
-            (streamSlot, var tooManyStreams) = await guard.TakeStreamSlotAsync(request.UserId);
-            if (tooManyStreams is not null)
-            {
-                return new Turn(Refused(tooManyStreams));
-            }
-        }
+        Turn turn;
         await db.Database.OpenConnectionAsync(ct);
         try
         {
-            var turn = await StartOnConnectionAsync(request, ct);
-            if (turn.Refusal is not null && streamSlot is not null)
-            {
-                await streamSlot.DisposeAsync();
-                streamSlot = null;
-            }
-            return turn with { StreamSlot = streamSlot };
+            turn = await StartOnConnectionAsync(request, ct);
         }
-        catch
+        catch when (!_counted)
         {
-            if (streamSlot is not null)
-            {
-                await streamSlot.DisposeAsync();
-            }
+            // The request still counts in its windows, as every answer does.
+            await guard.CheckRateAsync(request.UserId, request.ApiKeyId, request.LockoutClient);
             throw;
         }
         finally
         {
             await db.Database.CloseConnectionAsync();
         }
+        return _counted ? turn : await CountedAsync(request, turn, streamSlot: request.Streaming);
+    }
+
+    /// <summary>
+    /// An answer given before the turn's admission: counted in the request windows and, when it streams
+    /// (<paramref name="streamSlot"/>), checked against the account's stream slots, in one store call. A
+    /// replayed stream keeps the slot until its response ends; a refusal gives it back at once.
+    /// </summary>
+    private async Task<Turn> CountedAsync(TurnRequest request, Turn answer, bool streamSlot)
+    {
+        var admission = await guard.AdmitAnswerAsync(request.UserId, request.ApiKeyId, request.LockoutClient, streamSlot);
+        if (admission.Refusal is { } refusal)
+        {
+            return new Turn(Refused(refusal));
+        }
+        if (answer.Refusal is null)
+        {
+            return answer with { StreamSlot = admission.StreamSlot };
+        }
+        if (admission.StreamSlot is { } held)
+        {
+            await held.DisposeAsync();
+        }
+        return answer;
     }
 
     private ValidationProblem? Validate(TurnRequest request)
@@ -110,9 +127,10 @@ public sealed class ChatTurns(
 
     /// <summary>
     /// The turn's one transaction: its reads (the conversation, the branch, the window's text; on
-    /// PostgreSQL), the staged rows, then the concurrency slot, and only then the commit. A refusal rolls it back, so nothing is
+    /// PostgreSQL), the staged rows, then the limits' admission (request windows, stream slot, budget,
+    /// concurrency slot, in one store call), and only then the commit. A refusal rolls it back, so nothing is
     /// stored and nothing is deleted. A duplicate of the same Idempotency-Key waits on the key's unique
-    /// index until the first commits, then fails and replays it: duplicates never take a slot. Retried as a
+    /// index until the first commits, then fails and replays it: duplicates never take a generation slot. Retried as a
     /// unit on a failover (EF's rule for a transaction of our own); the rows keep their ids.
     /// </summary>
     private async Task<Turn> StartOnConnectionAsync(TurnRequest request, CancellationToken ct)
@@ -120,14 +138,13 @@ public sealed class ChatTurns(
         var (userId, key) = (request.UserId, request.IdempotencyKey);
         Turn? done = null;
         Staged? staged = null;
-        GenerationSlot? slot = null;
-        LimitRefusal? refusal = null;
+        CallAdmission? admission = null;
         var duplicate = false;
         // A failed save rolls the whole transaction back: no savepoint around it (two statements fewer).
         db.Database.AutoSavepointsEnabled = false;
         await db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
         {
-            (done, staged, slot, refusal, duplicate) = (null, null, null, null, false);
+            (done, staged, admission, duplicate) = (null, null, null, false);
             db.ChangeTracker.Clear();
             // On PostgreSQL the reads are in the transaction too (Npgsql sends BEGIN with the first query, so
             // it costs no round trip of its own). SQLite's transaction takes the database's one write lock as
@@ -159,8 +176,9 @@ public sealed class ChatTurns(
                 duplicate = true;
                 return;
             }
-            (slot, refusal) = await guard.TakeSlotAsync(userId);
-            if (refusal is not null)
+            admission = await guard.AdmitTurnAsync(userId, request.ApiKeyId, request.LockoutClient, request.Streaming, staged.ReservedCost);
+            _counted = true;
+            if (admission.Refusal is not null)
             {
                 return;
             }
@@ -170,8 +188,9 @@ public sealed class ChatTurns(
             }
             catch
             {
-                await slot!.DisposeAsync();
-                slot = null;
+                var taken = admission;
+                admission = null;
+                await guard.ReleaseAsync(taken);
                 throw;
             }
         });
@@ -186,13 +205,13 @@ public sealed class ChatTurns(
             var winner = await FindKeyAsync(userId, key, ct) ?? throw new InvalidOperationException("The Idempotency-Key conflict has no winner.");
             return await ReplayAsync(winner, request.ConversationId, staged!.Hash, ct);
         }
-        if (refusal is not null)
+        if (admission!.Refusal is { } refusal)
         {
             db.ChangeTracker.Clear();
             return new Turn(Refused(refusal));
         }
         db.ChangeTracker.AcceptAllChanges();
-        return Start(request, staged!, slot!);
+        return Start(request, staged!, admission) with { StreamSlot = admission.StreamSlot };
     }
 
     /// <summary>What a turn writes and then runs, once its reads and checks have passed.</summary>
@@ -200,10 +219,12 @@ public sealed class ChatTurns(
     /// <see cref="Rows"/>: the turn writes only its messages and the conversation's time and title (no
     /// Idempotency-Key, no files), as one command of two statements instead of <c>SaveChanges</c>; null when
     /// the staged entities are saved by <c>SaveChanges</c>.
+    /// <see cref="ReservedCost"/>: what the admission reserves from the month's budget (the most the answer can
+    /// cost on a paid model); 0 when the pipeline reserves it, as for a free model's paid fallbacks.
     /// </remarks>
     private sealed record Staged(
         string Hash, bool Regenerate, Message UserMessage, Message Assistant, ModelInfo Model, List<Microsoft.Extensions.AI.ChatMessage> History,
-        Retrieval? Retrieval, Message[]? Rows = null, (string Property, object? Value)[]? ConversationValues = null);
+        Retrieval? Retrieval, decimal ReservedCost, Message[]? Rows = null, (string Property, object? Value)[]? ConversationValues = null);
 
     /// <summary>The turn's reads and checks, inside its transaction: a refusal or replay, or the rows staged in the context.</summary>
     private async Task<(Turn? Turn, Staged? Staged)> StageAsync(TurnRequest request, CancellationToken ct)
@@ -257,7 +278,15 @@ public sealed class ChatTurns(
             return (new Turn(new TurnRefusal(full)), null);
         }
         var model = (body.Model is null ? null : catalog.Find(body.Model)) ?? catalog.Find(conversation.Model) ?? catalog.Default;
-        if (await guard.CheckBudgetAsync(userId, model) is { } overBudget)
+        // The common turn (no Idempotency-Key, no files) on PostgreSQL meets the budget in its admission, which
+        // also reserves what the pipeline's budget step would: nothing between here and there can refuse it.
+        // Any other turn is checked here, as it always was, and the pipeline reserves its answer's cost: one
+        // with files before they are searched, one with an Idempotency-Key before a duplicate replays, and on
+        // SQLite, whose one write lock the turn holds at its admission, before a month the limit store lacks
+        // is read from the ledger (whose queued lines are written first).
+        var common = key.Length == 0 && body.FileIds is not { Count: > 0 };
+        var budgetAtAdmission = common && found.Files.Count == 0 && db.Provider == DatabaseProvider.PostgreSql;
+        if (!budgetAtAdmission && await guard.CheckBudgetAsync(userId, model) is { } overBudget)
         {
             return (new Turn(Refused(overBudget)), null);
         }
@@ -302,7 +331,15 @@ public sealed class ChatTurns(
             Sources = MessageDto.WriteSources(retrieval?.Sources),
         };
         var titled = string.IsNullOrWhiteSpace(conversation.Title);
-        var common = key.Length == 0 && body.FileIds is not { Count: > 0 };
+        if (retrieval is not null)
+        {
+            // The excerpts come right before the message they were chosen for.
+            history.Insert(history.Count - 1, retrieval.Context);
+        }
+        // A paid model's most (as the pipeline's budget step computes it) is reserved with the turn's other limits.
+        var reserved = budgetAtAdmission && (model.InputPricePerMillionTokens > 0 || model.OutputPricePerMillionTokens > 0)
+            ? clients.MaxCost(model, history, new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = guard.Options.MaxOutputTokens })
+            : 0m;
         if (!common)
         {
             // Read untracked: attached here, so SaveChanges writes the changes made from now on.
@@ -320,7 +357,7 @@ public sealed class ChatTurns(
             (string, object?)[] values = titled
                 ? [(nameof(Conversation.Title), conversation.Title), (nameof(Conversation.UpdatedAt), assistantAt)]
                 : [(nameof(Conversation.UpdatedAt), assistantAt)];
-            return (null, new Staged(hash, regenerate, userMessage, assistant, model, history, retrieval, rows, values));
+            return (null, new Staged(hash, regenerate, userMessage, assistant, model, history, retrieval, reserved, rows, values));
         }
         if (!regenerate)
         {
@@ -335,11 +372,11 @@ public sealed class ChatTurns(
                 UserMessageId = userMessage.Id, AssistantMessageId = assistant.Id, CreatedAt = now,
             });
         }
-        return (null, new Staged(hash, regenerate, userMessage, assistant, model, history, retrieval));
+        return (null, new Staged(hash, regenerate, userMessage, assistant, model, history, retrieval, reserved));
     }
 
-    /// <summary>Starts the generation of a committed turn.</summary>
-    private Turn Start(TurnRequest request, Staged staged, GenerationSlot slot)
+    /// <summary>Starts the generation of a committed turn; it holds the admission's generation slot and reservation.</summary>
+    private Turn Start(TurnRequest request, Staged staged, CallAdmission admission)
     {
         var (regenerate, userMessage, assistant, retrieval, history) = (staged.Regenerate, staged.UserMessage, staged.Assistant, staged.Retrieval, staged.History);
         if (!regenerate)
@@ -354,14 +391,10 @@ public sealed class ChatTurns(
             // A new answer to the same question is asked for because the last one was not wanted: never replay it.
             cache = CacheDirective.NoCache;
         }
-        if (retrieval is not null)
-        {
-            // The excerpts come right before the message they were chosen for.
-            history.Insert(history.Count - 1, retrieval.Context);
-        }
         var generation = runner.Start(new GenerationRequest(
             assistant.Id, request.ConversationId, request.UserId, userMessage.Id, assistant.CreatedAt, staged.Model, history, request.AcceptedTimestamp,
-            guard.Options.MaxOutputTokens, request.ApiKeyId, slot, cache, retrieval?.Sources));
+            guard.Options.MaxOutputTokens, request.ApiKeyId, admission.Slot, cache, retrieval?.Sources,
+            staged.ReservedCost > 0 ? admission.Reservation : null));
         return new Turn(null, MessageDto.From(userMessage), assistant.Id, generation.Outcome, generation.CacheDecision);
     }
 

@@ -26,7 +26,8 @@ public sealed record GenerationRequest(
     Guid? ApiKeyId = null,
     Limits.GenerationSlot? Slot = null,
     CacheDirective Cache = CacheDirective.Default,
-    IReadOnlyList<Files.SourceDto>? Sources = null);
+    IReadOnlyList<Files.SourceDto>? Sources = null,
+    Limits.SpendReservation? Reservation = null);
 
 /// <summary>A generation started by <see cref="GenerationRunner.Start"/>.</summary>
 public sealed record StartedGeneration(Task<GenerationOutcome> Outcome, Task<string> CacheDecision);
@@ -123,7 +124,7 @@ public sealed class GenerationRunner(
         {
             UserId = req.UserId, ApiKeyId = req.ApiKeyId, Source = Usage.UsageLedger.Chat, RequestedModel = req.Model,
             Cache = req.Cache, AcceptedTimestamp = req.AcceptedTimestamp, StopReason = () => run.Reason, CacheDecided = run.CacheDecided,
-            Slot = req.Slot,
+            Slot = req.Slot, Reservation = req.Reservation,
         };
         try
         {

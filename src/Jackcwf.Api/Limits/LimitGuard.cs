@@ -86,7 +86,28 @@ public sealed class LimitGuard(
     /// Refused, nothing is held; admitted, the caller releases the slots when the response ends and the
     /// budget step of the pipeline settles the reservation.
     /// </summary>
-    public async ValueTask<CallAdmission> AdmitCallAsync(Guid userId, Guid? keyId, string? lockoutClient, bool stream, decimal maxCost)
+    public ValueTask<CallAdmission> AdmitCallAsync(Guid userId, Guid? keyId, string? lockoutClient, bool stream, decimal maxCost) =>
+        AdmitAsync(userId, keyId, lockoutClient, stream, generate: true, maxCost, streamBeforeBudget: false);
+
+    /// <summary>
+    /// Admits one chat turn in one store call, as <see cref="AdmitCallAsync"/> (the middleware leaves the
+    /// send route's request windows to the turn), in the order a turn always checked its limits: the
+    /// request windows, the account's stream slot (<paramref name="stream"/>), the month's budget (with
+    /// <paramref name="maxCost"/> reserved; 0 for a turn whose budget the pipeline reserves), then a
+    /// generation slot.
+    /// </summary>
+    public ValueTask<CallAdmission> AdmitTurnAsync(Guid userId, Guid? keyId, string? lockoutClient, bool stream, decimal maxCost) =>
+        AdmitAsync(userId, keyId, lockoutClient, stream, generate: true, maxCost, streamBeforeBudget: true);
+
+    /// <summary>
+    /// A chat answer that generates nothing (a refusal, a replay): counts the request in its windows and,
+    /// for a stream (<paramref name="stream"/>), takes the account's stream slot, in one store call.
+    /// </summary>
+    public ValueTask<CallAdmission> AdmitAnswerAsync(Guid userId, Guid? keyId, string? lockoutClient, bool stream) =>
+        AdmitAsync(userId, keyId, lockoutClient, stream, generate: false, 0, streamBeforeBudget: true);
+
+    private async ValueTask<CallAdmission> AdmitAsync(
+        Guid userId, Guid? keyId, string? lockoutClient, bool stream, bool generate, decimal maxCost, bool streamBeforeBudget)
     {
         var o = options.Value;
         var rates = RateBuckets(userId, keyId, lockoutClient, out var gate);
@@ -95,7 +116,10 @@ public sealed class LimitGuard(
         {
             slots.Add(($"streams:user:{userId}", o.MaxConcurrentStreamsPerUser));
         }
-        slots.Add(($"concurrency:user:{userId}", o.MaxConcurrentGenerationsPerUser));
+        if (generate)
+        {
+            slots.Add(($"concurrency:user:{userId}", o.MaxConcurrentGenerationsPerUser));
+        }
         var now = Now;
         decimal? budget = null;
         SpendAsk? spend = null;
@@ -104,7 +128,7 @@ public sealed class LimitGuard(
             budget = (await access.GetAsync(userId))?.MonthlyBudgetUsd ?? o.DefaultMonthlyBudgetUsd;
             spend = new SpendAsk(userId, MonthKey(now), maxCost, budget);
         }
-        var admission = await store.AdmitAsync(new AdmissionRequest(rates, Minute, gate, slots, spend));
+        var admission = await store.AdmitAsync(new AdmissionRequest(rates, Minute, gate, slots, spend, stream && streamBeforeBudget ? 1 : 0));
         switch (admission.Step)
         {
             case AdmissionStep.Rate:
@@ -130,7 +154,27 @@ public sealed class LimitGuard(
             metrics.LimitRefused("budget");
             return new(null, null, null, BudgetRefusal(budget!.Value));
         }
-        return new(stream ? held[0] : null, held[^1], new SpendReservation(userId, maxCost), null);
+        return new(stream ? held[0] : null, generate ? held[^1] : null, new SpendReservation(userId, maxCost), null);
+    }
+
+    /// <summary>
+    /// Gives back what an admission took when its call does not run after all: the slots, and the
+    /// reservation (settled to nothing, in the same store call as the generation slot).
+    /// </summary>
+    public async ValueTask ReleaseAsync(CallAdmission admission)
+    {
+        if (admission.StreamSlot is { } streamSlot)
+        {
+            await streamSlot.DisposeAsync();
+        }
+        if (admission.Reservation is { } reservation)
+        {
+            await SettleSpendAsync(reservation, 0, admission.Slot);
+        }
+        else if (admission.Slot is { } slot)
+        {
+            await slot.DisposeAsync();
+        }
     }
 
     /// <summary>Requests without an account (share links) are counted per client address, at the per-user allowance.</summary>

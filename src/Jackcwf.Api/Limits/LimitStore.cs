@@ -48,7 +48,8 @@ public interface ILimitStore
     /// <summary>
     /// Admits one call in one store call (one Redis round trip instead of three or four): the request windows
     /// as <see cref="HitAllAsync"/>, then the month's budget (refused once the spend has reached it), then
-    /// the slots as <see cref="TryEnterAsync"/> (all or none), then the spend reservation as
+    /// the slots as <see cref="TryEnterAsync"/> (all or none; the first <see cref="AdmissionRequest.SlotsBeforeSpend"/>
+    /// of them are checked before the budget), then the spend reservation as
     /// <see cref="TryReserveSpendAsync"/>. A refused step changes nothing after the windows (which count
     /// the request, as a separate rate check before the others would). When the store does not hold the
     /// month's spend, the slots are still taken and the answer says <see cref="AdmissionStep.SpendNotSeeded"/>:
@@ -62,24 +63,35 @@ public interface ILimitStore
             return new(AdmissionStep.Rate, refused.Index, refused.Wait, null);
         }
         var seeded = false;
-        if (request.Spend is { } spend)
-        {
-            var known = await GetSpendAsync(spend.UserId, spend.Month);
-            if (known >= spend.Budget)
-            {
-                return new(AdmissionStep.Spend, 0, TimeSpan.Zero, null);
-            }
-            seeded = known is not null;
-        }
         var slots = new string[request.Slots.Count];
         for (var i = 0; i < slots.Length; i++)
         {
+            if (i == request.SlotsBeforeSpend && request.Spend is { } spend)
+            {
+                var known = await GetSpendAsync(spend.UserId, spend.Month);
+                if (known >= spend.Budget)
+                {
+                    await LeaveAllAsync(request.Slots, slots, i);
+                    return new(AdmissionStep.Spend, 0, TimeSpan.Zero, null);
+                }
+                seeded = known is not null;
+            }
             if (await TryEnterAsync(request.Slots[i].Bucket, request.Slots[i].Max) is not { } slot)
             {
                 await LeaveAllAsync(request.Slots, slots, i);
                 return new(AdmissionStep.Slot, i, TimeSpan.Zero, null);
             }
             slots[i] = slot;
+        }
+        if (request.SlotsBeforeSpend >= slots.Length && request.Spend is { } late)
+        {
+            var known = await GetSpendAsync(late.UserId, late.Month);
+            if (known >= late.Budget)
+            {
+                await LeaveAllAsync(request.Slots, slots, slots.Length);
+                return new(AdmissionStep.Spend, 0, TimeSpan.Zero, null);
+            }
+            seeded = known is not null;
         }
         if (request.Spend is { } reserve && seeded)
         {
@@ -107,9 +119,10 @@ public interface ILimitStore
 /// <param name="Rates">Request windows sharing <paramref name="Window"/>; the first <paramref name="CheckOnly"/> are only checked.</param>
 /// <param name="Slots">Concurrency slots to take, all or none.</param>
 /// <param name="Spend">The most the call can cost, reserved against the month's budget; null for a free call.</param>
+/// <param name="SlotsBeforeSpend">How many of <paramref name="Slots"/> (the first ones) are checked before the budget, the others after it.</param>
 public sealed record AdmissionRequest(
     IReadOnlyList<(string Bucket, int Limit)> Rates, TimeSpan Window, int CheckOnly,
-    IReadOnlyList<(string Bucket, int Max)> Slots, SpendAsk? Spend);
+    IReadOnlyList<(string Bucket, int Max)> Slots, SpendAsk? Spend, int SlotsBeforeSpend = 0);
 
 /// <summary>An amount to reserve from a user's month, refused once the spend has reached <paramref name="Budget"/> (null: no budget).</summary>
 public readonly record struct SpendAsk(Guid UserId, string Month, decimal Amount, decimal? Budget);

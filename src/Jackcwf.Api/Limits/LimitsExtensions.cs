@@ -55,7 +55,8 @@ public static class LimitsExtensions
                     "API keys work on /v1 and the conversations API only; account, key and administration routes need a signed-in session.");
                 return;
             }
-            // /v1/chat/completions counts the request in the same store call that admits it (GatewayCalls).
+            // /v1/chat/completions and a chat message count the request in the same store call that admits it
+            // (GatewayCalls, ChatTurns).
             if (path.StartsWithSegments("/api/auth") || ctx.GetEndpoint()?.Metadata.GetMetadata<RateCheckedAtAdmission>() is not null)
             {
                 await next(ctx);
@@ -76,7 +77,8 @@ public static class LimitsExtensions
 
 /// <summary>
 /// Endpoint metadata: the endpoint applies the per-minute limits itself, in the store call that admits
-/// the request (<see cref="LimitGuard.AdmitCallAsync"/>), and on every answer it gives before that.
+/// the request (<see cref="LimitGuard.AdmitCallAsync"/>, <see cref="LimitGuard.AdmitTurnAsync"/>), and on
+/// every answer it gives before that.
 /// </summary>
 public sealed class RateCheckedAtAdmission
 {

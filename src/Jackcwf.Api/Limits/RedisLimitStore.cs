@@ -89,16 +89,17 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
 
     // One call's admission (ILimitStore.AdmitAsync) in one round trip. KEYS: the request windows (ARGV[4] of
     // them), the slots (ARGV[5]), then the month's spend when a reservation is asked (ARGV[6] = 1).
-    // ARGV[1..3]: window ms, hit member, check-only count; ARGV[7]: slot lease ms; then the window limits,
-    // the slot maxima, the slot ids, and (spend) amount, budget ('' = none), spend ttl s.
+    // ARGV[1..3]: window ms, hit member, check-only count; ARGV[7]: slot lease ms; ARGV[8]: how many slots
+    // (the first ones) are checked before the budget; then the window limits, the slot maxima, the slot ids,
+    // and (spend) amount, budget ('' = none), spend ttl s.
     // Answers {step, index, ms}: 0 admitted, 1 window refused, 2 budget spent, 3 slot full, 4 admitted
     // without a reservation because the month is not held (the caller seeds it).
     private const string AdmitScript = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local window = tonumber(ARGV[1])
-        local nr, ns = tonumber(ARGV[4]), tonumber(ARGV[5])
-        local lim, max, ids = 7, 7 + nr, 7 + nr + ns
+        local nr, ns, pre = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[8])
+        local lim, max, ids = 8, 8 + nr, 8 + nr + ns
         for i = 1, nr do
           redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
           if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[lim + i]) then
@@ -110,13 +111,17 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
           redis.call('ZADD', KEYS[i], now, ARGV[2])
           redis.call('PEXPIRE', KEYS[i], window)
         end
+        for i = 1, math.min(pre, ns) do
+          redis.call('ZREMRANGEBYSCORE', KEYS[nr + i], '-inf', now)
+          if redis.call('ZCARD', KEYS[nr + i]) >= tonumber(ARGV[max + i]) then return {3, i, 0} end
+        end
         local spend = nil
         local sp = ids + ns
         if ARGV[6] == '1' then
           spend = redis.call('GET', KEYS[nr + ns + 1])
           if spend and ARGV[sp + 2] ~= '' and tonumber(spend) >= tonumber(ARGV[sp + 2]) then return {2, 0, 0} end
         end
-        for i = 1, ns do
+        for i = pre + 1, ns do
           redis.call('ZREMRANGEBYSCORE', KEYS[nr + i], '-inf', now)
           if redis.call('ZCARD', KEYS[nr + i]) >= tonumber(ARGV[max + i]) then return {3, i, 0} end
         end
@@ -318,7 +323,7 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         var inv = System.Globalization.CultureInfo.InvariantCulture;
         int nr = request.Rates.Count, ns = request.Slots.Count;
         var keys = new RedisKey[nr + ns + (request.Spend is null ? 0 : 1)];
-        var args = new RedisValue[7 + nr + 2 * ns + (request.Spend is null ? 0 : 3)];
+        var args = new RedisValue[8 + nr + 2 * ns + (request.Spend is null ? 0 : 3)];
         args[0] = (long)request.Window.TotalMilliseconds;
         args[1] = Guid.NewGuid().ToString("N");
         args[2] = request.CheckOnly;
@@ -326,24 +331,25 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         args[4] = ns;
         args[5] = request.Spend is null ? 0 : 1;
         args[6] = SlotLeaseMs;
+        args[7] = request.SlotsBeforeSpend;
         var slots = new string[ns];
         for (var i = 0; i < nr; i++)
         {
             keys[i] = Prefix + request.Rates[i].Bucket;
-            args[7 + i] = request.Rates[i].Limit;
+            args[8 + i] = request.Rates[i].Limit;
         }
         for (var i = 0; i < ns; i++)
         {
             keys[nr + i] = Prefix + request.Slots[i].Bucket;
-            args[7 + nr + i] = request.Slots[i].Max;
-            args[7 + nr + ns + i] = slots[i] = Guid.NewGuid().ToString("N");
+            args[8 + nr + i] = request.Slots[i].Max;
+            args[8 + nr + ns + i] = slots[i] = Guid.NewGuid().ToString("N");
         }
         if (request.Spend is { } spend)
         {
             keys[nr + ns] = SpendKey(spend.UserId, spend.Month);
-            args[7 + nr + 2 * ns] = spend.Amount.ToString(inv);
-            args[8 + nr + 2 * ns] = spend.Budget?.ToString(inv) ?? "";
-            args[9 + nr + 2 * ns] = (long)SpendTtl.TotalSeconds;
+            args[8 + nr + 2 * ns] = spend.Amount.ToString(inv);
+            args[9 + nr + 2 * ns] = spend.Budget?.ToString(inv) ?? "";
+            args[10 + nr + 2 * ns] = (long)SpendTtl.TotalSeconds;
         }
         RedisResult answer;
         try

@@ -38,7 +38,13 @@ internal static class GatewayCompletions
         var completion = new ChatCompletion(NewId(), "chat.completion", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), call.AnsweringModel.Id,
             [new CompletionChoice(0, ChatResponseWriting.Message(response.Text, response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList()),
                 FinishReason(response.FinishReason))], Usage(call));
-        await Results.Json(completion, OpenAiJsonContext.Default.ChatCompletion).ExecuteAsync(http);
+        // Written whole with its length, in one write: the client has the complete answer when that write
+        // leaves, instead of a chunk now and the chunked encoding's last chunk once the request's pipeline
+        // has unwound (a second send, and a second wait for a thread to send it).
+        var body = JsonSerializer.SerializeToUtf8Bytes(completion, OpenAiJsonContext.Default.ChatCompletion);
+        http.Response.ContentType = "application/json; charset=utf-8";
+        http.Response.ContentLength = body.Length;
+        await http.Response.BodyWriter.WriteAsync(body, http.RequestAborted);
         return false;
     }
 
