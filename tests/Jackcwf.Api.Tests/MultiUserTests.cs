@@ -207,6 +207,33 @@ public sealed class MultiUserTests(LimitedServiceFixture fx) : IClassFixture<Lim
     }
 
     [Fact]
+    public async Task KeyRateLimitCountsChatMessagesWhoseBodyCannotBeRead()
+    {
+        var u = await fx.CreateUserAsync();
+        var conversation = await u.CreateConversationAsync(new { model = "openai/gpt-4o-mini" });
+        var (_, key) = await CreateKeyAsync(u);
+        var client = KeyClient(key);
+        var calls = fx.Fake.ChatRequests.Count;
+        // A body that is not JSON never reaches the turn, which counts the route's requests; it still counts.
+        for (var i = 0; i < LimitedServiceFixture.KeyPerMinute; i++)
+        {
+            using var broken = new StringContent("{not json", System.Text.Encoding.UTF8, "application/json");
+            var invalid = await client.PostAsync($"api/conversations/{conversation}/messages", broken, Ct);
+            Assert.Equal(HttpStatusCode.BadRequest, invalid.StatusCode);
+            Assert.Equal("application/problem+json", invalid.Content.Headers.ContentType?.MediaType);
+        }
+        using var again = new StringContent("{not json", System.Text.Encoding.UTF8, "application/json");
+        var refused = await client.PostAsync($"api/conversations/{conversation}/messages", again, Ct);
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.True(refused.Headers.Contains("Retry-After"));
+        var problem = await refused.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal("key_rate", problem.GetProperty("limit").GetString());
+        var valid = await client.PostAsJsonAsync($"api/conversations/{conversation}/messages", new { content = "hi" }, Ct);
+        Assert.Equal(HttpStatusCode.TooManyRequests, valid.StatusCode);
+        Assert.Equal(calls, fx.Fake.ChatRequests.Count);
+    }
+
+    [Fact]
     public async Task UserRateLimitRefusesExactlyAtTheThresholdWithAProblemNamingTheLimit()
     {
         var u = await fx.CreateUserAsync();

@@ -57,9 +57,30 @@ public static class LimitsExtensions
             }
             // /v1/chat/completions and a chat message count the request in the same store call that admits it
             // (GatewayCalls, ChatTurns).
-            if (path.StartsWithSegments("/api/auth") || ctx.GetEndpoint()?.Metadata.GetMetadata<RateCheckedAtAdmission>() is not null)
+            if (path.StartsWithSegments("/api/auth"))
             {
                 await next(ctx);
+                return;
+            }
+            if (ctx.GetEndpoint()?.Metadata.GetMetadata<RateCheckedAtAdmission>() is not null)
+            {
+                try
+                {
+                    await next(ctx);
+                }
+                catch (BadHttpRequestException) when (!ctx.Response.HasStarted)
+                {
+                    // The body could not be read (malformed JSON, over the size limit): the endpoint never ran
+                    // to count the request, so it is counted here, as every other answer; over the limit the
+                    // answer is the 429, else the error goes on to the problem writer.
+                    if (await ctx.RequestServices.GetRequiredService<LimitGuard>().CheckRateAsync(
+                        userId, ctx.User.ApiKeyId(), ctx.Items[ApiKeyAuthenticationHandler.LockoutPendingItem] as string) is { } limited)
+                    {
+                        await ErrorResponses.WriteRefusalAsync(ctx, limited);
+                        return;
+                    }
+                    throw;
+                }
                 return;
             }
             var refusal = await ctx.RequestServices.GetRequiredService<LimitGuard>()
