@@ -13,7 +13,8 @@ then against each variant, the order rotated. Printed per round and variant: p50
 service CPU per request, the Redis CPU per script call, and, from a probe build (GET /__lat): the p50/p99
 of the admission's and the settlement's round trips, the time in the service apart from the provider
 call, and the GC's pauses. Then medians, how many rounds each variant won (two variants), and with
---ttft N, N batches of 40 sequential streamed requests' time to first token.
+--ttft N, N batches of 40 sequential streamed requests' time to first token (with --verbose and a
+probe build, the stages of those requests up to their first chunk).
 
 A probe build: git apply bench/latency-probe.patch; dotnet build src/Jackcwf.Api -c Release -o /tmp/probe;
 git checkout -- src (and delete src/Jackcwf.Api/LatProbe.cs). It is on with LATPROBE=1, which this script sets.
@@ -115,7 +116,11 @@ try:
     for _ in range(a.ttft):
         for name, t in list(ts.items()) + [("direct", up)]:
             bench.first_token_ms(t, bench.FAST)
+            if t is not up:
+                probe(t)
             s = [bench.first_token_ms(t, bench.FAST) for _ in range(40)]
             print(f"time to first token {name}: p50 {bench.med(s):.2f} ms, slowest {max(s):.2f} ms", flush=True)
+            if t is not up and a.verbose and (rep := probe(t)):
+                print(name, "(streamed, sequential: written = the first chunk flushed)", rep, flush=True)
 finally:
     bench.stop_all()
