@@ -59,9 +59,11 @@ public sealed class LimitStoreTests : IAsyncLifetime
             }
             else
             {
-                // Nothing listens there: every Redis command fails, and the store counts on this replica.
-                _redis = await ConnectionMultiplexer.ConnectAsync(
-                    $"127.0.0.1:{FreePort.Get()},abortConnect=false,connectTimeout=200,syncTimeout=200,asyncTimeout=200");
+                // Nothing listens there: every Redis command fails, and the store counts on this replica. Commands
+                // fail at once, as the service's connection makes them (BacklogPolicy.FailFast), not after a timeout.
+                var down = ConfigurationOptions.Parse($"127.0.0.1:{FreePort.Get()},abortConnect=false,connectTimeout=200,syncTimeout=200,asyncTimeout=200");
+                down.BacklogPolicy = BacklogPolicy.FailFast;
+                _redis = await ConnectionMultiplexer.ConnectAsync(down);
             }
             builder.Services.AddSingleton<IConnectionMultiplexer>(_redis);
             builder.Services.Replace(ServiceDescriptor.Singleton<ILimitStore, RedisLimitStore>());

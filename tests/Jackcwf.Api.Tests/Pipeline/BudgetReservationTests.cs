@@ -32,7 +32,10 @@ public sealed class BudgetReservationTests
     public async Task ConcurrentCallsWithRedisDownClosesHole10()
     {
         // Nothing listens there: every Redis command fails, and the store counts on this replica.
-        await using var redis = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{FreePort.Get()},abortConnect=false,connectTimeout=200,syncTimeout=200,asyncTimeout=200");
+        // Commands fail at once, as the service's connection makes them (BacklogPolicy.FailFast), not after a timeout.
+        var down = ConfigurationOptions.Parse($"127.0.0.1:{FreePort.Get()},abortConnect=false,connectTimeout=200,syncTimeout=200,asyncTimeout=200");
+        down.BacklogPolicy = BacklogPolicy.FailFast;
+        await using var redis = await ConnectionMultiplexer.ConnectAsync(down);
         await AssertBudgetHoldsAsync(new RedisLimitStore(redis, new InProcessLimitStore(), NullLogger<RedisLimitStore>.Instance));
     }
 
