@@ -87,12 +87,8 @@ public sealed class OpenAiStreamingChatClient : DelegatingChatClient
         }
         finally
         {
-            if (capture.Response is null)
-            {
-                await sdk.DisposeAsync();
-            }
+            await sdk.DisposeAsync();
         }
-        await sdk.DisposeAsync();
 
         using var response = capture.Response;
         var reader = new ChunkReader();

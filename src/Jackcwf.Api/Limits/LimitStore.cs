@@ -64,9 +64,11 @@ public interface ILimitStore
         }
         var seeded = false;
         var slots = new string[request.Slots.Count];
-        for (var i = 0; i < slots.Length; i++)
+        // The budget is checked once, after the first SlotsBeforeSpend slots (after all of them when it names as many or more).
+        var spendAt = Math.Min(request.SlotsBeforeSpend, slots.Length);
+        for (var i = 0; i <= slots.Length; i++)
         {
-            if (i == request.SlotsBeforeSpend && request.Spend is { } spend)
+            if (i == spendAt && request.Spend is { } spend)
             {
                 var known = await GetSpendAsync(spend.UserId, spend.Month);
                 if (known >= spend.Budget)
@@ -76,22 +78,16 @@ public interface ILimitStore
                 }
                 seeded = known is not null;
             }
+            if (i == slots.Length)
+            {
+                break;
+            }
             if (await TryEnterAsync(request.Slots[i].Bucket, request.Slots[i].Max) is not { } slot)
             {
                 await LeaveAllAsync(request.Slots, slots, i);
                 return new(AdmissionStep.Slot, i, TimeSpan.Zero, null);
             }
             slots[i] = slot;
-        }
-        if (request.SlotsBeforeSpend >= slots.Length && request.Spend is { } late)
-        {
-            var known = await GetSpendAsync(late.UserId, late.Month);
-            if (known >= late.Budget)
-            {
-                await LeaveAllAsync(request.Slots, slots, slots.Length);
-                return new(AdmissionStep.Spend, 0, TimeSpan.Zero, null);
-            }
-            seeded = known is not null;
         }
         if (request.Spend is { } reserve && seeded)
         {

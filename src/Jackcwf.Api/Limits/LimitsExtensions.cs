@@ -73,8 +73,7 @@ public static class LimitsExtensions
                     // The body could not be read (malformed JSON, over the size limit): the endpoint never ran
                     // to count the request, so it is counted here, as every other answer; over the limit the
                     // answer is the 429, else the error goes on to the problem writer.
-                    if (await ctx.RequestServices.GetRequiredService<LimitGuard>().CheckRateAsync(
-                        userId, ctx.User.ApiKeyId(), ctx.Items[ApiKeyAuthenticationHandler.LockoutPendingItem] as string) is { } limited)
+                    if (await CountAsync(ctx, userId) is { } limited)
                     {
                         await ErrorResponses.WriteRefusalAsync(ctx, limited);
                         return;
@@ -83,9 +82,7 @@ public static class LimitsExtensions
                 }
                 return;
             }
-            var refusal = await ctx.RequestServices.GetRequiredService<LimitGuard>()
-                .CheckRateAsync(userId, ctx.User.ApiKeyId(), ctx.Items[ApiKeyAuthenticationHandler.LockoutPendingItem] as string);
-            if (refusal is not null)
+            if (await CountAsync(ctx, userId) is { } refusal)
             {
                 await ErrorResponses.WriteRefusalAsync(ctx, refusal);
                 return;
@@ -94,6 +91,11 @@ public static class LimitsExtensions
         });
         return app;
     }
+
+    /// <summary>Counts the request in its per-minute windows (and the address's pending lockout); the refusal when over.</summary>
+    private static ValueTask<LimitRefusal?> CountAsync(HttpContext ctx, Guid userId) =>
+        ctx.RequestServices.GetRequiredService<LimitGuard>()
+            .CheckRateAsync(userId, ctx.User.ApiKeyId(), ctx.Items[ApiKeyAuthenticationHandler.LockoutPendingItem] as string);
 }
 
 /// <summary>
