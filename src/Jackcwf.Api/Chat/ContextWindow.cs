@@ -1,5 +1,6 @@
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Limits;
+using Jackcwf.Api.Telemetry;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.AI;
 
@@ -40,7 +41,8 @@ internal static class ContextWindow
     }
 
     public static async Task<List<ChatMessage>> BuildAsync(
-        AppDbContext db, LimitsOptions limits, string? systemPrompt, IReadOnlyDictionary<Guid, MessageNode> nodes, Message userMessage, CancellationToken ct)
+        AppDbContext db, JackcwfMetrics metrics, LimitsOptions limits, string? systemPrompt, IReadOnlyDictionary<Guid, MessageNode> nodes, Message userMessage,
+        CancellationToken ct)
     {
         var chosen = new List<MessageNode>();
         var chars = 0L;
@@ -66,7 +68,11 @@ internal static class ContextWindow
             chosen.RemoveAt(0);
         }
         var texts = new Dictionary<Guid, string>(chosen.Count);
-        if (chosen.Count > 0)
+        if (chosen.Count > 0 && db.Provider == DatabaseProvider.PostgreSql)
+        {
+            texts = await TurnReads.TextsAsync(db, metrics, chosen.ConvertAll(n => n.Id).ToArray(), ct);
+        }
+        else if (chosen.Count > 0)
         {
             await foreach (var t in Texts(db, chosen.ConvertAll(n => n.Id)).WithCancellation(ct))
             {
