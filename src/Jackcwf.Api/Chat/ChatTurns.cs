@@ -272,12 +272,13 @@ public sealed class ChatTurns(
     {
         var (userId, id, body, key) = (request.UserId, request.ConversationId, request.Message, request.IdempotencyKey);
         // The conversation, the account's stored characters and the attached files in one query. On PostgreSQL,
-        // when no Idempotency-Key can make the turn a replay, the branch structure comes in the same round trip.
+        // when no Idempotency-Key can make the turn a replay, the branch structure (and the newest messages' text)
+        // comes in the same round trip.
         TurnStart? found;
         Dictionary<Guid, MessageNode>? nodes = null;
         if (db.Provider == DatabaseProvider.PostgreSql && key.Length == 0)
         {
-            (found, nodes) = await TurnReads.StartAsync(db, metrics, id, userId, ct);
+            (found, nodes) = await TurnReads.StartAsync(db, metrics, limits.Value, id, userId, ct);
         }
         else
         {

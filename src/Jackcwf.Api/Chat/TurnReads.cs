@@ -13,8 +13,8 @@ internal sealed record TurnStart(Conversation Conversation, long? Stored, List<G
 /// <summary>
 /// A turn's reads on PostgreSQL as plain Npgsql commands, the same statements EF Core's compiled queries
 /// send (<see cref="ChatTurns"/>, <see cref="ContextWindow"/>), without EF Core's query pipeline around them:
-/// the conversation (with the account's stored characters and the attached files) and the branch structure
-/// in one round trip of one batch, the window's text in another. Prepared by Npgsql like every repeated
+/// the conversation (with the account's stored characters and the attached files), the branch structure and
+/// the newest messages' text in one round trip of one batch; the rest of the window's text, if any, in another. Prepared by Npgsql like every repeated
 /// statement. SQLite, and any turn that may replay an Idempotency-Key, read through EF Core.
 /// </summary>
 internal static class TurnReads
@@ -27,18 +27,25 @@ internal static class TurnReads
 
     private const string FilesSql = """SELECT a."FileId" FROM conversation_files AS a WHERE a."ConversationId" = $1 ORDER BY a."CreatedAt" """;
 
+    // The newest messages' text comes along, as many as a context window can hold at most (by count and by
+    // characters, newest first): the window of a conversation without branches is among them, so it needs no
+    // read of its own. A window that reaches further back on a branch reads the rest (TextsAsync).
     private const string NodesSql = """
-        SELECT m."Id", m."ParentMessageId", m."Role", m."Status", m."CreatedAt", length(m."Content")::int FROM messages AS m WHERE m."ConversationId" = $1
+        SELECT m."Id", m."ParentMessageId", m."Role", m."Status", m."CreatedAt", length(m."Content")::int,
+          CASE WHEN row_number() OVER newest <= $2 AND sum(length(m."Content")) OVER newest <= $3 THEN m."Content" END
+        FROM messages AS m WHERE m."ConversationId" = $1
+        WINDOW newest AS (ORDER BY m."CreatedAt" DESC, m."Id")
         """;
 
     private const string TextsSql = """SELECT m."Id", m."Content" FROM messages AS m WHERE m."Id" = ANY ($1)""";
 
     /// <summary>
-    /// The conversation if it is the user's (null otherwise), and every message of it without text, by id.
-    /// The files and messages of a conversation that is not the user's are read and dropped: the caller answers 404.
+    /// The conversation if it is the user's (null otherwise), and every message of it by id, the newest with their
+    /// text (<see cref="MessageNode.Text"/>) up to <paramref name="limits"/>' window. The files and messages of a
+    /// conversation that is not the user's are read and dropped: the caller answers 404.
     /// </summary>
     public static async Task<(TurnStart? Found, Dictionary<Guid, MessageNode> Nodes)> StartAsync(
-        AppDbContext db, JackcwfMetrics metrics, Guid id, Guid userId, CancellationToken ct)
+        AppDbContext db, JackcwfMetrics metrics, Limits.LimitsOptions limits, Guid id, Guid userId, CancellationToken ct)
     {
         var started = Stopwatch.GetTimestamp();
         await using var batch = new NpgsqlBatch(Connection(db), Transaction(db))
@@ -47,7 +54,14 @@ internal static class TurnReads
             {
                 new NpgsqlBatchCommand(ConversationSql) { Parameters = { new NpgsqlParameter<Guid> { TypedValue = id }, new NpgsqlParameter<Guid> { TypedValue = userId } } },
                 new NpgsqlBatchCommand(FilesSql) { Parameters = { new NpgsqlParameter<Guid> { TypedValue = id } } },
-                new NpgsqlBatchCommand(NodesSql) { Parameters = { new NpgsqlParameter<Guid> { TypedValue = id } } },
+                new NpgsqlBatchCommand(NodesSql)
+                {
+                    Parameters =
+                    {
+                        new NpgsqlParameter<Guid> { TypedValue = id }, new NpgsqlParameter<long> { TypedValue = limits.ContextMaxMessages },
+                        new NpgsqlParameter<long> { TypedValue = limits.ContextMaxChars },
+                    },
+                },
             },
         };
         TurnStart? found = null;
@@ -76,7 +90,7 @@ internal static class TurnReads
             while (await reader.ReadAsync(ct))
             {
                 var node = new MessageNode(reader.GetGuid(0), reader.IsDBNull(1) ? null : reader.GetGuid(1), reader.GetString(2), reader.GetString(3),
-                    Utc(reader.GetDateTime(4)), reader.GetInt32(5));
+                    Utc(reader.GetDateTime(4)), reader.GetInt32(5), reader.IsDBNull(6) ? null : reader.GetString(6));
                 nodes[node.Id] = node;
             }
             if (conversation is not null)
