@@ -145,15 +145,13 @@ internal static class BatchCommands
     public static async Task UpdateRowAsync<T>(AppDbContext db, object key, IReadOnlyList<(string Property, object? Value)> values, CancellationToken ct)
         where T : class
     {
-        var map = new TableMap(db, typeof(T));
+        var shape = Shapes.GetOrAdd(ShapeKey(db, typeof(T), null, values, 0), static (_, a) => Shape.Of(a.db, a.Item2, null, a.values, 0), (db, typeof(T), values));
         // The parameters are made by the providers' type mappings on a command that only holds them.
         await using var holder = db.Database.GetDbConnection().CreateCommand();
-        var text = AppendUpdate(new StringBuilder(), map, holder, key, values);
-        var parameters = holder.Parameters.Cast<DbParameter>().ToArray();
-        holder.Parameters.Clear();
+        var parameters = shape.Parameters(holder, key, values, Array.Empty<object>());
         try
         {
-            await db.Database.ExecuteSqlRawAsync(text.ToString(), parameters, ct);
+            await db.Database.ExecuteSqlRawAsync(shape.Text, parameters, ct);
         }
         finally
         {
@@ -173,26 +171,12 @@ internal static class BatchCommands
         AppDbContext db, object key, IReadOnlyList<(string Property, object? Value)> values, IReadOnlyList<TInserted> rows, CancellationToken ct)
         where TUpdated : class where TInserted : class
     {
-        var updated = new TableMap(db, typeof(TUpdated), "u");
-        var inserted = new TableMap(db, typeof(TInserted), "i");
+        var shape = Shapes.GetOrAdd(ShapeKey(db, typeof(TUpdated), typeof(TInserted), values, rows.Count), static (_, a) => Shape.Of(a.db, a.Item2, a.Item3, a.values, a.Count), (db, typeof(TUpdated), typeof(TInserted), values, rows.Count));
         await using var holder = db.Database.GetDbConnection().CreateCommand();
-        var text = AppendUpdate(new StringBuilder(), updated, holder, key, values).Append(";\n");
-        var columns = inserted.Columns();
-        text.Append("INSERT INTO ").Append(inserted.Table).Append(" (").AppendJoin(", ", columns.Select(c => inserted.Column(c.Name))).Append(") VALUES ");
-        for (var r = 0; r < rows.Count; r++)
-        {
-            text.Append(r == 0 ? "(" : ", (");
-            for (var c = 0; c < columns.Count; c++)
-            {
-                text.Append(c == 0 ? "" : ", ").Append(inserted.Parameter(holder, columns[c], columns[c].GetGetter().GetClrValue(rows[r])));
-            }
-            text.Append(')');
-        }
-        var parameters = holder.Parameters.Cast<DbParameter>().ToArray();
-        holder.Parameters.Clear();
+        var parameters = shape.Parameters(holder, key, values, rows);
         try
         {
-            await db.Database.ExecuteSqlRawAsync(text.ToString(), parameters, ct);
+            await db.Database.ExecuteSqlRawAsync(shape.Text, parameters, ct);
         }
         catch (DbException e) when (!FailoverExecutionStrategy.IsConnectionLoss(e))
         {
@@ -220,18 +204,102 @@ internal static class BatchCommands
     }
 
     /// <summary>
-    /// <c>UPDATE table SET col = @p, … WHERE key = @p</c> for one row, its parameters made on <paramref name="holder"/>
-    /// by the providers' type mappings.
+    /// The commands of <see cref="UpdateRowAsync{T}"/> and <see cref="UpdateRowThenInsertAsync{TUpdated, TInserted}"/>
+    /// by shape (model, entities, columns set, rows inserted): their text and how each parameter is made are
+    /// the same for every call of one shape, so they are built once. The shapes are the column lists the code
+    /// names (a handful), times the rows a turn inserts.
     /// </summary>
-    private static StringBuilder AppendUpdate(StringBuilder text, TableMap map, DbCommand holder, object key, IReadOnlyList<(string Property, object? Value)> values)
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(IModel Model, Type Updated, Type? Inserted, int Rows, string Columns), Shape> Shapes = new();
+
+    private static (IModel, Type, Type?, int, string) ShapeKey(AppDbContext db, Type updated, Type? inserted, IReadOnlyList<(string Property, object? Value)> values, int rows)
     {
-        text.Append("UPDATE ").Append(map.Table).Append(" SET ");
-        for (var i = 0; i < values.Count; i++)
+        var names = new string[values.Count];
+        for (var i = 0; i < names.Length; i++)
         {
-            var (property, value) = values[i];
-            text.Append(i == 0 ? "" : ", ").Append(map.Column(property)).Append(" = ").Append(map.Parameter(holder, map.Property(property), value));
+            names[i] = values[i].Property;
         }
-        return text.Append(" WHERE ").Append(map.Column(map.KeyProperty)).Append(" = ").Append(map.Parameter(holder, map.Property(map.KeyProperty), key));
+        return (db.Model, updated, inserted, rows, string.Join(',', names));
+    }
+
+    /// <summary>One command's text and, per placeholder in order, the type mapping that makes its parameter.</summary>
+    private sealed class Shape
+    {
+        private readonly List<Slot> _slots = [];
+
+        public string Text { get; private set; } = "";
+
+        /// <summary>
+        /// <c>UPDATE table SET col = @p, … WHERE key = @p</c> for one row; with <paramref name="inserted"/>, then
+        /// <c>INSERT INTO … VALUES</c> of <paramref name="rows"/> whole entities, every mapped column.
+        /// </summary>
+        public static Shape Of(AppDbContext db, Type updated, Type? inserted, IReadOnlyList<(string Property, object? Value)> values, int rows)
+        {
+            var shape = new Shape();
+            var map = new TableMap(db, updated, inserted is null ? "p" : "u");
+            var text = new StringBuilder("UPDATE ").Append(map.Table).Append(" SET ");
+            for (var i = 0; i < values.Count; i++)
+            {
+                var property = values[i].Property;
+                text.Append(i == 0 ? "" : ", ").Append(map.Column(property)).Append(" = ").Append(shape.Add(map, map.Property(property), Slot.Value(i)));
+            }
+            text.Append(" WHERE ").Append(map.Column(map.KeyProperty)).Append(" = ").Append(shape.Add(map, map.Property(map.KeyProperty), Slot.Key));
+            if (inserted is not null)
+            {
+                var into = new TableMap(db, inserted, "i");
+                var columns = into.Columns();
+                text.Append(";\nINSERT INTO ").Append(into.Table).Append(" (").AppendJoin(", ", columns.Select(c => into.Column(c.Name))).Append(") VALUES ");
+                for (var r = 0; r < rows; r++)
+                {
+                    text.Append(r == 0 ? "(" : ", (");
+                    for (var c = 0; c < columns.Count; c++)
+                    {
+                        text.Append(c == 0 ? "" : ", ").Append(shape.Add(into, columns[c], Slot.Row(r, columns[c].GetGetter())));
+                    }
+                    text.Append(')');
+                }
+            }
+            shape.Text = text.ToString();
+            return shape;
+        }
+
+        /// <summary>The parameters for one call, made by the properties' type mappings (GUIDs, decimals and dates are text on SQLite).</summary>
+        public DbParameter[] Parameters<TRow>(DbCommand holder, object key, IReadOnlyList<(string Property, object? Value)> values, IReadOnlyList<TRow> rows)
+            where TRow : class
+        {
+            var parameters = new DbParameter[_slots.Count];
+            for (var i = 0; i < parameters.Length; i++)
+            {
+                var slot = _slots[i];
+                var value = slot.Getter is { } getter ? getter.GetClrValue(rows[slot.Index])
+                    : slot.Index < 0 ? key
+                    : values[slot.Index].Value;
+                parameters[i] = slot.Mapping.CreateParameter(holder, slot.Name, value, slot.Nullable);
+            }
+            return parameters;
+        }
+
+        private string Add(TableMap map, IProperty property, Slot slot)
+        {
+            var (name, placeholder) = map.NextParameter();
+            _slots.Add(slot with { Mapping = property.GetRelationalTypeMapping(), Name = name, Nullable = property.IsNullable });
+            return placeholder;
+        }
+    }
+
+    /// <summary>Where a parameter's value comes from: the key (<see cref="Index"/> −1), a value set, or a column of an inserted row.</summary>
+    private sealed record Slot(int Index, IClrPropertyGetter? Getter)
+    {
+        public RelationalTypeMapping Mapping { get; init; } = null!;
+
+        public string Name { get; init; } = "";
+
+        public bool Nullable { get; init; }
+
+        public static Slot Key { get; } = new(-1, null);
+
+        public static Slot Value(int index) => new(index, null);
+
+        public static Slot Row(int row, IClrPropertyGetter getter) => new(row, getter);
     }
 
     private static async Task ExecuteAsync(AppDbContext db, Type entityType, CancellationToken ct, Func<DbCommand, TableMap, string> build)
@@ -285,6 +353,13 @@ internal static class BatchCommands
         public IProperty Property(string name) => _entity.FindProperty(name) ?? throw new InvalidOperationException($"{_entity.DisplayName()} has no property {name}.");
 
         public string Column(string property) => _sql.DelimitIdentifier(Property(property).GetColumnName(_table)!);
+
+        /// <summary>The next parameter's name and its placeholder in the text.</summary>
+        public (string Name, string Placeholder) NextParameter()
+        {
+            var name = _prefix + _parameters++;
+            return (_sql.GenerateParameterName(name), _sql.GenerateParameterNamePlaceholder(name));
+        }
 
         /// <summary>Adds a parameter converted by the property's type mapping (GUIDs, decimals and dates are text on SQLite); returns its placeholder.</summary>
         public string Parameter(DbCommand command, IProperty property, object? value)
