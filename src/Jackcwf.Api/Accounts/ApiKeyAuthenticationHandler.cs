@@ -28,7 +28,7 @@ public sealed class ApiKeyAuthenticationHandler(
         {
             return AuthenticateResult.NoResult();
         }
-        var key = header["Bearer ".Length..].Trim();
+        var key = header.AsSpan("Bearer ".Length).Trim();
         var client = AuthRoutes.ClientKey(Context);
         var hash = key.Length > 200 ? null : ApiKeysApi.Hash(key);
         if (hash is not null && cache.HoldsKey(hash))
