@@ -258,7 +258,7 @@ public sealed class GenerationStreamTests
     {
         public System.Collections.Concurrent.ConcurrentQueue<LogBatch> Batches { get; } = new(first is { } b ? [b] : []);
 
-        public ValueTask BeginAsync(Guid messageId) => ValueTask.CompletedTask;
+        public ValueTask BeginAsync(Guid messageId, AnswerText? text = null) => ValueTask.CompletedTask;
         public ValueTask AppendDeltaAsync(Guid messageId, string text, int endOffset) => ValueTask.CompletedTask;
         public ValueTask CompleteAsync(Guid messageId, GenerationFinal final) => ValueTask.CompletedTask;
 

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.Text;
 using Jackcwf.Api.Chat;
 using StackExchange.Redis;
 
@@ -78,10 +77,12 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
 
     internal static RedisChannel NotifyChannel(Guid messageId) => RedisChannel.Literal($"jackcwf:gen:{messageId:N}:n");
 
-    public async ValueTask BeginAsync(Guid messageId)
+    public async ValueTask BeginAsync(Guid messageId, AnswerText? text = null)
     {
-        await _local.BeginAsync(messageId);
-        var writer = new Writer(this, messageId);
+        // One copy of the text, read by the local readers and by the writer's batches alike.
+        text ??= new AnswerText();
+        await _local.BeginAsync(messageId, text);
+        var writer = new Writer(this, messageId, text);
         _writers[messageId] = writer;
         writer.Begin();
     }
@@ -91,7 +92,7 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
         await _local.AppendDeltaAsync(messageId, text, endOffset);
         if (_writers.TryGetValue(messageId, out var writer))
         {
-            writer.Append(text);
+            writer.Append();
         }
     }
 
@@ -230,10 +231,12 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
 
     public void Dispose() => _local.Dispose();
 
-    /// <summary>Writes one running message's stream: first delta at once, then batches every <see cref="Coalesce"/>.</summary>
-    private sealed class Writer(RedisGenerationEventLog owner, Guid messageId)
+    /// <summary>
+    /// Writes one running message's stream: first delta at once, then batches every <see cref="Coalesce"/>,
+    /// each the answer's text (shared with the generation) from the last offset Redis acknowledged.
+    /// </summary>
+    private sealed class Writer(RedisGenerationEventLog owner, Guid messageId, AnswerText text)
     {
-        private readonly StringBuilder _text = new();
         private readonly Lock _lock = new();
         private readonly SemaphoreSlim _io = new(1, 1);
         private int _flushed;
@@ -243,12 +246,12 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
 
         public void Begin() => _ = WriteAsync("b", 0, "", RunningTtl, notify: false);
 
-        public void Append(string delta)
+        /// <summary>The text grew: schedules a batch unless one is pending.</summary>
+        public void Append()
         {
             bool immediate;
             lock (_lock)
             {
-                _text.Append(delta);
                 if (_scheduled)
                 {
                     return;
@@ -292,17 +295,12 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
             await _io.WaitAsync();
             try
             {
-                string chunk;
-                int end;
-                lock (_lock)
+                var end = text.Length;
+                if (end == _flushed)
                 {
-                    end = _text.Length;
-                    if (end == _flushed)
-                    {
-                        return true;
-                    }
-                    chunk = _text.ToString(_flushed, end - _flushed);
+                    return true;
                 }
+                var chunk = text.Slice(_flushed, end);
                 // A delta keeps the stream's time to live unless it was set long ago (a long generation).
                 var renew = Environment.TickCount64 - Volatile.Read(ref _ttlSetAt) >= (long)RenewTtlAfter.TotalMilliseconds;
                 if (!await SendAsync(GenerationEvent.Delta, end, chunk, renew ? RunningTtl : TimeSpan.Zero))

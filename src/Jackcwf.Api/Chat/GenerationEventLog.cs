@@ -72,7 +72,12 @@ public interface IGenerationLogReader : IDisposable
 /// </summary>
 public interface IGenerationEventLog
 {
-    ValueTask BeginAsync(Guid messageId);
+    /// <summary>
+    /// Registers a running message. <paramref name="text"/> is its answer's text as the generation appends
+    /// to it (before each <see cref="AppendDeltaAsync"/>): the log reads it there and keeps no copy of its own.
+    /// Without it, the log keeps the text it is given.
+    /// </summary>
+    ValueTask BeginAsync(Guid messageId, AnswerText? text = null);
 
     /// <summary>Appends a delta; <paramref name="endOffset"/> is the text length after it.</summary>
     ValueTask AppendDeltaAsync(Guid messageId, string text, int endOffset);
@@ -98,9 +103,9 @@ public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposab
         _sweeper = new Timer(_ => Sweep(), null, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
     }
 
-    public ValueTask BeginAsync(Guid messageId)
+    public ValueTask BeginAsync(Guid messageId, AnswerText? text = null)
     {
-        _entries.TryAdd(messageId, new Entry());
+        _entries.TryAdd(messageId, new Entry(text ?? new AnswerText()));
         return ValueTask.CompletedTask;
     }
 
@@ -108,7 +113,7 @@ public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposab
     {
         if (_entries.TryGetValue(messageId, out var e))
         {
-            e.Add(GenerationEvent.ForDelta(text, endOffset), endOffset - text.Length);
+            e.AddDelta(text, endOffset);
         }
         return ValueTask.CompletedTask;
     }
@@ -117,7 +122,7 @@ public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposab
     {
         if (_entries.TryGetValue(messageId, out var e))
         {
-            e.Add(GenerationEvent.ForFinal(final), -1);
+            e.Complete(GenerationEvent.ForFinal(final));
             e.CompletedAt = Environment.TickCount64;
         }
         return ValueTask.CompletedTask;
@@ -154,34 +159,29 @@ public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposab
             {
                 return LogBatch.Empty;
             }
-            var (batch, changed) = entry.Snapshot(_index);
-            if (batch.Count == 0)
+            var (deltas, final, changed) = entry.Snapshot(_index);
+            if (deltas.Count == 0 && final is null)
             {
                 // The wait shares the one stream timer.
                 await deadlines.WaitAsync(changed, wait, ct);
-                (batch, changed) = entry.Snapshot(_index);
+                (deltas, final, changed) = entry.Snapshot(_index);
             }
-            var events = new List<GenerationEvent>(batch.Count);
-            foreach (var (ev, start) in batch)
+            var events = new List<GenerationEvent>(deltas.Count + 1);
+            foreach (var (start, end) in deltas)
             {
                 _index++;
-                if (ev.Type == GenerationEvent.Delta)
+                if (end <= _sent)
                 {
-                    var end = start + ev.Data.Length;
-                    if (end <= _sent)
-                    {
-                        continue;
-                    }
-                    events.Add(start >= _sent ? ev : ev with { Data = ev.Data[(_sent - start)..] });
-                    _sent = end;
                     continue;
                 }
-                events.Add(ev);
-                if (ev.IsFinal)
-                {
-                    _ended = true;
-                    break;
-                }
+                // The delta's text, cut to what the reader lacks, read from the answer's one copy.
+                events.Add(GenerationEvent.ForDelta(entry.Text.Slice(Math.Max(start, _sent), end), end));
+                _sent = end;
+            }
+            if (final is { } f)
+            {
+                events.Add(f);
+                _ended = true;
             }
             return new LogBatch(events);
         }
@@ -191,31 +191,55 @@ public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposab
         }
     }
 
-    private sealed class Entry
+    /// <summary>One message's log: its text (shared with the generation) and where each delta ends in it, then the final event.</summary>
+    private sealed class Entry(AnswerText text)
     {
-        private readonly List<(GenerationEvent Event, int Start)> _events = [];
+        private readonly List<(int Start, int End)> _deltas = [];
+        private GenerationEvent? _final;
         private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly Lock _lock = new();
 
+        public AnswerText Text => text;
+
         public long? CompletedAt { get; set; }
 
-        public void Add(GenerationEvent ev, int start)
+        public void AddDelta(string delta, int end)
         {
+            // A shared text has it already (the generation appended it before telling the log).
+            text.AppendUpTo(delta, end);
             TaskCompletionSource signal;
             lock (_lock)
             {
-                _events.Add((ev, start));
-                signal = _changed;
-                _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+                _deltas.Add((end - delta.Length, end));
+                signal = Renew();
             }
             signal.TrySetResult();
         }
 
-        public (List<(GenerationEvent, int)> Batch, Task Changed) Snapshot(int from)
+        public void Complete(GenerationEvent final)
+        {
+            TaskCompletionSource signal;
+            lock (_lock)
+            {
+                _final = final;
+                signal = Renew();
+            }
+            signal.TrySetResult();
+        }
+
+        private TaskCompletionSource Renew()
+        {
+            var signal = _changed;
+            _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            return signal;
+        }
+
+        /// <summary>The deltas from index <paramref name="from"/>, the final event once every delta is in, and a task completing at the next change.</summary>
+        public (List<(int Start, int End)> Deltas, GenerationEvent? Final, Task Changed) Snapshot(int from)
         {
             lock (_lock)
             {
-                return (from < _events.Count ? _events.GetRange(from, _events.Count - from) : [], _changed.Task);
+                return (from < _deltas.Count ? _deltas.GetRange(from, _deltas.Count - from) : [], _final, _changed.Task);
             }
         }
     }

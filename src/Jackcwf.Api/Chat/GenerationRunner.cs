@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Text;
 using Jackcwf.Api.Ai;
 using Jackcwf.Api.Ai.Pipeline;
 using Jackcwf.Api.Conversations;
@@ -73,7 +72,7 @@ public sealed class GenerationRunner(
         _running[request.MessageId] = running;
         // Registered in the log before returning, so the caller's stream reads the log from its first event
         // instead of falling back to following database checkpoints.
-        var begun = log.BeginAsync(request.MessageId);
+        var begun = log.BeginAsync(request.MessageId, running.Text);
         running.Task = Task.Run(async () =>
         {
             try
@@ -117,7 +116,6 @@ public sealed class GenerationRunner(
     {
         var req = run.Request;
         var text = run.Text;
-        var textLock = run.TextLock;
         ProviderFailure? failure = null;
         string status;
         var call = new ChatCall
@@ -136,12 +134,7 @@ public sealed class GenerationRunner(
                 {
                     continue;
                 }
-                int end;
-                lock (textLock)
-                {
-                    text.Append(delta);
-                    end = text.Length;
-                }
+                var end = text.Append(delta);
                 await log.AppendDeltaAsync(req.MessageId, delta, end);
             }
             status = MessageStatuses.Complete;
@@ -166,11 +159,7 @@ public sealed class GenerationRunner(
             logger.LogWarning("Generation {MessageId} with {Model} failed: {Kind} ({ExceptionType})", req.MessageId, call.AnsweringModel.Id, failure.Kind, ex.GetType().Name);
         }
 
-        string final;
-        lock (textLock)
-        {
-            final = text.ToString();
-        }
+        var final = text.ToString();
         var completedAt = time.UtcNowForStorage();
         var answered = call.AnsweringModel;
         var dto = new MessageDto(req.MessageId, req.ConversationId, req.ParentMessageId, MessageRoles.Assistant, final, status, answered.Id,
@@ -360,26 +349,15 @@ public sealed class GenerationRunner(
 
         public GenerationRequest Request { get; } = request;
         public long Started { get; } = Stopwatch.GetTimestamp();
-        public StringBuilder Text { get; } = new();
-        public Lock TextLock { get; } = new();
+        /// <summary>The answer's one copy of its text, shared with the event log.</summary>
+        public AnswerText Text { get; } = new();
 
-        public string Snapshot()
-        {
-            lock (TextLock)
-            {
-                return Text.ToString();
-            }
-        }
+        public string Snapshot() => Text.ToString();
 
         /// <summary>The text grew since the last checkpoint, or the lease needs renewing.</summary>
         public bool CheckpointDue(TimeSpan renewEvery)
         {
-            int length;
-            lock (TextLock)
-            {
-                length = Text.Length;
-            }
-            return length != Volatile.Read(ref _checkpointedLength) || Stopwatch.GetElapsedTime(Volatile.Read(ref _checkpointedAt)) >= renewEvery;
+            return Text.Length != Volatile.Read(ref _checkpointedLength) || Stopwatch.GetElapsedTime(Volatile.Read(ref _checkpointedAt)) >= renewEvery;
         }
 
         public void Checkpointed(int length)
