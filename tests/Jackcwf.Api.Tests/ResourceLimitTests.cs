@@ -232,6 +232,35 @@ public abstract class ResourceLimitTests<TFixture>(TFixture fx) where TFixture :
     }
 
     [Fact]
+    public async Task WindowOfAnOlderBranchIsSentWithItsText()
+    {
+        // A branch from the first answer: its window is older than the newest ContextMessages messages, the ones
+        // whose text PostgreSQL returns with the conversation's structure, so its text is read on its own.
+        var u = await fx.CreateUserAsync();
+        var c = await u.CreateConversationAsync(new { model = "openai/gpt-4o-mini" });
+        var first = await u.SendAsync(c, new { content = $"question 1 {Guid.NewGuid():N}" });
+        var a1 = first.GetProperty("assistantMessage");
+        for (var i = 2; i <= 4; i++)
+        {
+            await u.SendAsync(c, new { content = $"question {i} {Guid.NewGuid():N}" });
+        }
+        var marker = $"branch question {Guid.NewGuid():N}";
+        await u.SendAsync(c, new { content = marker, parentMessageId = a1.GetProperty("id").GetGuid() });
+
+        var sent = fx.Fake.ChatRequests.Single(r => r.LastUserText == marker);
+        var messages = JsonDocument.Parse(sent.Body).RootElement.GetProperty("messages").EnumerateArray()
+            .Select(m => (Role: m.GetProperty("role").GetString(), Text: m.GetProperty("content").ValueKind == JsonValueKind.String
+                ? m.GetProperty("content").GetString()
+                : string.Concat(m.GetProperty("content").EnumerateArray().Select(p => p.GetProperty("text").GetString()))))
+            .ToList();
+        Assert.Equal(["user", "assistant", "user"], messages.Select(m => m.Role));
+        Assert.Equal(first.GetProperty("userMessage").GetProperty("content").GetString(), messages[0].Text);
+        Assert.Equal(a1.GetProperty("content").GetString(), messages[1].Text);
+        Assert.False(string.IsNullOrEmpty(messages[1].Text));
+        Assert.Equal(marker, messages[2].Text);
+    }
+
+    [Fact]
     public async Task Hole12_StreamsAndResumesAreUnbounded()
     {
         var u = await fx.CreateUserAsync();

@@ -39,9 +39,9 @@ public sealed record Turn(
 /// budget, concurrency), stores the user's message, the answer's placeholder, the conversation's new
 /// time and title, attached files and the Idempotency-Key in one transaction that commits only once the
 /// limits admitted the turn, and starts the generation. Refusals store nothing (no store-then-delete).
-/// The reads and the write are that one transaction, on one database connection taken from the pool
-/// once per turn. The limits are one store call (<see cref="LimitGuard.AdmitTurnAsync"/>: one Redis round
-/// trip) made once the turn is staged; an answer given before that (a refusal, a replay) is counted in
+/// The reads and the write run on one database connection taken from the pool once per turn. The
+/// limits are one store call (<see cref="LimitGuard.AdmitTurnAsync"/>: one Redis round trip) made once the
+/// turn is staged (for the common turn, before its one write command); an answer given before that (a refusal, a replay) is counted in
 /// the request windows, and checked against the stream slot, by one call of its own
 /// (<see cref="LimitGuard.AdmitAnswerAsync"/>), so every answer meets the limits in the order it always did.
 /// </summary>
@@ -126,9 +126,10 @@ public sealed class ChatTurns(
     }
 
     /// <summary>
-    /// The turn's one transaction: its reads (the conversation, the branch, the window's text; on
-    /// PostgreSQL), the staged rows, then the limits' admission (request windows, stream slot, budget,
-    /// concurrency slot, in one store call), and only then the commit. A refusal rolls it back, so nothing is
+    /// The turn's reads, its write and the limits' admission (request windows, stream slot, budget,
+    /// concurrency slot, in one store call). The common turn is admitted first and then writes in one command
+    /// (<see cref="CommonTurnAsync"/>). Any other turn is one transaction: its reads (on PostgreSQL), the staged
+    /// rows, then the admission, and only then the commit. A refusal rolls it back, so nothing is
     /// stored and nothing is deleted. A duplicate of the same Idempotency-Key waits on the key's unique
     /// index until the first commits, then fails and replays it: duplicates never take a generation slot. Retried as a
     /// unit on a failover (EF's rule for a transaction of our own); the rows keep their ids.
@@ -146,10 +147,14 @@ public sealed class ChatTurns(
         {
             (done, staged, admission, duplicate) = (null, null, null, false);
             db.ChangeTracker.Clear();
-            // On PostgreSQL the reads are in the transaction too (Npgsql sends BEGIN with the first query, so
-            // it costs no round trip of its own). SQLite's transaction takes the database's one write lock as
-            // it begins: there it begins after the reads, so other writers never wait on them.
-            var readsInside = db.Provider == DatabaseProvider.PostgreSql;
+            // The common turn (no Idempotency-Key, no files named) cannot meet a duplicate, so it is admitted
+            // before anything is written and then writes in one command (CommonTurnAsync): its reads need no
+            // transaction around them. Any other turn: on PostgreSQL the reads are in the transaction too (Npgsql
+            // sends BEGIN with the first query, so it costs no round trip of its own). SQLite's transaction takes
+            // the database's one write lock as it begins: there it begins after the reads, so other writers never
+            // wait on them.
+            var common = key.Length == 0 && request.Message.FileIds is not { Count: > 0 };
+            var readsInside = db.Provider == DatabaseProvider.PostgreSql && !common;
             await using var transaction = readsInside ? await db.Database.BeginTransactionAsync(ct) : null;
             var outcome = await StageAsync(request, ct);
             if (outcome.Turn is not null)
@@ -158,25 +163,23 @@ public sealed class ChatTurns(
                 done = outcome.Turn;
                 return;
             }
-            await using var late = readsInside ? null : await db.Database.BeginTransactionAsync(ct);
             staged = outcome.Staged;
+            if (common)
+            {
+                admission = await CommonTurnAsync(request, staged!, ct);
+                return;
+            }
+            await using var late = readsInside ? null : await db.Database.BeginTransactionAsync(ct);
             try
             {
-                if (staged!.Rows is { } rows)
-                {
-                    await BatchCommands.UpdateRowThenInsertAsync<Conversation, Message>(db, request.ConversationId, staged.ConversationValues!, rows, ct);
-                }
-                else
-                {
-                    await db.SaveChangesAsync(acceptAllChangesOnSuccess: false, ct);
-                }
+                await db.SaveChangesAsync(acceptAllChangesOnSuccess: false, ct);
             }
             catch (DbUpdateException) when (key.Length > 0)
             {
                 duplicate = true;
                 return;
             }
-            admission = await guard.AdmitTurnAsync(userId, request.ApiKeyId, request.LockoutClient, request.Streaming, staged.ReservedCost);
+            admission = await guard.AdmitTurnAsync(userId, request.ApiKeyId, request.LockoutClient, request.Streaming, staged!.ReservedCost);
             _counted = true;
             if (admission.Refusal is not null)
             {
@@ -214,11 +217,49 @@ public sealed class ChatTurns(
         return Start(request, staged!, admission) with { StreamSlot = admission.StreamSlot };
     }
 
+    /// <summary>
+    /// The common turn (no Idempotency-Key, no files named; <see cref="Staged.Rows"/> set): the limits' admission
+    /// first, then the conversation's update and the messages' insert as one command. On PostgreSQL that
+    /// command is its own transaction (the statements of one batch commit or fail together), so the turn sends
+    /// no <c>BEGIN</c> and no <c>COMMIT</c>, and the rows it touches (the account's storage counter among them)
+    /// stay locked for that one statement instead of across the admission's round trip to the limit store. On
+    /// SQLite a transaction holds the command's two statements together. A refusal writes nothing; a failed
+    /// write gives back what the admission took (the request stays counted in its windows, as every answer is).
+    /// </summary>
+    private async Task<CallAdmission> CommonTurnAsync(TurnRequest request, Staged staged, CancellationToken ct)
+    {
+        var admission = await guard.AdmitTurnAsync(request.UserId, request.ApiKeyId, request.LockoutClient, request.Streaming, staged.ReservedCost);
+        _counted = true;
+        if (admission.Refusal is not null)
+        {
+            return admission;
+        }
+        try
+        {
+            if (db.Provider == DatabaseProvider.PostgreSql)
+            {
+                await BatchCommands.UpdateRowThenInsertAsync<Conversation, Message>(db, request.ConversationId, staged.ConversationValues!, staged.Rows!, ct);
+            }
+            else
+            {
+                await using var transaction = await db.Database.BeginTransactionAsync(ct);
+                await BatchCommands.UpdateRowThenInsertAsync<Conversation, Message>(db, request.ConversationId, staged.ConversationValues!, staged.Rows!, ct);
+                await transaction.CommitAsync(ct);
+            }
+        }
+        catch
+        {
+            await guard.ReleaseAsync(admission);
+            throw;
+        }
+        return admission;
+    }
+
     /// <summary>What a turn writes and then runs, once its reads and checks have passed.</summary>
     /// <remarks>
-    /// <see cref="Rows"/>: the turn writes only its messages and the conversation's time and title (no
-    /// Idempotency-Key, no files), as one command of two statements instead of <c>SaveChanges</c>; null when
-    /// the staged entities are saved by <c>SaveChanges</c>.
+    /// <see cref="Rows"/>: the common turn writes only its messages and the conversation's time and title (no
+    /// Idempotency-Key, no files), as one command of two statements instead of <c>SaveChanges</c>
+    /// (<see cref="CommonTurnAsync"/>); null when the staged entities are saved by <c>SaveChanges</c>.
     /// <see cref="ReservedCost"/>: what the admission reserves from the month's budget (the most the answer can
     /// cost on a paid model); 0 when the pipeline reserves it, as for a free model's paid fallbacks.
     /// </remarks>
@@ -226,12 +267,23 @@ public sealed class ChatTurns(
         string Hash, bool Regenerate, Message UserMessage, Message Assistant, ModelInfo Model, List<Microsoft.Extensions.AI.ChatMessage> History,
         Retrieval? Retrieval, decimal ReservedCost, Message[]? Rows = null, (string Property, object? Value)[]? ConversationValues = null);
 
-    /// <summary>The turn's reads and checks, inside its transaction: a refusal or replay, or the rows staged in the context.</summary>
+    /// <summary>The turn's reads and checks (inside its transaction unless the turn is common): a refusal or replay, or the rows staged.</summary>
     private async Task<(Turn? Turn, Staged? Staged)> StageAsync(TurnRequest request, CancellationToken ct)
     {
         var (userId, id, body, key) = (request.UserId, request.ConversationId, request.Message, request.IdempotencyKey);
-        // The conversation, the account's stored characters and the attached files in one query.
-        var found = await FindConversation(db, id, userId, ct);
+        // The conversation, the account's stored characters and the attached files in one query. On PostgreSQL,
+        // when no Idempotency-Key can make the turn a replay, the branch structure (and the newest messages' text)
+        // comes in the same round trip.
+        TurnStart? found;
+        Dictionary<Guid, MessageNode>? nodes = null;
+        if (db.Provider == DatabaseProvider.PostgreSql && key.Length == 0)
+        {
+            (found, nodes) = await TurnReads.StartAsync(db, metrics, limits.Value, id, userId, ct);
+        }
+        else
+        {
+            found = await FindConversation(db, id, userId, ct);
+        }
         if (found is null)
         {
             return (new Turn(new TurnRefusal(Problems.NotFound("conversation"))), null);
@@ -253,7 +305,7 @@ public sealed class ChatTurns(
         }
 
         // The branch structure without message text: the text is read only for the context window.
-        var nodes = await ContextWindow.LoadNodesAsync(db, id, ct);
+        nodes ??= await ContextWindow.LoadNodesAsync(db, id, ct);
         Guid? parentId;
         if (body.ParentMessageId.IsSet)
         {
@@ -320,7 +372,7 @@ public sealed class ChatTurns(
             return (new Turn(new TurnRefusal(Problems.Result(StatusCodes.Status503ServiceUnavailable, "embedding_unavailable",
                 "The embedding model is unavailable", "This conversation's files cannot be searched right now; try again shortly."), RetryAfterSeconds: 5)), null);
         }
-        var history = await ContextWindow.BuildAsync(db, limits.Value, conversation.SystemPrompt, nodes, userMessage, ct);
+        var history = await ContextWindow.BuildAsync(db, metrics, limits.Value, conversation.SystemPrompt, nodes, userMessage, ct);
 
         var assistantAt = time.UtcNowForStorage();
         var assistant = new Message
@@ -397,9 +449,6 @@ public sealed class ChatTurns(
             staged.ReservedCost > 0 ? admission.Reservation : null));
         return new Turn(null, MessageDto.From(userMessage), assistant.Id, generation.Outcome, generation.CacheDecision);
     }
-
-    /// <summary>What a turn reads first (<see cref="FindConversation"/>): the conversation (untracked), the account's stored characters, the attached files.</summary>
-    private sealed record TurnStart(Conversation Conversation, long? Stored, List<Guid> Files);
 
     /// <summary>
     /// Compiled once: a message's reads run on every turn, and a LINQ query rebuilt per call costs more

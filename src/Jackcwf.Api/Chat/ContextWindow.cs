@@ -1,17 +1,22 @@
 using Jackcwf.Api.Data;
 using Jackcwf.Api.Limits;
+using Jackcwf.Api.Telemetry;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.AI;
 
 namespace Jackcwf.Api.Chat;
 
-/// <summary>One message of a conversation without its text: enough to find branches and choose a window.</summary>
-internal sealed record MessageNode(Guid Id, Guid? ParentMessageId, string Role, string Status, DateTime CreatedAt, int Length);
+/// <summary>
+/// One message of a conversation: enough to find branches and choose a window. <see cref="Text"/> when it was
+/// read with the structure (the newest messages, on PostgreSQL), else null and read once chosen.
+/// </summary>
+internal sealed record MessageNode(Guid Id, Guid? ParentMessageId, string Role, string Status, DateTime CreatedAt, int Length, string? Text = null);
 
 /// <summary>
 /// Chooses what the model sees: the system prompt, then the newest earlier messages of the branch
 /// that fit <see cref="LimitsOptions.ContextMaxMessages"/> and <see cref="LimitsOptions.ContextMaxChars"/>,
-/// then the new user message. Only the chosen messages' text is read from the database.
+/// then the new user message. Only the chosen messages' text is read from the database (on PostgreSQL the
+/// newest messages' text comes with the structure, so a window without branches needs no read of its own).
 /// </summary>
 internal static class ContextWindow
 {
@@ -40,7 +45,8 @@ internal static class ContextWindow
     }
 
     public static async Task<List<ChatMessage>> BuildAsync(
-        AppDbContext db, LimitsOptions limits, string? systemPrompt, IReadOnlyDictionary<Guid, MessageNode> nodes, Message userMessage, CancellationToken ct)
+        AppDbContext db, JackcwfMetrics metrics, LimitsOptions limits, string? systemPrompt, IReadOnlyDictionary<Guid, MessageNode> nodes, Message userMessage,
+        CancellationToken ct)
     {
         var chosen = new List<MessageNode>();
         var chars = 0L;
@@ -65,10 +71,16 @@ internal static class ContextWindow
         {
             chosen.RemoveAt(0);
         }
-        var texts = new Dictionary<Guid, string>(chosen.Count);
-        if (chosen.Count > 0)
+        // Only the text not read with the structure.
+        var missing = chosen.Where(n => n.Text is null).Select(n => n.Id).ToList();
+        var texts = new Dictionary<Guid, string>(missing.Count);
+        if (missing.Count > 0 && db.Provider == DatabaseProvider.PostgreSql)
         {
-            await foreach (var t in Texts(db, chosen.ConvertAll(n => n.Id)).WithCancellation(ct))
+            texts = await TurnReads.TextsAsync(db, metrics, [.. missing], ct);
+        }
+        else if (missing.Count > 0)
+        {
+            await foreach (var t in Texts(db, missing).WithCancellation(ct))
             {
                 texts[t.Id] = t.Content;
             }
@@ -81,7 +93,7 @@ internal static class ContextWindow
         }
         foreach (var n in chosen)
         {
-            history.Add(new ChatMessage(n.Role == MessageRoles.User ? ChatRole.User : ChatRole.Assistant, texts.GetValueOrDefault(n.Id, "")));
+            history.Add(new ChatMessage(n.Role == MessageRoles.User ? ChatRole.User : ChatRole.Assistant, n.Text ?? texts.GetValueOrDefault(n.Id, "")));
         }
         history.Add(new ChatMessage(ChatRole.User, userMessage.Content));
         return history;
