@@ -151,7 +151,14 @@ internal static class BatchCommands
         var text = AppendUpdate(new StringBuilder(), map, holder, key, values);
         var parameters = holder.Parameters.Cast<DbParameter>().ToArray();
         holder.Parameters.Clear();
-        await db.Database.ExecuteSqlRawAsync(text.ToString(), parameters, ct);
+        try
+        {
+            await db.Database.ExecuteSqlRawAsync(text.ToString(), parameters, ct);
+        }
+        finally
+        {
+            Release(parameters);
+        }
     }
 
     /// <summary>
@@ -191,6 +198,25 @@ internal static class BatchCommands
         {
             throw new DbUpdateException("An error occurred while saving the entity changes. See the inner exception for details.", e);
         }
+        finally
+        {
+            Release(parameters);
+        }
+    }
+
+    /// <summary>
+    /// Lets go of the values a command was sent with. Npgsql keeps a connection's last command with its
+    /// statements and their parameters until the connection runs another (<c>NpgsqlCommand.Reset</c> leaves
+    /// the statements), so without this every pooled connection would hold the texts of its last
+    /// checkpoint (up to <see cref="MaxRows"/> running answers) or final write: copies of the answers that
+    /// grow with them.
+    /// </summary>
+    private static void Release(IEnumerable<DbParameter> parameters)
+    {
+        foreach (var p in parameters)
+        {
+            p.Value = null;
+        }
     }
 
     /// <summary>
@@ -216,7 +242,14 @@ internal static class BatchCommands
         {
             await using var command = db.Database.GetDbConnection().CreateCommand();
             command.CommandText = build(command, map);
-            await command.ExecuteNonQueryAsync(ct);
+            try
+            {
+                await command.ExecuteNonQueryAsync(ct);
+            }
+            finally
+            {
+                Release(command.Parameters.Cast<DbParameter>());
+            }
         }
         finally
         {
