@@ -269,3 +269,51 @@ public sealed class LogFormatTests
         Assert.Equal(text, Jackcwf.ServiceDefaults.Extensions.UseTextLogs(format, outputRedirected));
     }
 }
+
+public sealed class ApiKeyPrincipalTests
+{
+    private static Accounts.UserAccess User(string email, params string[] roles) =>
+        new(Guid.NewGuid(), email, false, null, roles);
+
+    [Fact]
+    public void AKeysPrincipalIsSharedUntilItsAccountChangesAndThenCarriesTheNewClaims()
+    {
+        var user = User("ann@example.com");
+        var owner = new Accounts.KeyOwner(Guid.NewGuid(), user.UserId);
+        var first = Accounts.ApiKeyPrincipal.For(owner, user, "ApiKey");
+        Assert.Same(first, Accounts.ApiKeyPrincipal.For(owner, user, "ApiKey"));
+        Assert.False(first.IsInRole("admin"));
+
+        // The account cache holds a new entry after any change: its principal is built again.
+        var promoted = user with { Email = "ann@example.org", Roles = ["admin"] };
+        var second = Accounts.ApiKeyPrincipal.For(owner, promoted, "ApiKey");
+        Assert.NotSame(first, second);
+        Assert.True(second.IsInRole("admin"));
+        Assert.Equal("ann@example.org", second.FindFirst(System.Security.Claims.ClaimTypes.Email)?.Value);
+        // Another key of the same account has a principal of its own, naming that key.
+        var other = new Accounts.KeyOwner(Guid.NewGuid(), user.UserId);
+        Assert.Equal(other.KeyId, Accounts.ApiKeyClaims.ApiKeyId(Accounts.ApiKeyPrincipal.For(other, promoted, "ApiKey")));
+    }
+
+    [Fact]
+    public void ItAnswersAsAClaimsPrincipalOfTheSameClaimsAndCannotBeChanged()
+    {
+        var user = User("bob@example.com", "admin", "auditor");
+        var owner = new Accounts.KeyOwner(Guid.NewGuid(), user.UserId);
+        var principal = Accounts.ApiKeyPrincipal.For(owner, user, "ApiKey");
+        var plain = new System.Security.Claims.ClaimsPrincipal(new System.Security.Claims.ClaimsIdentity(principal.Claims, "ApiKey"));
+        foreach (var type in new[] { System.Security.Claims.ClaimTypes.NameIdentifier, System.Security.Claims.ClaimTypes.Name,
+            System.Security.Claims.ClaimTypes.Email, System.Security.Claims.ClaimTypes.Role, Accounts.ApiKeyClaims.KeyId,
+            System.Security.Claims.ClaimTypes.Role.ToUpperInvariant(), "missing" })
+        {
+            Assert.Equal(plain.FindFirst(type)?.Value, principal.FindFirst(type)?.Value);
+        }
+        Assert.Equal(user.UserId, Accounts.CurrentUser.Id(principal));
+        Assert.True(principal.Identity?.IsAuthenticated);
+        Assert.Equal("ApiKey", principal.Identity?.AuthenticationType);
+        Assert.Throws<InvalidOperationException>(() => principal.AddIdentity(new System.Security.Claims.ClaimsIdentity()));
+        var identity = Assert.IsAssignableFrom<System.Security.Claims.ClaimsIdentity>(principal.Identity);
+        Assert.Throws<InvalidOperationException>(() => identity.AddClaim(new System.Security.Claims.Claim("x", "y")));
+        Assert.Throws<InvalidOperationException>(() => identity.RemoveClaim(identity.FindFirst(System.Security.Claims.ClaimTypes.Email)));
+    }
+}

@@ -28,7 +28,7 @@ public sealed class ApiKeyAuthenticationHandler(
         {
             return AuthenticateResult.NoResult();
         }
-        var key = header["Bearer ".Length..].Trim();
+        var key = header.AsSpan("Bearer ".Length).Trim();
         var client = AuthRoutes.ClientKey(Context);
         var hash = key.Length > 200 ? null : ApiKeysApi.Hash(key);
         if (hash is not null && cache.HoldsKey(hash))
@@ -51,14 +51,6 @@ public sealed class ApiKeyAuthenticationHandler(
             return AuthenticateResult.Fail("Unknown or revoked API key.");
         }
         usage.Touch(owner.KeyId);
-        var claims = new List<Claim>
-        {
-            new(ClaimTypes.NameIdentifier, user.UserId.ToString()),
-            new(ClaimTypes.Name, user.Email),
-            new(ClaimTypes.Email, user.Email),
-            new(ApiKeyClaims.KeyId, owner.KeyId.ToString()),
-        };
-        claims.AddRange(user.Roles.Select(r => new Claim(ClaimTypes.Role, r)));
-        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName));
+        return AuthenticateResult.Success(new AuthenticationTicket(ApiKeyPrincipal.For(owner, user, SchemeName), SchemeName));
     }
 }

@@ -19,7 +19,17 @@ public static class ApiKeysApi
         return app;
     }
 
-    public static string Hash(string key) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+    public static string Hash(string key) => Hash(key.AsSpan());
+
+    /// <summary>The key's SHA-256 in upper-case hex; only the hex string is allocated for a key of up to 200 characters.</summary>
+    public static string Hash(ReadOnlySpan<char> key)
+    {
+        Span<byte> utf8 = key.Length <= 200 ? stackalloc byte[600] : new byte[Encoding.UTF8.GetMaxByteCount(key.Length)];
+        var length = Encoding.UTF8.GetBytes(key, utf8);
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(utf8[..length], digest);
+        return Convert.ToHexString(digest);
+    }
 
     public static async Task<Microsoft.AspNetCore.Http.HttpResults.Results<Microsoft.AspNetCore.Http.HttpResults.Created<CreatedKey>, Microsoft.AspNetCore.Http.HttpResults.ValidationProblem>> CreateKeyAsync(
         HttpContext http, ClaimsPrincipal user, AppDbContext db, Audit.IAuditLog audit, TimeProvider time, CreateKeyRequest? request, CancellationToken ct)

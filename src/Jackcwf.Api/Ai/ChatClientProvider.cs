@@ -139,6 +139,12 @@ public sealed class ChatClientProvider(
             ClientLoggingOptions = new ClientLoggingOptions { EnableLogging = false },
             NetworkTimeout = TimeSpan.FromSeconds(options.Value.TimeoutSeconds),
         };
+        var r = resilience.Value;
+        if (options.Value.TimeoutSeconds >= Math.Max(r.FirstTokenTimeoutSeconds, r.IdleTimeoutSeconds))
+        {
+            // A stream's own deadlines (TimeoutChatClient) always come first: the SDK's timer per call and per read of the body would never fire.
+            clientOptions.AddPolicy(OpenAiStreamingChatClient.NoStreamNetworkTimeout.Instance, PipelinePosition.PerCall);
+        }
         // Microsoft.Extensions.AI's OpenAI client, with streamed answers read without the SDK's per-chunk model.
         return new OpenAiStreamingChatClient(new OpenAIClient(new ApiKeyCredential(apiKey), clientOptions), clientOptions, modelName);
     }

@@ -107,6 +107,38 @@ public sealed class OpenAiStreamingChatClient : DelegatingChatClient
         }
     }
 
+    /// <summary>
+    /// Streamed calls (the messages whose response is not buffered) without the SDK's network timeout:
+    /// that timeout is a cancellation timer armed for the call and, on a streamed body, re-armed on every
+    /// read through a stream wrapper (a linked token source, a timer-queue update and a task per read).
+    /// Added only where the streamed call's own deadlines (time to first token and idle time,
+    /// <see cref="Pipeline.TimeoutChatClient"/>) are shorter than the network timeout, so it never fired first.
+    /// </summary>
+    internal sealed class NoStreamNetworkTimeout : PipelinePolicy
+    {
+        public static readonly NoStreamNetworkTimeout Instance = new();
+
+        public override void Process(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
+        {
+            Apply(message);
+            ProcessNext(message, pipeline, currentIndex);
+        }
+
+        public override ValueTask ProcessAsync(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)
+        {
+            Apply(message);
+            return ProcessNextAsync(message, pipeline, currentIndex);
+        }
+
+        private static void Apply(PipelineMessage message)
+        {
+            if (!message.BufferResponse)
+            {
+                message.NetworkTimeout = Timeout.InfiniteTimeSpan;
+            }
+        }
+    }
+
     /// <summary>One stream's request for the real response (<see cref="SseChatClient"/>).</summary>
     private sealed class Capture
     {
@@ -277,7 +309,8 @@ public sealed class OpenAiStreamingChatClient : DelegatingChatClient
             };
             if (content is string text)
             {
-                update.Contents.Add(new TextContent(text));
+                // A list of exactly one (Add on the default list would make room for four): one per chunk.
+                update.Contents = [new TextContent(text)];
             }
             else if (content is List<string> parts)
             {

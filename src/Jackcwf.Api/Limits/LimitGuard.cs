@@ -52,10 +52,10 @@ public sealed class LimitGuard(
         {
             buckets.Add(throttle.ApiKeyFailureBucket(lockoutClient));
         }
-        buckets.Add(($"rate:user:{userId}", o.RequestsPerMinutePerUser));
+        buckets.Add((BucketNames.Get(BucketNames.UserRate, userId), o.RequestsPerMinutePerUser));
         if (keyId is { } key)
         {
-            buckets.Add(($"rate:key:{key}", o.RequestsPerMinutePerKey));
+            buckets.Add((BucketNames.Get(BucketNames.KeyRate, key), o.RequestsPerMinutePerKey));
         }
         return buckets;
     }
@@ -114,11 +114,11 @@ public sealed class LimitGuard(
         var slots = new List<(string Bucket, int Max)>(2);
         if (stream)
         {
-            slots.Add(($"streams:user:{userId}", o.MaxConcurrentStreamsPerUser));
+            slots.Add((BucketNames.Get(BucketNames.UserStreams, userId), o.MaxConcurrentStreamsPerUser));
         }
         if (generate)
         {
-            slots.Add(($"concurrency:user:{userId}", o.MaxConcurrentGenerationsPerUser));
+            slots.Add((BucketNames.Get(BucketNames.UserConcurrency, userId), o.MaxConcurrentGenerationsPerUser));
         }
         var now = Now;
         decimal? budget = null;
@@ -218,7 +218,7 @@ public sealed class LimitGuard(
     public async ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)> TakeSlotAsync(Guid userId)
     {
         var o = options.Value;
-        var bucket = $"concurrency:user:{userId}";
+        var bucket = BucketNames.Get(BucketNames.UserConcurrency, userId);
         if (await store.TryEnterAsync(bucket, o.MaxConcurrentGenerationsPerUser) is not { } slot)
         {
             return (null, ConcurrencyRefusal());
@@ -241,7 +241,7 @@ public sealed class LimitGuard(
     public async ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)> TakeStreamSlotAsync(Guid userId)
     {
         var o = options.Value;
-        var bucket = $"streams:user:{userId}";
+        var bucket = BucketNames.Get(BucketNames.UserStreams, userId);
         if (await store.TryEnterAsync(bucket, o.MaxConcurrentStreamsPerUser) is not { } slot)
         {
             return (null, StreamsRefusal());
@@ -323,7 +323,22 @@ public sealed class LimitGuard(
 
     public ValueTask AddSpendAsync(Guid userId, decimal cost) => store.AddSpendAsync(userId, MonthKey(Now), cost);
 
-    public static string MonthKey(DateTime t) => t.ToString("yyyy-MM", CultureInfo.InvariantCulture);
+    public static string MonthKey(DateTime t)
+    {
+        // The same month's key every call (one string a month, not one a request).
+        var last = s_month;
+        if (last.Year == t.Year && last.Month == t.Month)
+        {
+            return last.Key;
+        }
+        var key = t.ToString("yyyy-MM", CultureInfo.InvariantCulture);
+        s_month = new MonthKeyEntry(t.Year, t.Month, key);
+        return key;
+    }
+
+    private sealed record MonthKeyEntry(int Year, int Month, string Key);
+
+    private static MonthKeyEntry s_month = new(0, 0, "");
 
     public static DateTime MonthStart(DateTime t) => new(t.Year, t.Month, 1, 0, 0, 0, DateTimeKind.Utc);
 

@@ -152,7 +152,7 @@ public sealed class InProcessLimitStore : ILimitStore
 {
     private readonly ConcurrentDictionary<string, Queue<long>> _windows = new();
     private readonly ConcurrentDictionary<string, int> _inFlight = new();
-    private readonly ConcurrentDictionary<string, decimal> _spend = new();
+    private readonly ConcurrentDictionary<(Guid User, string Month), decimal> _spend = new();
 
     public ValueTask<TimeSpan?> HitAsync(string bucket, int limit, TimeSpan window)
     {
@@ -263,14 +263,14 @@ public sealed class InProcessLimitStore : ILimitStore
     }
 
     public ValueTask<decimal?> GetSpendAsync(Guid userId, string month) =>
-        ValueTask.FromResult(_spend.TryGetValue($"{userId}:{month}", out var v) ? v : (decimal?)null);
+        ValueTask.FromResult(_spend.TryGetValue((userId, month), out var v) ? v : (decimal?)null);
 
     public ValueTask<decimal> SeedSpendAsync(Guid userId, string month, decimal total) =>
-        ValueTask.FromResult(_spend.GetOrAdd($"{userId}:{month}", total));
+        ValueTask.FromResult(_spend.GetOrAdd((userId, month), total));
 
     public ValueTask<ReserveOutcome> TryReserveSpendAsync(Guid userId, string month, decimal amount, decimal? budget, decimal? seed = null)
     {
-        var key = $"{userId}:{month}";
+        var key = (userId, month);
         while (true)
         {
             if (!_spend.TryGetValue(key, out var v))
@@ -295,7 +295,7 @@ public sealed class InProcessLimitStore : ILimitStore
     public ValueTask AddSpendAsync(Guid userId, string month, decimal amount)
     {
         // Only months already seeded are tracked here; unseeded ones are read from the ledger on first use.
-        var key = $"{userId}:{month}";
+        var key = (userId, month);
         while (_spend.TryGetValue(key, out var v) && !_spend.TryUpdate(key, v + amount, v))
         {
         }

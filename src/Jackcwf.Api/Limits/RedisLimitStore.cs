@@ -10,6 +10,9 @@ namespace Jackcwf.Api.Limits;
 public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimitStore fallback, ILogger<RedisLimitStore> logger) : ILimitStore
 {
     private const string Prefix = "jackcwf:limits:";
+    // The hot path's keys (the /v1 admission and release), made once per bucket rather than per request.
+    private static readonly BucketNames.Prefixed s_keys = new(Prefix);
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Guid User, string Month), string> s_spendKeys = new();
     /// <summary>A slot of a replica that died is freed after this long.</summary>
     private const long SlotLeaseMs = 10 * 60 * 1000;
     private static readonly TimeSpan SpendTtl = TimeSpan.FromDays(40);
@@ -229,12 +232,12 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
             // real cost rather than the reserved maximum.
             if (spend is { } s)
             {
-                await redis.GetDatabase().ScriptEvaluateAsync(LeaveScript, [Prefix + bucket, SpendKey(s.UserId, s.Month)],
+                await redis.GetDatabase().ScriptEvaluateAsync(LeaveScript, [s_keys[bucket], SpendKey(s.UserId, s.Month)],
                     [slot, s.Amount.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             }
             else
             {
-                await redis.GetDatabase().SortedSetRemoveAsync(Prefix + bucket, slot);
+                await redis.GetDatabase().SortedSetRemoveAsync(s_keys[bucket], slot);
             }
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
@@ -335,12 +338,12 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         var slots = new string[ns];
         for (var i = 0; i < nr; i++)
         {
-            keys[i] = Prefix + request.Rates[i].Bucket;
+            keys[i] = s_keys[request.Rates[i].Bucket];
             args[8 + i] = request.Rates[i].Limit;
         }
         for (var i = 0; i < ns; i++)
         {
-            keys[nr + i] = Prefix + request.Slots[i].Bucket;
+            keys[nr + i] = s_keys[request.Slots[i].Bucket];
             args[8 + nr + i] = request.Slots[i].Max;
             args[8 + nr + ns + i] = slots[i] = Guid.NewGuid().ToString("N");
         }
@@ -379,7 +382,18 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         };
     }
 
-    private static RedisKey SpendKey(Guid userId, string month) => $"{Prefix}spend:{userId}:{month}";
+    private static RedisKey SpendKey(Guid userId, string month)
+    {
+        if (s_spendKeys.TryGetValue((userId, month), out var key))
+        {
+            return key;
+        }
+        if (s_spendKeys.Count >= BucketNames.Capacity)
+        {
+            s_spendKeys.Clear();
+        }
+        return s_spendKeys[(userId, month)] = $"{Prefix}spend:{userId}:{month}";
+    }
 
     private void Degraded(Exception e)
     {

@@ -36,15 +36,18 @@ internal static class GatewayCompletions
         }
         http.Response.Headers["X-Cache"] = call.CacheStatus;
         var completion = new ChatCompletion(NewId(), "chat.completion", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), call.AnsweringModel.Id,
-            [new CompletionChoice(0, ChatResponseWriting.Message(response.Text, response.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList()),
+            [new CompletionChoice(0, ChatResponseWriting.Message(response.Text, ToolCalls(response)),
                 FinishReason(response.FinishReason))], Usage(call));
         // Written whole with its length, in one write: the client has the complete answer when that write
         // leaves, instead of a chunk now and the chunked encoding's last chunk once the request's pipeline
         // has unwound (a second send, and a second wait for a thread to send it).
-        var body = JsonSerializer.SerializeToUtf8Bytes(completion, OpenAiJsonContext.Default.ChatCompletion);
+        var body = AnswerBuffer.Write(completion);
         http.Response.ContentType = "application/json; charset=utf-8";
-        http.Response.ContentLength = body.Length;
-        await http.Response.BodyWriter.WriteAsync(body, http.RequestAborted);
+        http.Response.ContentLength = body.WrittenCount;
+        // Copied into the response's pipe before any await: the buffer is this thread's.
+        System.Buffers.BuffersExtensions.Write(http.Response.BodyWriter, body.WrittenSpan);
+        AnswerBuffer.Release(body);
+        await http.Response.BodyWriter.FlushAsync(http.RequestAborted);
         return false;
     }
 
@@ -171,6 +174,23 @@ internal static class GatewayCompletions
         await OpenAiCompatApi.ErrorAsync(http, failure.HttpStatus, $"provider_{failure.Kind}", failure.Detail, null);
     }
 
+    /// <summary>The answer's tool calls, in order (an empty list when none, without the query's iterators).</summary>
+    private static IReadOnlyList<FunctionCallContent> ToolCalls(ChatResponse response)
+    {
+        List<FunctionCallContent>? calls = null;
+        foreach (var message in response.Messages)
+        {
+            foreach (var content in message.Contents)
+            {
+                if (content is FunctionCallContent call)
+                {
+                    (calls ??= []).Add(call);
+                }
+            }
+        }
+        return calls ?? [];
+    }
+
     private static CompletionUsage Usage(ChatCall call) =>
         new((int)call.InputTokens, (int)call.OutputTokens, (int)(call.InputTokens + call.OutputTokens));
 
@@ -178,7 +198,65 @@ internal static class GatewayCompletions
         reason == ChatFinishReason.Length ? "length" : reason == ChatFinishReason.ContentFilter ? "content_filter"
         : reason == ChatFinishReason.ToolCalls ? "tool_calls" : "stop";
 
-    private static string NewId() => "chatcmpl-" + Guid.NewGuid().ToString("N")[..24];
+    private static string NewId() => string.Create(9 + 24, Guid.NewGuid(), static (chars, guid) =>
+    {
+        "chatcmpl-".CopyTo(chars);
+        Span<char> hex = stackalloc char[32];
+        guid.TryFormat(hex, out _, "N");
+        hex[..24].CopyTo(chars[9..]);
+    });
+
+    /// <summary>
+    /// A non-streamed answer's JSON, written into a buffer and JSON writer kept per thread (instead of a new
+    /// array and writer per answer), with the options <c>JsonSerializer.SerializeToUtf8Bytes</c> would use.
+    /// </summary>
+    private static class AnswerBuffer
+    {
+        // A buffer grown past this by a long answer is not kept.
+        private const int MaxKept = 64 * 1024;
+
+        // What the writer points at between answers (never written to), so it holds no dropped buffer.
+        private static readonly System.Buffers.ArrayBufferWriter<byte> s_none = new(1);
+
+        [ThreadStatic]
+        private static System.Buffers.ArrayBufferWriter<byte>? t_buffer;
+
+        [ThreadStatic]
+        private static Utf8JsonWriter? t_json;
+
+        public static System.Buffers.ArrayBufferWriter<byte> Write(ChatCompletion completion)
+        {
+            var buffer = t_buffer ?? new System.Buffers.ArrayBufferWriter<byte>(4096);
+            t_buffer = null;
+            var json = t_json ??= new Utf8JsonWriter(buffer, new JsonWriterOptions
+            {
+                Encoder = OpenAiJsonContext.Default.Options.Encoder,
+                Indented = OpenAiJsonContext.Default.Options.WriteIndented,
+                MaxDepth = OpenAiJsonContext.Default.Options.MaxDepth,
+            });
+            json.Reset(buffer);
+            try
+            {
+                JsonSerializer.Serialize(json, completion, OpenAiJsonContext.Default.ChatCompletion);
+                json.Flush();
+            }
+            finally
+            {
+                json.Reset(s_none);
+            }
+            return buffer;
+        }
+
+        /// <summary>Gives the buffer back to this thread once its bytes are copied.</summary>
+        public static void Release(System.Buffers.ArrayBufferWriter<byte> buffer)
+        {
+            if (buffer.Capacity <= MaxKept)
+            {
+                buffer.ResetWrittenCount();
+                t_buffer = buffer;
+            }
+        }
+    }
 
     /// <summary>
     /// Writes delta chunks from a prefix and suffix built once per stream: only the delta is

@@ -161,11 +161,21 @@ public sealed class ChatCall
             return options;
         }
         var clone = options.Clone();
-        clone.AdditionalProperties = new AdditionalPropertiesDictionary(props.Where(p => p.Key != OptionsKey));
-        if (clone.AdditionalProperties.Count == 0)
+        if (props.Count == 1)
         {
+            // Only the call (the usual case): no properties left.
             clone.AdditionalProperties = null;
+            return clone;
         }
+        var rest = new AdditionalPropertiesDictionary();
+        foreach (var (key, value) in props)
+        {
+            if (key != OptionsKey)
+            {
+                rest[key] = value;
+            }
+        }
+        clone.AdditionalProperties = rest;
         return clone;
     }
 }
