@@ -309,7 +309,8 @@ public sealed class OpenAiStreamingChatClient : DelegatingChatClient
             };
             if (content is string text)
             {
-                update.Contents.Add(new TextContent(text));
+                // A list of exactly one (Add on the default list would make room for four): one per chunk.
+                update.Contents = [new TextContent(text)];
             }
             else if (content is List<string> parts)
             {
