@@ -69,7 +69,7 @@ public sealed class SchemaCheckTests
     }
 
     /// <summary>An empty database of either provider: a SQLite file in a temporary folder, or a throwaway PostgreSQL database.</summary>
-    private sealed class TestDatabaseFor : IAsyncDisposable
+    internal sealed class TestDatabaseFor : IAsyncDisposable
     {
         private readonly string? _folder;
         private readonly TestDatabase? _postgres;
@@ -91,8 +91,9 @@ public sealed class SchemaCheckTests
             return new TestDatabaseFor(folder, null);
         }
 
-        public AppDbContext CreateContext() => _postgres is { } pg
-            ? new PostgresAppDbContext(new DbContextOptionsBuilder<PostgresAppDbContext>().UseNpgsql(pg.ConnectionString).Options)
+        /// <summary>A context on the database; <paramref name="npgsqlSettings"/> are added to PostgreSQL's connection string.</summary>
+        public AppDbContext CreateContext(string npgsqlSettings = "") => _postgres is { } pg
+            ? new PostgresAppDbContext(new DbContextOptionsBuilder<PostgresAppDbContext>().UseNpgsql(pg.ConnectionString + npgsqlSettings).Options)
             : new SqliteAppDbContext(new DbContextOptionsBuilder<SqliteAppDbContext>()
                 .UseSqlite($"Data Source={Path.Combine(_folder!, "app.db")};Pooling=False").Options);
 

@@ -9,7 +9,7 @@ namespace Jackcwf.Api.Data;
 
 /// <summary>
 /// Many rows in one SQL statement, on PostgreSQL and SQLite alike: a multi-row <c>INSERT</c> and an
-/// <c>UPDATE … FROM (VALUES …)</c>. Table and column names come from the EF Core model and every
+/// <c>UPDATE … FROM (VALUES …)</c> (<c>FROM unnest(…)</c> on PostgreSQL). Table and column names come from the EF Core model and every
 /// value goes through the provider's own type mapping, so rows look exactly as EF Core writes them.
 /// </summary>
 /// <remarks>
@@ -109,7 +109,9 @@ internal static class BatchCommands
 
     /// <summary>
     /// Sets <paramref name="valueProperty"/> per row (by key) and <paramref name="shared"/> to one value for
-    /// all, where <paramref name="filterProperty"/> equals <paramref name="filterValue"/>: one statement.
+    /// all, where <paramref name="filterProperty"/> equals <paramref name="filterValue"/>: one statement
+    /// (on PostgreSQL the rows are two array parameters, <c>FROM unnest(…)</c>, so its text does not depend on
+    /// the row count).
     /// </summary>
     public static Task UpdateAsync<T>(
         AppDbContext db, IReadOnlyList<(object Key, object? Value)> rows, string valueProperty,
@@ -119,6 +121,23 @@ internal static class BatchCommands
         {
             var key = map.Property(map.KeyProperty);
             var value = map.Property(valueProperty);
+            if (command is Npgsql.NpgsqlCommand && map.ArrayParameter(command, key, rows.Select(r => r.Key)) is { } keys
+                && map.ArrayParameter(command, value, rows.Select(r => r.Value)) is { } values)
+            {
+                // On PostgreSQL the rows travel as two arrays: the statement's text is the same whatever the
+                // row count, so it is prepared once per connection. With one VALUES row per generation, every
+                // row count was a statement of its own, each prepared and kept on every pooled connection (up to
+                // 20 KB of text each), pushing the chat turn's statements out of the connection's prepared slots.
+                var unnest = new StringBuilder("UPDATE ").Append(map.Table).Append(" SET ").Append(map.Column(valueProperty)).Append(" = v.value");
+                foreach (var (property, v) in shared)
+                {
+                    unnest.Append(", ").Append(map.Column(property)).Append(" = ").Append(map.Parameter(command, map.Property(property), v));
+                }
+                return unnest.Append(" FROM unnest(").Append(keys).Append(", ").Append(values).Append(") AS v(key, value) WHERE ")
+                    .Append(map.Table).Append('.').Append(map.Column(map.KeyProperty)).Append(" = v.key AND ")
+                    .Append(map.Table).Append('.').Append(map.Column(filterProperty)).Append(" = ")
+                    .Append(map.Parameter(command, map.Property(filterProperty), filterValue)).ToString();
+            }
             // VALUES columns are named column1, column2 by both PostgreSQL and SQLite.
             var text = new StringBuilder("UPDATE ").Append(map.Table).Append(" SET ").Append(map.Column(valueProperty)).Append(" = v.column2");
             foreach (var (property, v) in shared)
@@ -359,6 +378,29 @@ internal static class BatchCommands
         {
             var name = _prefix + _parameters++;
             return (_sql.GenerateParameterName(name), _sql.GenerateParameterNamePlaceholder(name));
+        }
+
+        /// <summary>
+        /// On PostgreSQL, adds one array parameter holding <paramref name="values"/> for a property stored without a
+        /// value converter (its CLR type is its wire type); returns its placeholder, or null when the property
+        /// converts its values (the caller then sends one parameter per value).
+        /// </summary>
+        public string? ArrayParameter(DbCommand command, IProperty property, IEnumerable<object?> values)
+        {
+            var clr = property.ClrType;
+            if (property.GetValueConverter() is not null || property.GetRelationalTypeMapping().Converter is not null)
+            {
+                return null;
+            }
+            var items = values.ToArray();
+            var array = Array.CreateInstance(clr, items.Length);
+            for (var i = 0; i < items.Length; i++)
+            {
+                array.SetValue(items[i], i);
+            }
+            var name = _prefix + _parameters++;
+            command.Parameters.Add(new Npgsql.NpgsqlParameter(name, NpgsqlTypes.NpgsqlDbType.Array | CopyType(Nullable.GetUnderlyingType(clr) ?? clr, property.Name)) { Value = array });
+            return _sql.GenerateParameterNamePlaceholder(name);
         }
 
         /// <summary>Adds a parameter converted by the property's type mapping (GUIDs, decimals and dates are text on SQLite); returns its placeholder.</summary>
