@@ -260,6 +260,7 @@ public sealed class ChatTurns(
     /// <see cref="Rows"/>: the common turn writes only its messages and the conversation's time and title (no
     /// Idempotency-Key, no files), as one command of two statements instead of <c>SaveChanges</c>
     /// (<see cref="CommonTurnAsync"/>); null when the staged entities are saved by <c>SaveChanges</c>.
+    /// <see cref="Hash"/>: the request's hash, empty without an Idempotency-Key.
     /// <see cref="ReservedCost"/>: what the admission reserves from the month's budget (the most the answer can
     /// cost on a paid model); 0 when the pipeline reserves it, as for a free model's paid fallbacks.
     /// </remarks>
@@ -289,7 +290,8 @@ public sealed class ChatTurns(
             return (new Turn(new TurnRefusal(Problems.NotFound("conversation"))), null);
         }
         var conversation = found.Conversation;
-        var hash = RequestHash(body);
+        // The request's hash matters only to an Idempotency-Key (its replay compares it): a turn without one skips it.
+        var hash = key.Length > 0 ? RequestHash(body) : "";
         if (key.Length > 0)
         {
             if (await FindKeyAsync(userId, key, ct) is { } known)
