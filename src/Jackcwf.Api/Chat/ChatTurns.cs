@@ -236,14 +236,10 @@ public sealed class ChatTurns(
         }
         try
         {
-            if (db.Provider == DatabaseProvider.PostgreSql)
+            await using var transaction = db.Provider == DatabaseProvider.Sqlite ? await db.Database.BeginTransactionAsync(ct) : null;
+            await BatchCommands.UpdateRowThenInsertAsync<Conversation, Message>(db, request.ConversationId, staged.ConversationValues!, staged.Rows!, ct);
+            if (transaction is not null)
             {
-                await BatchCommands.UpdateRowThenInsertAsync<Conversation, Message>(db, request.ConversationId, staged.ConversationValues!, staged.Rows!, ct);
-            }
-            else
-            {
-                await using var transaction = await db.Database.BeginTransactionAsync(ct);
-                await BatchCommands.UpdateRowThenInsertAsync<Conversation, Message>(db, request.ConversationId, staged.ConversationValues!, staged.Rows!, ct);
                 await transaction.CommitAsync(ct);
             }
         }

@@ -121,36 +121,32 @@ internal static class BatchCommands
         {
             var key = map.Property(map.KeyProperty);
             var value = map.Property(valueProperty);
-            if (command is Npgsql.NpgsqlCommand && map.ArrayParameter(command, key, rows.Select(r => r.Key)) is { } keys
-                && map.ArrayParameter(command, value, rows.Select(r => r.Value)) is { } values)
-            {
-                // On PostgreSQL the rows travel as two arrays: the statement's text is the same whatever the
-                // row count, so it is prepared once per connection. With one VALUES row per generation, every
-                // row count was a statement of its own, each prepared and kept on every pooled connection (up to
-                // 20 KB of text each), pushing the chat turn's statements out of the connection's prepared slots.
-                var unnest = new StringBuilder("UPDATE ").Append(map.Table).Append(" SET ").Append(map.Column(valueProperty)).Append(" = v.value");
-                foreach (var (property, v) in shared)
-                {
-                    unnest.Append(", ").Append(map.Column(property)).Append(" = ").Append(map.Parameter(command, map.Property(property), v));
-                }
-                return unnest.Append(" FROM unnest(").Append(keys).Append(", ").Append(values).Append(") AS v(key, value) WHERE ")
-                    .Append(map.Table).Append('.').Append(map.Column(map.KeyProperty)).Append(" = v.key AND ")
-                    .Append(map.Table).Append('.').Append(map.Column(filterProperty)).Append(" = ")
-                    .Append(map.Parameter(command, map.Property(filterProperty), filterValue)).ToString();
-            }
-            // VALUES columns are named column1, column2 by both PostgreSQL and SQLite.
+            // The rows' columns are named column1, column2: as both PostgreSQL and SQLite name VALUES columns.
             var text = new StringBuilder("UPDATE ").Append(map.Table).Append(" SET ").Append(map.Column(valueProperty)).Append(" = v.column2");
             foreach (var (property, v) in shared)
             {
                 text.Append(", ").Append(map.Column(property)).Append(" = ").Append(map.Parameter(command, map.Property(property), v));
             }
-            text.Append(" FROM (VALUES ");
-            for (var r = 0; r < rows.Count; r++)
+            if (command is Npgsql.NpgsqlCommand && !TableMap.Converts(key) && !TableMap.Converts(value))
             {
-                text.Append(r == 0 ? "(" : ", (").Append(map.Parameter(command, key, rows[r].Key)).Append(", ")
-                    .Append(map.Parameter(command, value, rows[r].Value)).Append(')');
+                // On PostgreSQL the rows travel as two arrays: the statement's text is the same whatever the
+                // row count, so it is prepared once per connection. With one VALUES row per generation, every
+                // row count was a statement of its own, each prepared and kept on every pooled connection (up to
+                // 20 KB of text each), pushing the chat turn's statements out of the connection's prepared slots.
+                text.Append(" FROM unnest(").Append(map.ArrayParameter(command, key, rows.Select(r => r.Key))).Append(", ")
+                    .Append(map.ArrayParameter(command, value, rows.Select(r => r.Value))).Append(") AS v(column1, column2)");
             }
-            return text.Append(") AS v WHERE ").Append(map.Table).Append('.').Append(map.Column(map.KeyProperty)).Append(" = v.column1 AND ")
+            else
+            {
+                text.Append(" FROM (VALUES ");
+                for (var r = 0; r < rows.Count; r++)
+                {
+                    text.Append(r == 0 ? "(" : ", (").Append(map.Parameter(command, key, rows[r].Key)).Append(", ")
+                        .Append(map.Parameter(command, value, rows[r].Value)).Append(')');
+                }
+                text.Append(") AS v");
+            }
+            return text.Append(" WHERE ").Append(map.Table).Append('.').Append(map.Column(map.KeyProperty)).Append(" = v.column1 AND ")
                 .Append(map.Table).Append('.').Append(map.Column(filterProperty)).Append(" = ")
                 .Append(map.Parameter(command, map.Property(filterProperty), filterValue)).ToString();
         });
@@ -164,7 +160,7 @@ internal static class BatchCommands
     public static async Task UpdateRowAsync<T>(AppDbContext db, object key, IReadOnlyList<(string Property, object? Value)> values, CancellationToken ct)
         where T : class
     {
-        var shape = Shapes.GetOrAdd(ShapeKey(db, typeof(T), null, values, 0), static (_, a) => Shape.Of(a.db, a.Item2, null, a.values, 0), (db, typeof(T), values));
+        var shape = ShapeFor(db, typeof(T), null, values, 0);
         // The parameters are made by the providers' type mappings on a command that only holds them.
         await using var holder = db.Database.GetDbConnection().CreateCommand();
         var parameters = shape.Parameters(holder, key, values, Array.Empty<object>());
@@ -190,7 +186,7 @@ internal static class BatchCommands
         AppDbContext db, object key, IReadOnlyList<(string Property, object? Value)> values, IReadOnlyList<TInserted> rows, CancellationToken ct)
         where TUpdated : class where TInserted : class
     {
-        var shape = Shapes.GetOrAdd(ShapeKey(db, typeof(TUpdated), typeof(TInserted), values, rows.Count), static (_, a) => Shape.Of(a.db, a.Item2, a.Item3, a.values, a.Count), (db, typeof(TUpdated), typeof(TInserted), values, rows.Count));
+        var shape = ShapeFor(db, typeof(TUpdated), typeof(TInserted), values, rows.Count);
         await using var holder = db.Database.GetDbConnection().CreateCommand();
         var parameters = shape.Parameters(holder, key, values, rows);
         try
@@ -230,14 +226,15 @@ internal static class BatchCommands
     /// </summary>
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(IModel Model, Type Updated, Type? Inserted, int Rows, string Columns), Shape> Shapes = new();
 
-    private static (IModel, Type, Type?, int, string) ShapeKey(AppDbContext db, Type updated, Type? inserted, IReadOnlyList<(string Property, object? Value)> values, int rows)
+    private static Shape ShapeFor(AppDbContext db, Type updated, Type? inserted, IReadOnlyList<(string Property, object? Value)> values, int rows)
     {
         var names = new string[values.Count];
         for (var i = 0; i < names.Length; i++)
         {
             names[i] = values[i].Property;
         }
-        return (db.Model, updated, inserted, rows, string.Join(',', names));
+        return Shapes.GetOrAdd((db.Model, updated, inserted, rows, string.Join(',', names)),
+            static (_, a) => Shape.Of(a.db, a.updated, a.inserted, a.values, a.rows), (db, updated, inserted, values, rows));
     }
 
     /// <summary>One command's text and, per placeholder in order, the type mapping that makes its parameter.</summary>
@@ -380,35 +377,34 @@ internal static class BatchCommands
             return (_sql.GenerateParameterName(name), _sql.GenerateParameterNamePlaceholder(name));
         }
 
+        /// <summary>True when the property's values are converted on their way to the database (its CLR type is not its wire type).</summary>
+        public static bool Converts(IProperty property) =>
+            property.GetValueConverter() is not null || property.GetRelationalTypeMapping().Converter is not null;
+
         /// <summary>
         /// On PostgreSQL, adds one array parameter holding <paramref name="values"/> for a property stored without a
-        /// value converter (its CLR type is its wire type); returns its placeholder, or null when the property
-        /// converts its values (the caller then sends one parameter per value).
+        /// value converter (<see cref="Converts"/> false); returns its placeholder.
         /// </summary>
-        public string? ArrayParameter(DbCommand command, IProperty property, IEnumerable<object?> values)
+        public string ArrayParameter(DbCommand command, IProperty property, IEnumerable<object?> values)
         {
             var clr = property.ClrType;
-            if (property.GetValueConverter() is not null || property.GetRelationalTypeMapping().Converter is not null)
-            {
-                return null;
-            }
             var items = values.ToArray();
             var array = Array.CreateInstance(clr, items.Length);
             for (var i = 0; i < items.Length; i++)
             {
                 array.SetValue(items[i], i);
             }
-            var name = _prefix + _parameters++;
+            var (name, placeholder) = NextParameter();
             command.Parameters.Add(new Npgsql.NpgsqlParameter(name, NpgsqlTypes.NpgsqlDbType.Array | CopyType(Nullable.GetUnderlyingType(clr) ?? clr, property.Name)) { Value = array });
-            return _sql.GenerateParameterNamePlaceholder(name);
+            return placeholder;
         }
 
         /// <summary>Adds a parameter converted by the property's type mapping (GUIDs, decimals and dates are text on SQLite); returns its placeholder.</summary>
         public string Parameter(DbCommand command, IProperty property, object? value)
         {
-            var name = _prefix + _parameters++;
-            command.Parameters.Add(property.GetRelationalTypeMapping().CreateParameter(command, _sql.GenerateParameterName(name), value, property.IsNullable));
-            return _sql.GenerateParameterNamePlaceholder(name);
+            var (name, placeholder) = NextParameter();
+            command.Parameters.Add(property.GetRelationalTypeMapping().CreateParameter(command, name, value, property.IsNullable));
+            return placeholder;
         }
     }
 }

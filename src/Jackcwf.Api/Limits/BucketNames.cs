@@ -17,42 +17,29 @@ internal static class BucketNames
     /// <summary>Names held before a table is cleared (a few MiB at most).</summary>
     public const int Capacity = 20_000;
 
-    private static readonly ConcurrentDictionary<(string Kind, Guid Id), string> s_names = new();
+    private static readonly Table<(string Kind, Guid Id)> s_names = new(static n => n.Kind + n.Id.ToString());
 
     /// <summary><paramref name="kind"/> followed by <paramref name="id"/> (the <c>D</c> format), as an interpolated string makes it.</summary>
-    public static string Get(string kind, Guid id)
-    {
-        if (s_names.TryGetValue((kind, id), out var name))
-        {
-            return name;
-        }
-        if (s_names.Count >= Capacity)
-        {
-            s_names.Clear();
-        }
-        name = kind + id.ToString();
-        s_names[(kind, id)] = name;
-        return name;
-    }
+    public static string Get(string kind, Guid id) => s_names[(kind, id)];
 
-    /// <summary>A table from a name to its prefixed form, bounded as the names are.</summary>
-    public sealed class Prefixed(string prefix)
+    /// <summary>A name made once per key by <paramref name="make"/>; past <see cref="Capacity"/> names the table starts again empty.</summary>
+    public sealed class Table<TKey>(Func<TKey, string> make) where TKey : notnull
     {
-        private readonly ConcurrentDictionary<string, string> _keys = new(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<TKey, string> _names = new();
 
-        public string this[string name]
+        public string this[TKey key]
         {
             get
             {
-                if (_keys.TryGetValue(name, out var key))
+                if (_names.TryGetValue(key, out var name))
                 {
-                    return key;
+                    return name;
                 }
-                if (_keys.Count >= Capacity)
+                if (_names.Count >= Capacity)
                 {
-                    _keys.Clear();
+                    _names.Clear();
                 }
-                return _keys[name] = prefix + name;
+                return _names[key] = make(key);
             }
         }
     }

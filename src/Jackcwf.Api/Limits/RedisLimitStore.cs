@@ -11,8 +11,8 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
 {
     private const string Prefix = "jackcwf:limits:";
     // The hot path's keys (the /v1 admission and release), made once per bucket rather than per request.
-    private static readonly BucketNames.Prefixed s_keys = new(Prefix);
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Guid User, string Month), string> s_spendKeys = new();
+    private static readonly BucketNames.Table<string> s_keys = new(static bucket => Prefix + bucket);
+    private static readonly BucketNames.Table<(Guid User, string Month)> s_spendKeys = new(static k => $"{Prefix}spend:{k.User}:{k.Month}");
     /// <summary>A slot of a replica that died is freed after this long.</summary>
     private const long SlotLeaseMs = 10 * 60 * 1000;
     private static readonly TimeSpan SpendTtl = TimeSpan.FromDays(40);
@@ -382,18 +382,7 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         };
     }
 
-    private static RedisKey SpendKey(Guid userId, string month)
-    {
-        if (s_spendKeys.TryGetValue((userId, month), out var key))
-        {
-            return key;
-        }
-        if (s_spendKeys.Count >= BucketNames.Capacity)
-        {
-            s_spendKeys.Clear();
-        }
-        return s_spendKeys[(userId, month)] = $"{Prefix}spend:{userId}:{month}";
-    }
+    private static RedisKey SpendKey(Guid userId, string month) => s_spendKeys[(userId, month)];
 
     private void Degraded(Exception e)
     {
