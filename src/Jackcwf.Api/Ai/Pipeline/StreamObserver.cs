@@ -68,9 +68,19 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
     public IAsyncEnumerator<ChatResponseUpdate> GetAsyncEnumerator(CancellationToken cancellationToken = default) =>
         new Enumerator(this, cancellationToken);
 
+    /// <remarks>
+    /// Keeps the layer's callbacks, not the <see cref="StreamObserver"/>: once the stream started, the start
+    /// delegate (and whatever its closure holds for the start only) is let go, as an open stream holds one of
+    /// these per layer.
+    /// </remarks>
     private sealed class Enumerator : IAsyncEnumerator<ChatResponseUpdate>
     {
-        private readonly StreamObserver _owner;
+        private Func<CancellationToken, ValueTask<StartedStream>>? _start;
+        private readonly Action<ChatResponseUpdate>? _onUpdate;
+        private readonly Func<Exception?, ValueTask>? _onEnd;
+        private readonly Func<ChatResponseUpdate, ChatResponseUpdate>? _map;
+        private readonly Func<Exception, Exception>? _fail;
+        private readonly bool _passThrough;
         private readonly CancellationToken _token;
         private readonly CancellationTokenSource? _linked;
         private IAsyncEnumerator<ChatResponseUpdate>? _source;
@@ -87,7 +97,12 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
 
         public Enumerator(StreamObserver owner, CancellationToken cancellationToken)
         {
-            _owner = owner;
+            _start = owner._start;
+            _onUpdate = owner._onUpdate;
+            _onEnd = owner._onEnd;
+            _map = owner._map;
+            _fail = owner._fail;
+            _passThrough = owner._passThrough;
             // As an async iterator's [EnumeratorCancellation]: either token cancels.
             var a = owner._token;
             if (!cancellationToken.CanBeCanceled || cancellationToken == a)
@@ -121,7 +136,7 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             {
                 return NextOfHead();
             }
-            if (_owner._passThrough)
+            if (_passThrough)
             {
                 return _source.MoveNextAsync();
             }
@@ -140,9 +155,11 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
         private async ValueTask<bool> StartAsync()
         {
             StartedStream started;
+            var start = _start!;
+            _start = null;
             try
             {
-                started = await _owner._start(_token);
+                started = await start(_token);
             }
             catch
             {
@@ -159,10 +176,10 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             else if (started.Ended)
             {
                 _finished = true;
-                if (_owner._onEnd is not null)
+                if (_onEnd is not null)
                 {
                     _ended = true;
-                    await _owner._onEnd(null);
+                    await _onEnd(null);
                 }
                 return false;
             }
@@ -177,8 +194,8 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
                 // Handed on once: the list lets go of each update, so an open stream does not hold them.
                 var u = head[_headIndex];
                 head[_headIndex++] = null!;
-                _current = u = _owner._map is { } map ? map(u) : u;
-                _owner._onUpdate?.Invoke(u);
+                _current = u = _map is { } map ? map(u) : u;
+                _onUpdate?.Invoke(u);
                 return new(true);
             }
             _head = null;
@@ -195,20 +212,20 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             if (has)
             {
                 var u = _source!.Current;
-                if (_owner._map is { } map)
+                if (_map is { } map)
                 {
                     _current = u = map(u);
                 }
-                _owner._onUpdate?.Invoke(u);
+                _onUpdate?.Invoke(u);
                 return new(true);
             }
             _finished = true;
-            if (_owner._onEnd is null)
+            if (_onEnd is null)
             {
                 return new(false);
             }
             _ended = true;
-            var end = _owner._onEnd(null);
+            var end = _onEnd(null);
             return end.IsCompletedSuccessfully ? new(false) : EndedAsync(end);
         }
 
@@ -226,7 +243,7 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             {
                 has = await next;
             }
-            catch (Exception ex) when (_owner._onEnd is not null || _owner._fail is not null)
+            catch (Exception ex) when (_onEnd is not null || _fail is not null)
             {
                 return await FailAsync(ex);
             }
@@ -236,11 +253,11 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
         private async ValueTask<bool> FailAsync(Exception ex)
         {
             _finished = true;
-            var thrown = _owner._fail is { } fail ? fail(ex) : ex;
-            if (_owner._onEnd is not null)
+            var thrown = _fail is { } fail ? fail(ex) : ex;
+            if (_onEnd is not null)
             {
                 _ended = true;
-                await _owner._onEnd(thrown);
+                await _onEnd(thrown);
             }
             if (ReferenceEquals(thrown, ex))
             {
@@ -259,10 +276,10 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             _finished = true;
             try
             {
-                if (_source is not null && !_ended && _owner._onEnd is not null)
+                if (_source is not null && !_ended && _onEnd is not null)
                 {
                     _ended = true;
-                    await _owner._onEnd(new OperationCanceledException("The consumer stopped reading the stream."));
+                    await _onEnd(new OperationCanceledException("The consumer stopped reading the stream."));
                 }
             }
             finally
