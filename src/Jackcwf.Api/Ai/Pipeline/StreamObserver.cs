@@ -94,6 +94,10 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
         // onEnd ran (or is running).
         private bool _ended;
         private bool _disposed;
+        // The layers below this one that it steps itself (outermost first), and the source below the last of
+        // them (null: none taken over; see MoveNextOfChainAsync).
+        private Enumerator[]? _chain;
+        private IAsyncEnumerator<ChatResponseUpdate>? _bottom;
 
         public Enumerator(StreamObserver owner, CancellationToken cancellationToken)
         {
@@ -140,6 +144,10 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             {
                 return _source.MoveNextAsync();
             }
+            if (_chain is not null || _source is Enumerator { IsSteady: true })
+            {
+                return MoveNextOfChain();
+            }
             ValueTask<bool> next;
             try
             {
@@ -150,6 +158,162 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
                 return FailAsync(ex);
             }
             return next.IsCompletedSuccessfully ? Step(next.Result) : AwaitAsync(next);
+        }
+
+        /// <summary>Started, its head handed on, not finished: what it does next depends only on its source.</summary>
+        private bool IsSteady => _source is not null && _head is null && !_finished && !_disposed;
+
+        /// <summary>
+        /// The steady layers below this one are stepped here, from one read of the source below them, instead
+        /// of each awaiting the one below it: a stream waiting for its next update holds one pending read
+        /// (and its state machine) for all of them, not one per layer. Each layer still sees every update,
+        /// end and failure in the same order as before, and is still disposed by the layer above it.
+        /// </summary>
+        private ValueTask<bool> MoveNextOfChain()
+        {
+            TakeOverSteadyLayers();
+            ValueTask<bool> next;
+            try
+            {
+                next = _bottom!.MoveNextAsync();
+            }
+            catch (Exception ex)
+            {
+                return FailChainAsync(ex, _chain!.Length);
+            }
+            return next.IsCompletedSuccessfully ? StepChain(next.Result) : AwaitChainAsync(next);
+        }
+
+        private void TakeOverSteadyLayers()
+        {
+            var bottom = _chain is null ? _source : _bottom;
+            if (bottom is not Enumerator { IsSteady: true })
+            {
+                return;
+            }
+            var chain = new List<Enumerator>(_chain ?? []);
+            while (bottom is Enumerator { IsSteady: true } layer)
+            {
+                chain.Add(layer);
+                if (layer._chain is { } own)
+                {
+                    // Stepped from here now: the layer's own list is not read again.
+                    chain.AddRange(own);
+                    bottom = layer._bottom;
+                    layer._chain = null;
+                    layer._bottom = null;
+                }
+                else
+                {
+                    bottom = layer._source;
+                }
+            }
+            _chain = [.. chain];
+            _bottom = bottom;
+        }
+
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+        private async ValueTask<bool> AwaitChainAsync(ValueTask<bool> next)
+        {
+            bool has;
+            try
+            {
+                has = await next;
+            }
+            catch (Exception ex)
+            {
+                return await FailChainAsync(ex, _chain!.Length);
+            }
+            return await StepChain(has);
+        }
+
+        /// <summary>What the source below the chain read, through each layer of it from the innermost, then this one.</summary>
+        private ValueTask<bool> StepChain(bool has)
+        {
+            var chain = _chain!;
+            if (!has)
+            {
+                return EndChainAsync();
+            }
+            var u = _bottom!.Current;
+            for (var i = chain.Length - 1; i >= 0; i--)
+            {
+                var layer = chain[i];
+                try
+                {
+                    if (layer._map is { } m)
+                    {
+                        u = m(u);
+                    }
+                    layer._onUpdate?.Invoke(u);
+                }
+                catch (Exception ex)
+                {
+                    // As if thrown by that layer's MoveNextAsync: the layers above it end with it.
+                    return FailChainAsync(ex, i);
+                }
+            }
+            if (_map is { } map)
+            {
+                u = map(u);
+            }
+            _current = u;
+            _onUpdate?.Invoke(u);
+            return new(true);
+        }
+
+        /// <summary>The source below the chain ended: each layer ends from the innermost, then this one.</summary>
+        private async ValueTask<bool> EndChainAsync()
+        {
+            var chain = _chain!;
+            for (var i = chain.Length - 1; i >= 0; i--)
+            {
+                var layer = chain[i];
+                layer._finished = true;
+                if (layer._onEnd is null)
+                {
+                    continue;
+                }
+                layer._ended = true;
+                try
+                {
+                    await layer._onEnd(null);
+                }
+                catch (Exception ex)
+                {
+                    return await FailChainAsync(ex, i);
+                }
+            }
+            return await Step(false);
+        }
+
+        /// <summary>
+        /// <paramref name="ex"/> came out of the layer at <paramref name="from"/> in the chain (its length: the
+        /// source below it): each layer above it fails with it as its own <see cref="FailAsync"/> would, then this one.
+        /// </summary>
+        private async ValueTask<bool> FailChainAsync(Exception ex, int from)
+        {
+            var chain = _chain!;
+            for (var i = from - 1; i >= 0; i--)
+            {
+                var layer = chain[i];
+                layer._finished = true;
+                var thrown = layer._fail is { } fail ? fail(ex) : ex;
+                if (layer._onEnd is not null)
+                {
+                    layer._ended = true;
+                    try
+                    {
+                        await layer._onEnd(thrown);
+                    }
+                    catch (Exception e)
+                    {
+                        thrown = e;
+                    }
+                }
+                ex = thrown;
+            }
+            return await FailAsync(ex);
         }
 
         private async ValueTask<bool> StartAsync()
