@@ -195,6 +195,8 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             while (bottom is Enumerator { IsSteady: true } layer)
             {
                 chain.Add(layer);
+                // Its Current is not read again: the update it last handed on is not kept for the rest of the stream.
+                layer._current = null;
                 if (layer._chain is { } own)
                 {
                     // Stepped from here now: the layer's own list is not read again.
