@@ -464,6 +464,81 @@ public sealed class LimitStoreTests : IAsyncLifetime
         Assert.Equal(guard.Options.MaxConcurrentGenerationsPerUser, await FreeAsync(() => guard.TakeSlotAsync(other)));
     }
 
+    [Theory]
+    [InlineData(Store.InProcess)]
+    [InlineData(Store.Redis)]
+    [InlineData(Store.RedisDown)]
+    public async Task A_v1_streams_slot_is_freed_with_its_calls_settlement_once_and_alone_when_its_client_leaves_first(Store kind)
+    {
+        var (_, guard) = await StartAsync(kind);
+        var user = Guid.NewGuid();
+        var streams = guard.Options.MaxConcurrentStreamsPerUser;
+        var call = await guard.AdmitCallAsync(user, null, null, stream: true, maxCost: 0m);
+        Assert.Null(call.Refusal);
+        Assert.Equal(streams - 1, await FreeAsync(() => guard.TakeStreamSlotAsync(user)));
+
+        // The provider's answer ended: the settlement frees the generation slot and the stream slot together.
+        await guard.SettleSpendAsync(call.Reservation!, 0m, call.Slot);
+        Assert.Equal(streams, await FreeAsync(() => guard.TakeStreamSlotAsync(user)));
+        Assert.Equal(guard.Options.MaxConcurrentGenerationsPerUser, await FreeAsync(() => guard.TakeSlotAsync(user)));
+        // The response's own release after it frees nothing more (another stream's slot stays held).
+        var other = await guard.TakeStreamSlotAsync(user);
+        Assert.NotNull(other.Slot);
+        await call.StreamSlot!.DisposeAsync();
+        Assert.Equal(streams - 1, await FreeAsync(() => guard.TakeStreamSlotAsync(user)));
+        await other.Slot!.DisposeAsync();
+
+        // The client left first: its stream slot is freed then, and the settlement frees the generation slot alone.
+        var left = await guard.AdmitCallAsync(user, null, null, stream: true, maxCost: 0m);
+        await left.StreamSlot!.DisposeAsync();
+        Assert.Equal(streams, await FreeAsync(() => guard.TakeStreamSlotAsync(user)));
+        Assert.Equal(guard.Options.MaxConcurrentGenerationsPerUser - 1, await FreeAsync(() => guard.TakeSlotAsync(user)));
+        await guard.SettleSpendAsync(left.Reservation!, 0m, left.Slot);
+        Assert.Equal(guard.Options.MaxConcurrentGenerationsPerUser, await FreeAsync(() => guard.TakeSlotAsync(user)));
+    }
+
+    /// <summary>
+    /// Keys as an earlier version's scripts leave them, or as this version's leave them for an earlier one, during a
+    /// rolling update: hits that left a window only checked and leases that ran out (a dead replica's) are not
+    /// counted, whichever script drops them; the month's spend keeps a time to live without renewing it.
+    /// </summary>
+    [Fact]
+    public async Task Windows_only_checked_and_slots_count_what_is_current_whoever_wrote_the_key()
+    {
+        var (store, guard) = await StartAsync(Store.Redis);
+        var db = _redis!.GetDatabase();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var gate = $"test:gate:{Guid.NewGuid()}";
+        RedisKey gateKey = "jackcwf:limits:" + gate;
+        // Hits older than the window, never dropped (the key is only ever checked), and one inside it.
+        await db.SortedSetAddAsync(gateKey, [new("old1", now - 120_000), new("old2", now - 90_000), new("new", now - 1_000)]);
+        await db.KeyExpireAsync(gateKey, TimeSpan.FromMinutes(1));
+        Assert.Null(await store.HitAllAsync([(gate, 2), ($"test:a:{Guid.NewGuid()}", 10)], Minute, checkOnly: 1));
+        await db.SortedSetAddAsync(gateKey, "new2", now - 500);
+        var refused = await store.HitAllAsync([(gate, 2), ($"test:a:{Guid.NewGuid()}", 10)], Minute, checkOnly: 1);
+        Assert.Equal(0, refused?.Index);
+        // The wait is until the oldest hit inside the window leaves it (about 59 s), not one that left it already.
+        Assert.InRange(refused!.Value.Wait, TimeSpan.FromSeconds(50), Minute);
+
+        // Every generation slot held by leases that ran out: the call is admitted, and counts one slot.
+        var user = Guid.NewGuid();
+        RedisKey slots = "jackcwf:limits:" + BucketNames.Get(BucketNames.UserConcurrency, user);
+        var max = guard.Options.MaxConcurrentGenerationsPerUser;
+        await db.SortedSetAddAsync(slots, Enumerable.Range(0, max).Select(i => new SortedSetEntry($"dead{i}", now - 1_000)).ToArray());
+        var call = await guard.AdmitCallAsync(user, null, null, stream: false, maxCost: 0.001m);
+        Assert.Null(call.Refusal);
+        Assert.Equal(max - 1, await FreeAsync(() => guard.TakeSlotAsync(user)));
+        // A lease still running counts.
+        await db.SortedSetAddAsync(slots, "alive", now + 600_000);
+        Assert.Equal(max - 2, await FreeAsync(() => guard.TakeSlotAsync(user)));
+
+        // The month's spend was seeded with a time to live, which the reservations keep.
+        var ttl = await db.KeyTimeToLiveAsync("jackcwf:limits:spend:" + user + ":" + LimitGuard.MonthKey(DateTime.UtcNow));
+        Assert.InRange(ttl!.Value, TimeSpan.FromDays(39), TimeSpan.FromDays(40));
+        await guard.SettleSpendAsync(call.Reservation!, 0.0005m, call.Slot);
+        Assert.Equal(0.0005m, await store.GetSpendAsync(user, LimitGuard.MonthKey(DateTime.UtcNow)));
+    }
+
     /// <summary>How many slots <paramref name="take"/> can still take (all given back after counting).</summary>
     private static async Task<int> FreeAsync(Func<ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)>> take)
     {

@@ -79,6 +79,7 @@ public static class AiExtensions
                 AllowAutoRedirect = false,
             })
             .AddHttpMessageHandler(() => new ProviderAnswered.Handler())
+            .AddHttpMessageHandler(() => new RequestBodyRelease())
             // No per-call log scope and "Sending HTTP request" lines from the client factory's logging handlers:
             // a provider call is logged (and measured) by the pipeline already, and those cost every call.
             .RemoveAllLoggers();

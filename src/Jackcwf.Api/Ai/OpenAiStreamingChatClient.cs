@@ -55,10 +55,70 @@ public sealed class OpenAiStreamingChatClient : DelegatingChatClient
 
     public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
-        Stream(base.GetStreamingResponseAsync(messages, options, cancellationToken), cancellationToken);
+        Stream(new SdkUpdates(base.GetStreamingResponseAsync(messages, options, cancellationToken)), cancellationToken);
 
-    private static async IAsyncEnumerable<ChatResponseUpdate> Stream(
-        IAsyncEnumerable<ChatResponseUpdate> sdkUpdates, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>
+    /// Microsoft.Extensions.AI's enumeration until <see cref="Stream"/> starts it. Not an argument of the
+    /// iterator itself: an iterator keeps its arguments for as long as it exists, and this enumeration (its
+    /// state machine, the request's options and messages) is done with once the response is taken.
+    /// </summary>
+    private sealed class SdkUpdates(IAsyncEnumerable<ChatResponseUpdate> updates)
+    {
+        private IAsyncEnumerable<ChatResponseUpdate>? _updates = updates;
+
+        public IAsyncEnumerable<ChatResponseUpdate> Take() =>
+            Interlocked.Exchange(ref _updates, null) ?? throw new InvalidOperationException("The stream was already enumerated.");
+    }
+
+    private static async IAsyncEnumerable<ChatResponseUpdate> Stream(SdkUpdates sdkUpdates, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var (response, sdk) = await TakeAsync(sdkUpdates.Take(), cancellationToken);
+        if (sdk is not null)
+        {
+            // Not taken: the SDK's and Microsoft.Extensions.AI's own reading.
+            try
+            {
+                do
+                {
+                    yield return sdk.Current;
+                }
+                while (await sdk.MoveNextAsync());
+            }
+            finally
+            {
+                await sdk.DisposeAsync();
+            }
+            yield break;
+        }
+        if (response is null)
+        {
+            yield break;
+        }
+
+        using var taken = response;
+        var reader = new ChunkReader();
+        var body = taken.ContentStream ?? throw new InvalidOperationException("Unable to create result from response with null ContentStream");
+        await foreach (var item in SseParser.Create(body, reader.Parse).EnumerateAsync(cancellationToken))
+        {
+            if (item.Data is not { } update)
+            {
+                break;
+            }
+            yield return update;
+        }
+        if (reader.Final() is { } final)
+        {
+            yield return final;
+        }
+    }
+
+    /// <summary>
+    /// Starts Microsoft.Extensions.AI's enumeration, which sends the request: the response taken from it
+    /// (the enumeration then disposed), or, when it was not taken, the enumeration positioned on its first
+    /// update (null response and enumeration: it ended without any).
+    /// </summary>
+    private static async Task<(PipelineResponse? Response, IAsyncEnumerator<ChatResponseUpdate>? NotTaken)> TakeAsync(
+        IAsyncEnumerable<ChatResponseUpdate> sdkUpdates, CancellationToken cancellationToken)
     {
         var capture = new Capture();
         var sdk = sdkUpdates.GetAsyncEnumerator(cancellationToken);
@@ -74,37 +134,18 @@ public sealed class OpenAiStreamingChatClient : DelegatingChatClient
             {
                 s_capture.Value = null;
             }
-            if (capture.Response is null)
-            {
-                // Not taken: the SDK's and Microsoft.Extensions.AI's own reading.
-                while (more)
-                {
-                    yield return sdk.Current;
-                    more = await sdk.MoveNextAsync();
-                }
-                yield break;
-            }
         }
-        finally
+        catch
         {
             await sdk.DisposeAsync();
+            throw;
         }
-
-        using var response = capture.Response;
-        var reader = new ChunkReader();
-        var body = response.ContentStream ?? throw new InvalidOperationException("Unable to create result from response with null ContentStream");
-        await foreach (var item in SseParser.Create(body, reader.Parse).EnumerateAsync(cancellationToken))
+        if (capture.Response is null && more)
         {
-            if (item.Data is not { } update)
-            {
-                break;
-            }
-            yield return update;
+            return (null, sdk);
         }
-        if (reader.Final() is { } final)
-        {
-            yield return final;
-        }
+        await sdk.DisposeAsync();
+        return (capture.Response, null);
     }
 
     /// <summary>

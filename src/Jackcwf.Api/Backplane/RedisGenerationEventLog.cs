@@ -20,7 +20,7 @@ namespace Jackcwf.Api.Backplane;
 /// </remarks>
 internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
 {
-    /// <summary>Deltas after the first are gathered this long before one XADD.</summary>
+    /// <summary>Deltas are gathered this long before one XADD (an answer that ends sooner is written with its final event, in one call).</summary>
     internal static readonly TimeSpan Coalesce = TimeSpan.FromMilliseconds(40);
 
     /// <summary>A running stream outlives a writer that died without finishing it, but not forever.</summary>
@@ -50,6 +50,21 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
         if ARGV[5] == '1' then
           redis.call('PUBLISH', KEYS[2], ARGV[2])
         end
+        return id
+        """;
+
+    /// <summary>
+    /// The final event, after the text not written yet (ARGV[1] its end offset, '' when there is none, ARGV[2]
+    /// the text) as one delta entry, in one call: the stream's time to live becomes ARGV[6] (the finished
+    /// one) and readers are notified once. Readers see the same entries as from two calls.
+    /// </summary>
+    private const string FinalScript = """
+        if ARGV[1] ~= '' then
+          redis.call('XADD', KEYS[1], '*', 't', 'delta', 'e', ARGV[1], 'd', ARGV[2])
+        end
+        local id = redis.call('XADD', KEYS[1], '*', 't', ARGV[3], 'e', ARGV[4], 'd', ARGV[5])
+        redis.call('PEXPIRE', KEYS[1], ARGV[6])
+        redis.call('PUBLISH', KEYS[2], ARGV[4])
         return id
         """;
 
@@ -232,8 +247,11 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
     public void Dispose() => _local.Dispose();
 
     /// <summary>
-    /// Writes one running message's stream: first delta at once, then batches every <see cref="Coalesce"/>,
-    /// each the answer's text (shared with the generation) from the last offset Redis acknowledged.
+    /// Writes one running message's stream: the opening entry at once (so another replica finds the stream
+    /// before the first token), then batches every <see cref="Coalesce"/>, each the answer's text (shared with
+    /// the generation) from the last offset Redis acknowledged, and the final event with the text not written
+    /// yet. An answer that ends within <see cref="Coalesce"/> of its first token (a short or cached one, a
+    /// demo model) is then two calls: the opening and the end.
     /// </summary>
     private sealed class Writer(RedisGenerationEventLog owner, Guid messageId, AnswerText text)
     {
@@ -241,7 +259,6 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
         private readonly SemaphoreSlim _io = new(1, 1);
         private int _flushed;
         private bool _scheduled;
-        private bool _first = true;
         private long _ttlSetAt;
 
         public void Begin() => _ = WriteAsync("b", 0, "", RunningTtl, notify: false);
@@ -249,7 +266,6 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
         /// <summary>The text grew: schedules a batch unless one is pending.</summary>
         public void Append()
         {
-            bool immediate;
             lock (_lock)
             {
                 if (_scheduled)
@@ -257,10 +273,8 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
                     return;
                 }
                 _scheduled = true;
-                immediate = _first;
-                _first = false;
             }
-            _ = FlushLaterAsync(immediate ? TimeSpan.Zero : Coalesce);
+            _ = FlushLaterAsync(Coalesce);
         }
 
         public async Task CompleteAsync(GenerationEvent final)
@@ -270,18 +284,26 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
                 // Readers elsewhere settle from the database; the runner must not wait for Redis.
                 return;
             }
-            if (await FlushAsync())
+            await _io.WaitAsync();
+            try
             {
-                await WriteAsync(final.Type, int.Parse(final.Id, CultureInfo.InvariantCulture), final.Data, FinishedTtl);
+                // The text not written yet goes with the final event, in the same call.
+                var end = text.Length;
+                var pending = end > _flushed ? text.Slice(_flushed, end) : null;
+                if (await SendFinalAsync(pending is null ? null : end, pending, final))
+                {
+                    _flushed = end;
+                }
+            }
+            finally
+            {
+                _io.Release();
             }
         }
 
         private async Task FlushLaterAsync(TimeSpan delay)
         {
-            if (delay > TimeSpan.Zero)
-            {
-                await Task.Delay(delay);
-            }
+            await Task.Delay(delay);
             lock (_lock)
             {
                 _scheduled = false;
@@ -326,6 +348,22 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
             finally
             {
                 _io.Release();
+            }
+        }
+
+        private async Task<bool> SendFinalAsync(int? deltaEnd, string? delta, GenerationEvent final)
+        {
+            try
+            {
+                await owner._redis.GetDatabase().ScriptEvaluateAsync(FinalScript,
+                    [StreamKey(messageId), NotifyChannel(messageId).ToString()],
+                    [deltaEnd is { } e ? (RedisValue)e : "", delta ?? "", final.Type, final.Id, final.Data, (long)FinishedTtl.TotalMilliseconds]);
+                return true;
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                owner._logger.LogDebug("Writing the end of {MessageId} to Redis failed: {Error}", messageId, ex.GetType().Name);
+                return false;
             }
         }
 

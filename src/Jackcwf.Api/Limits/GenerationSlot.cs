@@ -7,6 +7,14 @@ namespace Jackcwf.Api.Limits;
 public sealed class GenerationSlot(ILimitStore store, string bucket, string slot) : IAsyncDisposable
 {
     private int _released;
+    private GenerationSlot? _with;
+
+    /// <summary>
+    /// Frees <paramref name="other"/> (still held) together with this slot, in the same round trip: a /v1
+    /// stream's slot with its call's generation slot, whose release with the settlement comes when the
+    /// provider's answer has ended. <paramref name="other"/> disposed first is freed alone, as before.
+    /// </summary>
+    internal void FreeTogetherWith(GenerationSlot other) => _with = other;
 
     public ValueTask DisposeAsync() => ReleaseAsync(null);
 
@@ -18,9 +26,28 @@ public sealed class GenerationSlot(ILimitStore store, string bucket, string slot
     {
         if (Interlocked.Exchange(ref _released, 1) == 0)
         {
+            if (_with is { } with && Interlocked.Exchange(ref with._released, 1) == 0)
+            {
+                // Both calls start before either is awaited: the store sends them together (one write, one read).
+                return BothAsync(store.LeaveAsync(bucket, slot, spend), with.LeaveAsync());
+            }
             return store.LeaveAsync(bucket, slot, spend);
         }
         return spend is { } s ? store.AddSpendAsync(s.UserId, s.Month, s.Amount) : ValueTask.CompletedTask;
+    }
+
+    private ValueTask LeaveAsync() => store.LeaveAsync(bucket, slot);
+
+    private static async ValueTask BothAsync(ValueTask first, ValueTask second)
+    {
+        try
+        {
+            await first;
+        }
+        finally
+        {
+            await second;
+        }
     }
 }
 

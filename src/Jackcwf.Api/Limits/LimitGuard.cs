@@ -84,10 +84,19 @@ public sealed class LimitGuard(
     /// that route), the month's budget, the account's stream slot (<paramref name="stream"/>) and a
     /// generation slot, and the reservation of <paramref name="maxCost"/> (as <see cref="ReserveSpendAsync"/>).
     /// Refused, nothing is held; admitted, the caller releases the slots when the response ends and the
-    /// budget step of the pipeline settles the reservation.
+    /// budget step of the pipeline settles the reservation. The settlement frees the generation slot and
+    /// (a stream) the stream slot together, in one round trip, once the provider's answer has ended; a
+    /// stream whose client leaves first frees its slot then.
     /// </summary>
-    public ValueTask<CallAdmission> AdmitCallAsync(Guid userId, Guid? keyId, string? lockoutClient, bool stream, decimal maxCost) =>
-        AdmitAsync(userId, keyId, lockoutClient, stream, generate: true, maxCost, streamBeforeBudget: false);
+    public async ValueTask<CallAdmission> AdmitCallAsync(Guid userId, Guid? keyId, string? lockoutClient, bool stream, decimal maxCost)
+    {
+        var admission = await AdmitAsync(userId, keyId, lockoutClient, stream, generate: true, maxCost, streamBeforeBudget: false);
+        if (admission is { StreamSlot: { } streamSlot, Slot: { } slot })
+        {
+            slot.FreeTogetherWith(streamSlot);
+        }
+        return admission;
+    }
 
     /// <summary>
     /// Admits one chat turn in one store call, as <see cref="AdmitCallAsync"/> (the middleware leaves the

@@ -20,19 +20,29 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     // Sliding windows on sorted sets of request times (server clock), all KEYS sharing one window: nil
     // when every key allows the hit, which is then recorded in each key after the first ARGV[3] (those are
     // only checked); otherwise nothing is recorded and the answer is {index of the first refusing key
-    // (1-based), ms until it would allow one more}.
+    // (1-based), ms until it would allow one more}. A key that is only checked is counted inside the window
+    // (ZCOUNT) without dropping the hits that left it: a key that is hit drops them first (the set stays
+    // bounded by the window), one that is only checked expires with its last hit (one command instead of two;
+    // every count, here and in earlier versions' scripts, covers the window only).
     private const string HitScript = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local window = tonumber(ARGV[1])
+        local gate = tonumber(ARGV[3])
         for i = 1, #KEYS do
-          redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
-          if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[i + 3]) then
-            local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+          local n
+          if i <= gate then
+            n = redis.call('ZCOUNT', KEYS[i], '(' .. (now - window), '+inf')
+          else
+            redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+            n = redis.call('ZCARD', KEYS[i])
+          end
+          if n >= tonumber(ARGV[i + 3]) then
+            local oldest = redis.call('ZRANGEBYSCORE', KEYS[i], '(' .. (now - window), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
             return {i, tonumber(oldest[2]) + window - now}
           end
         end
-        for i = tonumber(ARGV[3]) + 1, #KEYS do
+        for i = gate + 1, #KEYS do
           redis.call('ZADD', KEYS[i], now, ARGV[2])
           redis.call('PEXPIRE', KEYS[i], window)
         end
@@ -77,6 +87,9 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
 
     // Check and reserve in one step, so concurrent calls on every replica see each other's reservations.
     // A month the key does not hold answers -1 (not seeded) unless ARGV[4] brings the ledger's total to start from.
+    // The key's time to live (SpendTtl) is set once, when the month is seeded, and not renewed by each
+    // reservation: 40 days from the seed always reach past the month's end, after which the key is no longer
+    // read (earlier versions renewed it; keys of both kinds always have one).
     private const string ReserveScript = """
         local v = redis.call('GET', KEYS[1])
         if not v then
@@ -86,7 +99,6 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         end
         if ARGV[2] ~= '' and tonumber(v) >= tonumber(ARGV[2]) then return 0 end
         redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
-        redis.call('EXPIRE', KEYS[1], ARGV[3])
         return 1
         """;
 
@@ -97,26 +109,36 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     // and (spend) amount, budget ('' = none), spend ttl s.
     // Answers {step, index, ms}: 0 admitted, 1 window refused, 2 budget spent, 3 slot full, 4 admitted
     // without a reservation because the month is not held (the caller seeds it).
+    // As HitScript, windows only checked (the address's lockout) are counted with ZCOUNT. A slot is counted
+    // while its lease runs (ZCOUNT above now): leases of a dead replica stop counting when they run out, as
+    // before, and leave the set with it (its time to live is the newest lease's) or at the next TryEnter,
+    // rather than at every admission. The month's spend keeps the time to live its seed gave it (ReserveScript).
     private const string AdmitScript = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local window = tonumber(ARGV[1])
-        local nr, ns, pre = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[8])
+        local nr, ns, pre, gate = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[8]), tonumber(ARGV[3])
         local lim, max, ids = 8, 8 + nr, 8 + nr + ns
         for i = 1, nr do
-          redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
-          if redis.call('ZCARD', KEYS[i]) >= tonumber(ARGV[lim + i]) then
-            local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+          local n
+          if i <= gate then
+            n = redis.call('ZCOUNT', KEYS[i], '(' .. (now - window), '+inf')
+          else
+            redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+            n = redis.call('ZCARD', KEYS[i])
+          end
+          if n >= tonumber(ARGV[lim + i]) then
+            local oldest = redis.call('ZRANGEBYSCORE', KEYS[i], '(' .. (now - window), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
             return {1, i, tonumber(oldest[2]) + window - now}
           end
         end
-        for i = tonumber(ARGV[3]) + 1, nr do
+        for i = gate + 1, nr do
           redis.call('ZADD', KEYS[i], now, ARGV[2])
           redis.call('PEXPIRE', KEYS[i], window)
         end
+        local live = '(' .. now
         for i = 1, math.min(pre, ns) do
-          redis.call('ZREMRANGEBYSCORE', KEYS[nr + i], '-inf', now)
-          if redis.call('ZCARD', KEYS[nr + i]) >= tonumber(ARGV[max + i]) then return {3, i, 0} end
+          if redis.call('ZCOUNT', KEYS[nr + i], live, '+inf') >= tonumber(ARGV[max + i]) then return {3, i, 0} end
         end
         local spend = nil
         local sp = ids + ns
@@ -125,8 +147,7 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
           if spend and ARGV[sp + 2] ~= '' and tonumber(spend) >= tonumber(ARGV[sp + 2]) then return {2, 0, 0} end
         end
         for i = pre + 1, ns do
-          redis.call('ZREMRANGEBYSCORE', KEYS[nr + i], '-inf', now)
-          if redis.call('ZCARD', KEYS[nr + i]) >= tonumber(ARGV[max + i]) then return {3, i, 0} end
+          if redis.call('ZCOUNT', KEYS[nr + i], live, '+inf') >= tonumber(ARGV[max + i]) then return {3, i, 0} end
         end
         local lease = tonumber(ARGV[7])
         for i = 1, ns do
@@ -136,7 +157,6 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         if ARGV[6] == '1' then
           if not spend then return {4, 0, 0} end
           redis.call('INCRBYFLOAT', KEYS[nr + ns + 1], ARGV[sp + 1])
-          redis.call('EXPIRE', KEYS[nr + ns + 1], ARGV[sp + 3])
         end
         return {0, 0, 0}
         """;

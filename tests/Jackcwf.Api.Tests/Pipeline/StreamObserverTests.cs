@@ -183,6 +183,111 @@ public sealed class StreamObserverTests
         await e.DisposeAsync();
     }
 
+    /// <summary>
+    /// Three layers on one source, as the pipeline stacks them. From their second update on, the outermost
+    /// steps the steady layers below it itself (one pending read for all of them): each layer must still
+    /// see what it saw when every layer awaited the one below it.
+    /// </summary>
+    private static IAsyncEnumerable<ChatResponseUpdate> Stacked(IAsyncEnumerable<ChatResponseUpdate> source, List<string> log,
+        Func<string, Func<Exception, Exception>?>? fail = null, Func<string, Exception?, ValueTask>? onEnd = null)
+    {
+        var stream = source;
+        foreach (var name in new[] { "inner", "middle", "outer" })
+        {
+            var below = stream;
+            stream = StreamObserver.Start(ct => new(StartedStream.Unread(below.GetAsyncEnumerator(ct))),
+                u => log.Add($"{name} {u.Text}"),
+                ex =>
+                {
+                    log.Add($"{name} end {ex?.GetType().Name ?? "null"}");
+                    return onEnd?.Invoke(name, ex) ?? ValueTask.CompletedTask;
+                },
+                Ct,
+                map: name == "middle" ? u => new ChatResponseUpdate(ChatRole.Assistant, u.Text + "'") : null,
+                fail: fail?.Invoke(name));
+        }
+        return stream;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task StackedLayersSeeEachUpdateInnermostFirstAndEndInnermostFirst(bool awaited)
+    {
+        var log = new List<string>();
+        var got = new List<string>();
+        await foreach (var u in Stacked(Source(4, awaited, null, Ct), log).WithCancellation(Ct))
+        {
+            got.Add(u.Text);
+        }
+        Assert.Equal(["t0'", "t1'", "t2'", "t3'"], got);
+        var expected = Enumerable.Range(0, 4).SelectMany(i => new[] { $"inner t{i}", $"middle t{i}'", $"outer t{i}'" })
+            .Concat(["inner end null", "middle end null", "outer end null"]);
+        Assert.Equal(expected, log);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AFailureInStackedLayersReachesEachLayerOnceAsTheLayerBelowReplacedIt(bool awaited)
+    {
+        var log = new List<string>();
+        var original = new InvalidOperationException("provider text");
+        var stream = Stacked(Source(3, awaited, original, Ct), log, name => name switch
+        {
+            "inner" => ex => new TimeoutException("classified", ex),
+            "middle" => ex => new ApplicationException("replaced", ex),
+            _ => null,
+        });
+        var got = 0;
+        var thrown = await Assert.ThrowsAsync<ApplicationException>(async () =>
+        {
+            await foreach (var _ in stream.WithCancellation(Ct))
+            {
+                got++;
+            }
+        });
+        Assert.Equal(3, got);
+        Assert.Same(original, Assert.IsType<TimeoutException>(thrown.InnerException).InnerException);
+        Assert.Equal(["inner end TimeoutException", "middle end ApplicationException", "outer end ApplicationException"], log.Where(l => l.Contains(" end ")));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AnEndCallbackThatFailsFailsTheStackedLayersAboveIt(bool awaited)
+    {
+        var log = new List<string>();
+        var incomplete = new InvalidDataException("no finish reason");
+        var stream = Stacked(Source(3, awaited, null, Ct), log,
+            onEnd: (name, ex) => name == "inner" && ex is null ? ValueTask.FromException(incomplete) : ValueTask.CompletedTask);
+        var thrown = await Assert.ThrowsAsync<InvalidDataException>(async () =>
+        {
+            await foreach (var _ in stream.WithCancellation(Ct))
+            {
+            }
+        });
+        Assert.Same(incomplete, thrown);
+        Assert.Equal(["inner end null", "middle end InvalidDataException", "outer end InvalidDataException"], log.Where(l => l.Contains(" end ")));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AConsumerThatStopsEarlyEndsStackedLayersOutermostFirstAsCancelled(bool awaited)
+    {
+        var log = new List<string>();
+        await foreach (var u in Stacked(Source(10, awaited, null, Ct), log).WithCancellation(Ct))
+        {
+            if (u.Text == "t2'")
+            {
+                break;
+            }
+        }
+        Assert.Equal(["outer end OperationCanceledException", "middle end OperationCanceledException", "inner end OperationCanceledException"],
+            log.Where(l => l.Contains(" end ")));
+    }
+
     private sealed class Flag : IDisposable
     {
         public bool Set { get; private set; }

@@ -33,23 +33,45 @@ public sealed class CircuitBreakerChatClient(IChatClient inner, ProviderCircuit 
         return StreamObserver.Start(run.StartAsync, null, run.EndAsync, cancellationToken);
     }
 
-    /// <summary>One streamed call under the circuit: its start under Polly, and its end handed to Polly.</summary>
+    /// <summary>
+    /// One streamed call under the circuit. While the circuit is closed (nearly always), the call starts
+    /// without Polly and its one outcome (the start's failure, or the stream's end) is handed to Polly when it
+    /// ends: Polly's closed circuit only records outcomes, and a Polly execution held open for the whole
+    /// stream kept about 1.5 KB of its state machines per open stream. Otherwise (open, half-open, isolated)
+    /// the start runs under Polly, which refuses it or makes it the half-open trial, and the execution stays
+    /// open until the stream ends, as before.
+    /// </summary>
     private sealed class Run(CircuitBreakerChatClient owner, IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
         // The exception that ended the stream after its start (null: complete, or stopped by the caller).
-        private readonly TaskCompletionSource<Exception?> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private TaskCompletionSource<Exception?>? _ended;
         private Task? _execution;
         private bool _trial;
+        private bool _direct;
 
         public async ValueTask<StartedStream> StartAsync(CancellationToken cancellationToken)
         {
             var circuit = owner.Circuit;
+            if (circuit.State == CircuitState.Closed)
+            {
+                _direct = true;
+                try
+                {
+                    return await StartedStream.StartAsync(owner.InnerGetStreamingResponseAsync(messages, options, cancellationToken), cancellationToken);
+                }
+                catch (Exception e)
+                {
+                    await owner.RecordAsync(e);
+                    throw;
+                }
+            }
+            var ended = _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
             var started = new TaskCompletionSource<(StartedStream Stream, bool Trial)>(TaskCreationOptions.RunContinuationsAsynchronously);
             _execution = circuit.Pipeline.ExecuteAsync(async ct =>
             {
                 var trial = circuit.State == CircuitState.HalfOpen;
                 started.SetResult((await StartedStream.StartAsync(owner.InnerGetStreamingResponseAsync(messages, options, ct), ct), trial));
-                if (!trial && await _ended.Task is { } failure)
+                if (!trial && await ended.Task is { } failure)
                 {
                     throw failure; // hands the stream's failure to Polly, which counts it
                 }
@@ -71,7 +93,13 @@ public sealed class CircuitBreakerChatClient(IChatClient inner, ProviderCircuit 
 
         public async ValueTask EndAsync(Exception? ended)
         {
-            _ended.TrySetResult(ended is OperationCanceledException ? null : ended);
+            var failure = ended is OperationCanceledException ? null : ended;
+            if (_direct)
+            {
+                await owner.RecordAsync(failure);
+                return;
+            }
+            _ended!.TrySetResult(failure);
             // The caller already has the stream's exception; this only waits for Polly to record it.
             await _execution!.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             if (_trial && _ended.Task.Result is { } late)
@@ -87,9 +115,16 @@ public sealed class CircuitBreakerChatClient(IChatClient inner, ProviderCircuit 
     private ProviderCircuit Circuit => circuit;
 
     /// <summary>Records a failure seen after the call's own outcome was recorded (a half-open trial that broke later).</summary>
-    private async ValueTask RecordFailureAsync(Exception failure)
+    private ValueTask RecordFailureAsync(Exception failure) => RecordAsync(failure);
+
+    /// <summary>
+    /// Hands one call's outcome to Polly as an execution that ends with it (null: success): Polly's
+    /// <c>ShouldHandle</c> judges it as it judges any execution. Refused when the circuit opened meanwhile,
+    /// as an outcome arriving at an open circuit changes nothing.
+    /// </summary>
+    private async ValueTask RecordAsync(Exception? outcome)
     {
-        var recorded = circuit.Pipeline.ExecuteAsync(static (e, _) => ValueTask.FromException(e), failure).AsTask();
+        var recorded = circuit.Pipeline.ExecuteAsync(static (e, _) => e is null ? ValueTask.CompletedTask : ValueTask.FromException(e), outcome).AsTask();
         await recorded.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 

@@ -68,9 +68,19 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
     public IAsyncEnumerator<ChatResponseUpdate> GetAsyncEnumerator(CancellationToken cancellationToken = default) =>
         new Enumerator(this, cancellationToken);
 
+    /// <remarks>
+    /// Keeps the layer's callbacks, not the <see cref="StreamObserver"/>: once the stream started, the start
+    /// delegate (and whatever its closure holds for the start only) is let go, as an open stream holds one of
+    /// these per layer.
+    /// </remarks>
     private sealed class Enumerator : IAsyncEnumerator<ChatResponseUpdate>
     {
-        private readonly StreamObserver _owner;
+        private Func<CancellationToken, ValueTask<StartedStream>>? _start;
+        private readonly Action<ChatResponseUpdate>? _onUpdate;
+        private readonly Func<Exception?, ValueTask>? _onEnd;
+        private readonly Func<ChatResponseUpdate, ChatResponseUpdate>? _map;
+        private readonly Func<Exception, Exception>? _fail;
+        private readonly bool _passThrough;
         private readonly CancellationToken _token;
         private readonly CancellationTokenSource? _linked;
         private IAsyncEnumerator<ChatResponseUpdate>? _source;
@@ -84,10 +94,19 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
         // onEnd ran (or is running).
         private bool _ended;
         private bool _disposed;
+        // The layers below this one that it steps itself (outermost first), and the source below the last of
+        // them (null: none taken over; see MoveNextOfChainAsync).
+        private Enumerator[]? _chain;
+        private IAsyncEnumerator<ChatResponseUpdate>? _bottom;
 
         public Enumerator(StreamObserver owner, CancellationToken cancellationToken)
         {
-            _owner = owner;
+            _start = owner._start;
+            _onUpdate = owner._onUpdate;
+            _onEnd = owner._onEnd;
+            _map = owner._map;
+            _fail = owner._fail;
+            _passThrough = owner._passThrough;
             // As an async iterator's [EnumeratorCancellation]: either token cancels.
             var a = owner._token;
             if (!cancellationToken.CanBeCanceled || cancellationToken == a)
@@ -121,9 +140,13 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             {
                 return NextOfHead();
             }
-            if (_owner._passThrough)
+            if (_passThrough)
             {
                 return _source.MoveNextAsync();
+            }
+            if (_chain is not null || _source is Enumerator { IsSteady: true })
+            {
+                return MoveNextOfChain();
             }
             ValueTask<bool> next;
             try
@@ -137,12 +160,172 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             return next.IsCompletedSuccessfully ? Step(next.Result) : AwaitAsync(next);
         }
 
+        /// <summary>Started, its head handed on, not finished: what it does next depends only on its source.</summary>
+        private bool IsSteady => _source is not null && _head is null && !_finished && !_disposed;
+
+        /// <summary>
+        /// The steady layers below this one are stepped here, from one read of the source below them, instead
+        /// of each awaiting the one below it: a stream waiting for its next update holds one pending read
+        /// (and its state machine) for all of them, not one per layer. Each layer still sees every update,
+        /// end and failure in the same order as before, and is still disposed by the layer above it.
+        /// </summary>
+        private ValueTask<bool> MoveNextOfChain()
+        {
+            TakeOverSteadyLayers();
+            ValueTask<bool> next;
+            try
+            {
+                next = _bottom!.MoveNextAsync();
+            }
+            catch (Exception ex)
+            {
+                return FailChainAsync(ex, _chain!.Length);
+            }
+            return next.IsCompletedSuccessfully ? StepChain(next.Result) : AwaitChainAsync(next);
+        }
+
+        private void TakeOverSteadyLayers()
+        {
+            var bottom = _chain is null ? _source : _bottom;
+            if (bottom is not Enumerator { IsSteady: true })
+            {
+                return;
+            }
+            var chain = new List<Enumerator>(_chain ?? []);
+            while (bottom is Enumerator { IsSteady: true } layer)
+            {
+                chain.Add(layer);
+                // Its Current is not read again: the update it last handed on is not kept for the rest of the stream.
+                layer._current = null;
+                if (layer._chain is { } own)
+                {
+                    // Stepped from here now: the layer's own list is not read again.
+                    chain.AddRange(own);
+                    bottom = layer._bottom;
+                    layer._chain = null;
+                    layer._bottom = null;
+                }
+                else
+                {
+                    bottom = layer._source;
+                }
+            }
+            _chain = [.. chain];
+            _bottom = bottom;
+        }
+
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+        private async ValueTask<bool> AwaitChainAsync(ValueTask<bool> next)
+        {
+            bool has;
+            try
+            {
+                has = await next;
+            }
+            catch (Exception ex)
+            {
+                return await FailChainAsync(ex, _chain!.Length);
+            }
+            return await StepChain(has);
+        }
+
+        /// <summary>What the source below the chain read, through each layer of it from the innermost, then this one.</summary>
+        private ValueTask<bool> StepChain(bool has)
+        {
+            var chain = _chain!;
+            if (!has)
+            {
+                return EndChainAsync();
+            }
+            var u = _bottom!.Current;
+            for (var i = chain.Length - 1; i >= 0; i--)
+            {
+                var layer = chain[i];
+                try
+                {
+                    if (layer._map is { } m)
+                    {
+                        u = m(u);
+                    }
+                    layer._onUpdate?.Invoke(u);
+                }
+                catch (Exception ex)
+                {
+                    // As if thrown by that layer's MoveNextAsync: the layers above it end with it.
+                    return FailChainAsync(ex, i);
+                }
+            }
+            if (_map is { } map)
+            {
+                u = map(u);
+            }
+            _current = u;
+            _onUpdate?.Invoke(u);
+            return new(true);
+        }
+
+        /// <summary>The source below the chain ended: each layer ends from the innermost, then this one.</summary>
+        private async ValueTask<bool> EndChainAsync()
+        {
+            var chain = _chain!;
+            for (var i = chain.Length - 1; i >= 0; i--)
+            {
+                var layer = chain[i];
+                layer._finished = true;
+                if (layer._onEnd is null)
+                {
+                    continue;
+                }
+                layer._ended = true;
+                try
+                {
+                    await layer._onEnd(null);
+                }
+                catch (Exception ex)
+                {
+                    return await FailChainAsync(ex, i);
+                }
+            }
+            return await Step(false);
+        }
+
+        /// <summary>
+        /// <paramref name="ex"/> came out of the layer at <paramref name="from"/> in the chain (its length: the
+        /// source below it): each layer above it fails with it as its own <see cref="FailAsync"/> would, then this one.
+        /// </summary>
+        private async ValueTask<bool> FailChainAsync(Exception ex, int from)
+        {
+            var chain = _chain!;
+            for (var i = from - 1; i >= 0; i--)
+            {
+                var layer = chain[i];
+                layer._finished = true;
+                var thrown = layer._fail is { } fail ? fail(ex) : ex;
+                if (layer._onEnd is not null)
+                {
+                    layer._ended = true;
+                    try
+                    {
+                        await layer._onEnd(thrown);
+                    }
+                    catch (Exception e)
+                    {
+                        thrown = e;
+                    }
+                }
+                ex = thrown;
+            }
+            return await FailAsync(ex);
+        }
+
         private async ValueTask<bool> StartAsync()
         {
             StartedStream started;
+            var start = _start!;
+            _start = null;
             try
             {
-                started = await _owner._start(_token);
+                started = await start(_token);
             }
             catch
             {
@@ -159,10 +342,10 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             else if (started.Ended)
             {
                 _finished = true;
-                if (_owner._onEnd is not null)
+                if (_onEnd is not null)
                 {
                     _ended = true;
-                    await _owner._onEnd(null);
+                    await _onEnd(null);
                 }
                 return false;
             }
@@ -177,8 +360,8 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
                 // Handed on once: the list lets go of each update, so an open stream does not hold them.
                 var u = head[_headIndex];
                 head[_headIndex++] = null!;
-                _current = u = _owner._map is { } map ? map(u) : u;
-                _owner._onUpdate?.Invoke(u);
+                _current = u = _map is { } map ? map(u) : u;
+                _onUpdate?.Invoke(u);
                 return new(true);
             }
             _head = null;
@@ -195,20 +378,20 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             if (has)
             {
                 var u = _source!.Current;
-                if (_owner._map is { } map)
+                if (_map is { } map)
                 {
                     _current = u = map(u);
                 }
-                _owner._onUpdate?.Invoke(u);
+                _onUpdate?.Invoke(u);
                 return new(true);
             }
             _finished = true;
-            if (_owner._onEnd is null)
+            if (_onEnd is null)
             {
                 return new(false);
             }
             _ended = true;
-            var end = _owner._onEnd(null);
+            var end = _onEnd(null);
             return end.IsCompletedSuccessfully ? new(false) : EndedAsync(end);
         }
 
@@ -226,7 +409,7 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             {
                 has = await next;
             }
-            catch (Exception ex) when (_owner._onEnd is not null || _owner._fail is not null)
+            catch (Exception ex) when (_onEnd is not null || _fail is not null)
             {
                 return await FailAsync(ex);
             }
@@ -236,11 +419,11 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
         private async ValueTask<bool> FailAsync(Exception ex)
         {
             _finished = true;
-            var thrown = _owner._fail is { } fail ? fail(ex) : ex;
-            if (_owner._onEnd is not null)
+            var thrown = _fail is { } fail ? fail(ex) : ex;
+            if (_onEnd is not null)
             {
                 _ended = true;
-                await _owner._onEnd(thrown);
+                await _onEnd(thrown);
             }
             if (ReferenceEquals(thrown, ex))
             {
@@ -259,10 +442,10 @@ internal sealed class StreamObserver : IAsyncEnumerable<ChatResponseUpdate>
             _finished = true;
             try
             {
-                if (_source is not null && !_ended && _owner._onEnd is not null)
+                if (_source is not null && !_ended && _onEnd is not null)
                 {
                     _ended = true;
-                    await _owner._onEnd(new OperationCanceledException("The consumer stopped reading the stream."));
+                    await _onEnd(new OperationCanceledException("The consumer stopped reading the stream."));
                 }
             }
             finally

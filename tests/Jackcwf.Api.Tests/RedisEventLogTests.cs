@@ -1,0 +1,93 @@
+using Jackcwf.Api.Backplane;
+using Jackcwf.Api.Chat;
+using Jackcwf.Api.Data;
+using Jackcwf.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+
+namespace Jackcwf.Api.Tests;
+
+/// <summary>
+/// The Redis event log as another replica reads it: a writer's batches and its final event (which carries the
+/// text not written yet) leave the text whole and in order, whenever the end comes.
+/// </summary>
+public sealed class RedisEventLogTests : IAsyncLifetime
+{
+    private static readonly CancellationToken Ct = TestContext.Current.CancellationToken;
+    private TestRedisDatabase _redisDb = null!;
+    private ConnectionMultiplexer _redis = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _redisDb = await TestRedis.CreateDatabaseAsync(Ct);
+        _redis = await ConnectionMultiplexer.ConnectAsync(_redisDb.Configuration);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _redis.DisposeAsync();
+        await _redisDb.DisposeAsync();
+    }
+
+    private RedisGenerationEventLog Replica() =>
+        new(_redis, new RedisNotifications(_redis), NullLogger<RedisGenerationEventLog>.Instance, StreamDeadlines.Shared);
+
+    [Fact]
+    public async Task An_answer_that_ends_at_once_is_read_whole_on_another_replica_from_its_opening_entry_text_and_final_event()
+    {
+        using var writer = Replica();
+        using var other = Replica();
+        var id = Guid.NewGuid();
+        var text = new AnswerText();
+        await writer.BeginAsync(id, text);
+        foreach (var delta in new[] { "Hello ", "brave ", "world" })
+        {
+            await writer.AppendDeltaAsync(id, delta, text.Append(delta));
+        }
+        await writer.CompleteAsync(id, ChatStreamFakes.Final(id, "Hello brave world", MessageStatuses.Complete));
+
+        var key = RedisGenerationEventLog.StreamKey(id);
+        var entries = await _redis.GetDatabase().StreamRangeAsync(key);
+        // The opening entry, the text (one delta unless a batch went out meanwhile), the final event.
+        Assert.Equal("b", entries[0]["t"].ToString());
+        Assert.Equal("done", entries[^1]["t"].ToString());
+        Assert.All(entries[1..^1], e => Assert.Equal(GenerationEvent.Delta, e["t"].ToString()));
+        Assert.Equal("Hello brave world", string.Concat(entries[1..^1].Select(e => e["d"].ToString())));
+        // The finished stream's time to live, not the running one's.
+        Assert.InRange((await _redis.GetDatabase().KeyTimeToLiveAsync(key))!.Value, TimeSpan.FromMinutes(4), TimeSpan.FromMinutes(5));
+
+        using var reader = other.Open(id, 6)!;
+        Assert.False(reader.WriterIsLocal);
+        var read = (await reader.ReadAsync(TimeSpan.Zero, Ct)).Events;
+        Assert.Equal("brave world", string.Concat(read.Where(e => e.Type == GenerationEvent.Delta).Select(e => e.Data)));
+        Assert.True(read[^1].IsFinal);
+    }
+
+    [Fact]
+    public async Task Text_written_in_a_batch_and_text_waiting_at_the_end_are_both_read_once_in_order()
+    {
+        using var writer = Replica();
+        using var other = Replica();
+        var id = Guid.NewGuid();
+        var text = new AnswerText();
+        await writer.BeginAsync(id, text);
+        // Another replica finds the stream before the first token.
+        using var reader = other.Open(id, 0)!;
+        Assert.NotNull(reader);
+        await writer.AppendDeltaAsync(id, "Hello ", text.Append("Hello "));
+        var first = new List<GenerationEvent>();
+        while (first.Count == 0)
+        {
+            first.AddRange((await reader.ReadAsync(TimeSpan.FromSeconds(30), Ct)).Events);
+        }
+        Assert.Equal("Hello ", Assert.Single(first).Data);
+
+        await writer.AppendDeltaAsync(id, "world", text.Append("world"));
+        await writer.CompleteAsync(id, ChatStreamFakes.Final(id, "Hello world", MessageStatuses.Complete));
+        var rest = (await reader.ReadAsync(TimeSpan.Zero, Ct)).Events;
+        Assert.Equal(["world"], rest.Where(e => e.Type == GenerationEvent.Delta).Select(e => e.Data));
+        Assert.True(rest[^1].IsFinal);
+        var entries = await _redis.GetDatabase().StreamRangeAsync(RedisGenerationEventLog.StreamKey(id));
+        Assert.Equal(["b", GenerationEvent.Delta, GenerationEvent.Delta, "done"], entries.Select(e => e["t"].ToString()));
+    }
+}
