@@ -53,5 +53,7 @@ try:
             print(f"round {i + 1} {name}: {round(r['rps'])} req/s, {cpu}, load {os.getloadavg()[0]:.1f}", flush=True)
     for name, values in service.items():
         print(f"{name}: median service CPU {round(bench.med(values))} µs per request over {len(values)} rounds")
+    if args.rounds:
+        print(f"A lower in {sum(a < b for a, b in zip(service['A'], service['B']))} of {args.rounds} rounds")
 finally:
     bench.stop_all()

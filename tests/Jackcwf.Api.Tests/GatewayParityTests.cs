@@ -228,6 +228,68 @@ public sealed class GatewayParityTests(SqliteServiceFixture fx) : IClassFixture<
         Assert.Equal(before, fx.Fake.ChatRequests.Count);
     }
 
+    /// <summary>
+    /// The request body as parsed whole (a declared length up to 64 KiB, in one block of the request's
+    /// buffer or several) and as read from the stream (longer, or chunked without a length): the same
+    /// answers, a UTF-8 byte order mark skipped, the same 400s for a body that is not a request.
+    /// </summary>
+    [Theory]
+    [InlineData(10, false)]
+    [InlineData(20_000, false)]
+    [InlineData(70_000, false)]
+    [InlineData(10, true)]
+    [InlineData(20_000, true)]
+    public async Task TheBodyIsReadTheSameWhateverItsLengthOrFraming(int promptChars, bool chunked)
+    {
+        var (_, http) = await ClientsAsync();
+        var prompt = new string('a', promptChars - 1) + "z";
+        foreach (var bom in new[] { false, true })
+        {
+            var before = fx.Fake.ChatRequests.Count;
+            var json = $$"""{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"{{prompt}}"}]}""";
+            var r = await http.PostAsync("v1/chat/completions", Body(json, bom, chunked), Ct);
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+            Assert.Equal("chat.completion", (await r.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("object").GetString());
+            var sent = JsonNode.Parse(fx.Fake.ChatRequests[before].Body)!;
+            Assert.Equal(prompt, sent["messages"]![0]!["content"]!.GetValue<string>());
+        }
+        // The param names where the JSON went wrong (empty at its root).
+        foreach (var (json, code, param) in new (string, string, string?)[]
+        {
+            ("""{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]""", "invalid_json", ""),
+            ("""{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]} x""", "invalid_json", ""),
+            ("""{"model":"openai/gpt-4o-mini","messages":3}""", "invalid_json", "messages"),
+            ("null", "invalid_request", null),
+        })
+        {
+            var r = await http.PostAsync("v1/chat/completions", Body(json, false, chunked), Ct);
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+            var error = (await r.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("error");
+            Assert.Equal(code, error.GetProperty("code").GetString());
+            Assert.Equal(param, error.TryGetProperty("param", out var p) ? p.GetString() : null);
+        }
+
+        static HttpContent Body(string json, bool bom, bool chunked)
+        {
+            var bytes = (bom ? "\uFEFF"u8.ToArray() : []).Concat(Encoding.UTF8.GetBytes(json)).ToArray();
+            HttpContent content = chunked ? new UnsizedContent(bytes) : new ByteArrayContent(bytes);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            return content;
+        }
+    }
+
+    /// <summary>A body sent without a length (chunked).</summary>
+    private sealed class UnsizedContent(byte[] bytes) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) => stream.WriteAsync(bytes).AsTask();
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
     private async Task<(int Status, string? Param)> PostAsync(HttpClient http, JsonObject body)
     {
         var r = await http.PostAsync("v1/chat/completions", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"), Ct);

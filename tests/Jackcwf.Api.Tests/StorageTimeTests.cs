@@ -41,5 +41,9 @@ public sealed class StorageTimeTests
         // A version 7 GUID starts with the Unix time in milliseconds.
         Assert.Equal(time.GetUtcNow().ToUnixTimeMilliseconds(), Convert.ToInt64(second.ToString("N")[..12], 16));
         Assert.True(first.CompareTo(second) < 0);
+        // RFC 9562's variant, and the random bits differ between ids made in the same millisecond.
+        Assert.Equal(0x80, first.ToByteArray(bigEndian: true)[8] & 0xC0);
+        Assert.NotEqual(time.NewId(), time.NewId());
+        Assert.True(string.CompareOrdinal(first.ToString(), second.ToString()) < 0);
     }
 }
