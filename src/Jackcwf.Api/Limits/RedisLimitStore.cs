@@ -24,28 +24,40 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     // (ZCOUNT) without dropping the hits that left it: a key that is hit drops them first (the set stays
     // bounded by the window), one that is only checked expires with its last hit (one command instead of two;
     // every count, here and in earlier versions' scripts, covers the window only).
-    private const string HitScript = """
+    // Shared by HitScript and AdmitScript: the server's time, the window, and hit(n, limitAt), which checks
+    // KEYS[1..n] against their limits ARGV[limitAt + i] and answers the first refusing key's index and the ms
+    // until it would allow one more, or nil after recording the hit in each key after the first `gate`.
+    private const string WindowsLua = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local window = tonumber(ARGV[1])
         local gate = tonumber(ARGV[3])
-        for i = 1, #KEYS do
-          local n
-          if i <= gate then
-            n = redis.call('ZCOUNT', KEYS[i], '(' .. (now - window), '+inf')
-          else
-            redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
-            n = redis.call('ZCARD', KEYS[i])
+        local function hit(n, limitAt)
+          for i = 1, n do
+            local c
+            if i <= gate then
+              c = redis.call('ZCOUNT', KEYS[i], '(' .. (now - window), '+inf')
+            else
+              redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+              c = redis.call('ZCARD', KEYS[i])
+            end
+            if c >= tonumber(ARGV[limitAt + i]) then
+              local oldest = redis.call('ZRANGEBYSCORE', KEYS[i], '(' .. (now - window), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+              return i, tonumber(oldest[2]) + window - now
+            end
           end
-          if n >= tonumber(ARGV[i + 3]) then
-            local oldest = redis.call('ZRANGEBYSCORE', KEYS[i], '(' .. (now - window), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-            return {i, tonumber(oldest[2]) + window - now}
+          for i = gate + 1, n do
+            redis.call('ZADD', KEYS[i], now, ARGV[2])
+            redis.call('PEXPIRE', KEYS[i], window)
           end
+          return nil
         end
-        for i = gate + 1, #KEYS do
-          redis.call('ZADD', KEYS[i], now, ARGV[2])
-          redis.call('PEXPIRE', KEYS[i], window)
-        end
+
+        """;
+
+    private const string HitScript = WindowsLua + """
+        local i, wait = hit(#KEYS, 3)
+        if i then return {i, wait} end
         return false
         """;
 
@@ -113,29 +125,11 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     // while its lease runs (ZCOUNT above now): leases of a dead replica stop counting when they run out, as
     // before, and leave the set with it (its time to live is the newest lease's) or at the next TryEnter,
     // rather than at every admission. The month's spend keeps the time to live its seed gave it (ReserveScript).
-    private const string AdmitScript = """
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local window = tonumber(ARGV[1])
-        local nr, ns, pre, gate = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[8]), tonumber(ARGV[3])
-        local lim, max, ids = 8, 8 + nr, 8 + nr + ns
-        for i = 1, nr do
-          local n
-          if i <= gate then
-            n = redis.call('ZCOUNT', KEYS[i], '(' .. (now - window), '+inf')
-          else
-            redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
-            n = redis.call('ZCARD', KEYS[i])
-          end
-          if n >= tonumber(ARGV[lim + i]) then
-            local oldest = redis.call('ZRANGEBYSCORE', KEYS[i], '(' .. (now - window), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-            return {1, i, tonumber(oldest[2]) + window - now}
-          end
-        end
-        for i = gate + 1, nr do
-          redis.call('ZADD', KEYS[i], now, ARGV[2])
-          redis.call('PEXPIRE', KEYS[i], window)
-        end
+    private const string AdmitScript = WindowsLua + """
+        local nr, ns, pre = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[8])
+        local max, ids = 8 + nr, 8 + nr + ns
+        local i, wait = hit(nr, 8)
+        if i then return {1, i, wait} end
         local live = '(' .. now
         for i = 1, math.min(pre, ns) do
           if redis.call('ZCOUNT', KEYS[nr + i], live, '+inf') >= tonumber(ARGV[max + i]) then return {3, i, 0} end
