@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ConversationSummary, Folder } from '../api/types'
-import { groupByFolder, listOrder } from './folders'
+import { groupByFolder, listOrder, timeKey } from './folders'
 
 const folder = (id: string, name: string): Folder => ({ id, name, conversationCount: 0, createdAt: '', updatedAt: '' })
 const conv = (id: string, updatedAt: string, extra: Partial<ConversationSummary> = {}): ConversationSummary => ({
@@ -33,5 +33,38 @@ describe('listOrder', () => {
   it('sorts pinned first, then newest first', () => {
     const sorted = [conv('old', '2026-01-01'), conv('pinned-old', '2025-01-01', { pinned: true }), conv('new', '2026-02-01')].sort(listOrder)
     expect(sorted.map((c) => c.id)).toEqual(['pinned-old', 'new', 'old'])
+  })
+
+  it('compares times, not strings, when the server trims trailing zeros of the fraction', () => {
+    // 05.9 (…:05.900000) is older than 05.95; 06 (a whole second) is newer than 05.99; the strings say otherwise.
+    const items = [
+      conv('t1', '2026-12-05T23:21:05.9Z'),
+      conv('t2', '2026-12-05T23:21:05.900001Z'),
+      conv('t3', '2026-12-05T23:21:05.95Z'),
+      conv('t4', '2026-12-05T23:21:05.99Z'),
+      conv('t5', '2026-12-05T23:21:06Z'),
+      conv('t6', '2026-12-05T23:21:06.000001Z'),
+    ]
+    const undone = items[0]
+    const sorted = [undone, ...[...items].reverse().filter((c) => c !== undone)].sort(listOrder)
+    expect(sorted.map((c) => c.id)).toEqual(['t6', 't5', 't4', 't3', 't2', 't1'])
+  })
+
+  it('puts a conversation back in its place after an undo among conversations made microseconds apart', () => {
+    // Made in a burst: …40.1234Z is …40.123400, older than …40.123401 to …40.123424.
+    const made = Array.from({ length: 25 }, (_, i) => conv(`c${i}`, `2026-12-05T23:21:40.1234${String(i).padStart(2, '0')}Z`.replace(/0+Z$/, 'Z').replace(/\.Z$/, 'Z')))
+    const newestFirst = [...made].reverse()
+    const [undone, ...rest] = newestFirst
+    expect([undone, ...rest].sort(listOrder)).toEqual(newestFirst)
+    expect([...rest, undone].sort(listOrder)).toEqual(newestFirst)
+  })
+})
+
+describe('timeKey', () => {
+  it('pads the fraction so that keys compare in time order', () => {
+    expect(timeKey('2026-12-05T23:21:05Z')).toBe('2026-12-05T23:21:05.000000000')
+    expect(timeKey('2026-12-05T23:21:05.5Z')).toBe('2026-12-05T23:21:05.500000000')
+    expect(timeKey('2026-12-05T23:21:05.123456Z') > timeKey('2026-12-05T23:21:05.12345Z')).toBe(true)
+    expect(timeKey('2026-12-05T23:21:05.000001Z') > timeKey('2026-12-05T23:21:05Z')).toBe(true)
   })
 })
