@@ -52,7 +52,12 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
   const pendingRef = useRef<PendingDelete | null>(null)
   const listRef = useRef<HTMLDivElement>(null)
   const sentinelRef = useRef<HTMLLIElement>(null)
-  const requestSeq = useRef(0)
+  /** Bumped by every first-page load: pages that answer for an older list are dropped. */
+  const listSeq = useRef(0)
+  const reloading = useRef(false)
+  const paging = useRef(false)
+  /** The cursor of the page after the list on screen (the state's value, readable in callbacks). */
+  const cursorRef = useRef<string | null>(null)
   const searchId = useId()
   const renameId = useId()
   const folderNameId = useId()
@@ -69,8 +74,16 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
     return () => window.clearTimeout(t)
   }, [query])
 
+  /**
+   * Loads the first page (cursor null: the list is replaced) or the page after cursor (appended).
+   * Every first-page load starts a new list; a page of an older list, or one asked for while the
+   * list is being replaced, is dropped rather than appended to a list it does not continue.
+   */
   const load = useCallback(async (cursor: string | null, q: string, archived = false) => {
-    const seq = ++requestSeq.current
+    if (cursor && (reloading.current || paging.current || cursor !== cursorRef.current)) return
+    const list = cursor ? listSeq.current : ++listSeq.current
+    if (cursor) paging.current = true
+    else reloading.current = true
     setLoading(true)
     try {
       const params = new URLSearchParams({ limit: String(PAGE_SIZE) })
@@ -78,18 +91,21 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
       if (q) params.set('q', q)
       if (archived) params.set('archived', 'true')
       const page = await api<Page<ConversationSummary>>('GET', `/api/conversations?${params}`)
-      if (seq !== requestSeq.current) return
+      if (list !== listSeq.current) return
       setItems((prev) => {
         const merged = cursor ? [...prev, ...page.items] : page.items
         const seen = new Set<string>()
         return merged.filter((c) => (seen.has(c.id) ? false : (seen.add(c.id), true)))
       })
+      cursorRef.current = page.nextCursor ?? null
       setNextCursor(page.nextCursor ?? null)
       setError(null)
     } catch (e) {
-      if (seq === requestSeq.current) setError(errorMessage(e))
+      if (list === listSeq.current) setError(errorMessage(e))
     } finally {
-      if (seq === requestSeq.current) setLoading(false)
+      if (cursor) paging.current = false
+      else if (list === listSeq.current) reloading.current = false
+      setLoading(reloading.current || paging.current)
     }
   }, [])
 
@@ -118,12 +134,14 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
   }, [error, items.length, load, debouncedQuery, archivedView])
 
   // Paging as you scroll: a sentinel at the end of the list loads the next page when it shows.
+  // load() itself refuses a page while another load runs; the observer is made again when loading
+  // ends, so a sentinel still in view then asks for the next page.
   useEffect(() => {
     const sentinel = sentinelRef.current
     if (!sentinel || !nextCursor) return
     const observer = new IntersectionObserver(
       (entries) => {
-        if (entries.some((e) => e.isIntersecting) && !loading) void load(nextCursor, debouncedQuery, archivedView)
+        if (entries.some((e) => e.isIntersecting)) void load(nextCursor, debouncedQuery, archivedView)
       },
       { root: listRef.current, rootMargin: '120px' },
     )
@@ -424,6 +442,7 @@ export function Sidebar({ me, route, activeId, listVersion, theme, onThemeChange
           onClick={() => {
             setArchivedView((v) => !v)
             setItems([])
+            cursorRef.current = null
             setNextCursor(null)
           }}
         >
