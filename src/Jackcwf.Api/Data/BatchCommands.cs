@@ -157,7 +157,7 @@ internal static class BatchCommands
     /// <c>ExecuteUpdate</c> writes, without building and looking up an expression tree on every call; it
     /// runs through EF Core (<c>ExecuteSqlRaw</c>), so the failover strategy and the command metrics apply.
     /// </summary>
-    public static async Task UpdateRowAsync<T>(AppDbContext db, object key, IReadOnlyList<(string Property, object? Value)> values, CancellationToken ct)
+    public static async Task<int> UpdateRowAsync<T>(AppDbContext db, object key, IReadOnlyList<(string Property, object? Value)> values, CancellationToken ct)
         where T : class
     {
         var shape = ShapeFor(db, typeof(T), null, values, 0);
@@ -166,7 +166,7 @@ internal static class BatchCommands
         var parameters = shape.Parameters(holder, key, values, Array.Empty<object>());
         try
         {
-            await db.Database.ExecuteSqlRawAsync(shape.Text, parameters, ct);
+            return await db.Database.ExecuteSqlRawAsync(shape.Text, parameters, ct);
         }
         finally
         {
