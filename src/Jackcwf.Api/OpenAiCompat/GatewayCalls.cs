@@ -91,8 +91,9 @@ public sealed class GatewayCalls(
         var userId = user.Id();
         var stream = request.Stream == true;
         // One store call takes everything the call needs: its request windows, the account's stream slot
-        // (a stream holds one, shared with chat streams, until it ends or the client leaves), a generation
-        // slot and the most the call can cost from the month's budget.
+        // (a stream holds one, shared with chat streams, until the provider's answer has ended, when it is freed
+        // with the settlement, or the client leaves), a generation slot and the most the call can cost from the
+        // month's budget.
         var admission = await guard.AdmitCallAsync(userId, user.ApiKeyId(), LockoutClient(response.HttpContext), stream,
             clients.MaxCost(model, messages, options));
         if (admission.Refusal is { } refusal)
