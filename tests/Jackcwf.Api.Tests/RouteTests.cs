@@ -320,6 +320,26 @@ public abstract class RouteTests<TFixture>(TFixture fx) where TFixture : Service
     }
 
     [Fact]
+    public async Task AJsonAnswerWhoseRowIsGoneAtItsFinalWriteIsNotASuccess()
+    {
+        // The turn's write of a JSON answer commits without a WAL flush of its own (the final write's flushes it);
+        // when its rows are gone by the final write (here the conversation deleted; also a crash of PostgreSQL
+        // that lost them), the answer is not reported as stored.
+        var u = await Fx.CreateUserAsync();
+        var c = await u.CreateConversationAsync(new { model = "openai/gpt-4o-mini" });
+        Fx.Fake.Enqueue(new FakeScenario { Text = Words.Long(200), ChunkDelay = TimeSpan.FromMilliseconds(20) });
+        var answer = u.Http.PostAsJsonAsync($"api/conversations/{c}/messages", new { content = "tell me a long story" }, Ct);
+        while ((await u.GetConversationAsync(c))["messages"]!.AsArray().Count < 2)
+        {
+            await Task.Delay(20, Ct);
+        }
+        Assert.Equal(HttpStatusCode.NoContent, (await u.Http.DeleteAsync($"api/conversations/{c}", Ct)).StatusCode);
+        using var r = await answer;
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode);
+        Assert.Equal("answer_not_stored", (await r.Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("code").GetString());
+    }
+
+    [Fact]
     public async Task StopKeepsThePartialTextMarkedStopped()
     {
         var u = await Fx.CreateUserAsync();

@@ -191,6 +191,16 @@ public static class ChatApi
             problem.Extensions["messageId"] = outcome.Message.Id;
             return TypedResults.Problem(problem);
         }
+        if (!outcome.Stored)
+        {
+            // The answer's row was gone at its final write (the conversation deleted meanwhile, or the turn lost
+            // with a crash or failover of PostgreSQL): nothing of it is stored, so it is not answered as a success.
+            SetRetryAfter(http, 1);
+            var problem = Problems.Create(503, "answer_not_stored", "The answer could not be stored", "Send the message again.");
+            problem.Extensions["userMessageId"] = userDto.Id;
+            problem.Extensions["messageId"] = outcome.Message.Id;
+            return TypedResults.Problem(problem);
+        }
         if (outcome.Message.Status == MessageStatuses.Interrupted)
         {
             SetRetryAfter(http, 1);

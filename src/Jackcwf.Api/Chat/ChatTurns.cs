@@ -237,7 +237,11 @@ public sealed class ChatTurns(
         try
         {
             await using var transaction = db.Provider == DatabaseProvider.Sqlite ? await db.Database.BeginTransactionAsync(ct) : null;
-            await BatchCommands.UpdateRowThenInsertAsync<Conversation, Message>(db, request.ConversationId, staged.ConversationValues!, staged.Rows!, ct);
+            // A JSON answer is sent only after the answer's final write, a synchronous commit that flushes this
+            // one's WAL with it: nothing answered depends on this commit reaching the disk by itself (one WAL
+            // flush per message instead of two). A stream shows the turn's ids first, so its turn stays flushed.
+            await BatchCommands.UpdateRowThenInsertAsync<Conversation, Message>(db, request.ConversationId, staged.ConversationValues!, staged.Rows!, ct,
+                unflushed: transaction is null && !request.Streaming);
             if (transaction is not null)
             {
                 await transaction.CommitAsync(ct);

@@ -32,7 +32,12 @@ public sealed record GenerationRequest(
 public sealed record StartedGeneration(Task<GenerationOutcome> Outcome, Task<string> CacheDecision);
 
 /// <summary>The stored outcome of a generation.</summary>
-public sealed record GenerationOutcome(MessageDto Message, ProviderFailure? Failure, string CacheStatus = CacheStatuses.Bypass);
+/// <param name="Stored">
+/// The final write found the answer's row. It does not when the conversation was deleted meanwhile, or when the
+/// turn's own write, committed without a WAL flush of its own (a JSON turn, <see cref="ChatTurns"/>), was lost by
+/// a crash or failover of PostgreSQL before this write: a JSON answer is then not reported as a success.
+/// </param>
+public sealed record GenerationOutcome(MessageDto Message, ProviderFailure? Failure, string CacheStatus = CacheStatuses.Bypass, bool Stored = true);
 
 /// <summary>
 /// Runs generations detached from the HTTP request that started them: streams from the model into
@@ -166,7 +171,7 @@ public sealed class GenerationRunner(
             new UsageDto((int)call.InputTokens, (int)call.OutputTokens), call.CostUsd, failure?.Kind ?? (status == MessageStatuses.Interrupted ? "interrupted" : null),
             req.CreatedAt, completedAt, answered.Id == req.Model.Id ? null : req.Model.Id, call.Cached ? true : null, Sources: req.Sources);
 
-        await StoreFinalAsync(dto, failure);
+        var stored = await StoreFinalAsync(dto, failure);
         if (req.Slot is not null)
         {
             await req.Slot.DisposeAsync();
@@ -174,7 +179,7 @@ public sealed class GenerationRunner(
         await log.CompleteAsync(req.MessageId, new GenerationFinal(dto, failure is null ? null : new FinalFailure(failure.Kind, failure.HttpStatus, failure.Title, failure.Detail)));
         _running.TryRemove(req.MessageId, out _);
         run.Dispose();
-        return new GenerationOutcome(dto, failure, call.CacheStatus);
+        return new GenerationOutcome(dto, failure, call.CacheStatus, stored);
     }
 
     /// <summary>
@@ -228,7 +233,7 @@ public sealed class GenerationRunner(
         }
     }
 
-    private async Task StoreFinalAsync(MessageDto dto, ProviderFailure? failure)
+    private async Task<bool> StoreFinalAsync(MessageDto dto, ProviderFailure? failure)
     {
         // One UPDATE of absolute values with its own text (prepared by PostgreSQL): retrying it is harmless.
         (string, object?)[] values =
@@ -253,8 +258,7 @@ public sealed class GenerationRunner(
             {
                 await using var scope = scopes.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-                await BatchCommands.UpdateRowAsync<Message>(db, dto.Id, values, CancellationToken.None);
-                return;
+                return await BatchCommands.UpdateRowAsync<Message>(db, dto.Id, values, CancellationToken.None) > 0;
             }
             catch (Exception ex) when (attempt < 20)
             {

@@ -157,7 +157,7 @@ internal static class BatchCommands
     /// <c>ExecuteUpdate</c> writes, without building and looking up an expression tree on every call; it
     /// runs through EF Core (<c>ExecuteSqlRaw</c>), so the failover strategy and the command metrics apply.
     /// </summary>
-    public static async Task UpdateRowAsync<T>(AppDbContext db, object key, IReadOnlyList<(string Property, object? Value)> values, CancellationToken ct)
+    public static async Task<int> UpdateRowAsync<T>(AppDbContext db, object key, IReadOnlyList<(string Property, object? Value)> values, CancellationToken ct)
         where T : class
     {
         var shape = ShapeFor(db, typeof(T), null, values, 0);
@@ -166,7 +166,7 @@ internal static class BatchCommands
         var parameters = shape.Parameters(holder, key, values, Array.Empty<object>());
         try
         {
-            await db.Database.ExecuteSqlRawAsync(shape.Text, parameters, ct);
+            return await db.Database.ExecuteSqlRawAsync(shape.Text, parameters, ct);
         }
         finally
         {
@@ -181,9 +181,14 @@ internal static class BatchCommands
     /// on the columns and the number of rows, so PostgreSQL runs both prepared. A failure the database
     /// answers (a constraint) is thrown as <see cref="DbUpdateException"/>, as <c>SaveChanges</c> throws it;
     /// a lost connection is thrown as it came, for the failover strategy.
+    /// With <paramref name="unflushed"/> (PostgreSQL, outside a transaction of the caller's), the command's own
+    /// transaction commits without waiting for its WAL to reach the disk (<c>synchronous_commit</c> off for that
+    /// transaction only): for a write that a later synchronous commit of the same request makes durable before
+    /// anything is answered (a synchronous commit flushes all the WAL before it), as a JSON chat turn's answer does.
     /// </summary>
     public static async Task UpdateRowThenInsertAsync<TUpdated, TInserted>(
-        AppDbContext db, object key, IReadOnlyList<(string Property, object? Value)> values, IReadOnlyList<TInserted> rows, CancellationToken ct)
+        AppDbContext db, object key, IReadOnlyList<(string Property, object? Value)> values, IReadOnlyList<TInserted> rows, CancellationToken ct,
+        bool unflushed = false)
         where TUpdated : class where TInserted : class
     {
         var shape = ShapeFor(db, typeof(TUpdated), typeof(TInserted), values, rows.Count);
@@ -191,7 +196,7 @@ internal static class BatchCommands
         var parameters = shape.Parameters(holder, key, values, rows);
         try
         {
-            await db.Database.ExecuteSqlRawAsync(shape.Text, parameters, ct);
+            await db.Database.ExecuteSqlRawAsync(unflushed ? shape.UnflushedText : shape.Text, parameters, ct);
         }
         catch (DbException e) when (!FailoverExecutionStrategy.IsConnectionLoss(e))
         {
@@ -244,6 +249,9 @@ internal static class BatchCommands
 
         public string Text { get; private set; } = "";
 
+        /// <summary><see cref="Text"/> preceded by turning <c>synchronous_commit</c> off for its transaction (PostgreSQL).</summary>
+        public string UnflushedText { get; private set; } = "";
+
         /// <summary>
         /// <c>UPDATE table SET col = @p, … WHERE key = @p</c> for one row; with <paramref name="inserted"/>, then
         /// <c>INSERT INTO … VALUES</c> of <paramref name="rows"/> whole entities, every mapped column.
@@ -275,6 +283,9 @@ internal static class BatchCommands
                 }
             }
             shape.Text = text.ToString();
+            // set_config(…, true) holds until the end of the transaction, here the command's own implicit one
+            // (its statements run before one Sync), whose commit reads it.
+            shape.UnflushedText = "SELECT set_config('synchronous_commit', 'off', true);\n" + shape.Text;
             return shape;
         }
 
