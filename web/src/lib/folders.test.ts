@@ -58,6 +58,14 @@ describe('listOrder', () => {
     expect([undone, ...rest].sort(listOrder)).toEqual(newestFirst)
     expect([...rest, undone].sort(listOrder)).toEqual(newestFirst)
   })
+  it('keeps the newest first when an older conversation was made on a round tenth of a second', () => {
+    // Topic 11 made at …:01.500000 is written "…:01.5Z"; Topics 12 to 35 followed within 100 ms.
+    const made = [conv('Topic 11', '2026-12-05T23:21:01.5Z')]
+    for (let i = 12; i <= 35; i++) made.push(conv(`Topic ${i}`, `2026-12-05T23:21:01.5${String((i - 11) * 3917).padStart(5, '0')}Z`))
+    const newestFirst = [...made].reverse()
+    const [undone, ...rest] = newestFirst
+    expect([undone, ...rest].sort(listOrder).map((c) => c.id)).toEqual(newestFirst.map((c) => c.id))
+  })
 })
 
 describe('timeKey', () => {
