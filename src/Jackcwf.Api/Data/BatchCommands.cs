@@ -249,8 +249,12 @@ internal static class BatchCommands
 
         public string Text { get; private set; } = "";
 
-        /// <summary><see cref="Text"/> preceded by turning <c>synchronous_commit</c> off for its transaction (PostgreSQL).</summary>
-        public string UnflushedText { get; private set; } = "";
+        /// <summary>
+        /// <see cref="Text"/> preceded by turning <c>synchronous_commit</c> off for its transaction (PostgreSQL), made
+        /// once by the shapes that are written that way. <c>set_config(…, true)</c> holds until the end of the
+        /// transaction, here the command's own implicit one (its statements run before one Sync), whose commit reads it.
+        /// </summary>
+        public string UnflushedText => field ??= "SELECT set_config('synchronous_commit', 'off', true);\n" + Text;
 
         /// <summary>
         /// <c>UPDATE table SET col = @p, … WHERE key = @p</c> for one row; with <paramref name="inserted"/>, then
@@ -283,9 +287,6 @@ internal static class BatchCommands
                 }
             }
             shape.Text = text.ToString();
-            // set_config(…, true) holds until the end of the transaction, here the command's own implicit one
-            // (its statements run before one Sync), whose commit reads it.
-            shape.UnflushedText = "SELECT set_config('synchronous_commit', 'off', true);\n" + shape.Text;
             return shape;
         }
 

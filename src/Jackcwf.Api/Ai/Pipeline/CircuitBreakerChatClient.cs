@@ -104,7 +104,8 @@ public sealed class CircuitBreakerChatClient(IChatClient inner, ProviderCircuit 
             await _execution!.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             if (_trial && _ended.Task.Result is { } late)
             {
-                await owner.RecordFailureAsync(late);
+                // A half-open trial that broke after its own outcome was recorded: its failure counts too.
+                await owner.RecordAsync(late);
             }
         }
     }
@@ -113,9 +114,6 @@ public sealed class CircuitBreakerChatClient(IChatClient inner, ProviderCircuit 
         base.GetStreamingResponseAsync(messages, options, cancellationToken);
 
     private ProviderCircuit Circuit => circuit;
-
-    /// <summary>Records a failure seen after the call's own outcome was recorded (a half-open trial that broke later).</summary>
-    private ValueTask RecordFailureAsync(Exception failure) => RecordAsync(failure);
 
     /// <summary>
     /// Hands one call's outcome to Polly as an execution that ends with it (null: success): Polly's
