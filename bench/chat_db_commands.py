@@ -5,11 +5,15 @@ Not part of the test run. Starts nothing: point it at a running Jackcwf (built f
 DATABASE_URL is the PostgreSQL named here, with pg_stat_statements loaded
 (shared_preload_libraries=pg_stat_statements). It sends warm-up messages, resets the counters,
 sends --messages JSON messages one after another (demo model), waits for the answers to be stored,
-and prints the statements and committed transactions per message, with the statements by kind.
-An idle window of the same length is measured first and subtracted (health checks, the lease
-sweeper and the usage ledger's flushes run whether or not anyone chats).
+and prints the statements and committed transactions per message, with the statements by kind and
+PostgreSQL's execution time of each per message (pg_stat_statements' total_exec_time; planning not
+included unless pg_stat_statements.track_planning is on). An idle window of the same length is
+measured after and subtracted (health checks, the lease sweeper and the usage ledger's flushes run
+whether or not anyone chats). --prefill sends that many messages to the conversation first, so the
+measured ones go to a long conversation (the service's MAX_MESSAGES_PER_CONVERSATION must allow it);
+the messages table is analyzed before the measured run.
 
-  python3 bench/chat_db_commands.py --base http://127.0.0.1:8080 --pg-port 5432 [--database postgres]
+  python3 bench/chat_db_commands.py --base http://127.0.0.1:8080 --pg-port 5432 [--database postgres] [--prefill 495]
 """
 import argparse
 import json
@@ -39,15 +43,15 @@ def psql(args, sql):
 
 def snapshot(args):
     # Every statement pg_stat_statements saw from the app's database, and the database's commits.
-    rows = psql(args, "select regexp_replace(query, '\\s+', ' ', 'g'), sum(calls) from pg_stat_statements s join pg_database d on d.oid = s.dbid "
-                      f"where d.datname = '{args.database}' and query not like '%pg_stat%' group by 1")
+    rows = psql(args, "select regexp_replace(query, '\\s+', ' ', 'g'), sum(calls), sum(total_exec_time) from pg_stat_statements s "
+                      f"join pg_database d on d.oid = s.dbid where d.datname = '{args.database}' and query not like '%pg_stat%' group by 1")
     commits = int(psql(args, f"select xact_commit from pg_stat_database where datname = '{args.database}'")[0][0])
-    return {q: int(c) for q, c in rows}, commits
+    return {q: (int(c), float(ms)) for q, c, ms in rows}, commits
 
 
 def delta(before, after):
     (bq, bc), (aq, ac) = before, after
-    stmts = {q: aq[q] - bq.get(q, 0) for q in aq if aq[q] - bq.get(q, 0) > 0}
+    stmts = {q: (aq[q][0] - bq.get(q, (0, 0.0))[0], aq[q][1] - bq.get(q, (0, 0.0))[1]) for q in aq if aq[q][0] - bq.get(q, (0, 0.0))[0] > 0}
     return stmts, ac - bc
 
 
@@ -62,6 +66,7 @@ def main():
     p.add_argument("--pg-port", type=int, required=True)
     p.add_argument("--database", default="postgres")
     p.add_argument("--messages", type=int, default=100)
+    p.add_argument("--prefill", type=int, default=0, help="messages sent to the conversation before the warm-up (a long conversation)")
     p.add_argument("--stream", action="store_true", help="ask for Server-Sent Events instead of JSON")
     args = p.parse_args()
 
@@ -80,8 +85,11 @@ def main():
             if status != 200:
                 raise SystemExit(f"message {i}: HTTP {status}")
 
-    send(5)
+    send(args.prefill + 5)
     time.sleep(3)  # the warm-up's answers and ledger rows are stored
+    # Statistics of the messages as they now are, as autovacuum takes them within a minute of such a change: a
+    # statement's plan cached while the table was still empty (a sequential scan) is made again.
+    psql(args, "analyze messages")
 
     # Idle baseline over as long as the measured run takes (timed below, then repeated idle).
     before = snapshot(args)
@@ -95,21 +103,22 @@ def main():
     idle_stmts, idle_commits = delta(idle_before, snapshot(args))
 
     n = args.messages
-    total = sum(run_stmts.values()) - sum(idle_stmts.values())
+    total = sum(c for c, _ in run_stmts.values()) - sum(c for c, _ in idle_stmts.values())
     commits = run_commits - idle_commits
-    print(f"messages: {n} ({'SSE' if args.stream else 'JSON'}), run {elapsed:.1f} s, idle window subtracted: "
-          f"{sum(idle_stmts.values())} statements, {idle_commits} commits")
+    print(f"messages: {n} ({'SSE' if args.stream else 'JSON'}) to a conversation of {2 * (args.prefill + 5)} messages, run {elapsed:.1f} s, "
+          f"idle window subtracted: {sum(c for c, _ in idle_stmts.values())} statements, {idle_commits} commits")
     print(f"statements per message: {total / n:.2f}")
     print(f"committed transactions per message: {commits / n:.2f}")
     by = {}
-    for q, c in run_stmts.items():
-        c -= idle_stmts.get(q, 0)
-        if c > 0:
-            by[q] = c
-    print("statements by query (per message, those seen at least once per 10 messages):")
-    for q, c in sorted(by.items(), key=lambda x: -x[1]):
+    for q, (c, ms) in run_stmts.items():
+        ic, ims = idle_stmts.get(q, (0, 0.0))
+        if c - ic > 0:
+            by[q] = (c - ic, ms - ims)
+    print(f"execution time per message: {sum(ms for _, ms in by.values()) * 1000 / n:.0f} µs")
+    print("statements by query (per message, those seen at least once per 10 messages; execution µs per message):")
+    for q, (c, ms) in sorted(by.items(), key=lambda x: -x[1][0]):
         if c / n >= 0.1:
-            print(f"  {c / n:5.2f}  {kind(q):8} {' '.join(q.split())[:150]}")
+            print(f"  {c / n:5.2f} {ms * 1000 / n:7.0f} µs  {kind(q):8} {' '.join(q.split())[:150]}")
 
 
 if __name__ == "__main__":

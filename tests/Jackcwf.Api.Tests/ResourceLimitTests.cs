@@ -121,10 +121,12 @@ public abstract class ResourceLimitTests<TFixture>(TFixture fx) where TFixture :
         var refused = await PostMessageAsync(u, c, new { content = "one too many" });
         var problem = await ProblemAsync(refused, HttpStatusCode.Conflict, "conversation_full");
         Assert.Equal("conversation_messages", problem.GetProperty("limit").GetString());
-        Assert.Contains($"at most {TightLimits.MessagesPerConversation} messages", problem.GetProperty("detail").GetString());
+        Assert.Contains($"at most {TightLimits.MessagesPerConversation} messages (this one has {TightLimits.MessagesPerConversation})", problem.GetProperty("detail").GetString());
         // Regenerating would add an answer: refused too; nothing was stored.
         var userId = last.GetProperty("userMessage").GetProperty("id").GetGuid();
         await ProblemAsync(await PostMessageAsync(u, c, new { parentMessageId = userId }), HttpStatusCode.Conflict, "conversation_full");
+        // So is a message with an Idempotency-Key (whose turn reads the conversation another way).
+        await ProblemAsync(await PostMessageAsync(u, c, new { content = "keyed" }, Guid.NewGuid().ToString()), HttpStatusCode.Conflict, "conversation_full");
         Assert.Equal(TightLimits.MessagesPerConversation, (await u.GetConversationAsync(c))["messages"]!.AsArray().Count);
         // Another conversation is not affected.
         await u.SendAsync(await u.CreateConversationAsync(), new { content = "fresh start" });

@@ -273,13 +273,13 @@ public sealed class ChatTurns(
     {
         var (userId, id, body, key) = (request.UserId, request.ConversationId, request.Message, request.IdempotencyKey);
         // The conversation, the account's stored characters and the attached files in one query. On PostgreSQL,
-        // when no Idempotency-Key can make the turn a replay, the branch structure (and the newest messages' text)
-        // comes in the same round trip.
+        // when no Idempotency-Key can make the turn a replay, the branch (the message count and the newest messages,
+        // with the newest messages' text) comes in the same round trip.
         TurnStart? found;
-        Dictionary<Guid, MessageNode>? nodes = null;
+        Branch? branch = null;
         if (db.Provider == DatabaseProvider.PostgreSql && key.Length == 0)
         {
-            (found, nodes) = await TurnReads.StartAsync(db, metrics, limits.Value, id, userId, ct);
+            (found, branch) = await TurnReads.StartAsync(db, metrics, limits.Value, id, userId, ct);
         }
         else
         {
@@ -307,11 +307,17 @@ public sealed class ChatTurns(
         }
 
         // The branch structure without message text: the text is read only for the context window.
-        nodes ??= await ContextWindow.LoadNodesAsync(db, id, ct);
+        branch ??= await ContextWindow.LoadBranchAsync(db, id, ct);
+        var nodes = branch.Nodes;
         Guid? parentId;
         if (body.ParentMessageId.IsSet)
         {
             parentId = body.ParentMessageId.Value;
+            if (parentId is { } older && !nodes.ContainsKey(older) && !branch.Complete)
+            {
+                // A parent older than the newest messages read: it and its window (a user message answered again is not in its own).
+                await TurnReads.WalkAsync(db, metrics, limits.Value, id, branch, older, regenerating: string.IsNullOrEmpty(body.Content), 0, 0, ct);
+            }
             if (parentId is { } p && !nodes.ContainsKey(p))
             {
                 return (new Turn(new TurnRefusal(null, Problems.Invalid("parentMessageId", "is not a message of this conversation"))), null);
@@ -319,7 +325,7 @@ public sealed class ChatTurns(
         }
         else
         {
-            parentId = nodes.Count == 0 ? null : nodes.Values.MaxBy(m => m.CreatedAt)!.Id;
+            parentId = branch.Newest;
         }
         // Regenerate: a parent that is a user message and no content → a new answer to that message.
         var regenerate = parentId is { } pid && nodes[pid].Role == MessageRoles.User && string.IsNullOrEmpty(body.Content);
@@ -327,7 +333,7 @@ public sealed class ChatTurns(
         {
             return (new Turn(new TurnRefusal(null, Problems.Invalid("content", "is required and must not be blank"))), null);
         }
-        if (ConversationQuota.Check(limits.Value, metrics, nodes.Count, found.Stored ?? 0, regenerate ? 1 : 2, regenerate ? 0 : body.Content!.Length) is { } full)
+        if (ConversationQuota.Check(limits.Value, metrics, branch.Count, found.Stored ?? 0, regenerate ? 1 : 2, regenerate ? 0 : body.Content!.Length) is { } full)
         {
             return (new Turn(new TurnRefusal(full)), null);
         }
@@ -374,7 +380,7 @@ public sealed class ChatTurns(
             return (new Turn(new TurnRefusal(Problems.Result(StatusCodes.Status503ServiceUnavailable, "embedding_unavailable",
                 "The embedding model is unavailable", "This conversation's files cannot be searched right now; try again shortly."), RetryAfterSeconds: 5)), null);
         }
-        var history = await ContextWindow.BuildAsync(db, metrics, limits.Value, conversation.SystemPrompt, nodes, userMessage, ct);
+        var history = await ContextWindow.BuildAsync(db, metrics, limits.Value, conversation.SystemPrompt, branch, userMessage, ct);
 
         var assistantAt = time.UtcNowForStorage();
         var assistant = new Message

@@ -13,10 +13,19 @@ namespace Jackcwf.Api.Chat;
 internal sealed record MessageNode(Guid Id, Guid? ParentMessageId, string Role, string Status, DateTime CreatedAt, int Length, string? Text = null);
 
 /// <summary>
+/// What a turn reads of its conversation's messages: <see cref="Count"/>, all of them (the per-conversation cap);
+/// <see cref="Newest"/>, the newest one's id (null when there is none); <see cref="Nodes"/>, by id, every message
+/// (<see cref="Complete"/>), or on PostgreSQL in a conversation longer than twice the context window the newest
+/// ones (<see cref="TurnReads"/>), to which a window reaching further back adds its own (<see cref="TurnReads.WalkAsync"/>).
+/// </summary>
+internal sealed record Branch(int Count, Guid? Newest, Dictionary<Guid, MessageNode> Nodes, bool Complete);
+
+/// <summary>
 /// Chooses what the model sees: the system prompt, then the newest earlier messages of the branch
 /// that fit <see cref="LimitsOptions.ContextMaxMessages"/> and <see cref="LimitsOptions.ContextMaxChars"/>,
 /// then the new user message. Only the chosen messages' text is read from the database (on PostgreSQL the
-/// newest messages' text comes with the structure, so a window without branches needs no read of its own).
+/// newest messages' text comes with the structure, and a window walked further back carries its own, so a
+/// window needs a read of its own only for older messages among those read first, <see cref="TurnReads"/>).
 /// </summary>
 internal static class ContextWindow
 {
@@ -34,26 +43,37 @@ internal static class ContextWindow
     private sealed record MessageText(Guid Id, string Content);
 
     /// <summary>Every message of the conversation without text, by id (bounded by the per-conversation cap).</summary>
-    public static async Task<Dictionary<Guid, MessageNode>> LoadNodesAsync(AppDbContext db, Guid conversationId, CancellationToken ct)
+    public static async Task<Branch> LoadBranchAsync(AppDbContext db, Guid conversationId, CancellationToken ct)
     {
         var nodes = new Dictionary<Guid, MessageNode>();
         await foreach (var n in Nodes(db, conversationId).WithCancellation(ct))
         {
             nodes[n.Id] = n;
         }
-        return nodes;
+        return new Branch(nodes.Count, nodes.Count == 0 ? null : nodes.Values.MaxBy(m => m.CreatedAt)!.Id, nodes, Complete: true);
     }
 
     public static async Task<List<ChatMessage>> BuildAsync(
-        AppDbContext db, JackcwfMetrics metrics, LimitsOptions limits, string? systemPrompt, IReadOnlyDictionary<Guid, MessageNode> nodes, Message userMessage,
+        AppDbContext db, JackcwfMetrics metrics, LimitsOptions limits, string? systemPrompt, Branch branch, Message userMessage,
         CancellationToken ct)
     {
+        // TurnReads' walk (WalkSql) keeps this count, step for step: a change here is a change there.
+        var nodes = branch.Nodes;
         var chosen = new List<MessageNode>();
         var chars = 0L;
         var cursor = userMessage.ParentMessageId;
         var steps = 0;
-        while (cursor is { } c && nodes.TryGetValue(c, out var node) && steps++ < nodes.Count && chosen.Count < limits.ContextMaxMessages)
+        while (cursor is { } c && chosen.Count < limits.ContextMaxMessages)
         {
+            if (!nodes.ContainsKey(c) && !branch.Complete && db.Provider == DatabaseProvider.PostgreSql)
+            {
+                // The window goes on past the newest messages read: the rest of it in one more read.
+                await TurnReads.WalkAsync(db, metrics, limits, userMessage.ConversationId, branch, c, regenerating: false, chosen.Count, chars, ct);
+            }
+            if (!nodes.TryGetValue(c, out var node) || steps++ >= branch.Count)
+            {
+                break;
+            }
             if (node.Role == MessageRoles.User || (node.Length > 0 && node.Status != MessageStatuses.Failed))
             {
                 if (chars + node.Length > limits.ContextMaxChars)
