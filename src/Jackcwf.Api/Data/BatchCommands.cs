@@ -194,13 +194,15 @@ internal static class BatchCommands
     }
 
     /// <summary>
-    /// Runs a shape's command as <c>ExecuteSqlRaw</c> runs one (in the execution strategy, through EF Core's
-    /// command, so its interceptors time it for the metrics), but with the command made once per shape:
+    /// Runs a shape's command as <c>ExecuteSqlRaw</c> runs one (in the context's execution strategy, through EF
+    /// Core's command, so its interceptors time it for the metrics), but with the command made once per shape:
     /// <c>ExecuteSqlRaw</c> formats the whole text again on every call, and copies every parameter (one
-    /// <c>INSERT</c> of a turn's two messages has some 40), a third of a chat message's allocations.
+    /// <c>INSERT</c> of a turn's two messages has some 40), a third of a chat message's allocations. The
+    /// strategy is the context's own, as <c>ExecuteSqlRaw</c>'s: a new one (<c>CreateExecutionStrategy</c>)
+    /// seeds a <see cref="Random"/> from the kernel each time.
     /// </summary>
     private static Task<int> RunAsync(AppDbContext db, IRelationalCommand command, Dictionary<string, object?> values, CancellationToken ct) =>
-        db.Database.CreateExecutionStrategy().ExecuteAsync(
+        db.GetService<IExecutionStrategy>().ExecuteAsync(
             (Command: command, Values: values),
             static (context, state, ct) => state.Command.ExecuteNonQueryAsync(new RelationalCommandParameterObject(
                 context.GetService<IRelationalConnection>(), state.Values, null, context,
