@@ -539,6 +539,39 @@ public sealed class LimitStoreTests : IAsyncLifetime
         Assert.Equal(0.0005m, await store.GetSpendAsync(user, LimitGuard.MonthKey(DateTime.UtcNow)));
     }
 
+    /// <summary>
+    /// The admission and the settlement name their scripts by hash; a Redis that has forgotten them (restarted,
+    /// failed over, <c>SCRIPT FLUSH</c>) answers NOSCRIPT, and the call is sent again with the script's text:
+    /// it still counts in Redis, not in the replica's own counters.
+    /// </summary>
+    [Fact]
+    public async Task Admission_and_settlement_reach_Redis_after_it_has_forgotten_their_scripts()
+    {
+        var (store, _) = await StartAsync(Store.Redis);
+        var db = _redis!.GetDatabase();
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(_redisDb!.Configuration + ",allowAdmin=true");
+        var server = admin.GetServers().First();
+        var user = Guid.NewGuid();
+        var month = LimitGuard.MonthKey(DateTime.UtcNow);
+        string rate = $"test:rate:{Guid.NewGuid()}", slot = $"test:slot:{Guid.NewGuid()}";
+        Assert.Equal(ReserveOutcome.Reserved, await store.TryReserveSpendAsync(user, month, 0m, Budget, seed: 0m));
+        var ask = new AdmissionRequest([(rate, 10)], Minute, 0, [(slot, 1)], new SpendAsk(user, month, 0.004m, Budget));
+
+        for (var round = 0; round < 2; round++)
+        {
+            await server.ScriptFlushAsync();
+            var admitted = await store.AdmitAsync(ask);
+            Assert.Equal(AdmissionStep.Admitted, admitted.Step);
+            Assert.Equal(1, await db.SortedSetLengthAsync("jackcwf:limits:" + slot));
+            Assert.Equal(round + 1, await db.SortedSetLengthAsync("jackcwf:limits:" + rate));
+
+            await server.ScriptFlushAsync();
+            await store.LeaveAsync(slot, admitted.Slots![0], new SpendDelta(user, month, -0.003m));
+            Assert.Equal(0, await db.SortedSetLengthAsync("jackcwf:limits:" + slot));
+            Assert.Equal((round + 1) * 0.001m, decimal.Parse((string)(await db.StringGetAsync($"jackcwf:limits:spend:{user}:{month}"))!, System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+
     /// <summary>How many slots <paramref name="take"/> can still take (all given back after counting).</summary>
     private static async Task<int> FreeAsync(Func<ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)>> take)
     {

@@ -155,6 +155,21 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         return {0, 0, 0}
         """;
 
+    // The two scripts of every /v1 request (admission, settlement) are sent by their SHA1 (EVALSHA) from a
+    // hash made once here. Given the script's text instead, the client hashes the whole text (2-3 KB) to find
+    // the script's SHA1 in its table and wraps the call in an async method of its own, on every call.
+    // Redis forgets scripts when it restarts or fails over (NOSCRIPT): the call is then sent again with the
+    // text, which loads the script (IsNoScript below). The other scripts are sent by text.
+    private static readonly byte[] s_admitSha1 = Sha1(AdmitScript);
+    private static readonly byte[] s_leaveSha1 = Sha1(LeaveScript);
+
+    // EVALSHA names a script by the SHA1 of its text: Redis's choice, not used for security here.
+#pragma warning disable CA5350
+    private static byte[] Sha1(string script) => System.Security.Cryptography.SHA1.HashData(System.Text.Encoding.UTF8.GetBytes(script));
+#pragma warning restore CA5350
+
+    private static bool IsNoScript(RedisServerException e) => e.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal);
+
     private int _warned;
 
     public async ValueTask<TimeSpan?> HitAsync(string bucket, int limit, TimeSpan window) =>
@@ -246,8 +261,17 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
             // real cost rather than the reserved maximum.
             if (spend is { } s)
             {
-                await redis.GetDatabase().ScriptEvaluateAsync(LeaveScript, [s_keys[bucket], SpendKey(s.UserId, s.Month)],
-                    [slot, s.Amount.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                var db = redis.GetDatabase();
+                RedisKey[] keys = [s_keys[bucket], SpendKey(s.UserId, s.Month)];
+                RedisValue[] args = [slot, s.Amount.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+                try
+                {
+                    await db.ScriptEvaluateAsync(s_leaveSha1, keys, args);
+                }
+                catch (RedisServerException e) when (IsNoScript(e))
+                {
+                    await db.ScriptEvaluateAsync(LeaveScript, keys, args);
+                }
             }
             else
             {
@@ -372,7 +396,15 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         try
         {
             // One script call: every key must live on one Redis node (one primary today; with Redis Cluster, a shared hash tag).
-            answer = await redis.GetDatabase().ScriptEvaluateAsync(AdmitScript, keys, args);
+            var db = redis.GetDatabase();
+            try
+            {
+                answer = await db.ScriptEvaluateAsync(s_admitSha1, keys, args);
+            }
+            catch (RedisServerException e) when (IsNoScript(e))
+            {
+                answer = await db.ScriptEvaluateAsync(AdmitScript, keys, args);
+            }
             Recovered();
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
