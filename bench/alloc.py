@@ -6,13 +6,14 @@ read by bench/AllocReport.
   python3 bench/alloc.py                  # non-streamed, 16 clients
   python3 bench/alloc.py --stream         # streamed (50 chunks)
   python3 bench/alloc.py --dll /tmp/old/Jackcwf.Api.dll --top 50 --keep /tmp/v1.nettrace
+  python3 bench/alloc.py --chat demo/echo  # JSON chat messages (8 clients, as bench/chat_ab.py sends them)
 
 The figure is the allocation samples' sum (one sample per ~100 KB allocated, carrying the bytes since
 the previous one) over the requests wrk completed while the trace ran: a few hundred bytes either way
 between runs; compare builds by their difference, not by one run. Needs dotnet-trace (a dotnet tool)
 and what bench/run.sh needs.
 """
-import argparse, os, shutil, subprocess, sys, tempfile, time
+import argparse, os, shutil, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
@@ -24,6 +25,8 @@ ap.add_argument("--clients", type=int, default=16)
 ap.add_argument("--seconds", type=int, default=6)
 ap.add_argument("--top", type=int, default=30)
 ap.add_argument("--keep", help="where to keep the trace")
+ap.add_argument("--chat", metavar="MODEL", help="JSON chat messages to conversations of this model instead of /v1 requests")
+ap.add_argument("--messages", type=int, default=600, help="--chat: messages in the trace (after 2,000 to warm up)")
 args = ap.parse_args()
 
 tool = shutil.which("dotnet-trace") or os.path.expanduser("~/.dotnet/tools/dotnet-trace")
@@ -41,14 +44,25 @@ try:
     pg_port, pg_pid = bench.start_postgres(work)
     redis_port, redis_pid = bench.start_redis(work)
     jack = bench.start_jackcwf(work, up, pg_port, pg_pid, redis_port, redis_pid)
-    for _ in range(3):  # the JIT's tiering: allocations settle with the code
+    for _ in range(3 if not args.chat else 0):  # the JIT's tiering: allocations settle with the code
         bench.wrk(jack, bench.FAST, args.stream, args.clients, 5)
-    collect = subprocess.Popen([tool, "collect", "-p", str(jack.pid), "--profile", "gc-verbose", "-o", trace,
-                                "--duration", "00:00:00:%02d" % (args.seconds + 3)], stdout=subprocess.DEVNULL)
+    if args.chat:
+        bench.send_chat_messages(jack, args.chat, 2000, 8)
+        conversations = bench.new_conversations(jack, args.chat, args.messages)
+    collect = subprocess.Popen([tool, "collect", "-p", str(jack.pid), "--profile", "gc-verbose", "-o", trace]
+                               + ([] if args.chat else ["--duration", "00:00:00:%02d" % (args.seconds + 3)]), stdout=subprocess.DEVNULL)
     time.sleep(1.5)
-    r = bench.wrk(jack, bench.FAST, args.stream, args.clients, args.seconds)
+    if args.chat:
+        # Only the messages: the trace ends (SIGINT) once they are answered and the usage ledger's batch (1 s) is written.
+        failures = bench.send_chat_messages(jack, args.chat, args.messages, 8, conversations)
+        time.sleep(1.5)
+        collect.send_signal(signal.SIGINT)
+        r = {"requests": args.messages - len(failures)}
+    else:
+        r = bench.wrk(jack, bench.FAST, args.stream, args.clients, args.seconds)
     collect.wait()
-    bench.log(f"{r['requests']} requests in the trace ({'streamed' if args.stream else 'non-streamed'}, {args.clients} clients), load {os.getloadavg()[0]:.1f}")
+    what = f"chat messages ({args.chat}, 8 clients)" if args.chat else f"requests ({'streamed' if args.stream else 'non-streamed'}, {args.clients} clients)"
+    bench.log(f"{r['requests']} {what} in the trace, load {os.getloadavg()[0]:.1f}")
 finally:
     bench.stop_all()
 subprocess.run(["dotnet", os.path.join(report, "bin", "Release", "net10.0", "AllocReport.dll"), trace, str(r["requests"]), str(args.top)], check=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CPU per chat message (POST /api/conversations/{id}/messages, JSON answer, demo model without delay) of two
+"""CPU per chat message (POST /api/conversations/{id}/messages, JSON answer, demo model without delay or --model) of two
 builds of Jackcwf, alternated in rounds so a change of machine load hits both alike.
 
   python3 bench/chat_ab.py --a-dll /tmp/old/Jackcwf.Api.dll [--b-dll src/Jackcwf.Api/bin/Release/net10.0/Jackcwf.Api.dll]
@@ -19,7 +19,8 @@ ap.add_argument("--a-dll", required=True, help="Jackcwf.Api.dll of build A (the 
 ap.add_argument("--b-dll", default=os.path.join(bench.ROOT, "src", "Jackcwf.Api", "bin", "Release", "net10.0", "Jackcwf.Api.dll"))
 ap.add_argument("--rounds", type=int, default=10)
 ap.add_argument("--messages", type=int, default=800, help="messages per round")
-ap.add_argument("--warmup", type=int, default=1500, help="messages before the rounds (the JIT tiers the chat path up)")
+ap.add_argument("--warmup", type=int, default=6000, help="messages before the rounds (the JIT tiers the chat path up: after 5,000 messages it still compiled a third of the CPU)")
+ap.add_argument("--model", default="demo/echo", help="the conversations' model (openai/gpt-4o-mini: the fake OpenAI upstream)")
 args = ap.parse_args()
 
 bench.SETTLE_STATS = False
@@ -35,18 +36,22 @@ try:
         redis_port, redis_pid = bench.start_redis(w)
         os.environ["BENCH_JACKCWF_DLL"] = dll
         targets[name] = bench.start_jackcwf(w, upstream, pg_port, pg_pid, redis_port, redis_pid)
-        bench.chat_cpu_per_message(targets[name], "demo/echo", args.warmup)
+        bench.chat_cpu_per_message(targets[name], args.model, args.warmup)
         os.kill(targets[name].pid, signal.SIGSTOP)
     for r in range(args.rounds):
         for name in ("A", "B") if r % 2 == 0 else ("B", "A"):
             os.kill(targets[name].pid, signal.SIGCONT)
             time.sleep(0.5)
-            c = bench.chat_cpu_per_message(targets[name], "demo/echo", args.messages)
+            c = bench.chat_cpu_per_message(targets[name], args.model, args.messages)
             os.kill(targets[name].pid, signal.SIGSTOP)
             cpu = {k: round(v) for k, v in c["cpu_us"].items() if v is not None}
             results[name].append(cpu)
             print(f"round {r} {name}: {cpu} total {sum(cpu.values())} µs; pg {({k: round(v, 2) for k, v in c['pg_per_message'].items()})}; "
                   f"redis {c['redis_commands_per_message']:.2f} commands; failures {c['failures']}; load {os.getloadavg()[0]:.1f}", flush=True)
+    pairs = list(zip((sum(x.values()) for x in results["A"]), (sum(x.values()) for x in results["B"])))
+    service = list(zip((x["service"] for x in results["A"]), (x["service"] for x in results["B"])))
+    print(f"B lower in {sum(b < a for a, b in pairs)} of {len(pairs)} rounds (total), {sum(b < a for a, b in service)} of {len(service)} (service); "
+          f"median difference B - A: total {statistics.median(b - a for a, b in pairs)} µs, service {statistics.median(b - a for a, b in service)} µs")
     for name in ("A", "B"):
         keys = results[name][0].keys()
         print(f"median {name}: {({k: statistics.median(x[k] for x in results[name]) for k in keys})} total {statistics.median(sum(x.values()) for x in results[name])} µs")

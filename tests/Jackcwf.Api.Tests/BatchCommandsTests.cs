@@ -7,7 +7,9 @@ namespace Jackcwf.Api.Tests;
 /// <summary>
 /// The running answers' checkpoint statement (<see cref="BatchCommands.UpdateAsync{T}"/>): each row gets its
 /// own text, the shared columns their one value, only rows passing the filter change; on PostgreSQL the rows
-/// travel as arrays, so batches of any size run one statement text.
+/// travel as arrays, so batches of any size run one statement text. A turn's write and an answer's final write
+/// (<see cref="BatchCommands.UpdateRowThenInsertAsync{TUpdated, TInserted}"/>, <see cref="BatchCommands.UpdateRowAsync{T}"/>)
+/// store every column as <c>SaveChanges</c> would, run after run of the same shape.
 /// </summary>
 public sealed class BatchCommandsTests
 {
@@ -69,6 +71,76 @@ public sealed class BatchCommandsTests
                 "SELECT statement AS \"Value\" FROM pg_prepared_statements WHERE statement LIKE 'UPDATE %unnest%'").ToListAsync(ct);
             Assert.Single(texts);
         }
+        await db.Database.CloseConnectionAsync();
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_turns_write_and_an_answers_final_write_store_every_column_run_after_run(DatabaseProvider provider)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var database = await SchemaCheckTests.TestDatabaseFor.CreateAsync(provider, ct);
+        await using var db = database.CreateContext(";Max Auto Prepare=20;Auto Prepare Min Usages=2");
+        await DataExtensions.MigrateAsync(db, NullLogger.Instance, ct);
+        await db.Database.OpenConnectionAsync(ct);
+        await db.Database.ExecuteSqlRawAsync(provider == DatabaseProvider.PostgreSql
+            ? "SET session_replication_role = replica" : "PRAGMA foreign_keys = OFF", ct);
+        var at = new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc);
+        var conversation = new Conversation { Id = Guid.NewGuid(), UserId = Guid.NewGuid(), Title = "", Model = "demo/echo", CreatedAt = at, UpdatedAt = at };
+        db.Conversations.Add(conversation);
+        await db.SaveChangesAsync(ct);
+        db.ChangeTracker.Clear();
+
+        // Three turns of the same shape (the second and third run prepared on PostgreSQL), the first with its WAL unflushed.
+        var written = new List<Message>();
+        for (var turn = 0; turn < 3; turn++)
+        {
+            var now = at.AddMinutes(turn + 1);
+            var user = new Message
+            {
+                Id = Guid.NewGuid(), ConversationId = conversation.Id, UserId = conversation.UserId, ParentMessageId = written.LastOrDefault()?.Id,
+                Role = MessageRoles.User, Content = $"question {turn} — ünïcode", Status = MessageStatuses.Complete, CreatedAt = now, UpdatedAt = now, CompletedAt = now,
+            };
+            var assistant = new Message
+            {
+                Id = Guid.NewGuid(), ConversationId = conversation.Id, UserId = conversation.UserId, ParentMessageId = user.Id, Role = MessageRoles.Assistant,
+                Content = "", Status = MessageStatuses.Streaming, Model = "demo/echo", CreatedAt = now, UpdatedAt = now, OwnerInstance = "here",
+                LeaseExpiresAt = now.AddSeconds(30), Sources = turn == 1 ? "[]" : null,
+            };
+            await BatchCommands.UpdateRowThenInsertAsync<Conversation, Message>(db, conversation.Id,
+                [(nameof(Conversation.Title), $"title {turn}"), (nameof(Conversation.UpdatedAt), now)], [user, assistant], ct,
+                unflushed: turn == 0 && provider == DatabaseProvider.PostgreSql);
+            written.AddRange([user, assistant]);
+
+            var stored = await db.Conversations.AsNoTracking().SingleAsync(c => c.Id == conversation.Id, ct);
+            Assert.Equal((($"title {turn}"), now), (stored.Title, stored.UpdatedAt));
+            var rows = await db.Messages.AsNoTracking().Where(m => m.ConversationId == conversation.Id).ToDictionaryAsync(m => m.Id, ct);
+            Assert.Equal(written.Count, rows.Count);
+            foreach (var m in written)
+            {
+                Assert.Equivalent(m, rows[m.Id]);
+            }
+
+            // The answer's final write: absolute values, nulls among them; a row that is not there changes nothing.
+            (string, object?)[] final =
+            [
+                (nameof(Message.Content), $"answer {turn}"), (nameof(Message.Status), MessageStatuses.Complete), (nameof(Message.InputTokens), 7),
+                (nameof(Message.OutputTokens), 3), (nameof(Message.CostUsd), 0.000125m), (nameof(Message.Model), "demo/echo"),
+                (nameof(Message.RequestedModel), null), (nameof(Message.ErrorCode), null), (nameof(Message.ErrorDetail), null),
+                (nameof(Message.UpdatedAt), now.AddSeconds(1)), (nameof(Message.CompletedAt), now.AddSeconds(1)), (nameof(Message.LeaseExpiresAt), null),
+            ];
+            Assert.Equal(1, await BatchCommands.UpdateRowAsync<Message>(db, assistant.Id, final, ct));
+            Assert.Equal(0, await BatchCommands.UpdateRowAsync<Message>(db, Guid.NewGuid(), final, ct));
+            var answer = await db.Messages.AsNoTracking().SingleAsync(m => m.Id == assistant.Id, ct);
+            Assert.Equal(($"answer {turn}", MessageStatuses.Complete, 7, 3, 0.000125m, (DateTime?)now.AddSeconds(1), (DateTime?)null),
+                (answer.Content, answer.Status, answer.InputTokens, answer.OutputTokens, answer.CostUsd, answer.CompletedAt, answer.LeaseExpiresAt));
+            (assistant.Content, assistant.Status, assistant.InputTokens, assistant.OutputTokens, assistant.CostUsd) = (answer.Content, answer.Status, 7, 3, 0.000125m);
+            (assistant.UpdatedAt, assistant.CompletedAt, assistant.LeaseExpiresAt) = (now.AddSeconds(1), now.AddSeconds(1), null);
+        }
+
+        // A row that is already there fails the write as SaveChanges fails it.
+        await Assert.ThrowsAsync<DbUpdateException>(() => BatchCommands.UpdateRowThenInsertAsync<Conversation, Message>(db, conversation.Id,
+            [(nameof(Conversation.Title), "again"), (nameof(Conversation.UpdatedAt), at)], [written[0], written[1]], ct));
         await db.Database.CloseConnectionAsync();
     }
 }

@@ -84,6 +84,37 @@ public sealed partial class CrossReplicaTests
     }
 
     [Fact]
+    public async Task Hole07_ABearerTokenInUse_IsRefusedOnEveryReplica_AsSoonAsItsSessionIsSignedOut()
+    {
+        var (email, password) = await RegisterAsync();
+        var tokens = await (await fx.A.CreateClient().PostAsJsonAsync("api/auth/login", new { email, password }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct);
+        var token = tokens.GetProperty("accessToken").GetString()!;
+        HttpClient With(ApiProcess api, string bearer)
+        {
+            var c = api.CreateClient();
+            c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+            return c;
+        }
+        // The token is in use on both replicas (each has read it), and a copy with one character changed is not a token.
+        foreach (var api in new[] { fx.A, fx.B })
+        {
+            Assert.Equal(HttpStatusCode.OK, (await With(api, token).GetAsync("api/me", Ct)).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await With(api, token).GetAsync("api/me", Ct)).StatusCode);
+        }
+        var forged = token[..^2] + (token[^2] == 'A' ? 'B' : 'A') + token[^1];
+        Assert.Equal(HttpStatusCode.Unauthorized, (await With(fx.B, forged).GetAsync("api/me", Ct)).StatusCode);
+
+        // Signed out on A: the very next request with the token is refused on both replicas; signing in again works at
+        // once, and the old token stays refused.
+        Assert.Equal(HttpStatusCode.NoContent, (await With(fx.A, token).PostAsync("api/auth/logout", null, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await With(fx.B, token).GetAsync("api/me", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await With(fx.A, token).GetAsync("api/me", Ct)).StatusCode);
+        var again = await (await fx.B.CreateClient().PostAsJsonAsync("api/auth/login", new { email, password }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal(HttpStatusCode.OK, (await With(fx.A, again.GetProperty("accessToken").GetString()!).GetAsync("api/me", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await With(fx.B, token).GetAsync("api/me", Ct)).StatusCode);
+    }
+
+    [Fact]
     public async Task Hole08_TheDataProtectionKeyRing_IsEncryptedAtRest_AndTheKeyIsRequired()
     {
         // Both replicas have signed in users, so the ring holds at least one key.

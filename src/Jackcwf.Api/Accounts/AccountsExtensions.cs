@@ -36,6 +36,9 @@ public static class AccountsExtensions
             .AddUserManager<AppUserManager>()
             .AddSignInManager<AppSignInManager>()
             .AddEntityFrameworkStores<AppDbContext>();
+        // A bearer token's ticket is read once a minute, not on every request (BearerTokenCache).
+        s.PostConfigure<Microsoft.AspNetCore.Authentication.BearerToken.BearerTokenOptions>(IdentityConstants.BearerScheme,
+            o => o.BearerTokenProtector = new BearerTokenCache(o.BearerTokenProtector));
         // One entry scheme: personal API keys (Bearer jk-…) or Identity's bearer tokens and session cookie.
         s.AddAuthentication(o =>
             {

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Text;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.EntityFrameworkCore.Storage;
@@ -155,23 +156,13 @@ internal static class BatchCommands
     /// <c>UPDATE t SET a = …, b = … WHERE key = …</c>: one row's columns set to absolute values, in one
     /// statement whose text depends only on the columns named, so PostgreSQL runs it prepared. What
     /// <c>ExecuteUpdate</c> writes, without building and looking up an expression tree on every call; it
-    /// runs through EF Core (<c>ExecuteSqlRaw</c>), so the failover strategy and the command metrics apply.
+    /// runs as EF Core's command (<see cref="RunAsync"/>), so the failover strategy and the command metrics apply.
     /// </summary>
-    public static async Task<int> UpdateRowAsync<T>(AppDbContext db, object key, IReadOnlyList<(string Property, object? Value)> values, CancellationToken ct)
+    public static Task<int> UpdateRowAsync<T>(AppDbContext db, object key, IReadOnlyList<(string Property, object? Value)> values, CancellationToken ct)
         where T : class
     {
         var shape = ShapeFor(db, typeof(T), null, values, 0);
-        // The parameters are made by the providers' type mappings on a command that only holds them.
-        await using var holder = db.Database.GetDbConnection().CreateCommand();
-        var parameters = shape.Parameters(holder, key, values, Array.Empty<object>());
-        try
-        {
-            return await db.Database.ExecuteSqlRawAsync(shape.Text, parameters, ct);
-        }
-        finally
-        {
-            Release(parameters);
-        }
+        return RunAsync(db, shape.Command(db), shape.Values(key, values, Array.Empty<object>()), ct);
     }
 
     /// <summary>
@@ -192,28 +183,39 @@ internal static class BatchCommands
         where TUpdated : class where TInserted : class
     {
         var shape = ShapeFor(db, typeof(TUpdated), typeof(TInserted), values, rows.Count);
-        await using var holder = db.Database.GetDbConnection().CreateCommand();
-        var parameters = shape.Parameters(holder, key, values, rows);
         try
         {
-            await db.Database.ExecuteSqlRawAsync(unflushed ? shape.UnflushedText : shape.Text, parameters, ct);
+            await RunAsync(db, unflushed ? shape.UnflushedCommand(db) : shape.Command(db), shape.Values(key, values, rows), ct);
         }
         catch (DbException e) when (!FailoverExecutionStrategy.IsConnectionLoss(e))
         {
             throw new DbUpdateException("An error occurred while saving the entity changes. See the inner exception for details.", e);
         }
-        finally
-        {
-            Release(parameters);
-        }
     }
+
+    /// <summary>
+    /// Runs a shape's command as <c>ExecuteSqlRaw</c> runs one (in the context's execution strategy, through EF
+    /// Core's command, so its interceptors time it for the metrics), but with the command made once per shape:
+    /// <c>ExecuteSqlRaw</c> formats the whole text again on every call, and copies every parameter (one
+    /// <c>INSERT</c> of a turn's two messages has some 40), a third of a chat message's allocations. The
+    /// strategy is the context's own, as <c>ExecuteSqlRaw</c>'s: a new one (<c>CreateExecutionStrategy</c>)
+    /// seeds a <see cref="Random"/> from the kernel each time.
+    /// </summary>
+    private static Task<int> RunAsync(AppDbContext db, IRelationalCommand command, Dictionary<string, object?> values, CancellationToken ct) =>
+        db.GetService<IExecutionStrategy>().ExecuteAsync(
+            (Command: command, Values: values),
+            static (context, state, ct) => state.Command.ExecuteNonQueryAsync(new RelationalCommandParameterObject(
+                context.GetService<IRelationalConnection>(), state.Values, null, context,
+                context.GetService<IRelationalCommandDiagnosticsLogger>(), CommandSource.ExecuteSqlRaw), ct),
+            null, ct);
 
     /// <summary>
     /// Lets go of the values a command was sent with. Npgsql keeps a connection's last command with its
     /// statements and their parameters until the connection runs another (<c>NpgsqlCommand.Reset</c> leaves
     /// the statements), so without this every pooled connection would hold the texts of its last
-    /// checkpoint (up to <see cref="MaxRows"/> running answers) or final write: copies of the answers that
-    /// grow with them.
+    /// checkpoint (up to <see cref="MaxRows"/> running answers): copies of the answers that grow with them.
+    /// (A final write, <see cref="UpdateRowAsync{T}"/>, is EF Core's command: its one answer is held until the
+    /// connection's next command, as the values of every EF Core command are.)
     /// </summary>
     private static void Release(IEnumerable<DbParameter> parameters)
     {
@@ -290,20 +292,40 @@ internal static class BatchCommands
             return shape;
         }
 
-        /// <summary>The parameters for one call, made by the properties' type mappings (GUIDs, decimals and dates are text on SQLite).</summary>
-        public DbParameter[] Parameters<TRow>(DbCommand holder, object key, IReadOnlyList<(string Property, object? Value)> values, IReadOnlyList<TRow> rows)
+        /// <summary>
+        /// The command of <see cref="Text"/>, made once (by the first context that runs the shape): its parameters are
+        /// made on every run by the properties' type mappings (GUIDs, decimals and dates are text on SQLite).
+        /// </summary>
+        public IRelationalCommand Command(AppDbContext db) => _command ??= Build(db, Text);
+
+        /// <summary>The command of <see cref="UnflushedText"/>.</summary>
+        public IRelationalCommand UnflushedCommand(AppDbContext db) => _unflushedCommand ??= Build(db, UnflushedText);
+
+        private IRelationalCommand? _command;
+        private IRelationalCommand? _unflushedCommand;
+
+        private IRelationalCommand Build(AppDbContext db, string text)
+        {
+            var builder = db.GetService<IRelationalCommandBuilderFactory>().Create().Append(text);
+            foreach (var slot in _slots)
+            {
+                builder.AddParameter(slot.Name, slot.Name, slot.Mapping, slot.Nullable);
+            }
+            return builder.Build();
+        }
+
+        /// <summary>The values of one call, by parameter name.</summary>
+        public Dictionary<string, object?> Values<TRow>(object key, IReadOnlyList<(string Property, object? Value)> values, IReadOnlyList<TRow> rows)
             where TRow : class
         {
-            var parameters = new DbParameter[_slots.Count];
-            for (var i = 0; i < parameters.Length; i++)
+            var byName = new Dictionary<string, object?>(_slots.Count);
+            foreach (var slot in _slots)
             {
-                var slot = _slots[i];
-                var value = slot.Getter is { } getter ? getter.GetClrValue(rows[slot.Index])
+                byName[slot.Name] = slot.Getter is { } getter ? getter.GetClrValue(rows[slot.Index])
                     : slot.Index < 0 ? key
                     : values[slot.Index].Value;
-                parameters[i] = slot.Mapping.CreateParameter(holder, slot.Name, value, slot.Nullable);
             }
-            return parameters;
+            return byName;
         }
 
         private string Add(TableMap map, IProperty property, Slot slot)
