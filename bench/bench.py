@@ -530,14 +530,16 @@ def send_chat_messages(target, model, messages, workers, conversations=None):
 
 
 def pg_counters(target):
-    """Transactions and rows written in the benchmark's database (PostgreSQL's statistics, flushed first)."""
-    sql = ("SELECT pg_stat_force_next_flush(); SELECT xact_commit, tup_inserted, tup_updated, tup_deleted FROM pg_stat_database "
-           "WHERE datname = 'postgres'")
+    """Transactions and rows written in the benchmark's database (PostgreSQL's statistics, flushed first),
+    and the bytes of WAL the whole server wrote (the WAL position: exact, where pg_stat_wal lags by up to
+    10 s, as other backends flush their statistics)."""
+    sql = ("SELECT pg_stat_force_next_flush(); SELECT xact_commit, tup_inserted, tup_updated, tup_deleted, "
+           "pg_current_wal_lsn() - '0/0'::pg_lsn FROM pg_stat_database WHERE datname = 'postgres'")
     # A busy backend reports its statistics at most once a second, an idle one within 10 s.
     time.sleep(11 if SETTLE_STATS else 0)
     out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(target.pg_port), "-U", "postgres", "-At", "-c", sql],
                          capture_output=True, text=True).stdout.strip().splitlines()[-1].split("|")
-    return dict(zip(["transactions", "rows_inserted", "rows_updated", "rows_deleted"], (int(x) for x in out)))
+    return dict(zip(["transactions", "rows_inserted", "rows_updated", "rows_deleted", "wal_bytes"], (int(float(x)) for x in out)))
 
 
 def redis_commands(target):

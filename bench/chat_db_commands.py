@@ -6,9 +6,11 @@ DATABASE_URL is the PostgreSQL named here, with pg_stat_statements loaded
 (shared_preload_libraries=pg_stat_statements). It sends warm-up messages, resets the counters,
 sends --messages JSON messages one after another (demo model), waits for the answers to be stored,
 and prints the statements and committed transactions per message, with the statements by kind and
-PostgreSQL's execution time of each per message (pg_stat_statements' total_exec_time; planning not
-included unless pg_stat_statements.track_planning is on). An idle window of the same length is
-measured after and subtracted (health checks, the lease sweeper and the usage ledger's flushes run
+PostgreSQL's execution time and WAL records of each per message (pg_stat_statements' total_exec_time
+and wal_records; planning not included unless pg_stat_statements.track_planning is on), the WAL
+records and bytes of the statements and the server's WAL bytes (by the WAL position) per message,
+and the size of the messages table's indexes after the run (pg_relation_size). An idle window of
+the same length is measured after and subtracted (health checks, the lease sweeper and the usage ledger's flushes run
 whether or not anyone chats). --prefill sends that many messages to the conversation first, so the
 measured ones go to a long conversation (the service's MAX_MESSAGES_PER_CONVERSATION must allow it);
 the messages table is analyzed before the measured run.
@@ -43,16 +45,21 @@ def psql(args, sql):
 
 def snapshot(args):
     # Every statement pg_stat_statements saw from the app's database, and the database's commits.
-    rows = psql(args, "select regexp_replace(query, '\\s+', ' ', 'g'), sum(calls), sum(total_exec_time) from pg_stat_statements s "
+    rows = psql(args, "select regexp_replace(query, '\\s+', ' ', 'g'), sum(calls), sum(total_exec_time), sum(wal_records), sum(wal_bytes) from pg_stat_statements s "
                       f"join pg_database d on d.oid = s.dbid where d.datname = '{args.database}' and query not like '%pg_stat%' group by 1")
     commits = int(psql(args, f"select xact_commit from pg_stat_database where datname = '{args.database}'")[0][0])
-    return {q: (int(c), float(ms)) for q, c, ms in rows}, commits
+    stmts = {q: (int(c), float(ms), int(w), int(b)) for q, c, ms, w, b in rows}
+    # The statements' own WAL (exact once each ends; pg_stat_wal lags up to 10 s behind idle backends), and
+    # the WAL position: everything the server wrote (autovacuum and checkpoints' full pages included).
+    server_bytes = int(float(psql(args, "select pg_current_wal_lsn() - '0/0'::pg_lsn")[0][0]))
+    return stmts, commits, (sum(x[2] for x in stmts.values()), sum(x[3] for x in stmts.values()), server_bytes)
 
 
 def delta(before, after):
-    (bq, bc), (aq, ac) = before, after
-    stmts = {q: (aq[q][0] - bq.get(q, (0, 0.0))[0], aq[q][1] - bq.get(q, (0, 0.0))[1]) for q in aq if aq[q][0] - bq.get(q, (0, 0.0))[0] > 0}
-    return stmts, ac - bc
+    (bq, bc, bw), (aq, ac, aw) = before, after
+    zero = (0, 0.0, 0, 0)
+    stmts = {q: tuple(a - b for a, b in zip(aq[q], bq.get(q, zero))) for q in aq if aq[q][0] - bq.get(q, zero)[0] > 0}
+    return stmts, ac - bc, tuple(a - b for a, b in zip(aw, bw))
 
 
 def kind(q):
@@ -97,28 +104,33 @@ def main():
     send(args.messages)
     time.sleep(3)  # final writes, checkpoints and the ledger's batch flush
     elapsed = time.monotonic() - started
-    run_stmts, run_commits = delta(before, snapshot(args))
+    run_stmts, run_commits, run_wal = delta(before, snapshot(args))
     idle_before = snapshot(args)
     time.sleep(elapsed)
-    idle_stmts, idle_commits = delta(idle_before, snapshot(args))
+    idle_stmts, idle_commits, idle_wal = delta(idle_before, snapshot(args))
 
     n = args.messages
-    total = sum(c for c, _ in run_stmts.values()) - sum(c for c, _ in idle_stmts.values())
+    total = sum(c for c, *_ in run_stmts.values()) - sum(c for c, *_ in idle_stmts.values())
     commits = run_commits - idle_commits
     print(f"messages: {n} ({'SSE' if args.stream else 'JSON'}) to a conversation of {2 * (args.prefill + 5)} messages, run {elapsed:.1f} s, "
-          f"idle window subtracted: {sum(c for c, _ in idle_stmts.values())} statements, {idle_commits} commits")
+          f"idle window subtracted: {sum(c for c, *_ in idle_stmts.values())} statements, {idle_commits} commits")
     print(f"statements per message: {total / n:.2f}")
     print(f"committed transactions per message: {commits / n:.2f}")
+    wal = [(r - i) / n for r, i in zip(run_wal, idle_wal)]
+    print(f"WAL per message: the statements' {wal[0]:.1f} records, {wal[1]:,.0f} bytes; the server's {wal[2]:,.0f} bytes")
     by = {}
-    for q, (c, ms) in run_stmts.items():
-        ic, ims = idle_stmts.get(q, (0, 0.0))
+    for q, (c, ms, w, _) in run_stmts.items():
+        ic, ims, iw, _ = idle_stmts.get(q, (0, 0.0, 0, 0))
         if c - ic > 0:
-            by[q] = (c - ic, ms - ims)
-    print(f"execution time per message: {sum(ms for _, ms in by.values()) * 1000 / n:.0f} µs")
-    print("statements by query (per message, those seen at least once per 10 messages; execution µs per message):")
-    for q, (c, ms) in sorted(by.items(), key=lambda x: -x[1][0]):
+            by[q] = (c - ic, ms - ims, w - iw)
+    print(f"execution time per message: {sum(ms for _, ms, _ in by.values()) * 1000 / n:.0f} µs")
+    print("statements by query (per message, those seen at least once per 10 messages; execution µs and WAL records per message):")
+    for q, (c, ms, w) in sorted(by.items(), key=lambda x: -x[1][0]):
         if c / n >= 0.1:
-            print(f"  {c / n:5.2f} {ms * 1000 / n:7.0f} µs  {kind(q):8} {' '.join(q.split())[:150]}")
+            print(f"  {c / n:5.2f} {ms * 1000 / n:7.0f} µs {w / n:5.1f} WAL  {kind(q):8} {' '.join(q.split())[:150]}")
+    print("indexes of messages after the run (pg_relation_size):")
+    for name, size in psql(args, "select indexrelid::regclass, pg_relation_size(indexrelid) from pg_index where indrelid = 'messages'::regclass order by 1::text"):
+        print(f"  {int(size) / 1024:8.0f} kB  {name}")
 
 
 if __name__ == "__main__":

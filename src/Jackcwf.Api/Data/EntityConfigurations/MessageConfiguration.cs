@@ -18,7 +18,9 @@ internal sealed class MessageConfiguration : IEntityTypeConfiguration<Message>
         e.Property(m => m.OwnerInstance).HasMaxLength(128);
         e.Property(m => m.CostUsd).HasPrecision(18, 8);
         e.HasIndex(m => new { m.ConversationId, m.CreatedAt });
-        e.HasIndex(m => new { m.Status, m.LeaseExpiresAt });
+        // The lease sweeper's (Chat/LeaseSweeper.cs: streaming with an expired lease): only running
+        // generations are in it, so a stored message, its final UPDATE and all history add no entry.
+        e.HasIndex(m => m.LeaseExpiresAt).HasFilter("\"Status\" = 'streaming'");
         // Search reads a user's newest messages only (LimitsOptions.SearchMaxMessages).
         e.HasIndex(m => new { m.UserId, m.CreatedAt });
     }

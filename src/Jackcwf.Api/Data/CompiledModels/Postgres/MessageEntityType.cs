@@ -203,10 +203,11 @@ namespace Jackcwf.Api.Data.CompiledModels.Postgres
             runtimeEntityType.SetPrimaryKey(key);
 
             var index = runtimeEntityType.AddIndex(
-                new[] { conversationId, createdAt });
+                new[] { leaseExpiresAt });
+            index.AddAnnotation("Relational:Filter", "\"Status\" = 'streaming'");
 
             var index0 = runtimeEntityType.AddIndex(
-                new[] { status, leaseExpiresAt });
+                new[] { conversationId, createdAt });
 
             var index1 = runtimeEntityType.AddIndex(
                 new[] { userId, createdAt });

@@ -12,7 +12,7 @@ namespace Jackcwf.Api.Data.CompiledModels.Postgres
     public partial class PostgresAppDbContextModel
     {
         private PostgresAppDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("ea97d91c-719c-4214-88b5-ce55de96eeed"), entityTypeCount: 22)
+            : base(skipDetectChanges: false, modelId: new Guid("e2b9097d-70d0-4c5b-b023-595b664ed498"), entityTypeCount: 22)
         {
         }
 

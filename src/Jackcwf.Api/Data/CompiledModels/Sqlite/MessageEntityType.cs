@@ -182,10 +182,11 @@ namespace Jackcwf.Api.Data.CompiledModels.Sqlite
             runtimeEntityType.SetPrimaryKey(key);
 
             var index = runtimeEntityType.AddIndex(
-                new[] { conversationId, createdAt });
+                new[] { leaseExpiresAt });
+            index.AddAnnotation("Relational:Filter", "\"Status\" = 'streaming'");
 
             var index0 = runtimeEntityType.AddIndex(
-                new[] { status, leaseExpiresAt });
+                new[] { conversationId, createdAt });
 
             var index1 = runtimeEntityType.AddIndex(
                 new[] { userId, createdAt });

@@ -11,7 +11,7 @@ namespace Jackcwf.Api.Data.CompiledModels.Sqlite
     public partial class SqliteAppDbContextModel
     {
         private SqliteAppDbContextModel()
-            : base(skipDetectChanges: false, modelId: new Guid("269124af-3659-42e9-86fd-6d4bee99c10d"), entityTypeCount: 22)
+            : base(skipDetectChanges: false, modelId: new Guid("e45847ce-57c4-4e90-9aef-732526935c2e"), entityTypeCount: 22)
         {
         }
 

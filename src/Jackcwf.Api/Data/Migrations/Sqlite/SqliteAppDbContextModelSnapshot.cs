@@ -377,9 +377,10 @@ namespace Jackcwf.Api.Data.Migrations.Sqlite
 
                     b.HasKey("Id");
 
-                    b.HasIndex("ConversationId", "CreatedAt");
+                    b.HasIndex("LeaseExpiresAt")
+                        .HasFilter("\"Status\" = 'streaming'");
 
-                    b.HasIndex("Status", "LeaseExpiresAt");
+                    b.HasIndex("ConversationId", "CreatedAt");
 
                     b.HasIndex("UserId", "CreatedAt");
 
