@@ -116,20 +116,32 @@ def stop_all():
                     pass
 
 
-def request(base, method, path, body=None, headers=None, timeout=60):
+def request(base, method, path, body=None, headers=None, timeout=60, conn=None):
+    """One HTTP call, its response read to the end. Over `conn` (an http.client.HTTPConnection to `base`,
+    kept by the caller) when given, as browsers and SDKs keep an HTTP/1.1 connection; else over a new
+    connection, closed after it."""
     u = urllib.parse.urlparse(base)
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    c = conn if conn is not None else http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    h = {"content-type": "application/json", **(headers or {})}
+    payload = json.dumps(body) if body is not None else None
     try:
-        h = {"content-type": "application/json", **(headers or {})}
-        c.request(method, path, json.dumps(body) if body is not None else None, h)
-        r = c.getresponse()
+        try:
+            c.request(method, path, payload, h)
+            r = c.getresponse()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            if conn is None:
+                raise
+            c.close()  # the server closed the kept connection while it was idle: once more on a new one
+            c.request(method, path, payload, h)
+            r = c.getresponse()
         data = r.read()
         try:
             return r.status, (json.loads(data) if data else None)
         except ValueError:
             return r.status, data
     finally:
-        c.close()
+        if conn is None:
+            c.close()
 
 
 def wait_until(check, seconds, what):
@@ -477,14 +489,15 @@ def memory_per_stream(target, low, high, hold_seconds=5, **kwargs):
         time.sleep(1)
 
 
-def chat_cpu_per_message(target, model, messages, workers=8, warmup=0):
+def chat_cpu_per_message(target, model, messages, workers=8, warmup=0, new_connection_each=False):
     """CPU per chat message (JSON answers). `warmup` messages are sent first and not measured: until the
-    JIT has tiered the chat path's code up (1,000-1,500 messages), a message costs twice as much or more."""
+    JIT has tiered the chat path's code up (1,000-1,500 messages), a message costs twice as much or more.
+    Each client keeps its connection (`send_chat_messages`) unless `new_connection_each`."""
     if warmup:
-        send_chat_messages(target, model, warmup, workers)
+        send_chat_messages(target, model, warmup, workers, new_connection_each=new_connection_each)
     conversations = new_conversations(target, model, messages)
     before, db_before, redis_before = target.cpu(), pg_counters(target), redis_commands(target)
-    failures = send_chat_messages(target, model, messages, workers, conversations)
+    failures = send_chat_messages(target, model, messages, workers, conversations, new_connection_each)
     time.sleep(1.5)  # the usage ledger's batch (1 s) belongs to these messages
     after, db_after, redis_after = target.cpu(), pg_counters(target), redis_commands(target)
     done = messages - len(failures)
@@ -504,23 +517,32 @@ def new_conversations(target, model, messages):
     return conversations
 
 
-def send_chat_messages(target, model, messages, workers, conversations=None):
-    """Sends `messages` JSON chat messages from `workers` clients, 25 to a conversation; returns the failed statuses."""
+def send_chat_messages(target, model, messages, workers, conversations=None, new_connection_each=False):
+    """Sends `messages` JSON chat messages from `workers` clients, 25 to a conversation; returns the failed statuses.
+    Each client keeps one HTTP/1.1 connection for all its messages, as the web app's fetches and the SDKs do
+    (and wrk for the /v1 figures); `new_connection_each` opens and closes one per message instead, which
+    costs the service an accept and a close per message (bench/README.md, "Where a chat message's service CPU goes")."""
     auth = {"authorization": f"Bearer {target.token}"}
     conversations = conversations or new_conversations(target, model, messages)
     failures, lock, sent = [], threading.Lock(), [0]
+    u = urllib.parse.urlparse(target.base)
     def worker(i):
-        while True:
-            with lock:
-                if sent[0] >= messages:
-                    return
-                n = sent[0]
-                sent[0] += 1
-            conv = conversations[n % len(conversations)]
-            status, _ = request(target.base, "POST", f"/api/conversations/{conv}/messages", {"content": "benchmark words here"},
-                                {**auth, "accept": "application/json"})
-            if status >= 300:
-                failures.append(status)
+        conn = None if new_connection_each else http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        try:
+            while True:
+                with lock:
+                    if sent[0] >= messages:
+                        return
+                    n = sent[0]
+                    sent[0] += 1
+                conv = conversations[n % len(conversations)]
+                status, _ = request(target.base, "POST", f"/api/conversations/{conv}/messages", {"content": "benchmark words here"},
+                                    {**auth, "accept": "application/json"}, conn=conn)
+                if status >= 300:
+                    failures.append(status)
+        finally:
+            if conn is not None:
+                conn.close()
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
     for t in threads:
         t.start()
@@ -627,7 +649,7 @@ def main():
             c = chat[label]
             log(f"chat message ({label}): " + " + ".join(f"{k} {v:,.0f}" for k, v in c["cpu_us"].items() if v is not None) + f" µs; failures {c['failures']}; "
                 f"per message: PostgreSQL {c['pg_per_message']}, Redis commands {c['redis_commands_per_message']}")
-        results["chat"] = chat
+        results["chat"], results["chat_warmup"] = chat, chat_warmup
         memory = {}
         for t in targets:
             memory[t.name] = memory_per_stream(t, a.streams // 10, a.streams)
@@ -895,6 +917,9 @@ def write_report(results, out, quick):
     if start[jack].get("ready_cpu_s") is not None:
         lines.append(f"| CPU to ready (s); first start on an empty database (s, CPU s) | {f(start[jack]['ready_cpu_s'])}; {f(start[jack]['first_ready_s'])}, {f(start[jack]['first_ready_cpu_s'])} | — | — |")
     lines += ["", "## Chat message (`POST /api/conversations/{id}/messages`, JSON), per message", "",
+              f"8 clients, 25 messages a conversation, after {results.get('chat_warmup', 1500):,} unmeasured warm-up messages; each client "
+              "keeps one HTTP/1.1 connection for all its messages, as the web app and the SDKs do (runs before 2026-12-06 opened one "
+              "per message: about 60-170 µs more of service CPU a message, bench/README.md).", "",
               "| model | CPU µs: service | PostgreSQL | Redis | total | PostgreSQL transactions | rows inserted / updated | Redis commands |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for label, c in results["chat"].items():

@@ -7,7 +7,12 @@ builds of Jackcwf, alternated in rounds so a change of machine load hits both al
 Each build runs with its own PostgreSQL and Redis (so a build's migrations and its schema are measured
 together); the one not being measured is stopped (SIGSTOP), so its timers cost nothing. Prints, per round,
 the service, PostgreSQL and Redis CPU per message, PostgreSQL's transactions and rows per message and
-Redis's commands per message, then the medians. Not part of the test run; needs what bench/run.sh needs.
+Redis's commands per message, then the medians. Each of the 8 clients keeps its connection, as browsers and
+SDKs do; --a-new-connection-each has build A's clients open and close one per message instead (with the
+same --a-dll and --b-dll: what a connection per message costs). Not part of the test run; needs what
+bench/run.sh needs.
+
+  python3 bench/chat_ab.py --a-dll <build>/Jackcwf.Api.dll --b-dll <build>/Jackcwf.Api.dll --a-new-connection-each --rounds 6
 """
 import argparse, os, signal, statistics, sys, tempfile, time
 
@@ -21,6 +26,7 @@ ap.add_argument("--rounds", type=int, default=10)
 ap.add_argument("--messages", type=int, default=800, help="messages per round")
 ap.add_argument("--warmup", type=int, default=6000, help="messages before the rounds (the JIT tiers the chat path up: after 5,000 messages it still compiled a third of the CPU)")
 ap.add_argument("--model", default="demo/echo", help="the conversations' model (openai/gpt-4o-mini: the fake OpenAI upstream)")
+ap.add_argument("--a-new-connection-each", action="store_true", help="build A's clients open a new connection for every message (warm-up included)")
 args = ap.parse_args()
 
 bench.SETTLE_STATS = False
@@ -36,13 +42,13 @@ try:
         redis_port, redis_pid = bench.start_redis(w)
         os.environ["BENCH_JACKCWF_DLL"] = dll
         targets[name] = bench.start_jackcwf(w, upstream, pg_port, pg_pid, redis_port, redis_pid)
-        bench.chat_cpu_per_message(targets[name], args.model, args.warmup)
+        bench.chat_cpu_per_message(targets[name], args.model, args.warmup, new_connection_each=name == "A" and args.a_new_connection_each)
         os.kill(targets[name].pid, signal.SIGSTOP)
     for r in range(args.rounds):
         for name in ("A", "B") if r % 2 == 0 else ("B", "A"):
             os.kill(targets[name].pid, signal.SIGCONT)
             time.sleep(0.5)
-            c = bench.chat_cpu_per_message(targets[name], args.model, args.messages)
+            c = bench.chat_cpu_per_message(targets[name], args.model, args.messages, new_connection_each=name == "A" and args.a_new_connection_each)
             os.kill(targets[name].pid, signal.SIGSTOP)
             cpu = {k: round(v) for k, v in c["cpu_us"].items() if v is not None}
             results[name].append(cpu)

@@ -18,9 +18,11 @@ the messages table is analyzed before the measured run.
   python3 bench/chat_db_commands.py --base http://127.0.0.1:8080 --pg-port 5432 [--database postgres] [--prefill 495]
 """
 import argparse
+import http.client
 import json
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -85,12 +87,16 @@ def main():
         auth["accept"] = "text/event-stream"
     _, conv = request(args.base, "POST", "/api/conversations", {}, auth)
     path = f"/api/conversations/{conv['id']}/messages"
+    base = urllib.parse.urlparse(args.base)
+    conn = http.client.HTTPConnection(base.hostname, base.port, timeout=60)  # kept for every message, as browsers and SDKs keep it
 
     def send(n):
         for i in range(n):
-            status, _ = request(args.base, "POST", path, {"content": f"count the database commands {i}"}, auth)
-            if status != 200:
-                raise SystemExit(f"message {i}: HTTP {status}")
+            conn.request("POST", path, json.dumps({"content": f"count the database commands {i}"}), {"content-type": "application/json", **auth})
+            r = conn.getresponse()
+            r.read()
+            if r.status != 200:
+                raise SystemExit(f"message {i}: HTTP {r.status}")
 
     send(args.prefill + 5)
     time.sleep(3)  # the warm-up's answers and ledger rows are stored
