@@ -120,7 +120,7 @@ public static class DataExtensions
         await db.Database.OpenConnectionAsync(ct);
         try
         {
-            await db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_lock(7316244401)", ct);
+            await LockMigrationsAsync(db, logger, ct);
             try
             {
                 await MigrateLoggedAsync(db, logger, ct);
@@ -145,6 +145,42 @@ public static class DataExtensions
         finally
         {
             await db.Database.CloseConnectionAsync();
+        }
+    }
+
+    /// <summary>
+    /// Takes the migrations' session-level advisory lock, asking for it every 250 ms with
+    /// <c>pg_try_advisory_lock</c> rather than waiting inside <c>pg_advisory_lock</c>. A session waiting in that
+    /// statement holds a snapshot, and a migration that builds an index <c>CONCURRENTLY</c> waits for every older
+    /// snapshot of the database to end: the lock holder waits for the waiter, which waits for the lock, a deadlock
+    /// PostgreSQL ends by cancelling the index build (three replicas starting together on an empty database did it
+    /// every time). Each short try holds its snapshot for that statement only.
+    /// </summary>
+    private static async Task LockMigrationsAsync(AppDbContext db, ILogger logger, CancellationToken ct)
+    {
+        var connection = db.Database.GetDbConnection();
+        var waiting = Stopwatch.StartNew();
+        var logged = false;
+        while (true)
+        {
+            await using (var command = connection.CreateCommand())
+            {
+                command.CommandText = "SELECT pg_try_advisory_lock(7316244401)";
+                if (await command.ExecuteScalarAsync(ct) is true)
+                {
+                    if (logged)
+                    {
+                        logger.LogInformation("Migration lock taken after {Seconds:F1} s", waiting.Elapsed.TotalSeconds);
+                    }
+                    return;
+                }
+            }
+            if (!logged)
+            {
+                logger.LogInformation("Another replica or the migrate command is migrating the database; waiting for it");
+                logged = true;
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(250), ct);
         }
     }
 
