@@ -41,6 +41,8 @@ ap.add_argument("--top", type=int, default=40, help="the project's methods liste
 ap.add_argument("--syscalls", action="store_true", help="count the system calls per message (perf stat) instead of sampling")
 ap.add_argument("--keep", help="save perf's samples (perf script output) to this file")
 args = ap.parse_args()
+if not __import__("shutil").which("perf"):
+    sys.exit("chat_perf.py needs perf, which is not installed: apt-get install linux-perf (Debian), then run again as root")
 
 
 def frame(line):
