@@ -65,9 +65,9 @@ internal static class ContextWindow
         var steps = 0;
         while (cursor is { } c && chosen.Count < limits.ContextMaxMessages)
         {
-            if (!nodes.ContainsKey(c) && !branch.Complete && db.Provider == DatabaseProvider.PostgreSql)
+            if (!nodes.ContainsKey(c) && !branch.Complete)
             {
-                // The window goes on past the newest messages read: the rest of it in one more read.
+                // The window goes on past the newest messages read (PostgreSQL's, TurnReads): the rest of it in one more read.
                 await TurnReads.WalkAsync(db, metrics, limits, userMessage.ConversationId, branch, c, regenerating: false, chosen.Count, chars, ct);
             }
             if (!nodes.TryGetValue(c, out var node) || steps++ >= branch.Count)

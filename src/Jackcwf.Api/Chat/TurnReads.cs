@@ -138,8 +138,7 @@ internal static class TurnReads
                     count = reader.GetInt32(0);
                     continue;
                 }
-                var node = new MessageNode(reader.GetGuid(1), reader.IsDBNull(2) ? null : reader.GetGuid(2), reader.GetString(3), reader.GetString(4),
-                    Utc(reader.GetDateTime(5)), reader.GetInt32(6), reader.IsDBNull(7) ? null : reader.GetString(7));
+                var node = Node(reader, 1);
                 nodes[node.Id] = node;
                 // Newest first: the first of the newest instant (the lowest id), as the whole conversation was read before.
                 if (newest is null || node.CreatedAt > newest.CreatedAt)
@@ -181,8 +180,7 @@ internal static class TurnReads
         {
             while (await reader.ReadAsync(ct))
             {
-                var node = new MessageNode(reader.GetGuid(0), reader.IsDBNull(1) ? null : reader.GetGuid(1), reader.GetString(2), reader.GetString(3),
-                    Utc(reader.GetDateTime(4)), reader.GetInt32(5), reader.IsDBNull(6) ? null : reader.GetString(6));
+                var node = Node(reader, 0);
                 // A message read already keeps its text, if it has it.
                 if (!branch.Nodes.TryGetValue(node.Id, out var known) || known.Text is null)
                 {
@@ -209,6 +207,11 @@ internal static class TurnReads
         metrics.DbCommand("postgresql", "select", Stopwatch.GetElapsedTime(started).TotalSeconds);
         return texts;
     }
+
+    /// <summary>A message node from the row's columns from <paramref name="i"/> on: id, parent, role, status, created, length, text.</summary>
+    private static MessageNode Node(NpgsqlDataReader reader, int i) =>
+        new(reader.GetGuid(i), reader.IsDBNull(i + 1) ? null : reader.GetGuid(i + 1), reader.GetString(i + 2), reader.GetString(i + 3),
+            Utc(reader.GetDateTime(i + 4)), reader.GetInt32(i + 5), reader.IsDBNull(i + 6) ? null : reader.GetString(i + 6));
 
     private static NpgsqlConnection Connection(AppDbContext db) => (NpgsqlConnection)db.Database.GetDbConnection();
 

@@ -159,7 +159,7 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     // hash made once here. Given the script's text instead, the client hashes the whole text (2-3 KB) to find
     // the script's SHA1 in its table and wraps the call in an async method of its own, on every call.
     // Redis forgets scripts when it restarts or fails over (NOSCRIPT): the call is then sent again with the
-    // text, which loads the script (IsNoScript below). The other scripts are sent by text.
+    // text, which loads the script (EvaluateAsync below). The other scripts are sent by text.
     private static readonly byte[] s_admitSha1 = Sha1(AdmitScript);
     private static readonly byte[] s_leaveSha1 = Sha1(LeaveScript);
 
@@ -168,7 +168,18 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     private static byte[] Sha1(string script) => System.Security.Cryptography.SHA1.HashData(System.Text.Encoding.UTF8.GetBytes(script));
 #pragma warning restore CA5350
 
-    private static bool IsNoScript(RedisServerException e) => e.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal);
+    /// <summary>One of the two request scripts by its SHA1; sent again with its text when Redis has forgotten it (NOSCRIPT).</summary>
+    private static async Task<RedisResult> EvaluateAsync(IDatabase db, byte[] sha1, string script, RedisKey[] keys, RedisValue[] args)
+    {
+        try
+        {
+            return await db.ScriptEvaluateAsync(sha1, keys, args);
+        }
+        catch (RedisServerException e) when (e.Message.StartsWith("NOSCRIPT", StringComparison.Ordinal))
+        {
+            return await db.ScriptEvaluateAsync(script, keys, args);
+        }
+    }
 
     private int _warned;
 
@@ -261,17 +272,8 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
             // real cost rather than the reserved maximum.
             if (spend is { } s)
             {
-                var db = redis.GetDatabase();
-                RedisKey[] keys = [s_keys[bucket], SpendKey(s.UserId, s.Month)];
-                RedisValue[] args = [slot, s.Amount.ToString(System.Globalization.CultureInfo.InvariantCulture)];
-                try
-                {
-                    await db.ScriptEvaluateAsync(s_leaveSha1, keys, args);
-                }
-                catch (RedisServerException e) when (IsNoScript(e))
-                {
-                    await db.ScriptEvaluateAsync(LeaveScript, keys, args);
-                }
+                await EvaluateAsync(redis.GetDatabase(), s_leaveSha1, LeaveScript, [s_keys[bucket], SpendKey(s.UserId, s.Month)],
+                    [slot, s.Amount.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             }
             else
             {
@@ -396,15 +398,7 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         try
         {
             // One script call: every key must live on one Redis node (one primary today; with Redis Cluster, a shared hash tag).
-            var db = redis.GetDatabase();
-            try
-            {
-                answer = await db.ScriptEvaluateAsync(s_admitSha1, keys, args);
-            }
-            catch (RedisServerException e) when (IsNoScript(e))
-            {
-                answer = await db.ScriptEvaluateAsync(AdmitScript, keys, args);
-            }
+            answer = await EvaluateAsync(redis.GetDatabase(), s_admitSha1, AdmitScript, keys, args);
             Recovered();
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
