@@ -9,7 +9,8 @@ namespace Jackcwf.Api.Tests;
 /// own text, the shared columns their one value, only rows passing the filter change; on PostgreSQL the rows
 /// travel as arrays, so batches of any size run one statement text. A turn's write and an answer's final write
 /// (<see cref="BatchCommands.UpdateRowThenInsertAsync{TUpdated, TInserted}"/>, <see cref="BatchCommands.UpdateRowAsync{T}"/>)
-/// store every column as <c>SaveChanges</c> would, run after run of the same shape.
+/// store every column as <c>SaveChanges</c> would, run after run of the same shape. The final writes of several answers
+/// in one statement (<see cref="BatchCommands.UpdateRowsAsync{T, TKey}"/>) set each row's own values and say which rows were there.
 /// </summary>
 public sealed class BatchCommandsTests
 {
@@ -141,6 +142,80 @@ public sealed class BatchCommandsTests
         // A row that is already there fails the write as SaveChanges fails it.
         await Assert.ThrowsAsync<DbUpdateException>(() => BatchCommands.UpdateRowThenInsertAsync<Conversation, Message>(db, conversation.Id,
             [(nameof(Conversation.Title), "again"), (nameof(Conversation.UpdatedAt), at)], [written[0], written[1]], ct));
+        await db.Database.CloseConnectionAsync();
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Final_writes_of_many_answers_in_one_statement_set_each_rows_own_values_and_say_which_rows_were_there(DatabaseProvider provider)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var database = await SchemaCheckTests.TestDatabaseFor.CreateAsync(provider, ct);
+        await using var db = database.CreateContext(";Max Auto Prepare=20;Auto Prepare Min Usages=2");
+        await DataExtensions.MigrateAsync(db, NullLogger.Instance, ct);
+        await db.Database.OpenConnectionAsync(ct);
+        await db.Database.ExecuteSqlRawAsync(provider == DatabaseProvider.PostgreSql
+            ? "SET session_replication_role = replica" : "PRAGMA foreign_keys = OFF", ct);
+        var at = new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc);
+        var messages = Enumerable.Range(0, 6).Select(i => new Message
+        {
+            Id = Guid.NewGuid(), ConversationId = Guid.NewGuid(), UserId = Guid.NewGuid(), Role = MessageRoles.Assistant,
+            Content = "", Status = MessageStatuses.Streaming, CreatedAt = at, UpdatedAt = at, LeaseExpiresAt = at.AddSeconds(30),
+        }).ToList();
+        db.Messages.AddRange(messages);
+        await db.SaveChangesAsync(ct);
+        db.ChangeTracker.Clear();
+
+        static (string, object?)[] Final(int i, string round, DateTime when) =>
+        [
+            (nameof(Message.Content), $"{round} answer {i} — ünïcode"), (nameof(Message.Status), i % 2 == 0 ? MessageStatuses.Complete : MessageStatuses.Failed),
+            (nameof(Message.InputTokens), i % 3 == 0 ? null : 10 + i), (nameof(Message.OutputTokens), 20 + i), (nameof(Message.CostUsd), i % 3 == 0 ? null : 0.000125m * (i + 1)),
+            (nameof(Message.Model), $"model/{i}"), (nameof(Message.RequestedModel), i == 1 ? "model/asked" : null),
+            (nameof(Message.ErrorCode), i % 2 == 0 ? null : "provider_error"), (nameof(Message.ErrorDetail), i % 2 == 0 ? null : $"detail {i}"),
+            (nameof(Message.UpdatedAt), when.AddSeconds(i)), (nameof(Message.CompletedAt), when.AddSeconds(i)), (nameof(Message.LeaseExpiresAt), null),
+        ];
+
+        // Groups of 1, 2 and 3 answers (one of the 3 whose row is gone: SQLite runs it as 4 rows, the last one twice), twice:
+        // the second time, PostgreSQL runs them prepared.
+        var gone = Guid.NewGuid();
+        foreach (var (round, when) in new[] { ("first", at.AddMinutes(1)), ("second", at.AddMinutes(2)) })
+        {
+            Assert.Equal(new[] { true }, await BatchCommands.UpdateRowsAsync<Message, Guid>(db, [(messages[0].Id, Final(0, round, when))], ct));
+            Assert.Equal(new[] { true, true }, await BatchCommands.UpdateRowsAsync<Message, Guid>(db,
+                [(messages[1].Id, Final(1, round, when)), (messages[2].Id, Final(2, round, when))], ct));
+            Assert.Equal(new[] { true, false, true }, await BatchCommands.UpdateRowsAsync<Message, Guid>(db,
+                [(messages[3].Id, Final(3, round, when)), (gone, Final(9, round, when)), (messages[4].Id, Final(4, round, when))], ct));
+            Assert.Equal(new[] { true }, await BatchCommands.UpdateRowsAsync<Message, Guid>(db, [(messages[5].Id, Final(5, round, when))], ct));
+
+            var stored = await db.Messages.AsNoTracking().ToDictionaryAsync(m => m.Id, ct);
+            Assert.Equal(6, stored.Count);
+            for (var i = 0; i < 6; i++)
+            {
+                var m = stored[messages[i].Id];
+                var expected = Final(i, round, when).ToDictionary(v => v.Item1, v => v.Item2);
+                Assert.Equal(expected[nameof(Message.Content)], m.Content);
+                Assert.Equal(expected[nameof(Message.Status)], m.Status);
+                Assert.Equal(expected[nameof(Message.InputTokens)], m.InputTokens);
+                Assert.Equal(expected[nameof(Message.OutputTokens)], m.OutputTokens);
+                Assert.Equal(expected[nameof(Message.CostUsd)], m.CostUsd);
+                Assert.Equal(expected[nameof(Message.Model)], m.Model);
+                Assert.Equal(expected[nameof(Message.RequestedModel)], m.RequestedModel);
+                Assert.Equal(expected[nameof(Message.ErrorCode)], m.ErrorCode);
+                Assert.Equal(expected[nameof(Message.ErrorDetail)], m.ErrorDetail);
+                Assert.Equal(expected[nameof(Message.UpdatedAt)], m.UpdatedAt);
+                Assert.Equal(expected[nameof(Message.CompletedAt)], m.CompletedAt);
+                Assert.Null(m.LeaseExpiresAt);
+                Assert.Equal(messages[i].ConversationId, m.ConversationId);
+            }
+        }
+
+        if (provider == DatabaseProvider.PostgreSql)
+        {
+            // One statement text for groups of any size, prepared once on this connection.
+            var texts = await db.Database.SqlQueryRaw<string>(
+                "SELECT statement AS \"Value\" FROM pg_prepared_statements WHERE statement LIKE 'UPDATE %unnest%'").ToListAsync(ct);
+            Assert.Single(texts);
+        }
         await db.Database.CloseConnectionAsync();
     }
 }

@@ -56,6 +56,7 @@ public sealed class GenerationRunner(
     ILogger<GenerationRunner> logger) : IHostedService, IShutdownParticipant
 {
     private readonly ConcurrentDictionary<Guid, Running> _running = new();
+    private readonly FinalWrites _finalWrites = new(scopes, time, logger);
     private volatile bool _shuttingDown;
 
     /// <summary>Identifies this replica as the owner of the generations it runs.</summary>
@@ -233,9 +234,9 @@ public sealed class GenerationRunner(
         }
     }
 
-    private async Task<bool> StoreFinalAsync(MessageDto dto, ProviderFailure? failure)
+    private Task<bool> StoreFinalAsync(MessageDto dto, ProviderFailure? failure)
     {
-        // One UPDATE of absolute values with its own text (prepared by PostgreSQL): retrying it is harmless.
+        // Absolute values (one row's UPDATE, or a row of a group's, both prepared by PostgreSQL): retrying it is harmless.
         (string, object?)[] values =
         [
             (nameof(Message.Content), dto.Content),
@@ -251,21 +252,9 @@ public sealed class GenerationRunner(
             (nameof(Message.CompletedAt), dto.CompletedAt.Value),
             (nameof(Message.LeaseExpiresAt), null),
         ];
-        // The final write must land even during shutdown or a database blip: retry for a while.
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await using var scope = scopes.CreateAsyncScope();
-                var db = scope.ServiceProvider.GetRequiredService<AppDbContext>();
-                return await BatchCommands.UpdateRowAsync<Message>(db, dto.Id, values, CancellationToken.None) > 0;
-            }
-            catch (Exception ex) when (attempt < 20)
-            {
-                logger.LogWarning("Storing the final state of {MessageId} failed (attempt {Attempt}): {Error}", dto.Id, attempt, ex.GetType().Name);
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * attempt)), time);
-            }
-        }
+        // The final write must land even during shutdown or a database blip: retried for a while. It goes in one
+        // statement and one commit with the other answers finishing meanwhile (group commit).
+        return _finalWrites.StoreAsync(dto.Id, values);
     }
 
     private readonly CancellationTokenSource _stopCheckpoints = new();

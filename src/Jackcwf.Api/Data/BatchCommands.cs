@@ -17,7 +17,8 @@ namespace Jackcwf.Api.Data;
 /// Hand-written because EF Core sends one statement per row (<c>SaveChanges</c>) or one value for
 /// every row (<c>ExecuteUpdate</c>); background writers (the usage ledger, checkpoints of running
 /// answers) write hundreds of rows per tick, and one statement instead of hundreds is what keeps the
-/// database's load flat as streams grow.
+/// database's load flat as streams grow. The answers' final writes that finish together go the same way
+/// (<see cref="UpdateRowsAsync{T, TKey}"/>, each row its own values).
 /// </remarks>
 internal static class BatchCommands
 {
@@ -166,6 +167,61 @@ internal static class BatchCommands
     }
 
     /// <summary>
+    /// Sets the same columns of many rows, each row to its own values, by key, in one statement, and says which rows
+    /// it found (<c>RETURNING</c> their keys): on PostgreSQL <c>UPDATE … FROM unnest(…)</c>, one array parameter per
+    /// column, so the text is the same for any row count and runs prepared; on SQLite <c>UPDATE … FROM (VALUES …)</c>. One row runs <see cref="UpdateRowAsync{T}"/>'s command. Every row
+    /// names the same columns in the same order. Runs as EF Core's command (<see cref="RunAsync"/>), each shape's
+    /// command made once; a retry of it (the failover strategy) writes the same absolute values again.
+    /// </summary>
+    public static async Task<bool[]> UpdateRowsAsync<T, TKey>(
+        AppDbContext db, IReadOnlyList<(TKey Key, IReadOnlyList<(string Property, object? Value)> Values)> rows, CancellationToken ct)
+        where T : class where TKey : notnull
+    {
+        if (rows.Count <= 1)
+        {
+            return rows.Count == 0 ? [] : [await UpdateRowAsync<T>(db, rows[0].Key, rows[0].Values, ct) > 0];
+        }
+        // With VALUES, one shape per power of two (the last row repeated up to it, which changes nothing: a row
+        // joined twice is updated once), so a replica keeps a handful of commands, not one per row count.
+        var shape = ManyShapeFor(db, typeof(T), rows[0].Values, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)rows.Count));
+        var values = shape.ManyValues(rows);
+        var found = new HashSet<TKey>(rows.Count);
+        try
+        {
+            await db.GetService<IExecutionStrategy>().ExecuteAsync(
+                (Command: shape.Command(db), Values: values, Found: found, shape.Preamble),
+                static async (context, state, ct) =>
+                {
+                    state.Found.Clear();
+                    await using var reader = await state.Command.ExecuteReaderAsync(new RelationalCommandParameterObject(
+                        context.GetService<IRelationalConnection>(), state.Values, null, context,
+                        context.GetService<IRelationalCommandDiagnosticsLogger>(), CommandSource.ExecuteSqlRaw), ct);
+                    if (state.Preamble)
+                    {
+                        await reader.DbDataReader.NextResultAsync(ct);
+                    }
+                    while (await reader.ReadAsync(ct))
+                    {
+                        state.Found.Add(reader.DbDataReader.GetFieldValue<TKey>(0));
+                    }
+                    return true;
+                },
+                null, ct);
+        }
+        finally
+        {
+            // The arrays of a batch's texts are not kept by the pooled connection until its next command.
+            Release(values.Values.OfType<DbParameter>());
+        }
+        var stored = new bool[rows.Count];
+        for (var r = 0; r < rows.Count; r++)
+        {
+            stored[r] = found.Contains(rows[r].Key);
+        }
+        return stored;
+    }
+
+    /// <summary>
     /// One command of two statements, in the caller's transaction: the <c>UPDATE</c> of one row's columns
     /// (as <see cref="UpdateRowAsync{T}"/>), then the <c>INSERT</c> of whole entities, every mapped column as
     /// <c>SaveChanges</c> writes it. One round trip and no change tracking; each statement's text depends only
@@ -214,8 +270,9 @@ internal static class BatchCommands
     /// statements and their parameters until the connection runs another (<c>NpgsqlCommand.Reset</c> leaves
     /// the statements), so without this every pooled connection would hold the texts of its last
     /// checkpoint (up to <see cref="MaxRows"/> running answers): copies of the answers that grow with them.
-    /// (A final write, <see cref="UpdateRowAsync{T}"/>, is EF Core's command: its one answer is held until the
-    /// connection's next command, as the values of every EF Core command are.)
+    /// (A final write alone, <see cref="UpdateRowAsync{T}"/>, is EF Core's command: its one answer is held until the
+    /// connection's next command, as the values of every EF Core command are; the arrays of final writes grouped on
+    /// PostgreSQL, <see cref="UpdateRowsAsync{T, TKey}"/>, are let go here.)
     /// </summary>
     private static void Release(IEnumerable<DbParameter> parameters)
     {
@@ -231,7 +288,7 @@ internal static class BatchCommands
     /// the same for every call of one shape, so they are built once. The shapes are the column lists the code
     /// names (a handful), times the rows a turn inserts.
     /// </summary>
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(IModel Model, Type Updated, Type? Inserted, int Rows, string Columns), Shape> Shapes = new();
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(IModel Model, Type Updated, Type? Inserted, int Rows, string Columns, bool Many), Shape> Shapes = new();
 
     private static Shape ShapeFor(AppDbContext db, Type updated, Type? inserted, IReadOnlyList<(string Property, object? Value)> values, int rows)
     {
@@ -240,8 +297,24 @@ internal static class BatchCommands
         {
             names[i] = values[i].Property;
         }
-        return Shapes.GetOrAdd((db.Model, updated, inserted, rows, string.Join(',', names)),
+        return Shapes.GetOrAdd((db.Model, updated, inserted, rows, string.Join(',', names), false),
             static (_, a) => Shape.Of(a.db, a.updated, a.inserted, a.values, a.rows), (db, updated, inserted, values, rows));
+    }
+
+    /// <summary>
+    /// The command of <see cref="UpdateRowsAsync{T, TKey}"/> for these columns: one per column list on PostgreSQL (arrays),
+    /// one per column list and <paramref name="rows"/> (a power of two) with <c>VALUES</c>.
+    /// </summary>
+    private static Shape ManyShapeFor(AppDbContext db, Type updated, IReadOnlyList<(string Property, object? Value)> values, int rows)
+    {
+        var names = new string[values.Count];
+        for (var i = 0; i < names.Length; i++)
+        {
+            names[i] = values[i].Property;
+        }
+        var arrays = db.Database.ProviderName == "Npgsql.EntityFrameworkCore.PostgreSQL";
+        return Shapes.GetOrAdd((db.Model, updated, null, arrays ? 0 : rows, string.Join(',', names), true),
+            static (_, a) => Shape.Many(a.db, a.updated, a.names, a.arrays ? 0 : a.rows), (db, updated, names, rows, arrays));
     }
 
     /// <summary>One command's text and, per placeholder in order, the type mapping that makes its parameter.</summary>
@@ -250,6 +323,9 @@ internal static class BatchCommands
         private readonly List<Slot> _slots = [];
 
         public string Text { get; private set; } = "";
+
+        /// <summary>The text starts with a statement of one row before the <c>UPDATE … RETURNING</c>.</summary>
+        public bool Preamble { get; private set; }
 
         /// <summary>
         /// <see cref="Text"/> preceded by turning <c>synchronous_commit</c> off for its transaction (PostgreSQL), made
@@ -293,6 +369,91 @@ internal static class BatchCommands
         }
 
         /// <summary>
+        /// <c>UPDATE table SET col = v.…, … FROM … AS v WHERE key = v.key RETURNING key</c>: with <paramref name="rows"/> 0,
+        /// <c>unnest</c> of one array parameter per column (PostgreSQL); otherwise <c>VALUES</c> of that many rows.
+        /// </summary>
+        public static Shape Many(AppDbContext db, Type updated, IReadOnlyList<string> properties, int rows)
+        {
+            var shape = new Shape();
+            var map = new TableMap(db, updated);
+            var key = map.Property(map.KeyProperty);
+            // The rows' columns are named column1 (the key), column2, …: as both PostgreSQL and SQLite name VALUES columns.
+            var text = new StringBuilder();
+            if (rows == 0)
+            {
+                // The planner sizes unnest by the arrays it is given: for a group of a few rows a plan made for the
+                // values at hand (a custom plan) looks cheaper than the prepared one (which assumes 10), so PostgreSQL
+                // planned the statement again on every run (pg_prepared_statements: custom plans only), which cost more
+                // than the commits it saved. The prepared plan (a nested loop over the primary key) is used instead,
+                // for this statement's transaction only.
+                text.Append("SELECT set_config('plan_cache_mode', 'force_generic_plan', true);\n");
+                shape.Preamble = true;
+            }
+            text.Append("UPDATE ").Append(map.Table).Append(" SET ");
+            for (var c = 0; c < properties.Count; c++)
+            {
+                text.Append(c == 0 ? "" : ", ").Append(map.Column(properties[c])).Append(" = v.column").Append(c + 2);
+            }
+            if (rows == 0)
+            {
+                text.Append(" FROM unnest(").Append(shape.Add(map, key, new Slot(-1, null) { Array = true }));
+                for (var c = 0; c < properties.Count; c++)
+                {
+                    text.Append(", ").Append(shape.Add(map, map.Property(properties[c]), new Slot(c, null) { Array = true }));
+                }
+                text.Append(") AS v(").AppendJoin(", ", Enumerable.Range(1, properties.Count + 1).Select(i => $"column{i}")).Append(')');
+            }
+            else
+            {
+                text.Append(" FROM (VALUES ");
+                for (var r = 0; r < rows; r++)
+                {
+                    text.Append(r == 0 ? "(" : ", (").Append(shape.Add(map, key, new Slot(-1, null) { RowIndex = r }));
+                    for (var c = 0; c < properties.Count; c++)
+                    {
+                        text.Append(", ").Append(shape.Add(map, map.Property(properties[c]), new Slot(c, null) { RowIndex = r }));
+                    }
+                    text.Append(')');
+                }
+                text.Append(") AS v");
+            }
+            text.Append(" WHERE ").Append(map.Table).Append('.').Append(map.Column(map.KeyProperty)).Append(" = v.column1 RETURNING ")
+                .Append(map.Table).Append('.').Append(map.Column(map.KeyProperty));
+            shape.Text = text.ToString();
+            return shape;
+        }
+
+        /// <summary>
+        /// The values of one call of a <see cref="Many"/> shape, by parameter name: per row and column (the last row again
+        /// for the shape's rows past the call's), or per column one array parameter made here (an Npgsql parameter of the
+        /// column's array type, which <see cref="MadeParameter"/> adds to EF Core's command as it is).
+        /// </summary>
+        public Dictionary<string, object?> ManyValues<TKey>(IReadOnlyList<(TKey Key, IReadOnlyList<(string Property, object? Value)> Values)> rows)
+        {
+            var byName = new Dictionary<string, object?>(_slots.Count);
+            foreach (var slot in _slots)
+            {
+                if (!slot.Array)
+                {
+                    var row = rows[Math.Min(slot.RowIndex, rows.Count - 1)];
+                    byName[slot.Name] = slot.Index < 0 ? row.Key : row.Values[slot.Index].Value;
+                    continue;
+                }
+                var array = Array.CreateInstance(slot.Clr, rows.Count);
+                for (var r = 0; r < rows.Count; r++)
+                {
+                    var value = slot.Index < 0 ? rows[r].Key : rows[r].Values[slot.Index].Value;
+                    array.SetValue(value is not null && slot.Converter is { } converter ? converter.ConvertToProvider(value) : value, r);
+                }
+                byName[slot.Name] = new Npgsql.NpgsqlParameter(slot.Name, NpgsqlTypes.NpgsqlDbType.Array | CopyType(Nullable.GetUnderlyingType(slot.Clr) ?? slot.Clr, slot.Name))
+                {
+                    Value = array,
+                };
+            }
+            return byName;
+        }
+
+        /// <summary>
         /// The command of <see cref="Text"/>, made once (by the first context that runs the shape): its parameters are
         /// made on every run by the properties' type mappings (GUIDs, decimals and dates are text on SQLite).
         /// </summary>
@@ -309,7 +470,15 @@ internal static class BatchCommands
             var builder = db.GetService<IRelationalCommandBuilderFactory>().Create().Append(text);
             foreach (var slot in _slots)
             {
-                builder.AddParameter(slot.Name, slot.Name, slot.Mapping, slot.Nullable);
+                if (slot.Array)
+                {
+                    // Its value is the parameter itself, made per call (ManyValues).
+                    builder.AddParameter(new MadeParameter(slot.Name, slot.Name));
+                }
+                else
+                {
+                    builder.AddParameter(slot.Name, slot.Name, slot.Mapping, slot.Nullable);
+                }
             }
             return builder.Build();
         }
@@ -331,14 +500,45 @@ internal static class BatchCommands
         private string Add(TableMap map, IProperty property, Slot slot)
         {
             var (name, placeholder) = map.NextParameter();
-            _slots.Add(slot with { Mapping = property.GetRelationalTypeMapping(), Name = name, Nullable = property.IsNullable });
+            var mapping = property.GetRelationalTypeMapping();
+            var converter = property.GetValueConverter() ?? mapping.Converter;
+            _slots.Add(slot with { Mapping = mapping, Name = name, Nullable = property.IsNullable, Converter = converter, Clr = converter?.ProviderClrType ?? property.ClrType });
             return placeholder;
         }
     }
 
-    /// <summary>Where a parameter's value comes from: the key (<see cref="Index"/> −1), a value set, or a column of an inserted row.</summary>
+    /// <summary>
+    /// A parameter of EF Core's command whose value is the <see cref="DbParameter"/> itself, made per call: an array of the
+    /// column's Npgsql array type (<see cref="Shape.ManyValues{TKey}"/>), as the checkpoint's arrays are, which the type
+    /// mappings of the columns (one value each) do not make.
+    /// </summary>
+    private sealed class MadeParameter(string invariantName, string name) : IRelationalParameter
+    {
+        public string InvariantName { get; } = invariantName;
+
+        public string Name { get; } = name;
+
+        public void AddDbParameter(DbCommand command, object? value) => command.Parameters.Add((DbParameter)value!);
+
+        public void AddDbParameter(DbCommand command, IReadOnlyDictionary<string, object?>? parameterValues) =>
+            AddDbParameter(command, parameterValues![InvariantName]);
+    }
+
+    /// <summary>
+    /// Where a parameter's value comes from: the key (<see cref="Index"/> −1), a value set, or a column of an inserted row;
+    /// for many rows updated, the key or value of row <see cref="RowIndex"/>, or of every row (<see cref="Array"/>).
+    /// </summary>
     private sealed record Slot(int Index, IClrPropertyGetter? Getter)
     {
+        public int RowIndex { get; init; }
+
+        public bool Array { get; init; }
+
+        /// <summary>The type of the values sent (after <see cref="Converter"/>).</summary>
+        public Type Clr { get; init; } = typeof(object);
+
+        public Microsoft.EntityFrameworkCore.Storage.ValueConversion.ValueConverter? Converter { get; init; }
+
         public RelationalTypeMapping Mapping { get; init; } = null!;
 
         public string Name { get; init; } = "";
