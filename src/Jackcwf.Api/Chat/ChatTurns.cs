@@ -10,6 +10,8 @@ using Jackcwf.Api.Limits;
 using Jackcwf.Api.Telemetry;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Jackcwf.Api.Chat;
@@ -143,7 +145,9 @@ public sealed class ChatTurns(
         var duplicate = false;
         // A failed save rolls the whole transaction back: no savepoint around it (two statements fewer).
         db.Database.AutoSavepointsEnabled = false;
-        await db.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
+        // The context's own strategy, as its queries and BatchCommands use (one per pooled context, reset at each
+        // ExecuteAsync): CreateExecutionStrategy() makes a new one each time, which seeds a Random from the kernel.
+        await db.GetService<IExecutionStrategy>().ExecuteAsync(async () =>
         {
             (done, staged, admission, duplicate) = (null, null, null, false);
             db.ChangeTracker.Clear();

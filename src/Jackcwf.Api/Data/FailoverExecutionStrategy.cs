@@ -17,7 +17,8 @@ namespace Jackcwf.Api.Data;
 /// attempt (a commit that reached the server before the connection broke makes the retry fail on the
 /// primary key, and message creation then answers from its Idempotency-Key), and the
 /// <c>ExecuteUpdate</c>s set absolute values. Code that opens a transaction itself must run it inside
-/// <c>Database.CreateExecutionStrategy().ExecuteAsync(…)</c>; EF refuses it otherwise.
+/// the strategy's <c>ExecuteAsync(…)</c> (<c>Database.CreateExecutionStrategy()</c>, or the context's own, as
+/// <see cref="Chat.ChatTurns"/> does: a new one seeds a <see cref="Random"/> from the kernel); EF refuses it otherwise.
 /// </remarks>
 internal sealed class FailoverExecutionStrategy(ExecutionStrategyDependencies dependencies)
     : NpgsqlRetryingExecutionStrategy(dependencies, MaxRetries, MaxDelay, errorCodesToAdd: null)
