@@ -25,11 +25,12 @@ public sealed class FinalWritesTests
         var writes = new FinalWrites(setup.Scopes, TimeProvider.System, NullLogger.Instance);
 
         // The first answer's write is held in flight (before its statement) while five more answers and one whose row
-        // is gone finish.
-        var first = Task.Run(() => writes.StoreAsync(setup.Ids[0], Final(0)), ct);
+        // is gone finish. Each is given another account (a group is written in the order of its accounts, so random ones
+        // reorder it): every answer must still get its own values and its own outcome.
+        var first = Task.Run(() => writes.StoreAsync(Guid.NewGuid(), setup.Ids[0], Final(0)), ct);
         await setup.Entered.Task.WaitAsync(ct);
         var gone = Guid.NewGuid();
-        var others = setup.Ids[1..].Select((id, i) => writes.StoreAsync(id, Final(i + 1))).Append(writes.StoreAsync(gone, Final(9))).ToArray();
+        var others = setup.Ids[1..].Select((id, i) => writes.StoreAsync(Guid.NewGuid(), id, Final(i + 1))).Append(writes.StoreAsync(Guid.NewGuid(), gone, Final(9))).ToArray();
         setup.Release.SetResult();
 
         Assert.True(await first);
@@ -48,9 +49,9 @@ public sealed class FinalWritesTests
         var log = new Warnings();
         var writes = new FinalWrites(setup.Scopes, TimeProvider.System, log);
 
-        var first = Task.Run(() => writes.StoreAsync(setup.Ids[0], Final(0)), ct);
+        var first = Task.Run(() => writes.StoreAsync(Guid.NewGuid(), setup.Ids[0], Final(0)), ct);
         await setup.Entered.Task.WaitAsync(ct);
-        var others = setup.Ids[1..].Select((id, i) => writes.StoreAsync(id, Final(i + 1))).ToArray();
+        var others = setup.Ids[1..].Select((id, i) => writes.StoreAsync(Guid.NewGuid(), id, Final(i + 1))).ToArray();
         // The table is away while the first answer's statement and the group's run: both fail in the database.
         await setup.ExecuteAsync("ALTER TABLE messages RENAME TO messages_away", ct);
         setup.Release.SetResult();

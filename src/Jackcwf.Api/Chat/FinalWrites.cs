@@ -32,13 +32,13 @@ internal sealed class FinalWrites(IServiceScopeFactory scopes, TimeProvider time
     /// each of its answers is retried alone (so one answer's values that the database refuses fail only that answer),
     /// up to <see cref="Attempts"/> attempts with a growing delay, the last failure thrown.
     /// </summary>
-    public async Task<bool> StoreAsync(Guid id, IReadOnlyList<(string Property, object? Value)> values)
+    public async Task<bool> StoreAsync(Guid userId, Guid id, IReadOnlyList<(string Property, object? Value)> values)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return attempt == 1 ? await WithOthersAsync(id, values) : await AloneAsync(id, values);
+                return attempt == 1 ? await WithOthersAsync(userId, id, values) : await AloneAsync(id, values);
             }
             catch (Exception ex) when (attempt < Attempts)
             {
@@ -55,9 +55,9 @@ internal sealed class FinalWrites(IServiceScopeFactory scopes, TimeProvider time
         return await BatchCommands.UpdateRowAsync<Message>(db, id, values, CancellationToken.None) > 0;
     }
 
-    private async Task<bool> WithOthersAsync(Guid id, IReadOnlyList<(string Property, object? Value)> values)
+    private async Task<bool> WithOthersAsync(Guid userId, Guid id, IReadOnlyList<(string Property, object? Value)> values)
     {
-        var mine = new Pending(id, values);
+        var mine = new Pending(userId, id, values);
         _queue.Enqueue(mine);
         // Enqueued before looking at the flag, and the writer looks at the queue again after clearing it: an answer is
         // never left queued with nobody writing.
@@ -105,6 +105,10 @@ internal sealed class FinalWrites(IServiceScopeFactory scopes, TimeProvider time
         {
             return;
         }
+        // In the order of their accounts: each row's trigger locks its account's storage counter (user_storage), and
+        // statements of many rows (this one, the checkpoints, another replica's) that take those locks in one order
+        // cannot deadlock on them.
+        batch.Sort(static (a, b) => a.UserId.CompareTo(b.UserId));
         try
         {
             await using var scope = scopes.CreateAsyncScope();
@@ -124,8 +128,10 @@ internal sealed class FinalWrites(IServiceScopeFactory scopes, TimeProvider time
         }
     }
 
-    private sealed class Pending(Guid id, IReadOnlyList<(string Property, object? Value)> values)
+    private sealed class Pending(Guid userId, Guid id, IReadOnlyList<(string Property, object? Value)> values)
     {
+        public Guid UserId { get; } = userId;
+
         public Guid Id { get; } = id;
 
         public IReadOnlyList<(string Property, object? Value)> Values { get; } = values;

@@ -172,7 +172,7 @@ public sealed class GenerationRunner(
             new UsageDto((int)call.InputTokens, (int)call.OutputTokens), call.CostUsd, failure?.Kind ?? (status == MessageStatuses.Interrupted ? "interrupted" : null),
             req.CreatedAt, completedAt, answered.Id == req.Model.Id ? null : req.Model.Id, call.Cached ? true : null, Sources: req.Sources);
 
-        var stored = await StoreFinalAsync(dto, failure);
+        var stored = await StoreFinalAsync(req.UserId, dto, failure);
         if (req.Slot is not null)
         {
             await req.Slot.DisposeAsync();
@@ -198,7 +198,9 @@ public sealed class GenerationRunner(
         {
             while (await timer.WaitForNextTickAsync(ct))
             {
-                foreach (var batch in _running.Values.Where(r => r.CheckpointDue(renewEvery)).Chunk(BatchCommands.MaxRows))
+                // In the order of their accounts, as the grouped final writes (FinalWrites): each row's trigger locks its
+                // account's storage counter, and statements of many rows that lock them in one order cannot deadlock.
+                foreach (var batch in _running.Values.Where(r => r.CheckpointDue(renewEvery)).OrderBy(r => r.Request.UserId).Chunk(BatchCommands.MaxRows))
                 {
                     await CheckpointAsync(batch, ct);
                 }
@@ -234,7 +236,7 @@ public sealed class GenerationRunner(
         }
     }
 
-    private Task<bool> StoreFinalAsync(MessageDto dto, ProviderFailure? failure)
+    private Task<bool> StoreFinalAsync(Guid userId, MessageDto dto, ProviderFailure? failure)
     {
         // Absolute values (one row's UPDATE, or a row of a group's, both prepared by PostgreSQL): retrying it is harmless.
         (string, object?)[] values =
@@ -254,7 +256,7 @@ public sealed class GenerationRunner(
         ];
         // The final write must land even during shutdown or a database blip: retried for a while. It goes in one
         // statement and one commit with the other answers finishing meanwhile (group commit).
-        return _finalWrites.StoreAsync(dto.Id, values);
+        return _finalWrites.StoreAsync(userId, dto.Id, values);
     }
 
     private readonly CancellationTokenSource _stopCheckpoints = new();
