@@ -21,15 +21,8 @@ public sealed class BatchCommandsTests
     public async Task Checkpoints_of_any_batch_size_set_each_rows_text_and_skip_rows_no_longer_streaming(DatabaseProvider provider)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var database = await SchemaCheckTests.TestDatabaseFor.CreateAsync(provider, ct);
-        // Statements prepared from their second run on, as the service's connections do (DataExtensions).
-        await using var db = database.CreateContext(";Max Auto Prepare=20;Auto Prepare Min Usages=2");
-        await DataExtensions.MigrateAsync(db, NullLogger.Instance, ct);
-        // Messages alone, without their conversation and account: foreign keys (and the storage triggers) off
-        // on this one connection, which the context keeps open for the whole test.
-        await db.Database.OpenConnectionAsync(ct);
-        await db.Database.ExecuteSqlRawAsync(provider == DatabaseProvider.PostgreSql
-            ? "SET session_replication_role = replica" : "PRAGMA foreign_keys = OFF", ct);
+        await using var detached = await Detached.CreateAsync(provider, ct);
+        var db = detached.Db;
 
         var at = new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc);
         var messages = Enumerable.Range(0, 7).Select(i => new Message
@@ -72,7 +65,6 @@ public sealed class BatchCommandsTests
                 "SELECT statement AS \"Value\" FROM pg_prepared_statements WHERE statement LIKE 'UPDATE %unnest%'").ToListAsync(ct);
             Assert.Single(texts);
         }
-        await db.Database.CloseConnectionAsync();
     }
 
     [Theory]
@@ -80,12 +72,8 @@ public sealed class BatchCommandsTests
     public async Task A_turns_write_and_an_answers_final_write_store_every_column_run_after_run(DatabaseProvider provider)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var database = await SchemaCheckTests.TestDatabaseFor.CreateAsync(provider, ct);
-        await using var db = database.CreateContext(";Max Auto Prepare=20;Auto Prepare Min Usages=2");
-        await DataExtensions.MigrateAsync(db, NullLogger.Instance, ct);
-        await db.Database.OpenConnectionAsync(ct);
-        await db.Database.ExecuteSqlRawAsync(provider == DatabaseProvider.PostgreSql
-            ? "SET session_replication_role = replica" : "PRAGMA foreign_keys = OFF", ct);
+        await using var detached = await Detached.CreateAsync(provider, ct);
+        var db = detached.Db;
         var at = new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc);
         var conversation = new Conversation { Id = Guid.NewGuid(), UserId = Guid.NewGuid(), Title = "", Model = "demo/echo", CreatedAt = at, UpdatedAt = at };
         db.Conversations.Add(conversation);
@@ -142,7 +130,6 @@ public sealed class BatchCommandsTests
         // A row that is already there fails the write as SaveChanges fails it.
         await Assert.ThrowsAsync<DbUpdateException>(() => BatchCommands.UpdateRowThenInsertAsync<Conversation, Message>(db, conversation.Id,
             [(nameof(Conversation.Title), "again"), (nameof(Conversation.UpdatedAt), at)], [written[0], written[1]], ct));
-        await db.Database.CloseConnectionAsync();
     }
 
     [Theory]
@@ -150,12 +137,8 @@ public sealed class BatchCommandsTests
     public async Task Final_writes_of_many_answers_in_one_statement_set_each_rows_own_values_and_say_which_rows_were_there(DatabaseProvider provider)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var database = await SchemaCheckTests.TestDatabaseFor.CreateAsync(provider, ct);
-        await using var db = database.CreateContext(";Max Auto Prepare=20;Auto Prepare Min Usages=2");
-        await DataExtensions.MigrateAsync(db, NullLogger.Instance, ct);
-        await db.Database.OpenConnectionAsync(ct);
-        await db.Database.ExecuteSqlRawAsync(provider == DatabaseProvider.PostgreSql
-            ? "SET session_replication_role = replica" : "PRAGMA foreign_keys = OFF", ct);
+        await using var detached = await Detached.CreateAsync(provider, ct);
+        var db = detached.Db;
         var at = new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc);
         var messages = Enumerable.Range(0, 6).Select(i => new Message
         {
@@ -216,6 +199,41 @@ public sealed class BatchCommandsTests
                 "SELECT statement AS \"Value\" FROM pg_prepared_statements WHERE statement LIKE 'UPDATE %unnest%'").ToListAsync(ct);
             Assert.Single(texts);
         }
-        await db.Database.CloseConnectionAsync();
+    }
+
+    /// <summary>
+    /// A migrated database and one context on it, its connection kept open for the whole test with foreign keys (and the
+    /// storage triggers) off on it, so rows are written alone, without their conversation and account; statements
+    /// prepared from their second run on, as the service's connections do (DataExtensions).
+    /// </summary>
+    private sealed class Detached : IAsyncDisposable
+    {
+        private readonly SchemaCheckTests.TestDatabaseFor _database;
+
+        private Detached(SchemaCheckTests.TestDatabaseFor database, AppDbContext db)
+        {
+            _database = database;
+            Db = db;
+        }
+
+        public AppDbContext Db { get; }
+
+        public static async Task<Detached> CreateAsync(DatabaseProvider provider, CancellationToken ct)
+        {
+            var database = await SchemaCheckTests.TestDatabaseFor.CreateAsync(provider, ct);
+            var db = database.CreateContext(";Max Auto Prepare=20;Auto Prepare Min Usages=2");
+            await DataExtensions.MigrateAsync(db, NullLogger.Instance, ct);
+            await db.Database.OpenConnectionAsync(ct);
+            await db.Database.ExecuteSqlRawAsync(provider == DatabaseProvider.PostgreSql
+                ? "SET session_replication_role = replica" : "PRAGMA foreign_keys = OFF", ct);
+            return new Detached(database, db);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Db.Database.CloseConnectionAsync();
+            await Db.DisposeAsync();
+            await _database.DisposeAsync();
+        }
     }
 }
