@@ -7,7 +7,9 @@ builds of Jackcwf, alternated in rounds so a change of machine load hits both al
 Each build runs with its own PostgreSQL and Redis (so a build's migrations and its schema are measured
 together); the one not being measured is stopped (SIGSTOP), so its timers cost nothing. Prints, per round,
 the service, PostgreSQL and Redis CPU per message, PostgreSQL's transactions and rows per message and
-Redis's commands per message, then the medians. Each of the 8 clients keeps its connection, as browsers and
+Redis's commands per message, then the medians. PostgreSQL's counts come from its statistics, which a
+backend reports only once idle for a while: without --settle (11 s more per round) they miss what the
+backends have not reported yet and are not to be compared (WAL bytes and the CPU figures are exact). Each of the 8 clients keeps its connection, as browsers and
 SDKs do; --a-new-connection-each has build A's clients open and close one per message instead (with the
 same --a-dll and --b-dll: what a connection per message costs). Not part of the test run; needs what
 bench/run.sh needs.
@@ -26,10 +28,11 @@ ap.add_argument("--rounds", type=int, default=10)
 ap.add_argument("--messages", type=int, default=800, help="messages per round")
 ap.add_argument("--warmup", type=int, default=6000, help="messages before the rounds (the JIT tiers the chat path up: after 5,000 messages it still compiled a third of the CPU)")
 ap.add_argument("--model", default="demo/echo", help="the conversations' model (openai/gpt-4o-mini: the fake OpenAI upstream)")
+ap.add_argument("--settle", action="store_true", help="wait for PostgreSQL's statistics after each round (11 s), so its transactions and rows per message are complete")
 ap.add_argument("--a-new-connection-each", action="store_true", help="build A's clients open a new connection for every message (warm-up included)")
 args = ap.parse_args()
 
-bench.SETTLE_STATS = False
+bench.SETTLE_STATS = args.settle
 work = tempfile.mkdtemp(prefix="jackcwf-chat-ab-")
 os.chmod(work, 0o755)
 targets, results = {}, {"A": [], "B": []}
@@ -52,7 +55,7 @@ try:
             os.kill(targets[name].pid, signal.SIGSTOP)
             cpu = {k: round(v) for k, v in c["cpu_us"].items() if v is not None}
             results[name].append(cpu)
-            print(f"round {r} {name}: {cpu} total {sum(cpu.values())} µs; pg {({k: round(v, 2) for k, v in c['pg_per_message'].items()})}; "
+            print(f"round {r} {name}: {cpu} total {sum(cpu.values())} µs; pg{'' if args.settle else ' (unsettled)'} {({k: round(v, 2) for k, v in c['pg_per_message'].items()})}; "
                   f"redis {c['redis_commands_per_message']:.2f} commands; failures {c['failures']}; load {os.getloadavg()[0]:.1f}", flush=True)
     pairs = list(zip((sum(x.values()) for x in results["A"]), (sum(x.values()) for x in results["B"])))
     service = list(zip((x["service"] for x in results["A"]), (x["service"] for x in results["B"])))
