@@ -193,9 +193,7 @@ internal static class BatchCommands
                 static async (context, state, ct) =>
                 {
                     state.Found.Clear();
-                    await using var reader = await state.Command.ExecuteReaderAsync(new RelationalCommandParameterObject(
-                        context.GetService<IRelationalConnection>(), state.Values, null, context,
-                        context.GetService<IRelationalCommandDiagnosticsLogger>(), CommandSource.ExecuteSqlRaw), ct);
+                    await using var reader = await state.Command.ExecuteReaderAsync(Arguments(context, state.Values), ct);
                     if (state.Preamble)
                     {
                         await reader.DbDataReader.NextResultAsync(ct);
@@ -260,10 +258,13 @@ internal static class BatchCommands
     private static Task<int> RunAsync(AppDbContext db, IRelationalCommand command, Dictionary<string, object?> values, CancellationToken ct) =>
         db.GetService<IExecutionStrategy>().ExecuteAsync(
             (Command: command, Values: values),
-            static (context, state, ct) => state.Command.ExecuteNonQueryAsync(new RelationalCommandParameterObject(
-                context.GetService<IRelationalConnection>(), state.Values, null, context,
-                context.GetService<IRelationalCommandDiagnosticsLogger>(), CommandSource.ExecuteSqlRaw), ct),
+            static (context, state, ct) => state.Command.ExecuteNonQueryAsync(Arguments(context, state.Values), ct),
             null, ct);
+
+    /// <summary>What EF Core's command runs with: the context's connection and logger, and the call's values by parameter name.</summary>
+    private static RelationalCommandParameterObject Arguments(DbContext context, Dictionary<string, object?> values) =>
+        new(context.GetService<IRelationalConnection>(), values, null, context,
+            context.GetService<IRelationalCommandDiagnosticsLogger>(), CommandSource.ExecuteSqlRaw);
 
     /// <summary>
     /// Lets go of the values a command was sent with. Npgsql keeps a connection's last command with its
@@ -292,12 +293,7 @@ internal static class BatchCommands
 
     private static Shape ShapeFor(AppDbContext db, Type updated, Type? inserted, IReadOnlyList<(string Property, object? Value)> values, int rows)
     {
-        var names = new string[values.Count];
-        for (var i = 0; i < names.Length; i++)
-        {
-            names[i] = values[i].Property;
-        }
-        return Shapes.GetOrAdd((db.Model, updated, inserted, rows, string.Join(',', names), false),
+        return Shapes.GetOrAdd((db.Model, updated, inserted, rows, string.Join(',', ColumnNames(values)), false),
             static (_, a) => Shape.Of(a.db, a.updated, a.inserted, a.values, a.rows), (db, updated, inserted, values, rows));
     }
 
@@ -307,14 +303,21 @@ internal static class BatchCommands
     /// </summary>
     private static Shape ManyShapeFor(AppDbContext db, Type updated, IReadOnlyList<(string Property, object? Value)> values, int rows)
     {
+        var names = ColumnNames(values);
+        var arrays = db.Database.IsNpgsql();
+        return Shapes.GetOrAdd((db.Model, updated, null, arrays ? 0 : rows, string.Join(',', names), true),
+            static (_, a) => Shape.Many(a.db, a.updated, a.names, a.arrays ? 0 : a.rows), (db, updated, names, rows, arrays));
+    }
+
+    /// <summary>The properties a call sets, in its order: with the model and the rows, what makes a shape.</summary>
+    private static string[] ColumnNames(IReadOnlyList<(string Property, object? Value)> values)
+    {
         var names = new string[values.Count];
         for (var i = 0; i < names.Length; i++)
         {
             names[i] = values[i].Property;
         }
-        var arrays = db.Database.ProviderName == "Npgsql.EntityFrameworkCore.PostgreSQL";
-        return Shapes.GetOrAdd((db.Model, updated, null, arrays ? 0 : rows, string.Join(',', names), true),
-            static (_, a) => Shape.Many(a.db, a.updated, a.names, a.arrays ? 0 : a.rows), (db, updated, names, rows, arrays));
+        return names;
     }
 
     /// <summary>One command's text and, per placeholder in order, the type mapping that makes its parameter.</summary>
