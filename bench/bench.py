@@ -496,10 +496,16 @@ def chat_cpu_per_message(target, model, messages, workers=8, warmup=0, new_conne
     if warmup:
         send_chat_messages(target, model, warmup, workers, new_connection_each=new_connection_each)
     conversations = new_conversations(target, model, messages)
-    before, db_before, redis_before = target.cpu(), pg_counters(target), redis_commands(target)
+    # The CPU is read last before the messages and first after them: pg_counters waits for PostgreSQL's
+    # statistics to settle (11 s with SETTLE_STATS), and that wait's idle CPU (timers, autovacuum after the
+    # warm-up's messages) is not the messages'. Runs before 2026-12-06 08:00 UTC counted it in.
+    db_before, redis_before = pg_counters(target), redis_commands(target)
+    before = target.cpu()
     failures = send_chat_messages(target, model, messages, workers, conversations, new_connection_each)
     time.sleep(1.5)  # the usage ledger's batch (1 s) belongs to these messages
-    after, db_after, redis_after = target.cpu(), pg_counters(target), redis_commands(target)
+    after = target.cpu()
+    redis_after = redis_commands(target)
+    db_after = pg_counters(target)
     done = messages - len(failures)
     per = lambda a_, b: (a_ - b) / done if done else None
     return {"messages": done, "failures": len(failures), "cpu_us": {k: (after[k] - before[k]) / done * 1e6 if done else None for k in before},
