@@ -196,6 +196,65 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
     }
 
     [Fact]
+    public async Task AStreamOpenedOnTheOtherReplicaRightAfterTheStartReadsTheWholeAnswer()
+    {
+        // The answer's stream in Redis is written first a batch's wait after the start: a reader on the other replica
+        // that comes before finds no stream, follows the database and opens the log on its next try. Either way it
+        // gets the whole text, in order, once, and the end.
+        var (onA, onB, _, _, _) = await UserWithKeyAsync();
+        var c = (await (await onA.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        var text = string.Join(" ", Enumerable.Range(0, 30).Select(i => $"w{i}"));
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{c}/messages") { Content = JsonContent.Create(new { content = text }) };
+        using var stream = await onA.SendForEventsAsync(request, Ct);
+        var events = stream.ReadEventsAsync(Ct).GetAsyncEnumerator(Ct);
+        Guid assistant = default;
+        while (assistant == default && await events.MoveNextAsync())
+        {
+            if (events.Current.Type == "start")
+            {
+                assistant = events.Current.Json.GetProperty("messageId").GetGuid();
+            }
+        }
+        using var onOther = await onB.SendForEventsAsync(new HttpRequestMessage(HttpMethod.Get, $"api/conversations/{c}/messages/{assistant}/events"), Ct);
+        Assert.Equal(HttpStatusCode.OK, onOther.StatusCode);
+        var read = await onOther.ReadAllEventsAsync(Ct);
+        Assert.Equal("done", read[^1].Type);
+        Assert.Equal("complete", read[^1].Json.GetProperty("status").GetString());
+        var content = read[^1].Json.GetProperty("content").GetString()!;
+        Assert.Equal(content, string.Concat(read.Where(e => e.Type == "delta").Select(e => e.Json.GetProperty("text").GetString())));
+        Assert.Contains(text, content);
+        await events.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task AChatAnswerHasFreedItsGenerationSlotWhenTheClientHasItSoTheNextMessageOnTheOtherReplicaIsAdmitted()
+    {
+        // One generation at a time per user: a JSON answer, and a streamed answer's end event, reach the client only
+        // once the answer's slot is free in Redis, so a message sent the moment it arrives is admitted on either
+        // replica (never 429 concurrency).
+        var (onA, onB, _, _, _) = await UserWithKeyAsync();
+        var c = (await (await onA.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        for (var i = 0; i < 6; i++)
+        {
+            var client = i % 2 == 0 ? onA : onB;
+            if (i % 3 == 2)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{c}/messages") { Content = JsonContent.Create(new { content = $"turn{i}" }) };
+                using var stream = await client.SendForEventsAsync(request, Ct);
+                Assert.Equal(HttpStatusCode.OK, stream.StatusCode);
+                var events = await stream.ReadAllEventsAsync(Ct);
+                Assert.Equal("done", events[^1].Type);
+                Assert.Contains($"turn{i}", events[^1].Json.GetProperty("content").GetString());
+                continue;
+            }
+            using var r = await client.PostAsJsonAsync($"api/conversations/{c}/messages", new { content = $"turn{i}" }, Ct);
+            var body = await r.Content.ReadAsStringAsync(Ct);
+            Assert.True(r.IsSuccessStatusCode, $"message {i}: {(int)r.StatusCode} {body}");
+            Assert.Contains($"turn{i}", JsonDocument.Parse(body).RootElement.GetProperty("assistantMessage").GetProperty("content").GetString());
+        }
+    }
+
+    [Fact]
     public async Task Hole12_StreamLimitIsSharedAcrossReplicas()
     {
         var (onA, onB, _, _, _) = await UserWithKeyAsync();

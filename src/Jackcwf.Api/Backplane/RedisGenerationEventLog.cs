@@ -20,7 +20,10 @@ namespace Jackcwf.Api.Backplane;
 /// </remarks>
 internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
 {
-    /// <summary>Deltas are gathered this long before one XADD (an answer that ends sooner is written with its final event, in one call).</summary>
+    /// <summary>
+    /// Deltas are gathered this long before one XADD, and the stream is first written this long after the answer's start
+    /// (an answer that ends sooner is written with its final event, in one call).
+    /// </summary>
     internal static readonly TimeSpan Coalesce = TimeSpan.FromMilliseconds(40);
 
     /// <summary>A running stream outlives a writer that died without finishing it, but not forever.</summary>
@@ -247,12 +250,21 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
     public void Dispose() => _local.Dispose();
 
     /// <summary>
-    /// Writes one running message's stream: the opening entry at once (so another replica finds the stream
-    /// before the first token), then batches every <see cref="Coalesce"/>, each the answer's text (shared with
-    /// the generation) from the last offset Redis acknowledged, and the final event with the text not written
-    /// yet. An answer that ends within <see cref="Coalesce"/> of its first token (a short or cached one, a
-    /// demo model) is then two calls: the opening and the end.
+    /// Writes one running message's stream: nothing at its start; its first write <see cref="Coalesce"/> after
+    /// it creates the stream (with the running time to live) with the text so far, or an opening entry when
+    /// there is none yet, so another replica finds the stream within <see cref="Coalesce"/> however slow the
+    /// first token; then batches every <see cref="Coalesce"/>, each the answer's text (shared with the
+    /// generation) from the last offset Redis acknowledged, and the final event with the text not written yet.
+    /// An answer that ends within <see cref="Coalesce"/> of its start (a short or cached one, a demo model) is
+    /// one call: its final call creates the stream with the text and the final event. A reader on another
+    /// replica that comes in those first <see cref="Coalesce"/> finds no stream: it follows the database
+    /// (<see cref="GenerationStream"/>) and opens the log on its next try.
     /// </summary>
+    /// <remarks>
+    /// The first write's wait is the same per-answer <c>Task.Delay</c> a batch always had (the first text's,
+    /// started at the answer's start instead), not a timer more: <see cref="StreamDeadlines"/>' shared timer
+    /// ticks every 100 ms, too coarse for a 40 ms batch.
+    /// </remarks>
     private sealed class Writer(RedisGenerationEventLog owner, Guid messageId, AnswerText text)
     {
         private readonly Lock _lock = new();
@@ -260,8 +272,19 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
         private int _flushed;
         private bool _scheduled;
         private long _ttlSetAt;
+        // Under _io: the stream exists (a first write was acknowledged); the final call was made (nothing after it).
+        private bool _created;
+        private bool _ended;
 
-        public void Begin() => _ = WriteAsync("b", 0, "", RunningTtl, notify: false);
+        /// <summary>Schedules the first write (nothing is written at the start; the first text joins this one).</summary>
+        public void Begin()
+        {
+            lock (_lock)
+            {
+                _scheduled = true;
+            }
+            _ = FlushLaterAsync(Coalesce);
+        }
 
         /// <summary>The text grew: schedules a batch unless one is pending.</summary>
         public void Append()
@@ -281,13 +304,17 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
         {
             if (!owner._redis.IsConnected)
             {
-                // Readers elsewhere settle from the database; the runner must not wait for Redis.
+                // Readers elsewhere settle from the database; the runner must not wait for Redis. A batch
+                // still pending writes nothing now (it would create a running stream that never ends).
+                Volatile.Write(ref _ended, true);
                 return;
             }
             await _io.WaitAsync();
             try
             {
-                // The text not written yet goes with the final event, in the same call.
+                _ended = true;
+                // The text not written yet goes with the final event, in the same call (which creates the
+                // stream when no batch has yet).
                 var end = text.Length;
                 var pending = end > _flushed ? text.Slice(_flushed, end) : null;
                 if (await SendFinalAsync(pending is null ? null : end, pending, final))
@@ -317,7 +344,26 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
             await _io.WaitAsync();
             try
             {
+                if (Volatile.Read(ref _ended))
+                {
+                    return true;
+                }
                 var end = text.Length;
+                if (!_created)
+                {
+                    // The first write creates the stream with its running time to live: the text so far, or an
+                    // opening entry. Nobody can be subscribed to it yet (readers subscribe to streams they found).
+                    var created = end == 0
+                        ? await SendAsync("b", 0, "", RunningTtl, notify: false)
+                        : await SendAsync(GenerationEvent.Delta, end, text.Slice(0, end), RunningTtl, notify: false);
+                    if (!created)
+                    {
+                        return false;
+                    }
+                    _created = true;
+                    _flushed = end;
+                    return true;
+                }
                 if (end == _flushed)
                 {
                     return true;
@@ -331,19 +377,6 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
                 }
                 _flushed = end;
                 return true;
-            }
-            finally
-            {
-                _io.Release();
-            }
-        }
-
-        private async Task<bool> WriteAsync(string type, int end, string data, TimeSpan ttl, bool notify = true)
-        {
-            await _io.WaitAsync();
-            try
-            {
-                return await SendAsync(type, end, data, ttl, notify);
             }
             finally
             {
