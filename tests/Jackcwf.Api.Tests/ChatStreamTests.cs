@@ -260,7 +260,7 @@ public sealed class GenerationStreamTests
 
         public ValueTask BeginAsync(Guid messageId, AnswerText? text = null) => ValueTask.CompletedTask;
         public ValueTask AppendDeltaAsync(Guid messageId, string text, int endOffset) => ValueTask.CompletedTask;
-        public ValueTask CompleteAsync(Guid messageId, GenerationFinal final) => ValueTask.CompletedTask;
+        public ValueTask CompleteAsync(Guid messageId, GenerationFinal final, Func<ValueTask>? before = null) => before?.Invoke() ?? ValueTask.CompletedTask;
 
         public IGenerationLogReader? Open(Guid messageId, int fromOffset) => new Reader(deadlines, Batches);
 

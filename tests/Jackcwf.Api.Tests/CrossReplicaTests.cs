@@ -196,11 +196,12 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
     }
 
     [Fact]
-    public async Task AStreamOpenedOnTheOtherReplicaRightAfterTheStartReadsTheWholeAnswer()
+    public async Task AStreamOpenedOnTheOtherReplicaRightAfterTheStartReadsTheWholeAnswerAndItsNextMessageThereIsAdmitted()
     {
         // The answer's stream in Redis is written first a batch's wait after the start: a reader on the other replica
         // that comes before finds no stream, follows the database and opens the log on its next try. Either way it
-        // gets the whole text, in order, once, and the end.
+        // gets the whole text, in order, once, and the end; the end read from Redis comes after the answer's
+        // settlement freed its generation slot there (one at a time for this user), so a message sent at once is admitted.
         var (onA, onB, _, _, _) = await UserWithKeyAsync();
         var c = (await (await onA.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
         var text = string.Join(" ", Enumerable.Range(0, 30).Select(i => $"w{i}"));
@@ -223,6 +224,8 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
         var content = read[^1].Json.GetProperty("content").GetString()!;
         Assert.Equal(content, string.Concat(read.Where(e => e.Type == "delta").Select(e => e.Json.GetProperty("text").GetString())));
         Assert.Contains(text, content);
+        using var next = await onB.PostAsJsonAsync($"api/conversations/{c}/messages", new { content = "next" }, Ct);
+        Assert.True(next.IsSuccessStatusCode, $"{(int)next.StatusCode} {await next.Content.ReadAsStringAsync(Ct)}");
         await events.DisposeAsync();
     }
 

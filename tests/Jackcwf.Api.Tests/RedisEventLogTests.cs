@@ -98,4 +98,46 @@ public sealed class RedisEventLogTests : IAsyncLifetime
         var entries = await _redis.GetDatabase().StreamRangeAsync(RedisGenerationEventLog.StreamKey(id));
         Assert.Equal(["b", GenerationEvent.Delta, GenerationEvent.Delta, "done"], entries.Select(e => e["t"].ToString()));
     }
+
+    [Fact]
+    public async Task The_final_event_goes_to_Redis_right_behind_the_settlement_and_this_replicas_readers_see_the_end_once_it_is_answered()
+    {
+        using var writer = Replica();
+        var id = Guid.NewGuid();
+        var text = new AnswerText();
+        await writer.BeginAsync(id, text);
+        await writer.AppendDeltaAsync(id, "Hello", text.Append("Hello"));
+        using var local = writer.Open(id, 0)!;
+        Assert.True(local.WriterIsLocal);
+        var db = _redis.GetDatabase();
+        var slot = (RedisKey)$"test:slot:{id:N}";
+        await db.StringSetAsync(slot, "held");
+        var answered = new TaskCompletionSource();
+        // The settlement: one command on the same connection (the slot freed), whose answer this test holds back.
+        var completing = writer.CompleteAsync(id, ChatStreamFakes.Final(id, "Hello", MessageStatuses.Complete),
+            () => new ValueTask(Task.WhenAll(db.StringSetAsync(slot, "free"), answered.Task)));
+
+        // The final event reaches Redis without waiting for the settlement's answer, and never before the settlement:
+        // every read that finds the end (the stream and the slot read atomically) finds the slot free.
+        var key = RedisGenerationEventLog.StreamKey(id);
+        while (true)
+        {
+            var read = db.CreateTransaction();
+            var entries = read.StreamRangeAsync(key);
+            var state = read.StringGetAsync(slot);
+            Assert.True(await read.ExecuteAsync());
+            if ((await entries).Any(e => e["t"] == "done"))
+            {
+                Assert.Equal("free", (string?)await state);
+                break;
+            }
+            await Task.Delay(5, Ct);
+        }
+        // This replica's readers see the text, and the end only once the settlement is answered.
+        Assert.DoesNotContain((await local.ReadAsync(TimeSpan.Zero, Ct)).Events, e => e.IsFinal);
+        Assert.False(completing.IsCompleted);
+        answered.SetResult();
+        await completing;
+        Assert.True((await local.ReadAsync(TimeSpan.Zero, Ct)).Events[^1].IsFinal);
+    }
 }

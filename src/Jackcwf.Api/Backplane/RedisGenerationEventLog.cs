@@ -114,16 +114,28 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
         }
     }
 
-    public async ValueTask CompleteAsync(Guid messageId, GenerationFinal final)
+    public async ValueTask CompleteAsync(Guid messageId, GenerationFinal final, Func<ValueTask>? before = null)
     {
-        await _local.CompleteAsync(messageId, final);
+        // The settlement first: its command is queued on the multiplexer before this returns (no await comes before it
+        // on its path), and the final event's is queued behind it on the same connection without waiting for its
+        // answer, so both go out together and Redis runs the settlement first: a replica reading the final event
+        // from Redis reads it after the slot is free there.
+        var settled = before is null ? ValueTask.CompletedTask : before();
+        Task? remote = null;
         if (_writers.TryRemove(messageId, out var writer))
         {
             // Redis is read by every replica, including ones still on an earlier version during a
             // rolling update: they know only the SSE form of the final event (done/error), so that is
             // the form stored here. This version reads both forms.
             var (type, data) = SseWriter.FinalEvent(final);
-            await writer.CompleteAsync(new GenerationEvent(type, final.Message.Content.Length.ToString(CultureInfo.InvariantCulture), data));
+            remote = writer.CompleteAsync(new GenerationEvent(type, final.Message.Content.Length.ToString(CultureInfo.InvariantCulture), data));
+        }
+        // This replica's readers see the end once the settlement is answered.
+        await settled;
+        await _local.CompleteAsync(messageId, final);
+        if (remote is not null)
+        {
+            await remote;
         }
     }
 

@@ -82,7 +82,14 @@ public interface IGenerationEventLog
     /// <summary>Appends a delta; <paramref name="endOffset"/> is the text length after it.</summary>
     ValueTask AppendDeltaAsync(Guid messageId, string text, int endOffset);
 
-    ValueTask CompleteAsync(Guid messageId, GenerationFinal final);
+    /// <summary>
+    /// Ends the message's log with its final event. <paramref name="before"/> (the chat runner's settlement of the
+    /// answer's cost with its generation slot's release) is started first, before anything of the final event
+    /// is sent, and awaited before any reader of this log can see the end: a client that has the end may send its
+    /// next message at once, to any replica, whose admission must find the slot free. A log across replicas sends
+    /// its final event right behind it, on the same connection, without waiting for it in between.
+    /// </summary>
+    ValueTask CompleteAsync(Guid messageId, GenerationFinal final, Func<ValueTask>? before = null);
 
     /// <summary>A reader from <paramref name="fromOffset"/>, or null when this log does not know the message.</summary>
     IGenerationLogReader? Open(Guid messageId, int fromOffset);
@@ -118,14 +125,17 @@ public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposab
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask CompleteAsync(Guid messageId, GenerationFinal final)
+    public async ValueTask CompleteAsync(Guid messageId, GenerationFinal final, Func<ValueTask>? before = null)
     {
+        if (before is not null)
+        {
+            await before();
+        }
         if (_entries.TryGetValue(messageId, out var e))
         {
             e.Complete(GenerationEvent.ForFinal(final));
             e.CompletedAt = Environment.TickCount64;
         }
-        return ValueTask.CompletedTask;
     }
 
     public IGenerationLogReader? Open(Guid messageId, int fromOffset) =>

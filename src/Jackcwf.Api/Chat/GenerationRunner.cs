@@ -128,7 +128,7 @@ public sealed class GenerationRunner(
         {
             UserId = req.UserId, ApiKeyId = req.ApiKeyId, Source = Usage.UsageLedger.Chat, RequestedModel = req.Model,
             Cache = req.Cache, AcceptedTimestamp = req.AcceptedTimestamp, StopReason = () => run.Reason, CacheDecided = run.CacheDecided,
-            Slot = req.Slot, Reservation = req.Reservation,
+            Slot = req.Slot, Reservation = req.Reservation, DefersSettlement = true,
         };
         try
         {
@@ -172,15 +172,50 @@ public sealed class GenerationRunner(
             new UsageDto((int)call.InputTokens, (int)call.OutputTokens), call.CostUsd, failure?.Kind ?? (status == MessageStatuses.Interrupted ? "interrupted" : null),
             req.CreatedAt, completedAt, answered.Id == req.Model.Id ? null : req.Model.Id, call.Cached ? true : null, Sources: req.Sources);
 
-        var stored = await StoreFinalAsync(req.UserId, dto, failure);
-        if (req.Slot is not null)
+        bool stored;
+        try
         {
-            await req.Slot.DisposeAsync();
+            stored = await StoreFinalAsync(req.UserId, dto, failure);
+            // Once the answer is stored: the settlement (its real cost and the generation slot's release, which the
+            // budget step left to this point) and the final event go to Redis together, the settlement first; this
+            // replica's readers see the end once the settlement is answered.
+            await log.CompleteAsync(req.MessageId, new GenerationFinal(dto, failure is null ? null : new FinalFailure(failure.Kind, failure.HttpStatus, failure.Title, failure.Detail)),
+                () => SettleAsync(call, req.Slot));
         }
-        await log.CompleteAsync(req.MessageId, new GenerationFinal(dto, failure is null ? null : new FinalFailure(failure.Kind, failure.HttpStatus, failure.Title, failure.Detail)));
+        finally
+        {
+            // Whatever failed above, nothing stays held (a no-op once the settlement went out).
+            await SettleAsync(call, req.Slot);
+        }
         _running.TryRemove(req.MessageId, out _);
         run.Dispose();
         return new GenerationOutcome(dto, failure, call.CacheStatus, stored);
+    }
+
+    /// <summary>
+    /// The settlement the budget step left (the answer's real cost and its generation slot's release, one store
+    /// call), then the slot's release by itself, which does nothing once the settlement freed it: the slot of an
+    /// answer the pipeline never settled (refused before its budget step, or never reached) is freed here. Queues
+    /// its store call before it returns (nothing is awaited before it) and never throws.
+    /// </summary>
+    private async ValueTask SettleAsync(ChatCall call, Limits.GenerationSlot? slot)
+    {
+        try
+        {
+            if (call.TakeDeferredSettlement() is { } settle)
+            {
+                await settle();
+            }
+            if (slot is not null)
+            {
+                await slot.DisposeAsync();
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The stores fall back by themselves when Redis fails; the slot's lease frees it anyway.
+            logger.LogWarning("Settling the answer of {UserId} failed: {Error}", call.UserId, ex.GetType().Name);
+        }
     }
 
     /// <summary>

@@ -73,6 +73,43 @@ public sealed class PipelineMiddlewareTests
     }
 
     [Fact]
+    public async Task ABudgetStepThatLeavesTheSettlementToItsCallerFixesTheCostAndSettlesWithTheSlotOnlyWhenTheCallerSendsIt()
+    {
+        // The chat runner's calls: the budget step fixes the cost as the stream ends (complete or failed) and leaves the
+        // settlement, with the generation slot's release, to the runner, which sends it after the answer's final write.
+        var store = new InProcessLimitStore();
+        var limiter = new StoreSpendLimiter(store, budget: 1m);
+        var bucket = BucketNames.Get(BucketNames.UserConcurrency, limiter.User);
+        var client = new BudgetChatClient(new FakeChatClient().Then(new FakeTurn { InputTokens = 1000, OutputTokens = 500 }).Then(FakeTurn.Failing(Transient())), limiter, [Paid]);
+        var maxCost = client.MaxCost(Prompt, null);
+        var spent = 0m;
+        foreach (var fails in new[] { false, true })
+        {
+            var slot = new GenerationSlot(store, bucket, (await store.TryEnterAsync(bucket, 1))!);
+            var call = new ChatCall { UserId = limiter.User, Source = UsageLedger.Chat, RequestedModel = Paid, Slot = slot, DefersSettlement = true };
+            var (_, error) = await StreamAsync(client, call);
+            Assert.Equal(fails, error is not null);
+            var cost = call.CostUsd;
+            if (!fails)
+            {
+                Assert.Equal(0.002m, cost);
+            }
+            // The stream has ended: the maximum is still reserved and the slot still held.
+            Assert.Equal(spent + maxCost, await limiter.SpendAsync());
+            Assert.Null(await store.TryEnterAsync(bucket, 1));
+
+            var settle = call.TakeDeferredSettlement();
+            Assert.NotNull(settle);
+            Assert.Null(call.TakeDeferredSettlement());
+            await settle();
+            spent += cost;
+            Assert.Equal(spent, await limiter.SpendAsync());
+            Assert.NotNull(await store.TryEnterAsync(bucket, 1));
+            await store.LeaveAsync(bucket, "local");
+        }
+    }
+
+    [Fact]
     public async Task TelemetryRecordsTimeToFirstTokenAndTheFinalStatus()
     {
         using var metrics = TestMetrics.Create();

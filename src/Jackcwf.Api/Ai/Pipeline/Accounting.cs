@@ -62,7 +62,8 @@ public sealed class UsageAccountingChatClient(IChatClient inner, IUsageRecorder 
 /// <summary>
 /// Limits and budget: reserves the most a call can cost (prompt and the output-token cap at the
 /// dearest price among the model and its fallbacks) before any provider call, and settles to the
-/// real cost after. The reservation is atomic in the limit store, so concurrent calls never spend
+/// real cost after (or, for a call that <see cref="ChatCall.DefersSettlement"/>, fixes the cost and leaves
+/// the settlement to the caller). The reservation is atomic in the limit store, so concurrent calls never spend
 /// past the budget by more than one call's maximum. A refused reservation throws
 /// <see cref="LimitRefusedException"/> before the provider is called.
 /// </summary>
@@ -125,10 +126,17 @@ public sealed class BudgetChatClient(IChatClient inner, ISpendLimiter guard, IRe
         return refusal is null ? reservation! : throw new LimitRefusedException(refusal);
     }
 
-    private async ValueTask SettleAsync(ChatCall call, IEnumerable<ChatMessage> messages, SpendReservation reservation, Exception? ended)
+    private ValueTask SettleAsync(ChatCall call, IEnumerable<ChatMessage> messages, SpendReservation reservation, Exception? ended)
     {
         call.Settle(messages, ended is not null and not OperationCanceledException);
-        await guard.SettleSpendAsync(reservation, call.CostUsd, call.Slot);
+        if (call.DefersSettlement)
+        {
+            // The caller sends it later (the chat runner, with its final event); the cost is fixed now.
+            var cost = call.CostUsd;
+            call.DeferSettlement(() => guard.SettleSpendAsync(reservation, cost, call.Slot));
+            return ValueTask.CompletedTask;
+        }
+        return guard.SettleSpendAsync(reservation, call.CostUsd, call.Slot);
     }
 }
 

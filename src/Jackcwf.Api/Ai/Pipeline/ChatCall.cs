@@ -23,8 +23,9 @@ public sealed class ChatCall
     public long AcceptedTimestamp { get; init; } = Stopwatch.GetTimestamp();
 
     /// <summary>
-    /// The call's generation slot, freed by the budget step together with the settlement once the call
-    /// ends (one store call instead of two); the caller's own release then does nothing.
+    /// The call's generation slot, freed together with the settlement (one store call instead of two): by the
+    /// budget step once the call ends, or by the caller when it <see cref="DefersSettlement"/>. The caller's own
+    /// release then does nothing.
     /// </summary>
     public Limits.GenerationSlot? Slot { get; init; }
 
@@ -39,6 +40,26 @@ public sealed class ChatCall
     /// <summary>The reservation made before the pipeline, the first time it is asked; null after, or when there was none.</summary>
     public Limits.SpendReservation? TakeReservation() =>
         Reservation is not null && Interlocked.Exchange(ref _reservationTaken, 1) == 0 ? Reservation : null;
+
+    /// <summary>
+    /// The budget step leaves the settlement (the real cost, and the generation slot's release in the same store
+    /// call) to the caller instead of sending it as the call ends: the chat runner sends it after the answer's final
+    /// write, together with the event log's final event (<see cref="TakeDeferredSettlement"/>). The /v1 gateway
+    /// does not set it: its settlement goes out as the provider's answer ends, before the response is written.
+    /// </summary>
+    public bool DefersSettlement { get; init; }
+
+    private Func<ValueTask>? _deferredSettlement;
+
+    /// <summary>The budget step's settlement, left to the caller (<see cref="DefersSettlement"/>).</summary>
+    internal void DeferSettlement(Func<ValueTask> settle) => Volatile.Write(ref _deferredSettlement, settle);
+
+    /// <summary>
+    /// The settlement the budget step left, the first time it is asked; null after, or when the step never
+    /// settled (the call was refused before it, or the pipeline was not reached). Calling it queues its store
+    /// call before it returns.
+    /// </summary>
+    public Func<ValueTask>? TakeDeferredSettlement() => Interlocked.Exchange(ref _deferredSettlement, null);
 
     /// <summary>Why a cancelled call stopped (<c>stopped</c> by the user, <c>interrupted</c> by a shutdown), when the caller knows.</summary>
     public Func<string?>? StopReason { get; init; }
