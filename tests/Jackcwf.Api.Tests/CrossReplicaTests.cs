@@ -78,6 +78,23 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    /// <summary>Sends <paramref name="text"/> as a streamed message and reads its events up to the start event, which names the answer.</summary>
+    private static async Task<(HttpResponseMessage Stream, IAsyncEnumerator<SseEvent> Events, Guid Assistant)> StartStreamedMessageAsync(
+        HttpClient client, Guid conversation, string text)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{conversation}/messages") { Content = JsonContent.Create(new { content = text }) };
+        var stream = await client.SendForEventsAsync(request, Ct);
+        var events = stream.ReadEventsAsync(Ct).GetAsyncEnumerator(Ct);
+        while (await events.MoveNextAsync())
+        {
+            if (events.Current.Type == "start")
+            {
+                return (stream, events, events.Current.Json.GetProperty("messageId").GetGuid());
+            }
+        }
+        throw new InvalidOperationException("The stream ended before its start event.");
+    }
+
     private async Task<(HttpClient OnA, HttpClient OnB, HttpClient KeyOnA, HttpClient KeyOnB, Guid KeyId)> UserWithKeyAsync()
     {
         var email = $"r{Guid.NewGuid():N}@example.com";
@@ -205,17 +222,8 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
         var (onA, onB, _, _, _) = await UserWithKeyAsync();
         var c = (await (await onA.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
         var text = string.Join(" ", Enumerable.Range(0, 30).Select(i => $"w{i}"));
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{c}/messages") { Content = JsonContent.Create(new { content = text }) };
-        using var stream = await onA.SendForEventsAsync(request, Ct);
-        var events = stream.ReadEventsAsync(Ct).GetAsyncEnumerator(Ct);
-        Guid assistant = default;
-        while (assistant == default && await events.MoveNextAsync())
-        {
-            if (events.Current.Type == "start")
-            {
-                assistant = events.Current.Json.GetProperty("messageId").GetGuid();
-            }
-        }
+        var (stream, events, assistant) = await StartStreamedMessageAsync(onA, c, text);
+        using var _ = stream;
         using var onOther = await onB.SendForEventsAsync(new HttpRequestMessage(HttpMethod.Get, $"api/conversations/{c}/messages/{assistant}/events"), Ct);
         Assert.Equal(HttpStatusCode.OK, onOther.StatusCode);
         var read = await onOther.ReadAllEventsAsync(Ct);
@@ -263,17 +271,8 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
         var (onA, onB, _, _, _) = await UserWithKeyAsync();
         var c = (await (await onA.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
         var text = string.Join(" ", Enumerable.Range(0, 1000).Select(i => $"w{i}"));
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{c}/messages") { Content = JsonContent.Create(new { content = text }) };
-        using var stream = await onA.SendForEventsAsync(request, Ct);
-        var events = stream.ReadEventsAsync(Ct).GetAsyncEnumerator(Ct);
-        Guid assistant = default;
-        while (assistant == default && await events.MoveNextAsync())
-        {
-            if (events.Current.Type == "start")
-            {
-                assistant = events.Current.Json.GetProperty("messageId").GetGuid();
-            }
-        }
+        var (stream, events, assistant) = await StartStreamedMessageAsync(onA, c, text);
+        using var _ = stream;
         var path = $"api/conversations/{c}/messages/{assistant}/events";
         using var onOther = await onB.SendForEventsAsync(new HttpRequestMessage(HttpMethod.Get, path), Ct);
         Assert.Equal(HttpStatusCode.OK, onOther.StatusCode);
