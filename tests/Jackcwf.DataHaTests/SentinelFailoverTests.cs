@@ -54,8 +54,9 @@ public sealed class SentinelFailoverTests(DataTierFixture fixture, ITestOutputHe
         Assert.True(newMaster is not null, "the sentinels promoted no replica within 60 s");
         var promoted = stopwatch.Elapsed;
 
-        // …and each replica's backplane writes its new streams there: a chat started on the replica
-        // has its stream key on the new master.
+        // …and each replica's backplane writes its new streams there: a chat answered on the replica
+        // has its stream key on the new master (written 40 ms after the answer's start, or by its final
+        // event when it ends sooner, so it is looked for once the answer has ended).
         var onNewMaster = new TimeSpan?[probes.Count];
         while (onNewMaster.Any(t => t is null) && stopwatch.Elapsed < TimeSpan.FromSeconds(60))
         {
@@ -65,7 +66,7 @@ public sealed class SentinelFailoverTests(DataTierFixture fixture, ITestOutputHe
                 {
                     continue;
                 }
-                var id = await StartChatAsync(probes[i].Client, probes[i].Conversation);
+                var id = await ChatAsync(probes[i].Client, probes[i].Conversation);
                 if (id is { } messageId && await cluster.RedisCliAsync(newMaster.Port, "EXISTS", $"jackcwf:gen:{messageId:N}") == "1")
                 {
                     onNewMaster[i] = stopwatch.Elapsed;
@@ -98,8 +99,11 @@ public sealed class SentinelFailoverTests(DataTierFixture fixture, ITestOutputHe
         Assert.Equal(replicaPids, cluster.ReplicaPids());
     }
 
-    /// <summary>Sends a short message and returns the assistant message id from the stream's <c>start</c> event (null when refused).</summary>
-    private static async Task<Guid?> StartChatAsync(HaClient client, Guid conversation)
+    /// <summary>
+    /// Sends a short message, reads its stream to the end and returns the assistant message id from the stream's
+    /// <c>start</c> event (null when refused, or when the stream broke off).
+    /// </summary>
+    private static async Task<Guid?> ChatAsync(HaClient client, Guid conversation)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{conversation}/messages")
         {
@@ -115,11 +119,16 @@ public sealed class SentinelFailoverTests(DataTierFixture fixture, ITestOutputHe
             {
                 return null;
             }
+            Guid? id = null;
             await foreach (var e in response.ReadEventsAsync())
             {
                 if (e.Event == "start")
                 {
-                    return e.Json.GetProperty("messageId").GetGuid();
+                    id = e.Json.GetProperty("messageId").GetGuid();
+                }
+                else if (e.Event is "done" or "error")
+                {
+                    return id;
                 }
             }
         }
