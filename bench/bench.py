@@ -489,19 +489,20 @@ def memory_per_stream(target, low, high, hold_seconds=5, **kwargs):
         time.sleep(1)
 
 
-def chat_cpu_per_message(target, model, messages, workers=8, warmup=0, new_connection_each=False):
+def chat_cpu_per_message(target, model, messages, workers=8, warmup=0, new_connection_each=False, stream=False):
     """CPU per chat message (JSON answers). `warmup` messages are sent first and not measured: until the
     JIT has tiered the chat path's code up (1,000-1,500 messages), a message costs twice as much or more.
-    Each client keeps its connection (`send_chat_messages`) unless `new_connection_each`."""
+    Each client keeps its connection (`send_chat_messages`) unless `new_connection_each`; with `stream`, each
+    answer is a Server-Sent Events stream read to its end (as the web app asks) instead of JSON."""
     if warmup:
-        send_chat_messages(target, model, warmup, workers, new_connection_each=new_connection_each)
+        send_chat_messages(target, model, warmup, workers, new_connection_each=new_connection_each, stream=stream)
     conversations = new_conversations(target, model, messages)
     # The CPU is read last before the messages and first after them: pg_counters waits for PostgreSQL's
     # statistics to settle (11 s with SETTLE_STATS), and that wait's idle CPU (timers, autovacuum after the
     # warm-up's messages) is not the messages'. Runs before 2026-12-06 08:00 UTC counted it in.
     db_before, redis_before = pg_counters(target), redis_commands(target)
     before = target.cpu()
-    failures = send_chat_messages(target, model, messages, workers, conversations, new_connection_each)
+    failures = send_chat_messages(target, model, messages, workers, conversations, new_connection_each, stream)
     time.sleep(1.5)  # the usage ledger's batch (1 s) belongs to these messages
     after = target.cpu()
     redis_after = redis_commands(target)
@@ -531,7 +532,7 @@ def new_conversations(target, model, messages):
     return conversations
 
 
-def send_chat_messages(target, model, messages, workers, conversations=None, new_connection_each=False):
+def send_chat_messages(target, model, messages, workers, conversations=None, new_connection_each=False, stream=False):
     """Sends `messages` JSON chat messages from `workers` clients, 25 to a conversation; returns the failed statuses.
     Each client keeps one HTTP/1.1 connection for all its messages, as the web app's fetches and the SDKs do
     (and wrk for the /v1 figures); `new_connection_each` opens and closes one per message instead, which
@@ -551,7 +552,7 @@ def send_chat_messages(target, model, messages, workers, conversations=None, new
                     sent[0] += 1
                 conv = conversations[n % len(conversations)]
                 status, _ = request(target.base, "POST", f"/api/conversations/{conv}/messages", {"content": "benchmark words here"},
-                                    {**auth, "accept": "application/json"}, conn=conn)
+                                    {**auth, "accept": "text/event-stream" if stream else "application/json"}, conn=conn)
                 if status >= 300:
                     failures.append(status)
         finally:

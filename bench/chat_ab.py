@@ -11,8 +11,9 @@ Redis's commands per message, then the medians. PostgreSQL's counts come from it
 backend reports only once idle for a while: without --settle (11 s more per round) they miss what the
 backends have not reported yet and are not to be compared (WAL bytes and the CPU figures are exact). Each of the 8 clients keeps its connection, as browsers and
 SDKs do; --a-new-connection-each has build A's clients open and close one per message instead (with the
-same --a-dll and --b-dll: what a connection per message costs). Not part of the test run; needs what
-bench/run.sh needs.
+same --a-dll and --b-dll: what a connection per message costs). --stream asks for each answer as a
+Server-Sent Events stream, read to its end, as the web app does, instead of JSON. Not part of the test
+run; needs what bench/run.sh needs.
 
   python3 bench/chat_ab.py --a-dll <build>/Jackcwf.Api.dll --b-dll <build>/Jackcwf.Api.dll --a-new-connection-each --rounds 6
 """
@@ -29,6 +30,7 @@ ap.add_argument("--messages", type=int, default=800, help="messages per round")
 ap.add_argument("--warmup", type=int, default=6000, help="messages before the rounds (the JIT tiers the chat path up: after 5,000 messages it still compiled a third of the CPU)")
 ap.add_argument("--model", default="demo/echo", help="the conversations' model (openai/gpt-4o-mini: the fake OpenAI upstream)")
 ap.add_argument("--settle", action="store_true", help="wait for PostgreSQL's statistics after each round (11 s), so its transactions and rows per message are complete")
+ap.add_argument("--stream", action="store_true", help="answers as Server-Sent Events streams read to their end (as the web app asks), not JSON")
 ap.add_argument("--a-new-connection-each", action="store_true", help="build A's clients open a new connection for every message (warm-up included)")
 args = ap.parse_args()
 
@@ -45,13 +47,13 @@ try:
         redis_port, redis_pid = bench.start_redis(w)
         os.environ["BENCH_JACKCWF_DLL"] = dll
         targets[name] = bench.start_jackcwf(w, upstream, pg_port, pg_pid, redis_port, redis_pid)
-        bench.chat_cpu_per_message(targets[name], args.model, args.warmup, new_connection_each=name == "A" and args.a_new_connection_each)
+        bench.chat_cpu_per_message(targets[name], args.model, args.warmup, new_connection_each=name == "A" and args.a_new_connection_each, stream=args.stream)
         os.kill(targets[name].pid, signal.SIGSTOP)
     for r in range(args.rounds):
         for name in ("A", "B") if r % 2 == 0 else ("B", "A"):
             os.kill(targets[name].pid, signal.SIGCONT)
             time.sleep(0.5)
-            c = bench.chat_cpu_per_message(targets[name], args.model, args.messages, new_connection_each=name == "A" and args.a_new_connection_each)
+            c = bench.chat_cpu_per_message(targets[name], args.model, args.messages, new_connection_each=name == "A" and args.a_new_connection_each, stream=args.stream)
             os.kill(targets[name].pid, signal.SIGSTOP)
             cpu = {k: round(v) for k, v in c["cpu_us"].items() if v is not None}
             results[name].append(cpu)
