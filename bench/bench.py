@@ -674,7 +674,7 @@ def main():
                 log(f"chat message ({label}, round {r + 1} of {a.rounds}): " + " + ".join(f"{k} {v:,.0f}" for k, v in c["cpu_us"].items() if v is not None)
                     + f" µs; failures {c['failures']}; per message: PostgreSQL {c['pg_per_message']}, Redis commands {c['redis_commands_per_message']}")
         chat = {label: median_of_rounds(rs) for label, rs in chat_rounds.items()}
-        results["chat"], results["chat_warmup"], results["chat_rounds"] = chat, chat_warmup, chat_rounds
+        results["chat"], results["chat_warmup"], results["chat_rounds"], results["chat_round_messages"] = chat, chat_warmup, chat_rounds, chat_messages
         memory = {}
         for t in targets:
             memory[t.name] = memory_per_stream(t, a.streams // 10, a.streams)
@@ -941,12 +941,10 @@ def write_report(results, out, quick):
     lines.append(f"| start to ready (s; Jackcwf: a restart, schema current) | {f(start[jack]['ready_s'])} | {f(start[hop]['ready_s'])} | {f(start[pk]['ready_s'])} |")
     if start[jack].get("ready_cpu_s") is not None:
         lines.append(f"| CPU to ready (s); first start on an empty database (s, CPU s) | {f(start[jack]['ready_cpu_s'])}; {f(start[jack]['first_ready_s'])}, {f(start[jack]['first_ready_cpu_s'])} | — | — |")
-    first_chat = next(iter(results["chat"].values()))
-    chat_rounds = first_chat.get("rounds", 1)
-    chat_round_messages = (first_chat["messages"] + first_chat["failures"]) // chat_rounds
+    chat_rounds = next(iter(results["chat"].values()))["rounds"]
     lines += ["", "## Chat message (`POST /api/conversations/{id}/messages`, JSON), per message", "",
               f"8 clients, 25 messages a conversation, after {results.get('chat_warmup', 1500):,} unmeasured warm-up messages of each model, then "
-              f"{chat_rounds} round(s) of {chat_round_messages:,} messages, the two models alternated, medians; each client "
+              f"{chat_rounds} round(s) of {results['chat_round_messages']:,} messages, the two models alternated, medians; each client "
               "keeps one HTTP/1.1 connection for all its messages, as the web app and the SDKs do (runs before 2026-12-06 opened one "
               "per message: about 60-170 µs more of service CPU a message, bench/README.md).", "",
               "| model | CPU µs: service | PostgreSQL | Redis | total | PostgreSQL transactions | rows inserted / updated | Redis commands |",

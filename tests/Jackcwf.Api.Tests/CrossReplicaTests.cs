@@ -78,6 +78,9 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    private static async Task<Guid> NewConversationAsync(HttpClient client) =>
+        (await (await client.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+
     /// <summary>Sends <paramref name="text"/> as a streamed message and reads its events up to the start event, which names the answer.</summary>
     private static async Task<(HttpResponseMessage Stream, IAsyncEnumerator<SseEvent> Events, Guid Assistant)> StartStreamedMessageAsync(
         HttpClient client, Guid conversation, string text)
@@ -171,7 +174,7 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
     public async Task ConcurrencyLimitHoldsAcrossReplicasAndAStreamResumesOnTheOther()
     {
         var (onA, onB, _, _, _) = await UserWithKeyAsync();
-        var c = (await (await onA.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        var c = await NewConversationAsync(onA);
         // Long enough to outlast any machine's load: the generation is stopped once the limit was seen.
         var text = string.Join(" ", Enumerable.Range(0, 1000).Select(i => $"w{i}"));
         using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{c}/messages") { Content = JsonContent.Create(new { content = text }) };
@@ -220,7 +223,7 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
         // gets the whole text, in order, once, and the end; the end read from Redis comes after the answer's
         // settlement freed its generation slot there (one at a time for this user), so a message sent at once is admitted.
         var (onA, onB, _, _, _) = await UserWithKeyAsync();
-        var c = (await (await onA.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        var c = await NewConversationAsync(onA);
         var text = string.Join(" ", Enumerable.Range(0, 30).Select(i => $"w{i}"));
         var (stream, events, assistant) = await StartStreamedMessageAsync(onA, c, text);
         using var _ = stream;
@@ -244,7 +247,7 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
         // once the answer's slot is free in Redis, so a message sent the moment it arrives is admitted on either
         // replica (never 429 concurrency).
         var (onA, onB, _, _, _) = await UserWithKeyAsync();
-        var c = (await (await onA.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        var c = await NewConversationAsync(onA);
         for (var i = 0; i < 6; i++)
         {
             var client = i % 2 == 0 ? onA : onB;
@@ -269,7 +272,7 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
     public async Task Hole12_StreamLimitIsSharedAcrossReplicas()
     {
         var (onA, onB, _, _, _) = await UserWithKeyAsync();
-        var c = (await (await onA.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
+        var c = await NewConversationAsync(onA);
         var text = string.Join(" ", Enumerable.Range(0, 1000).Select(i => $"w{i}"));
         var (stream, events, assistant) = await StartStreamedMessageAsync(onA, c, text);
         using var _ = stream;

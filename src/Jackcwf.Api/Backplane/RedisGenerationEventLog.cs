@@ -361,32 +361,23 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
                     return true;
                 }
                 var end = text.Length;
-                if (!_created)
-                {
-                    // The first write creates the stream with its running time to live: the text so far, or an
-                    // opening entry. Nobody can be subscribed to it yet (readers subscribe to streams they found).
-                    var created = end == 0
-                        ? await SendAsync("b", 0, "", RunningTtl, notify: false)
-                        : await SendAsync(GenerationEvent.Delta, end, text.Slice(0, end), RunningTtl, notify: false);
-                    if (!created)
-                    {
-                        return false;
-                    }
-                    _created = true;
-                    _flushed = end;
-                    return true;
-                }
-                if (end == _flushed)
+                if (_created && end == _flushed)
                 {
                     return true;
                 }
-                var chunk = text.Slice(_flushed, end);
-                // A delta keeps the stream's time to live unless it was set long ago (a long generation).
-                var renew = Environment.TickCount64 - Volatile.Read(ref _ttlSetAt) >= (long)RenewTtlAfter.TotalMilliseconds;
-                if (!await SendAsync(GenerationEvent.Delta, end, chunk, renew ? RunningTtl : TimeSpan.Zero))
+                // The first write creates the stream with its running time to live: the text so far, or an opening entry
+                // when there is none yet; nobody can be subscribed to it before (readers subscribe to streams they found).
+                // A later delta keeps the stream's time to live unless it was set long ago (a long generation).
+                var first = !_created;
+                var renew = first || Environment.TickCount64 - Volatile.Read(ref _ttlSetAt) >= (long)RenewTtlAfter.TotalMilliseconds;
+                var sent = end == _flushed
+                    ? await SendAsync("b", 0, "", RunningTtl, notify: false)
+                    : await SendAsync(GenerationEvent.Delta, end, text.Slice(_flushed, end), renew ? RunningTtl : TimeSpan.Zero, notify: !first);
+                if (!sent)
                 {
                     return false;
                 }
+                _created = true;
                 _flushed = end;
                 return true;
             }
