@@ -16,7 +16,7 @@ PROCS = []
 PAUSED = set()  # process groups stopped with SIGSTOP (the extra replicas between their runs)
 REPLICAS = 3  # the coordination figure: this many replicas sharing PostgreSQL and Redis, against one
 REPLICA_SCENARIOS = ("nonstream16", "nonstream64")
-THIRD = "Jackcwf /v1, a third of the clients"  # --replicas only: one replica carrying one group member's load
+THIRD = "Jackcwf /v1, a third of the clients"  # one replica carrying one group member's load (non-streamed only)
 SETTLE_STATS = True  # wait for PostgreSQL's statistics before reading them (off in --quick)
 
 
@@ -308,7 +308,7 @@ class ReplicaGroup(Target):
         self.first, self.extras = first, extras  # extras: [(pid, base)]
         self.bases = [first.base] + [b for _, b in extras]
         self.pids = [first.pid] + [pid for pid, _ in extras]
-        self.pg_port, self.redis_port = first.pg_port, first.redis_port
+        self.pg_port, self.redis_port = getattr(first, "pg_port", None), getattr(first, "redis_port", None)
 
     def cpu(self):
         values = super().cpu()
@@ -349,6 +349,19 @@ def start_replicas(work, first, count):
         if status != 200:
             die(f"the replica at {base} refused the benchmark's key ({status}: {body})")
         pause(pid)
+    return ReplicaGroup(f"{first.name}, {count + 1} replicas", first, procs)
+
+
+def start_hop_replicas(work, upstream, first, count):
+    """`count` more bare YARP hops beside `first`, returned paused, as a group with it: the control for the
+    coordination figure. The hops share nothing, so what the group costs per request beyond one hop is
+    the machine's own (three processes time-sharing its cores, each carrying a third of the load), not
+    coordination."""
+    procs = []
+    for _ in range(count):
+        hop = start_yarp(work, upstream)
+        pause(hop.pid)
+        procs.append((hop.pid, hop.base))
     return ReplicaGroup(f"{first.name}, {count + 1} replicas", first, procs)
 
 
@@ -638,12 +651,16 @@ def main():
 
         group = start_replicas(work, jack, REPLICAS - 1)
         log(f"{group.name}: {', '.join(group.bases)} (the extra ones paused between their runs)")
-        results["replica_group"] = group.name
+        hops = start_hop_replicas(work, upstream, targets[0], REPLICAS - 1)
+        log(f"{hops.name}: {', '.join(hops.bases)} (the control: nothing shared between them)")
+        results["replica_group"], results["hop_group"] = group.name, hops.name
         if not a.quick:
             warm_up(group)
+            warm_up(hops)
         scenarios = [("nonstream16", FAST, False, 16), ("nonstream64", FAST, False, 64), ("stream16", FAST, True, 16),
                      ("latency16_20ms", DELAYED, False, 16), ("latency256_20ms", DELAYED, False, 256)]
-        runs = run_rounds([upstream] + targets + [group], scenarios, a.rounds, a.seconds, a.quick, upstream, group)
+        third = one_replica_a_third(jack)
+        runs = run_rounds([upstream] + targets + [group, third, hops], scenarios, a.rounds, a.seconds, a.quick, upstream, (group, hops), (third,))
         results["runs"] = runs
         if not a.quick:
             results["idle"] = idle_cpu(group, 10)
@@ -713,20 +730,27 @@ def main():
     log("every target answered")
 
 
-def run_rounds(everyone, scenarios, rounds, seconds, quick, upstream=None, group=None):
+def one_replica_a_third(jack):
+    """The first replica alone with a third of the clients: the load each replica of the group carries."""
+    third = Target(THIRD, jack.base, jack.path, jack.headers, jack.model_prefix, jack.pid, jack.extra_pids)
+    third.pg_port, third.redis_port, third.client_fraction = jack.pg_port, jack.redis_port, 1 / REPLICAS
+    return third
+
+
+def run_rounds(everyone, scenarios, rounds, seconds, quick, upstream=None, groups=(), nonstream_only=()):
     """Every scenario for every target, interleaved: within a round each scenario runs on every target in
     turn, and the order rotates between rounds, so a noisy moment does not land on one target. The
-    upstream alone runs only the latency scenarios (the baseline of "added"), a replica group only the
-    non-streamed ones (the coordination figure)."""
+    upstream alone runs only the latency scenarios (the baseline of "added"), a replica group and the
+    targets in `nonstream_only` only the non-streamed ones (the coordination figure and its controls)."""
     runs = {}
     for r in range(rounds):
         order = everyone[r % len(everyone):] + everyone[: r % len(everyone)]
         for name, model, stream, clients in scenarios:
             for t in order:
-                if t is upstream and not name.startswith("latency") or t is group and name not in REPLICA_SCENARIOS:
+                if t is upstream and not name.startswith("latency") or (t in groups or t in nonstream_only) and name not in REPLICA_SCENARIOS:
                     continue
                 c = max(1, round(clients * getattr(t, "client_fraction", 1)))
-                with group if t is group else contextlib.nullcontext():
+                with t if t in groups else contextlib.nullcontext():
                     if not quick:
                         wrk(t, model, stream, c, 1)  # warm-up
                     res = wrk(t, model, stream, c, seconds)
@@ -744,9 +768,10 @@ def check_answered(results, nonstream_only=False):
     token and (Jackcwf) stored chat messages; each of the replicas served non-streamed requests.
     Figures are not judged: they belong to the report."""
     problems = []
-    group = results.get("replica_group")
+    groups = (results.get("replica_group"), results.get("hop_group"))
     for target, scenarios in results["runs"].items():
-        kinds = ["latency"] if target == "direct" else ["nonstream"] if target == group or nonstream_only else ["nonstream", "stream16", "latency"]
+        group = target if target in groups else None
+        kinds = ["latency"] if target == "direct" else ["nonstream"] if group or nonstream_only or target == THIRD else ["nonstream", "stream16", "latency"]
         for kind in kinds:
             answered = sum(r["requests"] - min(r["errors"], r["requests"]) for n, runs in scenarios.items() if n.startswith(kind) for r in runs)
             if answered == 0:
@@ -782,9 +807,9 @@ def replica_report(results):
              + (f"; \"a third of the clients\" is the single replica carrying one group member's load (16 → 5, 64 → 21 clients)" if has_third else "")
              + ".", "",
              f"| clients | 1 replica: total µs (service + PostgreSQL + Redis) | {n} replicas: total µs (services + PostgreSQL + Redis) "
-             f"| {n} ÷ 1 | {n} ÷ 1 per round |" + (" 1 replica, a third of the clients: total µs |" if has_third else "")
+             f"| {n} ÷ 1 | {n} ÷ 1 per round |" + (f" 1 replica, a third of the clients: total µs | {n} ÷ that |" if has_third else "")
              + f" Redis commands per request, 1 / {n} | requests/s, 1 / {n} |",
-             "| ---: | ---: | ---: | ---: | --- |" + (" ---: |" if has_third else "") + " ---: | ---: |"]
+             "| ---: | ---: | ---: | ---: | --- |" + (" ---: | ---: |" if has_third else "") + " ---: | ---: |"]
     for scenario in REPLICA_SCENARIOS:
         a_, b, c = runs.get(one, {}).get(scenario, []), runs.get(group, {}).get(scenario, []), runs.get(THIRD, {}).get(scenario, [])
         if not a_ or not b:
@@ -795,9 +820,27 @@ def replica_report(results):
         per_round = ", ".join(f"{total(y) / total(x):.2f}" for x, y in zip(a_, b) if total(x))
         lines.append(f"| {scenario[len('nonstream'):]} | {f(ta)} ({parts(a_)}) | {f(tb)} ({parts(b)}) | "
                      f"{'—' if not ta else f'{tb / ta:.2f}×'} | {per_round} |"
-                     + (f" {f(med([total(r) for r in c]))} ({parts(c)}) |" if has_third else "")
+                     + (f" {f(med([total(r) for r in c]))} ({parts(c)}) | {tb / med([total(r) for r in c]):.2f}× |" if has_third and c else "")
                      + f" {f(med([r.get('redis_commands_per_request') for r in a_]), 1)} / {f(med([r.get('redis_commands_per_request') for r in b]), 1)} | "
                      f"{f(med([r['rps'] for r in a_]))} / {f(med([r['rps'] for r in b]))} |")
+    hop_group, hop = results.get("hop_group"), "bare YARP hop"
+    if hop_group in runs and hop in runs:
+        lines += ["", f"The control: {n} bare YARP hops against one, measured the same way in the same rounds. The hops share nothing, "
+                  f"so their {n} ÷ 1 is what {n} processes cost on these cores by themselves (time-sharing, each carrying a 1/{n} of "
+                  f"the load); Jackcwf's {n} ÷ 1 over the hops' is what its replicas add to that, coordination included.", "",
+                  f"| clients | 1 hop: µs | {n} hops: µs | hops' {n} ÷ 1 | per round | Jackcwf's {n} ÷ 1 over the hops' |",
+                  "| ---: | ---: | ---: | ---: | --- | ---: |"]
+        for scenario in REPLICA_SCENARIOS:
+            h1, h3 = runs[hop].get(scenario, []), runs[hop_group].get(scenario, [])
+            a_, b = runs.get(one, {}).get(scenario, []), runs.get(group, {}).get(scenario, [])
+            if not h1 or not h3:
+                continue
+            t1, t3 = med([total(r) for r in h1]), med([total(r) for r in h3])
+            per_round = ", ".join(f"{total(y) / total(x):.2f}" for x, y in zip(h1, h3) if total(x))
+            hop_ratio = t3 / t1 if t1 else None
+            jack_ratio = med([total(r) for r in b]) / med([total(r) for r in a_]) if a_ and b else None
+            lines.append(f"| {scenario[len('nonstream'):]} | {f(t1)} | {f(t3)} | {'—' if hop_ratio is None else f'{hop_ratio:.2f}×'} | {per_round} | "
+                         f"{'—' if not hop_ratio or jack_ratio is None else f'{jack_ratio / hop_ratio:.2f}×'} |")
     idle = results.get("idle")
     if idle:
         lines += ["", f"With no request at all the {n} replicas together spend " + ", ".join(f"{k} {v:.2f} %" for k, v in idle.items())
@@ -854,15 +897,16 @@ def replicas(a):
         redis_port, redis_pid = start_redis(work)
         jack = start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid)
         group = start_replicas(work, jack, REPLICAS - 1)
-        results["replica_group"] = group.name
-        log(f"{group.name}: {', '.join(group.bases)}")
+        hop = start_yarp(work, upstream)
+        hops = start_hop_replicas(work, upstream, hop, REPLICAS - 1)
+        results["replica_group"], results["hop_group"] = group.name, hops.name
+        log(f"{group.name}: {', '.join(group.bases)}; {hops.name}: {', '.join(hops.bases)}")
         if not a.quick:
             warm_up(group)
-        # The first replica alone with a third of the clients: the load each replica of the group carries.
-        third = Target(THIRD, jack.base, jack.path, jack.headers, jack.model_prefix, jack.pid, jack.extra_pids)
-        third.pg_port, third.redis_port, third.client_fraction = jack.pg_port, jack.redis_port, 1 / REPLICAS
+            warm_up(hops)
+        third = one_replica_a_third(jack)
         scenarios = [("nonstream16", FAST, False, 16), ("nonstream64", FAST, False, 64)]
-        results["runs"] = run_rounds([jack, group, third], scenarios, a.rounds, a.seconds, a.quick, group=group)
+        results["runs"] = run_rounds([jack, group, third, hop, hops], scenarios, a.rounds, a.seconds, a.quick, groups=(group, hops))
         results["idle"] = idle_cpu(group, 2 if a.quick else 10)
         results["loadavg_end"] = os.getloadavg()
     finally:

@@ -19,8 +19,8 @@ done
 dll=src/Jackcwf.Api/bin/Release/net10.0/Jackcwf.Api.dll
 if [ ! -f "$dll" ]; then step "building the service (Release)"; dotnet build src/Jackcwf.Api -c Release -nologo -v q -clp:ErrorsOnly; fi
 only_jackcwf=false
-[[ " $* " == *" --replicas "* ]] && only_jackcwf=true  # neither the bare hop nor Portkey takes part
-if ! $only_jackcwf && { [ ! -f bench/BareHop/bin/Release/net10.0/BareHop.dll ] || [ -n "$(find bench/BareHop -name '*.cs' -newer bench/BareHop/bin/Release/net10.0/BareHop.dll)" ]; }; then
+[[ " $* " == *" --replicas "* ]] && only_jackcwf=true  # Portkey takes no part (the bare hop does: the control)
+if { [ ! -f bench/BareHop/bin/Release/net10.0/BareHop.dll ] || [ -n "$(find bench/BareHop -name '*.cs' -newer bench/BareHop/bin/Release/net10.0/BareHop.dll)" ]; }; then
   step "building the bare YARP hop (bench/BareHop)"
   dotnet build bench/BareHop -c Release -nologo -v q -clp:ErrorsOnly || die "bench/BareHop did not build"
 fi
