@@ -816,11 +816,11 @@ def replica_report(results):
             continue
         def parts(rows):
             return " + ".join(f(med([r["cpu_us"].get(k) for r in rows])) for k in ("service", "postgresql", "redis"))
-        ta, tb = med([total(r) for r in a_]), med([total(r) for r in b])
+        ta, tb, tc = med([total(r) for r in a_]), med([total(r) for r in b]), med([total(r) for r in c])
         per_round = ", ".join(f"{total(y) / total(x):.2f}" for x, y in zip(a_, b) if total(x))
         lines.append(f"| {scenario[len('nonstream'):]} | {f(ta)} ({parts(a_)}) | {f(tb)} ({parts(b)}) | "
                      f"{'—' if not ta else f'{tb / ta:.2f}×'} | {per_round} |"
-                     + (f" {f(med([total(r) for r in c]))} ({parts(c)}) | {tb / med([total(r) for r in c]):.2f}× |" if has_third and c else "")
+                     + (f" {f(tc)} ({parts(c)}) | {'—' if not tc else f'{tb / tc:.2f}×'} |" if has_third else "")
                      + f" {f(med([r.get('redis_commands_per_request') for r in a_]), 1)} / {f(med([r.get('redis_commands_per_request') for r in b]), 1)} | "
                      f"{f(med([r['rps'] for r in a_]))} / {f(med([r['rps'] for r in b]))} |")
     hop_group, hop = results.get("hop_group"), "bare YARP hop"

@@ -18,13 +18,13 @@ done
 
 dll=src/Jackcwf.Api/bin/Release/net10.0/Jackcwf.Api.dll
 if [ ! -f "$dll" ]; then step "building the service (Release)"; dotnet build src/Jackcwf.Api -c Release -nologo -v q -clp:ErrorsOnly; fi
-only_jackcwf=false
-[[ " $* " == *" --replicas "* ]] && only_jackcwf=true  # Portkey takes no part (the bare hop does: the control)
-if { [ ! -f bench/BareHop/bin/Release/net10.0/BareHop.dll ] || [ -n "$(find bench/BareHop -name '*.cs' -newer bench/BareHop/bin/Release/net10.0/BareHop.dll)" ]; }; then
+without_portkey=false
+[[ " $* " == *" --replicas "* ]] && without_portkey=true  # Portkey takes no part (the bare hop does: the control)
+if [ ! -f bench/BareHop/bin/Release/net10.0/BareHop.dll ] || [ -n "$(find bench/BareHop -name '*.cs' -newer bench/BareHop/bin/Release/net10.0/BareHop.dll)" ]; then
   step "building the bare YARP hop (bench/BareHop)"
   dotnet build bench/BareHop -c Release -nologo -v q -clp:ErrorsOnly || die "bench/BareHop did not build"
 fi
-if ! $only_jackcwf && { [ ! -f bench/portkey/node_modules/.package-lock.json ] || [ bench/portkey/package-lock.json -nt bench/portkey/node_modules/.package-lock.json ]; }; then
+if ! $without_portkey && { [ ! -f bench/portkey/node_modules/.package-lock.json ] || [ bench/portkey/package-lock.json -nt bench/portkey/node_modules/.package-lock.json ]; }; then
   step "installing Portkey 1.15.2 from npm (bench/portkey)"
   (cd bench/portkey && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in bench/portkey"
 fi
