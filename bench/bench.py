@@ -309,6 +309,7 @@ class ReplicaGroup(Target):
         self.bases = [first.base] + [b for _, b in extras]
         self.pids = [first.pid] + [pid for pid, _ in extras]
         self.pg_port, self.redis_port = getattr(first, "pg_port", None), getattr(first, "redis_port", None)
+        self.nonstream_only = True  # the coordination figure: non-streamed scenarios only
 
     def cpu(self):
         values = super().cpu()
@@ -660,7 +661,7 @@ def main():
         scenarios = [("nonstream16", FAST, False, 16), ("nonstream64", FAST, False, 64), ("stream16", FAST, True, 16),
                      ("latency16_20ms", DELAYED, False, 16), ("latency256_20ms", DELAYED, False, 256)]
         third = one_replica_a_third(jack)
-        runs = run_rounds([upstream] + targets + [group, third, hops], scenarios, a.rounds, a.seconds, a.quick, upstream, (group, hops), (third,))
+        runs = run_rounds([upstream] + targets + [group, third, hops], scenarios, a.rounds, a.seconds, a.quick, upstream)
         results["runs"] = runs
         if not a.quick:
             results["idle"] = idle_cpu(group, 10)
@@ -734,23 +735,25 @@ def one_replica_a_third(jack):
     """The first replica alone with a third of the clients: the load each replica of the group carries."""
     third = Target(THIRD, jack.base, jack.path, jack.headers, jack.model_prefix, jack.pid, jack.extra_pids)
     third.pg_port, third.redis_port, third.client_fraction = jack.pg_port, jack.redis_port, 1 / REPLICAS
+    third.nonstream_only = True
     return third
 
 
-def run_rounds(everyone, scenarios, rounds, seconds, quick, upstream=None, groups=(), nonstream_only=()):
+def run_rounds(everyone, scenarios, rounds, seconds, quick, upstream=None):
     """Every scenario for every target, interleaved: within a round each scenario runs on every target in
     turn, and the order rotates between rounds, so a noisy moment does not land on one target. The
-    upstream alone runs only the latency scenarios (the baseline of "added"), a replica group and the
-    targets in `nonstream_only` only the non-streamed ones (the coordination figure and its controls)."""
+    upstream alone runs only the latency scenarios (the baseline of "added"), the targets marked
+    `nonstream_only` (the replica groups and the single replica at a third of the clients) only the
+    non-streamed ones: the coordination figure and its controls."""
     runs = {}
     for r in range(rounds):
         order = everyone[r % len(everyone):] + everyone[: r % len(everyone)]
         for name, model, stream, clients in scenarios:
             for t in order:
-                if t is upstream and not name.startswith("latency") or (t in groups or t in nonstream_only) and name not in REPLICA_SCENARIOS:
+                if t is upstream and not name.startswith("latency") or getattr(t, "nonstream_only", False) and name not in REPLICA_SCENARIOS:
                     continue
                 c = max(1, round(clients * getattr(t, "client_fraction", 1)))
-                with t if t in groups else contextlib.nullcontext():
+                with t if isinstance(t, ReplicaGroup) else contextlib.nullcontext():
                     if not quick:
                         wrk(t, model, stream, c, 1)  # warm-up
                     res = wrk(t, model, stream, c, seconds)
@@ -810,6 +813,7 @@ def replica_report(results):
              f"| {n} ÷ 1 | {n} ÷ 1 per round |" + (f" 1 replica, a third of the clients: total µs | {n} ÷ that |" if has_third else "")
              + f" Redis commands per request, 1 / {n} | requests/s, 1 / {n} |",
              "| ---: | ---: | ---: | ---: | --- |" + (" ---: | ---: |" if has_third else "") + " ---: | ---: |"]
+    ratios = {}  # Jackcwf's group ÷ one replica per scenario, for the hops' table
     for scenario in REPLICA_SCENARIOS:
         a_, b, c = runs.get(one, {}).get(scenario, []), runs.get(group, {}).get(scenario, []), runs.get(THIRD, {}).get(scenario, [])
         if not a_ or not b:
@@ -817,6 +821,7 @@ def replica_report(results):
         def parts(rows):
             return " + ".join(f(med([r["cpu_us"].get(k) for r in rows])) for k in ("service", "postgresql", "redis"))
         ta, tb, tc = med([total(r) for r in a_]), med([total(r) for r in b]), med([total(r) for r in c])
+        ratios[scenario] = tb / ta if ta else None
         per_round = ", ".join(f"{total(y) / total(x):.2f}" for x, y in zip(a_, b) if total(x))
         lines.append(f"| {scenario[len('nonstream'):]} | {f(ta)} ({parts(a_)}) | {f(tb)} ({parts(b)}) | "
                      f"{'—' if not ta else f'{tb / ta:.2f}×'} | {per_round} |"
@@ -832,13 +837,12 @@ def replica_report(results):
                   "| ---: | ---: | ---: | ---: | --- | ---: |"]
         for scenario in REPLICA_SCENARIOS:
             h1, h3 = runs[hop].get(scenario, []), runs[hop_group].get(scenario, [])
-            a_, b = runs.get(one, {}).get(scenario, []), runs.get(group, {}).get(scenario, [])
             if not h1 or not h3:
                 continue
             t1, t3 = med([total(r) for r in h1]), med([total(r) for r in h3])
             per_round = ", ".join(f"{total(y) / total(x):.2f}" for x, y in zip(h1, h3) if total(x))
             hop_ratio = t3 / t1 if t1 else None
-            jack_ratio = med([total(r) for r in b]) / med([total(r) for r in a_]) if a_ and b else None
+            jack_ratio = ratios.get(scenario)
             lines.append(f"| {scenario[len('nonstream'):]} | {f(t1)} | {f(t3)} | {'—' if hop_ratio is None else f'{hop_ratio:.2f}×'} | {per_round} | "
                          f"{'—' if not hop_ratio or jack_ratio is None else f'{jack_ratio / hop_ratio:.2f}×'} |")
     idle = results.get("idle")
@@ -906,7 +910,7 @@ def replicas(a):
             warm_up(hops)
         third = one_replica_a_third(jack)
         scenarios = [("nonstream16", FAST, False, 16), ("nonstream64", FAST, False, 64)]
-        results["runs"] = run_rounds([jack, group, third, hop, hops], scenarios, a.rounds, a.seconds, a.quick, groups=(group, hops))
+        results["runs"] = run_rounds([jack, group, third, hop, hops], scenarios, a.rounds, a.seconds, a.quick)
         results["idle"] = idle_cpu(group, 2 if a.quick else 10)
         results["loadavg_end"] = os.getloadavg()
     finally:

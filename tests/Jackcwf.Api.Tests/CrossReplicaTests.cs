@@ -81,12 +81,18 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
     private static async Task<Guid> NewConversationAsync(HttpClient client) =>
         (await (await client.PostAsJsonAsync("api/conversations", new { }, Ct)).Content.ReadFromJsonAsync<JsonElement>(Ct)).GetProperty("id").GetGuid();
 
+    /// <summary>Sends <paramref name="text"/> as a message whose answer streams as Server-Sent Events.</summary>
+    private static async Task<HttpResponseMessage> SendStreamedMessageAsync(HttpClient client, Guid conversation, string text)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{conversation}/messages") { Content = JsonContent.Create(new { content = text }) };
+        return await client.SendForEventsAsync(request, Ct);
+    }
+
     /// <summary>Sends <paramref name="text"/> as a streamed message and reads its events up to the start event, which names the answer.</summary>
     private static async Task<(HttpResponseMessage Stream, IAsyncEnumerator<SseEvent> Events, Guid Assistant)> StartStreamedMessageAsync(
         HttpClient client, Guid conversation, string text)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{conversation}/messages") { Content = JsonContent.Create(new { content = text }) };
-        var stream = await client.SendForEventsAsync(request, Ct);
+        var stream = await SendStreamedMessageAsync(client, conversation, text);
         var events = stream.ReadEventsAsync(Ct).GetAsyncEnumerator(Ct);
         while (await events.MoveNextAsync())
         {
@@ -177,8 +183,7 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
         var c = await NewConversationAsync(onA);
         // Long enough to outlast any machine's load: the generation is stopped once the limit was seen.
         var text = string.Join(" ", Enumerable.Range(0, 1000).Select(i => $"w{i}"));
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{c}/messages") { Content = JsonContent.Create(new { content = text }) };
-        using var stream = await onA.SendForEventsAsync(request, Ct);
+        using var stream = await SendStreamedMessageAsync(onA, c, text);
         Guid assistant = default;
         var received = "";
         string? lastId = null;
@@ -253,8 +258,7 @@ public sealed partial class CrossReplicaTests(TwoReplicasFixture fx) : IClassFix
             var client = i % 2 == 0 ? onA : onB;
             if (i % 3 == 2)
             {
-                using var request = new HttpRequestMessage(HttpMethod.Post, $"api/conversations/{c}/messages") { Content = JsonContent.Create(new { content = $"turn{i}" }) };
-                using var stream = await client.SendForEventsAsync(request, Ct);
+                using var stream = await SendStreamedMessageAsync(client, c, $"turn{i}");
                 Assert.Equal(HttpStatusCode.OK, stream.StatusCode);
                 var events = await stream.ReadAllEventsAsync(Ct);
                 Assert.Equal("done", events[^1].Type);
