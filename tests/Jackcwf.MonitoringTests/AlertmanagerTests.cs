@@ -96,22 +96,28 @@ public sealed class AlertmanagerTests
                 Alert(("alertname", "JackcwfProviderDown"), ("severity", "critical"), ("job", "jackcwf"), ("provider", "openai")),
                 Alert(("alertname", "JackcwfProviderHighErrorRate"), ("severity", "warning"), ("job", "jackcwf"), ("provider", "openai")),
                 Alert(("alertname", "JackcwfProviderHighErrorRate"), ("severity", "warning"), ("job", "jackcwf"), ("provider", "anthropic")),
-                Alert(("alertname", "JackcwfDiskSpaceLow"), ("severity", "warning"), ("instance", "node-1"), ("mountpoint", "/")));
+                Alert(("alertname", "JackcwfDiskSpaceLow"), ("severity", "warning"), ("instance", "node-1"), ("mountpoint", "/")),
+                Alert(("alertname", "JackcwfRedisMemoryCritical"), ("severity", "critical"), ("job", "redis"), ("instance", "redis-1:6379")),
+                Alert(("alertname", "JackcwfRedisMemoryHigh"), ("severity", "warning"), ("job", "redis"), ("instance", "redis-1:6379")),
+                Alert(("alertname", "JackcwfRedisMemoryHigh"), ("severity", "warning"), ("job", "redis"), ("instance", "redis-2:6379")));
             using (var post = await http.PostAsJsonAsync("api/v2/alerts", alerts, TestContext.Current.CancellationToken))
             {
                 Assert.True(post.IsSuccessStatusCode, $"POST /api/v2/alerts answered {(int)post.StatusCode}: {await post.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)}");
             }
 
-            // The inhibitor learns about new alerts asynchronously: poll until both targets are suppressed.
+            // The inhibitor learns about new alerts asynchronously: poll until the targets are suppressed.
             JsonArray states = [];
-            string State(string alertname, string? provider = null) =>
-                states.Single(a => (string?)a!["labels"]!["alertname"] == alertname && (provider is null || (string?)a!["labels"]!["provider"] == provider))!
+            string State(string alertname, string? provider = null, string? instance = null) =>
+                states.Single(a => (string?)a!["labels"]!["alertname"] == alertname
+                    && (provider is null || (string?)a!["labels"]!["provider"] == provider)
+                    && (instance is null || (string?)a!["labels"]!["instance"] == instance))!
                     ["status"]!["state"]!.GetValue<string>();
             var deadline = DateTime.UtcNow.AddSeconds(15);
             do
             {
                 states = await http.GetFromJsonAsync<JsonArray>("api/v2/alerts", TestContext.Current.CancellationToken) ?? [];
-                if (states.Count == alerts.Count && State("JackcwfElevatedErrorRate") == "suppressed" && State("JackcwfProviderHighErrorRate", "openai") == "suppressed")
+                if (states.Count == alerts.Count && State("JackcwfElevatedErrorRate") == "suppressed" && State("JackcwfProviderHighErrorRate", "openai") == "suppressed"
+                    && State("JackcwfRedisMemoryHigh", instance: "redis-1:6379") == "suppressed")
                 {
                     break;
                 }
@@ -127,6 +133,8 @@ public sealed class AlertmanagerTests
             Assert.True(State("JackcwfProviderHighErrorRate", "anthropic") == "active", "Another provider's alert must stay active:\n" + report);
             Assert.True(State("JackcwfHighErrorRate") == "active", report);
             Assert.True(State("JackcwfDiskSpaceLow") == "active", "Nothing inhibits a lone warning:\n" + report);
+            Assert.True(State("JackcwfRedisMemoryHigh", instance: "redis-1:6379") == "suppressed", "The warning twin should be inhibited by JackcwfRedisMemoryCritical of the same Redis:\n" + report);
+            Assert.True(State("JackcwfRedisMemoryHigh", instance: "redis-2:6379") == "active", "Another Redis' warning must stay active:\n" + report);
         }
         finally
         {

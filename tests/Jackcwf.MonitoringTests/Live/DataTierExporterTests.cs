@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Jackcwf.MonitoringTests.Infrastructure;
 using Jackcwf.Testing;
 using Npgsql;
+using StackExchange.Redis;
 
 namespace Jackcwf.MonitoringTests.Live;
 
@@ -49,6 +50,89 @@ public sealed partial class DataTierExporterTests(DataTierFixture tier) : IClass
         Assert.Equal(1, Value(tier.SentinelScrape, "redis_up"));
     }
 
+    /// <summary>
+    /// JackcwfRedisMemoryHigh and JackcwfRedisMemoryCritical divide the exporter's redis_memory_used_bytes by its
+    /// redis_memory_max_bytes. A real Prometheus scrapes the master's exporter and evaluates the alerts' expressions
+    /// as the master goes from no maxmemory (the exporter reports 0: nothing may be selected) to a maxmemory far
+    /// above its data, to 88% of it, to 97%.
+    /// </summary>
+    [Fact]
+    public async Task TheRedisMemoryAlertsSelectTheMasterOnlyOnceItIsFilledPastTheirShareOfItsMaxmemory()
+    {
+        var high = MonitoringFiles.Alerts.Single(a => a.Alert == "JackcwfRedisMemoryHigh").Expr.Trim();
+        var critical = MonitoringFiles.Alerts.Single(a => a.Alert == "JackcwfRedisMemoryCritical").Expr.Trim();
+        // The fixture's master runs without a maxmemory.
+        Assert.Equal(0, Value(tier.MasterScrape, "redis_memory_max_bytes"));
+        Assert.True(Value(tier.MasterScrape, "redis_memory_used_bytes") > 0);
+
+        await using var redis = await tier.ConnectMasterAsync();
+        var server = redis.GetServer("127.0.0.1", tier.MasterPort);
+        await using var prometheus = await PrometheusServer.StartAsync($"127.0.0.1:{tier.MasterExporterPort}", MonitoringFiles.RuleFiles);
+        var scraped = await prometheus.EventuallyAsync("redis_memory_used_bytes", v => v > 0);
+        Assert.True(scraped > 0, $"Prometheus never scraped redis_memory_used_bytes from the exporter:\n{prometheus.Logs}");
+        var unset = await prometheus.ValueAsync("redis_memory_max_bytes");
+        Assert.True(unset == 0, $"redis_memory_max_bytes = {unset} without a maxmemory.");
+        Assert.Empty(await prometheus.QueryAsync(high));
+        Assert.Empty(await prometheus.QueryAsync(critical));
+
+        const long maxmemory = 32L * 1024 * 1024;
+        try
+        {
+            await server.ConfigSetAsync("maxmemory", maxmemory);
+            var max = await prometheus.EventuallyAsync("redis_memory_max_bytes", v => v == maxmemory);
+            Assert.True(max == maxmemory, $"redis_memory_max_bytes = {max} after CONFIG SET maxmemory {maxmemory}.");
+            Assert.True(await UsedMemoryAsync(server) < 0.5 * maxmemory);
+            Assert.Empty(await prometheus.QueryAsync(high));
+
+            await FillAsync(redis, server, 0.88 * maxmemory, "a");
+            var selected = await prometheus.EventuallyAsync($"max({high})", v => v >= 0.85);
+            Assert.True(selected >= 0.85,
+                $"`{high}` should select the master filled to 88% of its maxmemory (got {selected?.ToString() ?? "nothing"}; Redis reports {await UsedMemoryAsync(server)} bytes used).");
+            var series = Assert.Single(await prometheus.QueryAsync(high));
+            Assert.Equal($"127.0.0.1:{tier.MasterExporterPort}", (string?)series!["metric"]!["instance"]);
+            var share = double.Parse((string)series["value"]![1]!, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.InRange(share, 0.85, 0.95);
+            Assert.Empty(await prometheus.QueryAsync(critical));
+
+            await FillAsync(redis, server, 0.97 * maxmemory, "b");
+            var full = await prometheus.EventuallyAsync($"count({critical})", v => v == 1);
+            Assert.True(full == 1,
+                $"`{critical}` should select the master filled to 97% of its maxmemory (got {full?.ToString() ?? "nothing"}; Redis reports {await UsedMemoryAsync(server)} bytes used).");
+        }
+        finally
+        {
+            await server.FlushAllDatabasesAsync();
+            await server.ConfigSetAsync("maxmemory", 0);
+        }
+    }
+
+    /// <summary>
+    /// Writes 60,000-byte values until Redis uses at least <paramref name="bytes"/>, then waits for the replica to
+    /// have them. The replica's output buffer counts in the used memory until the replica has read it (on a busy
+    /// machine, megabytes of it): the fill counts without it, as Redis does against its maxmemory, and leaves it
+    /// drained, so that what the exporter reports next is what the keys hold.
+    /// </summary>
+    private static async Task FillAsync(ConnectionMultiplexer redis, IServer server, double bytes, string prefix)
+    {
+        var db = redis.GetDatabase();
+        var value = new string('x', 60_000);
+        for (var i = 0; await UsedMemoryAsync(server, withoutReplicaBuffers: true) < bytes; i++)
+        {
+            Assert.True(i < 10_000, $"Redis did not reach {bytes} bytes used");
+            await db.StringSetAsync($"fill:{prefix}:{i}", value);
+        }
+
+        var replicas = (long)await db.ExecuteAsync("WAIT", 1, 30_000);
+        Assert.Equal(1, replicas);
+    }
+
+    private static async Task<long> UsedMemoryAsync(IServer server, bool withoutReplicaBuffers = false)
+    {
+        var info = (string?)await server.ExecuteAsync("INFO", "memory") ?? "";
+        long Field(string name) => long.Parse(Regex.Match(info, $"^{name}:(\\d+)", RegexOptions.Multiline).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        return Field("used_memory") - (withoutReplicaBuffers ? Field("mem_clients_slaves") : 0);
+    }
+
     private static double Value(string scrape, string name)
     {
         var match = Regex.Match(scrape, $"^{Regex.Escape(name)}(?:\\{{[^}}]*\\}})? (\\S+)$", RegexOptions.Multiline);
@@ -78,6 +162,16 @@ public sealed partial class DataTierFixture : IAsyncLifetime
     public string SentinelScrape { get; private set; } = "";
 
     public int MasterPort { get; private set; }
+
+    /// <summary>The port of the redis_exporter that scrapes the master.</summary>
+    public int MasterExporterPort { get; private set; }
+
+    public Task<ConnectionMultiplexer> ConnectMasterAsync() => ConnectionMultiplexer.ConnectAsync(new ConfigurationOptions
+    {
+        EndPoints = { { "127.0.0.1", MasterPort } },
+        Password = RedisPassword,
+        AllowAdmin = true,
+    });
 
     public IEnumerable<string> AllScrapes => [PrimaryScrape, StandbyScrape, MasterScrape, SentinelScrape];
 
@@ -140,7 +234,7 @@ public sealed partial class DataTierFixture : IAsyncLifetime
         var queries = Path.Combine(MonitoringFiles.Directory, "postgres-exporter", "queries.yaml");
         var primaryExporter = StartPostgresExporter(_primary.Port, queries);
         var standbyExporter = StartPostgresExporter(standbyPort, queries);
-        var masterExporter = StartRedisExporter(MasterPort);
+        var masterExporter = MasterExporterPort = StartRedisExporter(MasterPort);
         var sentinelExporter = StartRedisExporter(sentinelPort);
 
         // Wait for the facts the assertions read, not for a time: the standby streaming synchronously,
