@@ -97,8 +97,11 @@ public interface IGenerationEventLog
 
 public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposable
 {
-    /// <summary>How long a finished log stays for late resumes; after that the database answers.</summary>
-    private static readonly TimeSpan Retention = TimeSpan.FromMinutes(2);
+    /// <summary>
+    /// How long a finished log stays for late resumes; after that the database answers. Its text is held in the
+    /// replica's memory until then (swept every 30 s), as long as Redis keeps the finished stream.
+    /// </summary>
+    private static readonly TimeSpan Retention = TimeSpan.FromMinutes(1);
 
     private readonly ConcurrentDictionary<Guid, Entry> _entries = new();
     private readonly Timer _sweeper;
