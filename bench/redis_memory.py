@@ -14,10 +14,11 @@ Starts the fake upstream, PostgreSQL, Redis and one replica as bench.py does (th
   3. JSON chat messages with the demo model and with the OpenAI upstream (50 chunks): the event log's
      finished streams (`jackcwf:gen:*`, kept 5 minutes after the answer ends), per answer;
   4. chat streams held open on the slow upstream (one chunk a second): the running streams, per stream;
+  5. answers as a model paces them (the demo model at 25 ms a word, --words words): finished streams, per answer;
 and `used_memory` (INFO memory) around each step, which includes Redis's own allocations for the keys.
 Prints a table and writes the raw figures to --out (JSON).
 """
-import argparse, asyncio, json, os, subprocess, sys, tempfile, time
+import argparse, json, os, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
@@ -26,6 +27,8 @@ ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--seconds", type=int, default=4, help="wrk seconds of /v1 requests (step 1)")
 ap.add_argument("--messages", type=int, default=1000, help="JSON chat messages per model (step 3)")
 ap.add_argument("--streams", type=int, default=200, help="chat streams held open (step 4)")
+ap.add_argument("--words", type=int, default=400, help="words of each paced answer (step 5)")
+ap.add_argument("--paced", type=int, default=20, help="paced answers, sent together (step 5)")
 ap.add_argument("--out", default=None, help="raw figures as JSON")
 args = ap.parse_args()
 
@@ -117,8 +120,7 @@ try:
         _, c = bench.request(jack.base, "POST", "/api/conversations", {"model": "openai/" + bench.SLOW}, auth)
         convs.append(c["id"])
     held, it = [], iter(convs)
-    import threading
-    th = threading.Thread(target=lambda: asyncio.run(bench.hold_streams(
+    th = threading.Thread(target=lambda: __import__('asyncio').run(bench.hold_streams(
         jack, args.streams, held, path=lambda: f"/api/conversations/{next(it)}/messages", body=json.dumps({"content": "words"}), headers=auth)), daemon=True)
     th.start()
     bench.wait_until(lambda: len(held) >= args.streams, 120, f"{args.streams} chat streams")
@@ -128,6 +130,33 @@ try:
     results["running"] = {"streams": args.streams, "keys": n, "entries": entries, "bytes": b, "used_memory_delta": after - before}
     bench.log(f"running: {args.streams} chat streams held 5 s, {n} event-log streams, {entries:,} entries, {b:,} bytes "
               f"({b / max(n, 1):,.0f} B a stream); used_memory +{after - before:,}")
+    # The held streams' replica stops: its answers would go on writing to the log.
+    os.killpg(jack.pid, __import__("signal").SIGKILL)
+
+    # 5. Answers as a model streams them: the demo model at its default pace (25 ms a word, about 40 words a second)
+    # answering --words words, so the log holds an entry per 40 ms batch, as it does for a real model's answer.
+    long_dir = os.path.join(work, "paced")
+    os.makedirs(long_dir)
+    paced = bench.start_jackcwf(long_dir, up, pg_port, pg_pid, redis_port, redis_pid, {"DEMO_CHUNK_DELAY_MS": "25"})
+    cli(r, "FLUSHALL")
+    before = used_memory(r)
+    content = " ".join(f"word{i}" for i in range(args.words))
+    pauth = {"authorization": f"Bearer {paced.token}"}
+    pconvs = [bench.request(paced.base, "POST", "/api/conversations", {"model": "demo/echo"}, pauth)[1]["id"] for _ in range(args.paced)]
+    statuses = []
+    threads = [threading.Thread(target=lambda c=c: statuses.append(bench.request(
+        paced.base, "POST", f"/api/conversations/{c}/messages", {"content": content}, {**pauth, "accept": "application/json"}, timeout=300)[0]))
+        for c in pconvs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    n, b, entries = usage(r, "jackcwf:gen:*")
+    after = used_memory(r)
+    results["paced"] = {"answers": sum(1 for x in statuses if x < 300), "words": args.words, "text_bytes": len(content), "streams": n,
+                        "entries": entries, "bytes": b, "used_memory_delta": after - before}
+    bench.log(f"paced: {n} answers of {args.words} words ({len(content):,} characters) at 25 ms a word, {entries / max(n, 1):.0f} entries "
+              f"and {b / max(n, 1):,.0f} B an answer; used_memory +{after - before:,}")
     results["load_end"] = os.getloadavg()[0]
     if args.out:
         with open(args.out, "w") as f:

@@ -30,13 +30,14 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
     private static readonly TimeSpan RunningTtl = TimeSpan.FromHours(1);
 
     /// <summary>
-    /// How long a finished stream stays for late resumes (a client reconnecting with its last event id, a reader
-    /// on another replica reading the end); afterwards the database answers, as it does for any stream Redis lost.
-    /// Every stream holds at least the 4 KB Redis preallocates for a stream's first node, so this is most of
-    /// the log's memory: finished answers a second × this × ~4.7 KB (5 minutes until 2026-12-06 held 5 times
-    /// as much; bench/redis_memory.py, docs/deployment/capacity.md "Redis memory").
+    /// How long a finished stream stays for late resumes (a client reconnecting with its last event id, a reader on
+    /// another replica reading the end); afterwards the database answers, as it does for any stream Redis lost, with
+    /// the same events. A stream holds at least the 4 KB Redis preallocates for its first node and about 1.5 KB per
+    /// second an answer streams (an entry per 40 ms batch), so how long finished ones stay is most of the log's
+    /// memory: finished answers a second × this × their size (docs/deployment/capacity.md, "Redis memory";
+    /// bench/redis_memory.py). It was 5 minutes until 2026-12-06: 20 times as much.
     /// </summary>
-    private static readonly TimeSpan FinishedTtl = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan FinishedTtl = TimeSpan.FromSeconds(15);
 
     /// <summary>Readers re-read the stream this often even without a notification (one may be lost in a reconnect).</summary>
     private static readonly TimeSpan Poll = TimeSpan.FromSeconds(1);
