@@ -31,4 +31,8 @@ umask 077
 } >/data/redis.conf
 echo "redis-start: $self starts as $([ "$master" = "$self" ] && echo master || echo "replica of $master")"
 # Transient signals only: no persistence; noeviction so stream entries are never dropped silently.
-exec redis-server /data/redis.conf --save "" --appendonly no --maxmemory 256mb --maxmemory-policy noeviction
+# REDIS_MAXMEMORY (default 256mb): size it from docs/deployment/capacity.md ("Redis memory"): about 40 KB per
+# concurrent chat stream, 234 bytes per /v1 request a second; keep the container's memory limit a quarter above it.
+maxmemory=${REDIS_MAXMEMORY:-256mb}
+echo "redis-start: maxmemory $maxmemory (noeviction)"
+exec redis-server /data/redis.conf --save "" --appendonly no --maxmemory "$maxmemory" --maxmemory-policy noeviction

@@ -540,6 +540,28 @@ public sealed class LimitStoreTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// Every hit is its own member of the window, whichever call records it (the admission, a plain hit), so the window
+    /// counts each one; a member is 12 bytes (Redis keeps a window's members for the whole window: at the default limits
+    /// about 117 bytes a member, against 149 for the 32-character ids of before; docs/deployment/capacity.md, "Redis memory").
+    /// </summary>
+    [Fact]
+    public async Task Each_hit_is_its_own_small_member_of_the_window()
+    {
+        var (store, _) = await StartAsync(Store.Redis);
+        var db = _redis!.GetDatabase();
+        var rate = $"test:rate:{Guid.NewGuid()}";
+        for (var i = 0; i < 150; i++)
+        {
+            Assert.Equal(AdmissionStep.Admitted, (await store.AdmitAsync(new AdmissionRequest([(rate, 1000)], Minute, 0, [], null))).Step);
+            Assert.Null(await store.HitAsync(rate, 1000, Minute));
+        }
+        var members = await db.SortedSetRangeByRankAsync("jackcwf:limits:" + rate);
+        Assert.Equal(300, members.Length);
+        Assert.Equal(300, members.Select(m => Convert.ToHexString((byte[])m!)).Distinct().Count());
+        Assert.All(members, m => Assert.Equal(12, ((byte[])m!).Length));
+    }
+
+    /// <summary>
     /// The admission and the settlement name their scripts by hash; a Redis that has forgotten them (restarted,
     /// failed over, <c>SCRIPT FLUSH</c>) answers NOSCRIPT, and the call is sent again with the script's text:
     /// it still counts in Redis, not in the replica's own counters.

@@ -29,8 +29,15 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
     /// <summary>A running stream outlives a writer that died without finishing it, but not forever.</summary>
     private static readonly TimeSpan RunningTtl = TimeSpan.FromHours(1);
 
-    /// <summary>How long a finished stream stays for late resumes; afterwards the database answers.</summary>
-    private static readonly TimeSpan FinishedTtl = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// How long a finished stream stays for late resumes (a client reconnecting with its last event id, a reader on
+    /// another replica reading the end); afterwards the database answers, as it does for any stream Redis lost, with
+    /// the same events. A stream holds at least the 4 KB Redis preallocates for its first node and about 1.5 KB per
+    /// second an answer streams (an entry per 40 ms batch), so how long finished ones stay is most of the log's
+    /// memory: finished answers a second × this × their size (docs/deployment/capacity.md, "Redis memory";
+    /// bench/redis_memory.py). It was 5 minutes until 2026-12-06: 20 times as much.
+    /// </summary>
+    private static readonly TimeSpan FinishedTtl = TimeSpan.FromSeconds(15);
 
     /// <summary>Readers re-read the stream this often even without a notification (one may be lost in a reconnect).</summary>
     private static readonly TimeSpan Poll = TimeSpan.FromSeconds(1);

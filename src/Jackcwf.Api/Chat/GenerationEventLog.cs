@@ -97,8 +97,11 @@ public interface IGenerationEventLog
 
 public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposable
 {
-    /// <summary>How long a finished log stays for late resumes; after that the database answers.</summary>
-    private static readonly TimeSpan Retention = TimeSpan.FromMinutes(2);
+    /// <summary>
+    /// How long a finished log stays for late resumes; after that the database answers. Its text stays in the
+    /// replica's memory until then (swept every 5 s), as Redis keeps the finished stream (RedisGenerationEventLog).
+    /// </summary>
+    private static readonly TimeSpan Retention = TimeSpan.FromSeconds(15);
 
     private readonly ConcurrentDictionary<Guid, Entry> _entries = new();
     private readonly Timer _sweeper;
@@ -107,7 +110,7 @@ public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposab
     public InProcessGenerationEventLog(StreamDeadlines? deadlines = null)
     {
         _deadlines = deadlines ?? StreamDeadlines.Shared;
-        _sweeper = new Timer(_ => Sweep(), null, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
+        _sweeper = new Timer(_ => Sweep(), null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
     }
 
     public ValueTask BeginAsync(Guid messageId, AnswerText? text = null)

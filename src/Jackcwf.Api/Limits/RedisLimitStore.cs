@@ -181,6 +181,22 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         }
     }
 
+    // A request window's member only has to differ from every other member of its key while it is inside the window.
+    // 12 bytes: a random prefix drawn once per process (8 bytes; two replicas share one with a chance of 2^-64) and a
+    // counter (wraps after 4 billion hits, days past any window). As a 32-character GUID it took 149 bytes of Redis a
+    // member once a key holds more than 128 (a skiplist), 52 below (a listpack); these take 117 and 26
+    // (bench/redis_memory.py, docs/deployment/capacity.md "Redis memory"), and no system call for the kernel's random bytes.
+    private static readonly long s_memberPrefix = BitConverter.ToInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
+    private static int s_memberCount;
+
+    private static RedisValue HitMember()
+    {
+        var member = new byte[12];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(member, s_memberPrefix);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(member.AsSpan(8), Interlocked.Increment(ref s_memberCount));
+        return member;
+    }
+
     private int _warned;
 
     public async ValueTask<TimeSpan?> HitAsync(string bucket, int limit, TimeSpan window) =>
@@ -191,7 +207,7 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         var keys = new RedisKey[buckets.Count];
         var args = new RedisValue[buckets.Count + 3];
         args[0] = (long)window.TotalMilliseconds;
-        args[1] = Guid.NewGuid().ToString("N");
+        args[1] = HitMember();
         args[2] = checkOnly;
         for (var i = 0; i < keys.Length; i++)
         {
@@ -368,7 +384,7 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         var keys = new RedisKey[nr + ns + (request.Spend is null ? 0 : 1)];
         var args = new RedisValue[8 + nr + 2 * ns + (request.Spend is null ? 0 : 3)];
         args[0] = (long)request.Window.TotalMilliseconds;
-        args[1] = Guid.NewGuid().ToString("N");
+        args[1] = HitMember();
         args[2] = request.CheckOnly;
         args[3] = nr;
         args[4] = ns;
