@@ -15,6 +15,7 @@ Starts the fake upstream, PostgreSQL, Redis and one replica as bench.py does (th
      finished streams (`jackcwf:gen:*`, kept 5 minutes after the answer ends), per answer;
   4. chat streams held open on the slow upstream (one chunk a second): the running streams, per stream;
   5. answers as a model paces them (the demo model at 25 ms a word, --words words): finished streams, per answer;
+  6. with RESPONSE_CACHE=exact (off by default), the cached answers' keys (`jackcwf:rc:*`), per answer;
 and `used_memory` (INFO memory) around each step, which includes Redis's own allocations for the keys.
 Prints a table and writes the raw figures to --out (JSON).
 """
@@ -157,6 +158,21 @@ try:
                         "entries": entries, "bytes": b, "used_memory_delta": after - before}
     bench.log(f"paced: {n} answers of {args.words} words ({len(content):,} characters) at 25 ms a word, {entries / max(n, 1):.0f} entries "
               f"and {b / max(n, 1):,.0f} B an answer; used_memory +{after - before:,}")
+    # 6. The response cache (RESPONSE_CACHE=exact, off by default): each answer stored for RESPONSE_CACHE_TTL_SECONDS.
+    os.killpg(paced.pid, __import__("signal").SIGKILL)
+    cached_dir = os.path.join(work, "cached")
+    os.makedirs(cached_dir)
+    cached = bench.start_jackcwf(cached_dir, up, pg_port, pg_pid, redis_port, redis_pid, {"RESPONSE_CACHE": "exact"})
+    cli(r, "FLUSHALL")
+    before = used_memory(r)
+    cauth = {"authorization": f"Bearer {cached.token}"}
+    cconvs = [bench.request(cached.base, "POST", "/api/conversations", {"model": "demo/echo"}, cauth)[1]["id"] for _ in range(args.paced)]
+    for i, c in enumerate(cconvs):
+        bench.request(cached.base, "POST", f"/api/conversations/{c}/messages", {"content": f"{i} {content}"}, {**cauth, "accept": "application/json"})
+    n, b, _ = usage(r, "jackcwf:rc:*")
+    after = used_memory(r)
+    results["response_cache"] = {"answers": len(cconvs), "text_bytes": len(content), "keys": n, "bytes": b, "used_memory_delta": after - before}
+    bench.log(f"response cache: {n} cached answers of {len(content):,} characters, {b / max(n, 1):,.0f} B each in Redis; used_memory +{after - before:,}")
     results["load_end"] = os.getloadavg()[0]
     if args.out:
         with open(args.out, "w") as f:

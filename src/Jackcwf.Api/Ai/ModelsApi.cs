@@ -63,7 +63,12 @@ public static class AiExtensions
             return breakers;
         });
         // The response cache: HybridCache in memory, with Redis as its shared level when REDIS_URL is set
-        // (AddBackplane registers it), so every replica answers from what any replica stored.
+        // (AddBackplane registers it), so every replica answers from what any replica stored. Its memory level is
+        // bounded in bytes (HybridCache gives each entry its payload's size when the memory cache has a limit): without
+        // one it kept every answer for the cache's time to live, at 500 answers a second gigabytes per replica.
+        s.AddMemoryCache();
+        s.AddOptions<Microsoft.Extensions.Caching.Memory.MemoryCacheOptions>().Configure<IOptions<ResponseCacheOptions>>((o, cache) =>
+            o.SizeLimit = cache.Value.LocalMegabytes * 1024L * 1024);
         s.AddHybridCache()
             .AddSerializer(new JsonHybridSerializer<CachedAnswer>(ResponseCacheJsonContext.Default.CachedAnswer))
             .AddSerializer(new JsonHybridSerializer<SemanticIndex>(ResponseCacheJsonContext.Default.SemanticIndex));

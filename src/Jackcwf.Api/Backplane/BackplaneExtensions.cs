@@ -57,6 +57,8 @@ public static class BackplaneExtensions
         s.Replace(ServiceDescriptor.Singleton<ILimitStore, RedisLimitStore>());
         s.TryAddSingleton<InProcessInvalidationBus>();
         s.Replace(ServiceDescriptor.Singleton<IInvalidationBus, RedisInvalidationBus>());
+        s.AddSingleton<RedisMemoryPressure>();
+        s.AddHostedService(sp => sp.GetRequiredService<RedisMemoryPressure>());
         s.AddStackExchangeRedisCache(_ => { });
         s.AddOptions<RedisCacheOptions>().Configure<IServiceProvider>((o, sp) =>
             o.ConnectionMultiplexerFactory = () => Task.FromResult(sp.GetRequiredService<IConnectionMultiplexer>()));

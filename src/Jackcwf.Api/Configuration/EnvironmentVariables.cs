@@ -56,6 +56,7 @@ public static class EnvironmentVariables
         new("MODEL_FALLBACKS", "Models:FallbackMap", Kind.Text),
         new("RESPONSE_CACHE", "ResponseCache:Mode", Kind.Text),
         new("RESPONSE_CACHE_TTL_SECONDS", "ResponseCache:TtlSeconds", Kind.Integer, 1, 31_536_000),
+        new("RESPONSE_CACHE_LOCAL_MB", "ResponseCache:LocalMegabytes", Kind.Integer, 1, 1_000_000),
         new("SEMANTIC_CACHE_THRESHOLD", "ResponseCache:SemanticThreshold", Kind.Number, 0, 1),
         new("RESPONSE_CACHE_SCOPE", "ResponseCache:Scope", Kind.Text),
         new("ALLOW_REGISTRATION", "Accounts:AllowRegistration", Kind.Boolean),

@@ -8,7 +8,13 @@ using Microsoft.Extensions.Caching.Hybrid;
 
 namespace Jackcwf.Api.Ai.Pipeline;
 
-public sealed class HybridResponseCacheStore(HybridCache cache) : IResponseCacheStore
+/// <summary>
+/// The response cache's store: HybridCache (memory, and Redis when configured). While Redis is
+/// <see cref="Backplane.RedisMemoryPressure.CacheWriteLimit"/> full (<paramref name="pressure"/>), new answers go to
+/// memory only: Redis refuses every write once full (<c>noeviction</c>), and the limits and the event log must not
+/// meet that because of a cache.
+/// </summary>
+public sealed class HybridResponseCacheStore(HybridCache cache, Backplane.RedisMemoryPressure? pressure = null) : IResponseCacheStore
 {
     private static readonly HybridCacheEntryOptions ReadOnly = new()
     {
@@ -20,7 +26,12 @@ public sealed class HybridResponseCacheStore(HybridCache cache) : IResponseCache
         cache.GetOrCreateAsync(key, static _ => ValueTask.FromResult<T?>(null), ReadOnly, cancellationToken: cancellationToken);
 
     public ValueTask SetAsync<T>(string key, T value, TimeSpan ttl, CancellationToken cancellationToken) where T : class =>
-        cache.SetAsync(key, value, new HybridCacheEntryOptions { Expiration = ttl, LocalCacheExpiration = ttl }, cancellationToken: cancellationToken);
+        cache.SetAsync(key, value, new HybridCacheEntryOptions
+        {
+            Expiration = ttl,
+            LocalCacheExpiration = ttl,
+            Flags = pressure?.CacheWritesPaused == true ? HybridCacheEntryFlags.DisableDistributedCacheWrite : HybridCacheEntryFlags.None,
+        }, cancellationToken: cancellationToken);
 }
 
 /// <summary>HybridCache's serializer for the cache's records, source-generated.</summary>

@@ -10,6 +10,11 @@ public sealed class ResponseCacheOptions
     public const string Semantic = "semantic";
     public string Mode { get; set; } = Off;
     public int TtlSeconds { get; set; } = 3600;
+    /// <summary>
+    /// Megabytes of cached answers each replica keeps in its own memory (HybridCache's first level), the least
+    /// recently used leaving first; Redis, when configured, keeps them for every replica for <see cref="TtlSeconds"/>.
+    /// </summary>
+    public int LocalMegabytes { get; set; } = 64;
     public double SemanticThreshold { get; set; } = 0.9;
     /// <summary><c>user</c> (default: answers are never shared between users) or <c>global</c>.</summary>
     public string Scope { get; set; } = "user";
