@@ -12,11 +12,12 @@ Starts the fake upstream, PostgreSQL, Redis and one replica as bench.py does (th
   2. the same windows as the product's defaults keep them (300 a minute: at most 300 members a key, which
      Redis stores as a skiplist past `zset-max-listpack-entries`, 128 by default), per member;
   3. JSON chat messages with the demo model and with the OpenAI upstream (50 chunks): the event log's
-     finished streams (`jackcwf:gen:*`, kept 5 minutes after the answer ends), per answer;
+     finished streams (`jackcwf:gen:*`, kept 15 s after the answer ends: only those still there are counted), per answer;
   4. chat streams held open on the slow upstream (one chunk a second): the running streams, per stream;
   5. answers as a model paces them (the demo model at 25 ms a word, --words words): finished streams, per answer;
   6. with RESPONSE_CACHE=exact (off by default), the cached answers' keys (`jackcwf:rc:*`), per answer;
-and `used_memory` (INFO memory) around each step, which includes Redis's own allocations for the keys.
+and `used_memory` (INFO memory) around each step, which includes Redis's own allocations for the keys (and moves as
+finished streams leave after 15 s).
 Prints a table and writes the raw figures to --out (JSON).
 """
 import argparse, json, os, subprocess, sys, tempfile, threading, time
@@ -26,7 +27,7 @@ import bench  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--seconds", type=int, default=4, help="wrk seconds of /v1 requests (step 1)")
-ap.add_argument("--messages", type=int, default=1000, help="JSON chat messages per model (step 3)")
+ap.add_argument("--messages", type=int, default=300, help="JSON chat messages per model (step 3; a finished answer's stream stays 15 s, so keep it to a few seconds of messages)")
 ap.add_argument("--streams", type=int, default=200, help="chat streams held open (step 4)")
 ap.add_argument("--words", type=int, default=400, help="words of each paced answer (step 5)")
 ap.add_argument("--paced", type=int, default=20, help="paced answers, sent together (step 5)")
@@ -48,13 +49,16 @@ def keys(port, pattern):
 
 def usage(port, pattern):
     """(keys, bytes, elements) over the keys matching `pattern`: MEMORY USAGE … SAMPLES 0 (every element counted)."""
-    ks = keys(port, pattern)
-    total = elements = 0
-    for k in ks:
-        total += int(cli(port, "MEMORY", "USAGE", k, "SAMPLES", "0").strip() or 0)
+    live = total = elements = 0
+    for k in keys(port, pattern):
+        size = int(cli(port, "MEMORY", "USAGE", k, "SAMPLES", "0").strip() or 0)
+        if size == 0:
+            continue  # gone since the scan (a finished answer's stream stays 15 s)
+        live += 1
+        total += size
         kind = cli(port, "TYPE", k).strip()
         elements += int(cli(port, {"zset": "ZCARD", "stream": "XLEN", "hash": "HLEN", "set": "SCARD", "list": "LLEN"}.get(kind, "STRLEN"), k).strip() or 0)
-    return len(ks), total, elements
+    return live, total, elements
 
 
 def encoding(port, pattern):
@@ -109,7 +113,7 @@ try:
         done = args.messages - len(failures)
         results[f"chat_{label}"] = {"messages": done, "streams": n, "entries": entries, "bytes": b, "used_memory_delta": after - before,
                                     "encoding": encoding(r, "jackcwf:gen:*")}
-        bench.log(f"chat, {label}: {done:,} answers, {n:,} event-log streams, {entries:,} entries, {b:,} bytes "
+        bench.log(f"chat, {label}: {done:,} answers, {n:,} event-log streams still there, {entries:,} entries, {b:,} bytes "
                   f"({b / max(n, 1):,.0f} B an answer); used_memory +{after - before:,}")
 
     # 4. Running chat streams (the slow upstream: one chunk a second), held for a few seconds.
@@ -134,44 +138,49 @@ try:
     # The held streams' replica stops: its answers would go on writing to the log.
     os.killpg(jack.pid, __import__("signal").SIGKILL)
 
+    def replica(name, env):
+        """Another replica on the same PostgreSQL and Redis (the one before it stopped), Redis emptied."""
+        os.makedirs(os.path.join(work, name))
+        t = bench.start_jackcwf(os.path.join(work, name), up, pg_port, pg_pid, redis_port, redis_pid, env)
+        cli(r, "FLUSHALL")
+        return t
+
+    def answer_each(target, contents):
+        """One JSON chat message per content, each in a conversation of its own, all sent at once; the statuses."""
+        a = {"authorization": f"Bearer {target.token}"}
+        convs = [bench.request(target.base, "POST", "/api/conversations", {"model": "demo/echo"}, a)[1]["id"] for _ in contents]
+        statuses = []
+        threads = [threading.Thread(target=lambda c=c, text=text: statuses.append(bench.request(
+            target.base, "POST", f"/api/conversations/{c}/messages", {"content": text}, {**a, "accept": "application/json"}, timeout=300)[0]))
+            for c, text in zip(convs, contents)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return statuses
+
     # 5. Answers as a model streams them: the demo model at its default pace (25 ms a word, about 40 words a second)
     # answering --words words, so the log holds an entry per 40 ms batch, as it does for a real model's answer.
-    long_dir = os.path.join(work, "paced")
-    os.makedirs(long_dir)
-    paced = bench.start_jackcwf(long_dir, up, pg_port, pg_pid, redis_port, redis_pid, {"DEMO_CHUNK_DELAY_MS": "25"})
-    cli(r, "FLUSHALL")
+    paced = replica("paced", {"DEMO_CHUNK_DELAY_MS": "25"})
     before = used_memory(r)
     content = " ".join(f"word{i}" for i in range(args.words))
-    pauth = {"authorization": f"Bearer {paced.token}"}
-    pconvs = [bench.request(paced.base, "POST", "/api/conversations", {"model": "demo/echo"}, pauth)[1]["id"] for _ in range(args.paced)]
-    statuses = []
-    threads = [threading.Thread(target=lambda c=c: statuses.append(bench.request(
-        paced.base, "POST", f"/api/conversations/{c}/messages", {"content": content}, {**pauth, "accept": "application/json"}, timeout=300)[0]))
-        for c in pconvs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = answer_each(paced, [content] * args.paced)
     n, b, entries = usage(r, "jackcwf:gen:*")
     after = used_memory(r)
     results["paced"] = {"answers": sum(1 for x in statuses if x < 300), "words": args.words, "text_bytes": len(content), "streams": n,
                         "entries": entries, "bytes": b, "used_memory_delta": after - before}
     bench.log(f"paced: {n} answers of {args.words} words ({len(content):,} characters) at 25 ms a word, {entries / max(n, 1):.0f} entries "
               f"and {b / max(n, 1):,.0f} B an answer; used_memory +{after - before:,}")
+
     # 6. The response cache (RESPONSE_CACHE=exact, off by default): each answer stored for RESPONSE_CACHE_TTL_SECONDS.
     os.killpg(paced.pid, __import__("signal").SIGKILL)
-    cached_dir = os.path.join(work, "cached")
-    os.makedirs(cached_dir)
-    cached = bench.start_jackcwf(cached_dir, up, pg_port, pg_pid, redis_port, redis_pid, {"RESPONSE_CACHE": "exact"})
-    cli(r, "FLUSHALL")
+    cached = replica("cached", {"RESPONSE_CACHE": "exact"})
     before = used_memory(r)
-    cauth = {"authorization": f"Bearer {cached.token}"}
-    cconvs = [bench.request(cached.base, "POST", "/api/conversations", {"model": "demo/echo"}, cauth)[1]["id"] for _ in range(args.paced)]
-    for i, c in enumerate(cconvs):
-        bench.request(cached.base, "POST", f"/api/conversations/{c}/messages", {"content": f"{i} {content}"}, {**cauth, "accept": "application/json"})
+    statuses = answer_each(cached, [f"{i} {content}" for i in range(args.paced)])
     n, b, _ = usage(r, "jackcwf:rc:*")
     after = used_memory(r)
-    results["response_cache"] = {"answers": len(cconvs), "text_bytes": len(content), "keys": n, "bytes": b, "used_memory_delta": after - before}
+    results["response_cache"] = {"answers": sum(1 for x in statuses if x < 300), "text_bytes": len(content), "keys": n, "bytes": b,
+                                 "used_memory_delta": after - before}
     bench.log(f"response cache: {n} cached answers of {len(content):,} characters, {b / max(n, 1):,.0f} B each in Redis; used_memory +{after - before:,}")
     results["load_end"] = os.getloadavg()[0]
     if args.out:
