@@ -18,7 +18,7 @@ Starts the fake upstream, PostgreSQL, Redis and one replica as bench.py does (th
   6. with RESPONSE_CACHE=exact (off by default), the cached answers' keys (`jackcwf:rc:*`), per answer;
 and `used_memory` (INFO memory) around each step, which includes Redis's own allocations for the keys (and moves as
 finished streams leave after 15 s).
-Prints a table and writes the raw figures to --out (JSON).
+Prints a line per step, then the raw figures as JSON (also written to --out).
 """
 import argparse, json, os, subprocess, sys, tempfile, threading, time
 
