@@ -50,8 +50,14 @@ public sealed class RedisMemoryPressure(IConnectionMultiplexer redis, ILogger<Re
             // with admin mode on, which the service never turns on (it would also allow CONFIG, FLUSHALL and the like).
             info = (string?)await redis.GetDatabase().ScriptEvaluateAsync(InfoScript) ?? "";
         }
+        catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException or TimeoutException)
+        {
+            // Redis unreachable: the backplane's own log says so, and no write reaches it meanwhile anyway.
+            return;
+        }
         catch (Exception e) when (e is not OperationCanceledException)
         {
+            // Refused (an ACL without INFO or EVAL, a proxy): say so once; the cache then writes however full Redis is.
             if (Interlocked.Exchange(ref _unreadable, 1) == 0)
             {
                 logger.LogWarning("Redis's memory cannot be read ({Error}): the response cache writes to Redis however full it is", e.GetType().Name);
