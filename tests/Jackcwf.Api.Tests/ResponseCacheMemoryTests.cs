@@ -34,6 +34,23 @@ public sealed class ResponseCacheMemoryTests
 
     private static CachedAnswer Answer(int i, int chars) => new("demo/echo", [$"{i} " + new string('x', chars)], "stop", 10, 20);
 
+    /// <summary><c>jackcwf_response_cache_redis_writes_paused</c> on <c>/metrics</c> reaches <paramref name="expected"/> (the exporter may serve a scrape it made moments before).</summary>
+    private static async Task PausedGaugeAsync(WebApplicationFactory<Program> factory, int expected)
+    {
+        using var client = factory.CreateClient();
+        var gauge = new System.Text.RegularExpressions.Regex(@"^jackcwf_response_cache_redis_writes_paused(\{[^}]*\})? (\d+)", System.Text.RegularExpressions.RegexOptions.Multiline);
+        string? seen = null;
+        for (var i = 0; i < 50 && seen != expected.ToString(System.Globalization.CultureInfo.InvariantCulture); i++)
+        {
+            if (i > 0)
+            {
+                await Task.Delay(100, Ct);
+            }
+            seen = gauge.Match(await client.GetStringAsync("/metrics", Ct)) is { Success: true } m ? m.Groups[2].Value : null;
+        }
+        Assert.Equal(expected.ToString(System.Globalization.CultureInfo.InvariantCulture), seen);
+    }
+
     [Theory]
     [InlineData(1, false)]
     [InlineData(64, true)]
@@ -105,6 +122,8 @@ public sealed class ResponseCacheMemoryTests
             await store.SetAsync("test:rc:full", Answer(2, 1_000), TimeSpan.FromHours(1), Ct);
             Assert.False(await db.KeyExistsAsync("test:rc:full"));
             Assert.Equal(Answer(2, 1_000).Chunks, (await store.GetAsync<CachedAnswer>("test:rc:full", Ct))!.Chunks);
+            // What an operator sees: the gauge says so.
+            await PausedGaugeAsync(factory, 1);
 
             // Room again (25 %): answers go to Redis again.
             await server.ConfigSetAsync("maxmemory", await UsedAsync() * 4);
@@ -112,6 +131,7 @@ public sealed class ResponseCacheMemoryTests
             Assert.False(pressure.CacheWritesPaused);
             await store.SetAsync("test:rc:again", Answer(3, 1_000), TimeSpan.FromHours(1), Ct);
             Assert.True(await db.KeyExistsAsync("test:rc:again"));
+            await PausedGaugeAsync(factory, 0);
         }
         finally
         {

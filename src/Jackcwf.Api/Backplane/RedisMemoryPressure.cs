@@ -11,8 +11,18 @@ namespace Jackcwf.Api.Backplane;
 /// its entries in Redis then leave with their time to live. Written by hand: no library this project uses reads
 /// a server's memory against its limit.
 /// </summary>
-public sealed class RedisMemoryPressure(IConnectionMultiplexer redis, ILogger<RedisMemoryPressure> logger) : BackgroundService
+public sealed class RedisMemoryPressure : BackgroundService
 {
+    private readonly IConnectionMultiplexer redis;
+    private readonly ILogger<RedisMemoryPressure> logger;
+
+    public RedisMemoryPressure(IConnectionMultiplexer redis, Telemetry.JackcwfMetrics metrics, ILogger<RedisMemoryPressure> logger)
+    {
+        this.redis = redis;
+        this.logger = logger;
+        metrics.RedisCacheWritesPaused = () => CacheWritesPaused;
+    }
+
     /// <summary>Above this share of <c>maxmemory</c> the response cache writes no more to Redis.</summary>
     public const double CacheWriteLimit = 0.7;
 

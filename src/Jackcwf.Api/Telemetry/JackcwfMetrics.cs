@@ -53,6 +53,8 @@ public sealed class JackcwfMetrics : IDisposable
         _meter.CreateObservableGauge("jackcwf_health_check_status", HealthStatuses, description: "Last health-monitor result per dependency (1 healthy).");
         _meter.CreateObservableGauge("jackcwf_health_check_duration_seconds", HealthDurations, unit: "s", description: "Duration of the last health check per dependency.");
         _meter.CreateObservableGauge("jackcwf_redis_connected", () => RedisConnected() ? 1 : 0, description: "1 while the Redis backplane is connected.");
+        _meter.CreateObservableGauge("jackcwf_response_cache_redis_writes_paused", () => RedisCacheWritesPaused?.Invoke() == true ? 1 : 0,
+            description: "1 while Redis is 70 % full against its maxmemory and the response cache stores new answers in memory only.");
         _meter.CreateObservableGauge("jackcwf_process_open_fds", () => OpenFds(), description: "File descriptors in use.");
         _meter.CreateObservableGauge("jackcwf_process_max_fds", () => MaxFds(), description: "File descriptor limit.");
 
@@ -87,6 +89,9 @@ public sealed class JackcwfMetrics : IDisposable
 
     /// <summary>Reports the backplane state (set by the Redis backplane when configured).</summary>
     public Func<bool>? RedisState { get; set; }
+
+    /// <summary>Whether the response cache keeps new answers out of Redis (<see cref="Backplane.RedisMemoryPressure"/>); unset without Redis.</summary>
+    public Func<bool>? RedisCacheWritesPaused { get; set; }
 
     public void HttpError(int status, string errorType) =>
         _httpErrors.Add(1, new("status_class", status >= 500 ? "5xx" : "4xx"), new("error_type", errorType));
