@@ -26,8 +26,15 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
     /// </summary>
     internal static readonly TimeSpan Coalesce = TimeSpan.FromMilliseconds(40);
 
-    /// <summary>A running stream outlives a writer that died without finishing it, but not forever.</summary>
-    private static readonly TimeSpan RunningTtl = TimeSpan.FromHours(1);
+    /// <summary>
+    /// A running stream outlives a writer that died without finishing it, but not for long: its readers turn to the
+    /// database once the writer falls silent (the lease sweeper settles the answer there), so the stream is only
+    /// memory by then (an hour of it until 2026-12-06: a crashed replica's running answers, about 15 KB each, stayed
+    /// that long). A live writer renews it every <see cref="RenewTtlAfter"/> it writes; an answer silent for longer
+    /// than the difference (a provider is cut off after PROVIDER_IDLE_TIMEOUT_SECONDS, 30 s by default) finds its
+    /// stream gone at its next write and starts it again, and its readers fill the gap from the database.
+    /// </summary>
+    private static readonly TimeSpan RunningTtl = TimeSpan.FromMinutes(5);
 
     /// <summary>
     /// How long a finished stream stays for late resumes (a client reconnecting with its last event id, a reader on
@@ -79,7 +86,7 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
         """;
 
     /// <summary>A running stream's time to live is set again when it was last set this long ago (deltas in between leave it).</summary>
-    private static readonly TimeSpan RenewTtlAfter = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan RenewTtlAfter = TimeSpan.FromMinutes(2);
 
     private readonly InProcessGenerationEventLog _local;
     private readonly StreamDeadlines _deadlines;
