@@ -580,6 +580,21 @@ def send_chat_messages(target, model, messages, workers, conversations=None, new
     return failures
 
 
+def answer_at_once(target, conversations, contents, timeout=600):
+    """One JSON chat message to each conversation (`contents` in the same order), all sent at once, a thread each;
+    their statuses (bench/redis_memory.py, bench/finished_memory.py)."""
+    auth = {"authorization": f"Bearer {target.token}", "accept": "application/json"}
+    statuses = []
+    threads = [threading.Thread(target=lambda c=c, text=text: statuses.append(request(
+        target.base, "POST", f"/api/conversations/{c}/messages", {"content": text}, auth, timeout=timeout)[0]))
+        for c, text in zip(conversations, contents)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return statuses
+
+
 def pg_counters(target):
     """Transactions and rows written in the benchmark's database (PostgreSQL's statistics, flushed first),
     and the bytes of WAL the whole server wrote (the WAL position: exact, where pg_stat_wal lags by up to

@@ -11,7 +11,7 @@ and reports the heap before, right after and --wait seconds after. The differenc
 the finished answers' in-process event log held (kept for late resumes, then swept), per answer.
 Needs dotnet-gcdump (`dotnet tool install -g dotnet-gcdump`).
 """
-import argparse, os, subprocess, sys, tempfile, threading, time
+import argparse, os, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
@@ -47,15 +47,8 @@ try:
     content = " ".join(f"word{i}" for i in range(args.words))
     conversations = [bench.request(jack.base, "POST", "/api/conversations", {"model": "demo/echo"}, auth)[1]["id"] for _ in range(args.answers)]
     before = heap_bytes(jack.pid, "before")
-    statuses = []
-    threads = [threading.Thread(target=lambda c=c: statuses.append(bench.request(
-        jack.base, "POST", f"/api/conversations/{c}/messages", {"content": content}, {**auth, "accept": "application/json"}, timeout=600)[0]))
-        for c in conversations]
     began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    statuses = bench.answer_at_once(jack, conversations, [content] * len(conversations))
     answered = sum(1 for s in statuses if s < 300)
     bench.log(f"{answered} of {args.answers} answers of {args.words} words ({len(content):,} characters) in {time.perf_counter() - began:.1f} s")
     after = heap_bytes(jack.pid, "after")

@@ -20,7 +20,7 @@ and `used_memory` (INFO memory) around each step, which includes Redis's own all
 finished streams leave after 15 s).
 Prints a line per step, then the raw figures as JSON (also written to --out).
 """
-import argparse, json, os, subprocess, sys, tempfile, threading, time
+import argparse, asyncio, json, os, signal, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
@@ -125,7 +125,7 @@ try:
         _, c = bench.request(jack.base, "POST", "/api/conversations", {"model": "openai/" + bench.SLOW}, auth)
         convs.append(c["id"])
     held, it = [], iter(convs)
-    th = threading.Thread(target=lambda: __import__('asyncio').run(bench.hold_streams(
+    th = threading.Thread(target=lambda: asyncio.run(bench.hold_streams(
         jack, args.streams, held, path=lambda: f"/api/conversations/{next(it)}/messages", body=json.dumps({"content": "words"}), headers=auth)), daemon=True)
     th.start()
     bench.wait_until(lambda: len(held) >= args.streams, 120, f"{args.streams} chat streams")
@@ -136,7 +136,7 @@ try:
     bench.log(f"running: {args.streams} chat streams held 5 s, {n} event-log streams, {entries:,} entries, {b:,} bytes "
               f"({b / max(n, 1):,.0f} B a stream); used_memory +{after - before:,}")
     # The held streams' replica stops: its answers would go on writing to the log.
-    os.killpg(jack.pid, __import__("signal").SIGKILL)
+    os.killpg(jack.pid, signal.SIGKILL)
 
     def replica(name, env):
         """Another replica on the same PostgreSQL and Redis (the one before it stopped), Redis emptied."""
@@ -149,15 +149,7 @@ try:
         """One JSON chat message per content, each in a conversation of its own, all sent at once; the statuses."""
         a = {"authorization": f"Bearer {target.token}"}
         convs = [bench.request(target.base, "POST", "/api/conversations", {"model": "demo/echo"}, a)[1]["id"] for _ in contents]
-        statuses = []
-        threads = [threading.Thread(target=lambda c=c, text=text: statuses.append(bench.request(
-            target.base, "POST", f"/api/conversations/{c}/messages", {"content": text}, {**a, "accept": "application/json"}, timeout=300)[0]))
-            for c, text in zip(convs, contents)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return statuses
+        return bench.answer_at_once(target, convs, contents, timeout=300)
 
     # 5. Answers as a model streams them: the demo model at its default pace (25 ms a word, about 40 words a second)
     # answering --words words, so the log holds an entry per 40 ms batch, as it does for a real model's answer.
@@ -173,7 +165,7 @@ try:
               f"and {b / max(n, 1):,.0f} B an answer; used_memory +{after - before:,}")
 
     # 6. The response cache (RESPONSE_CACHE=exact, off by default): each answer stored for RESPONSE_CACHE_TTL_SECONDS.
-    os.killpg(paced.pid, __import__("signal").SIGKILL)
+    os.killpg(paced.pid, signal.SIGKILL)
     cached = replica("cached", {"RESPONSE_CACHE": "exact"})
     before = used_memory(r)
     statuses = answer_each(cached, [f"{i} {content}" for i in range(args.paced)])

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace Jackcwf.Api.Backplane;
@@ -14,12 +15,15 @@ namespace Jackcwf.Api.Backplane;
 public sealed class RedisMemoryPressure : BackgroundService
 {
     private readonly IConnectionMultiplexer redis;
+    private readonly bool cacheOn;
     private readonly ILogger<RedisMemoryPressure> logger;
 
-    public RedisMemoryPressure(IConnectionMultiplexer redis, Telemetry.JackcwfMetrics metrics, ILogger<RedisMemoryPressure> logger)
+    public RedisMemoryPressure(IConnectionMultiplexer redis, IOptions<Ai.Pipeline.ResponseCacheOptions> cache, Telemetry.JackcwfMetrics metrics,
+        ILogger<RedisMemoryPressure> logger)
     {
         this.redis = redis;
         this.logger = logger;
+        cacheOn = cache.Value.Mode != Ai.Pipeline.ResponseCacheOptions.Off;
         metrics.RedisCacheWritesPaused = () => CacheWritesPaused;
     }
 
@@ -36,6 +40,11 @@ public sealed class RedisMemoryPressure : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!cacheOn)
+        {
+            // Nothing writes to Redis that could do without it: no reads at all (RESPONSE_CACHE is off by default).
+            return;
+        }
         using var timer = new PeriodicTimer(Every);
         try
         {
