@@ -114,6 +114,7 @@ def stop_all():
                     os.killpg(p.pid, signal.SIGKILL)
                 except Exception:
                     pass
+    PROCS.clear()  # stopped: a later stop_all (the capacity check's next run) does not signal their ids again
 
 
 def request(base, method, path, body=None, headers=None, timeout=60, conn=None):
@@ -144,7 +145,8 @@ def request(base, method, path, body=None, headers=None, timeout=60, conn=None):
             c.close()
 
 
-def wait_until(check, seconds, what):
+def wait_until(check, seconds, what, log_file=None):
+    """Waits for check() to hold; otherwise stops with what the process wrote last (log_file), which says why."""
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         try:
@@ -153,7 +155,11 @@ def wait_until(check, seconds, what):
         except OSError:
             pass
         time.sleep(0.02)
-    die(f"{what} did not answer within {seconds} s")
+    tail = ""
+    if log_file and os.path.exists(log_file):
+        with open(log_file, errors="replace") as f:
+            tail = "\n  last lines of " + log_file + ":\n" + "".join("  " + l[:400] for l in f.readlines()[-15:])
+    die(f"{what} did not answer within {seconds} s{tail}")
 
 
 # ---- targets --------------------------------------------------------------------------------------
@@ -242,7 +248,9 @@ def start_redis(work):
 def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid, extra_env=None):
     port = free_port()
     # run.sh publishes it as the Dockerfile does (for this platform, ReadyToRun) except with --quick.
-    dll = os.environ.get("BENCH_JACKCWF_DLL") or os.path.join(ROOT, "src", "Jackcwf.Api", "bin", "Release", "net10.0", "Jackcwf.Api.dll")
+    dll = os.path.abspath(os.environ.get("BENCH_JACKCWF_DLL") or os.path.join(ROOT, "src", "Jackcwf.Api", "bin", "Release", "net10.0", "Jackcwf.Api.dll"))
+    if not os.path.exists(dll):
+        die(f"{dll} does not exist: build it (dotnet build src/Jackcwf.Api -c Release) or set BENCH_JACKCWF_DLL to a Jackcwf.Api.dll")
     env = {
         "ASPNETCORE_URLS": f"http://127.0.0.1:{port}",
         "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pg_port}/postgres",
@@ -271,7 +279,7 @@ def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid, extra_
     def start():
         began = time.perf_counter()
         p = spawn("jackcwf", ["dotnet", dll], env, cwd=os.path.join(work, "jackcwf"), work=work)
-        wait_until(lambda: request(base, "GET", "/health/ready")[0] == 200, 180, "Jackcwf")
+        wait_until(lambda: request(base, "GET", "/health/ready")[0] == 200, 180, "Jackcwf", os.path.join(work, "jackcwf.log"))
         return p, time.perf_counter() - began, cpu_seconds(p.pid)
 
     # The first start creates the schema (every migration on an empty database); the one measured is
@@ -1025,42 +1033,60 @@ def write_report(results, out, quick):
 
 
 def capacity(a):
-    """Jackcwf alone (no other target beside it) holding 1,000 then N idle /v1 streams; RSS, KiB per
-    stream and the CPU of the service, PostgreSQL and Redis while holding them. A proxy holds two files
-    per stream (client and upstream connections): where the open-file limit cannot hold 2 N, the
-    streams come from the in-process demo model (one chunk a second, no upstream connection) and the
-    report says so."""
+    """Jackcwf alone (no other target beside it) holding a tenth of N, then N idle /v1 streams; RSS, KiB
+    per stream and the CPU of the service, PostgreSQL and Redis while holding them. A proxy holds two
+    files per stream (client and upstream connections): where the open-file limit cannot hold 2 N, the
+    N streams come from the in-process demo model (one chunk a second, no upstream connection), and a
+    second run holds as many streams through the upstream as the limit allows (a multiple of 500), so
+    the figure of a real /v1 stream is measured too. The report says which is which."""
     import resource
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    upstream_fds = 2 * a.capacity + 1000 <= limit
-    work = tempfile.mkdtemp(prefix="jackcwf-capacity-")
+    fits = lambda n: 2 * n + 1000 <= limit
+    runs = [(a.capacity, True)]
+    if not fits(a.capacity):
+        runs = [(a.capacity, False)]
+        most = (limit - 1000) // 2 // 500 * 500
+        if most >= 1000:
+            runs.append((most, True))
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "streams": a.capacity,
-              "open_files_limit": limit, "model": "upstream slow-stream" if upstream_fds else "demo/echo, 1 chunk/s (open-file limit)",
-              "cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}
+              "open_files_limit": limit, "cpus": os.cpu_count(), "loadavg_start": os.getloadavg(), "runs": []}
+    for streams, through_upstream in runs:
+        run = capacity_run(streams, through_upstream, limit)
+        result["runs"].append(run)
+        if len(result["runs"]) == 1:  # the figures for N, where earlier reports had them
+            result["model"], result["rss_at_rest_mib"], result["memory"] = run["model"], run["rss_at_rest_mib"], run["memory"]
+    result["loadavg_end"] = os.getloadavg()
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, f"capacity-{a.capacity}.json"), "w") as f:
+        json.dump(result, f, indent=1)
+
+
+def capacity_run(streams, through_upstream, limit):
+    """One replica, its own PostgreSQL, Redis and upstream, holding a tenth of `streams`, then all."""
+    work = tempfile.mkdtemp(prefix="jackcwf-capacity-")
+    run = {"streams": streams, "model": "upstream slow-stream" if through_upstream else "demo/echo, 1 chunk/s (open-file limit)"}
     try:
-        log(f"work folder {work}; load average {os.getloadavg()[0]:.2f}; open files {limit}: streams from "
-            + ("the upstream" if upstream_fds else f"the demo model (2 × {a.capacity:,} connections do not fit in {limit:,} files)"))
+        log(f"work folder {work}; load average {os.getloadavg()[0]:.2f}; open files {limit}: {streams:,} streams from "
+            + ("the upstream" if through_upstream else f"the demo model (2 × {streams:,} connections do not fit in {limit:,} files)"))
         upstream = start_upstream(work)
         pg_port, pg_pid = start_postgres(work)
         redis_port, redis_pid = start_redis(work)
-        cap = str(max(10000, a.capacity))
+        cap = str(max(10000, streams))
         jack = start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid, {
             "MAX_CONCURRENT_STREAMS": cap, "MAX_CONCURRENT_GENERATIONS": cap, "DEMO_CHUNK_DELAY_MS": "1000"})
         time.sleep(2)
-        result["rss_at_rest_mib"] = rss_kib(jack.pid) / 1024
-        body = None if upstream_fds else json.dumps({"model": "demo/echo", "stream": True, "messages": [{"role": "user", "content": " ".join(["word"] * 900)}]})
-        m = memory_per_stream(jack, min(1000, a.capacity // 10), a.capacity, body=body)
-        result["memory"] = m
-        result["loadavg_end"] = os.getloadavg()
-        log(f"capacity: {m['streams'][1]:,} of {a.capacity:,} streams held ({m['failed']} failed), {m['rss_kib'][1] / 1024:,.0f} MiB "
-            f"(at rest {result['rss_at_rest_mib']:.0f}), {m['kib_per_stream'] or 0:.1f} KiB per stream from {m['streams'][0]:,} to {m['streams'][1]:,}, "
-            f"opened in {m['open_s']:.1f} s; CPU holding them (% of one core): " + ", ".join(f"{k} {v:.1f}" for k, v in m["held_cpu_percent"].items())
-            + f"; load average {result['loadavg_start'][0]:.1f} → {result['loadavg_end'][0]:.1f}")
+        run["rss_at_rest_mib"] = rss_kib(jack.pid) / 1024
+        body = None if through_upstream else json.dumps({"model": "demo/echo", "stream": True, "messages": [{"role": "user", "content": " ".join(["word"] * 900)}]})
+        m = memory_per_stream(jack, min(1000, streams // 10), streams, body=body)
+        run["memory"] = m
+        log(f"capacity ({'upstream' if through_upstream else 'demo model'}): {m['streams'][1]:,} of {streams:,} streams held ({m['failed']} failed), "
+            f"{m['rss_kib'][1] / 1024:,.0f} MiB (at rest {run['rss_at_rest_mib']:.0f}), {m['kib_per_stream'] or 0:.1f} KiB per stream from "
+            f"{m['streams'][0]:,} to {m['streams'][1]:,}, opened in {m['open_s']:.1f} s; CPU holding them (% of one core): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in m["held_cpu_percent"].items()) + f"; load average {os.getloadavg()[0]:.1f}")
     finally:
         stop_all()
         shutil.rmtree(work, ignore_errors=True)
-    with open(os.path.join(a.out, f"capacity-{a.capacity}.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    return run
 
 
 if __name__ == "__main__":

@@ -223,11 +223,12 @@ public sealed class EnvironmentVariableTests
 public sealed class DemoModelTests
 {
     [Theory]
-    [InlineData("Hello there, world")]
-    [InlineData("  leading and trailing  ")]
-    [InlineData("tabs\tand\nnew lines\n\n")]
-    [InlineData("")]
-    public async Task ChunksConcatenateToTheExactLastUserMessage(string text)
+    [InlineData("Hello there, world", 3)]
+    [InlineData("  leading and trailing  ", 3)]
+    [InlineData("tabs\tand\nnew lines\n\n", 4)]
+    [InlineData("   ", 1)]
+    [InlineData("", 0)]
+    public async Task ChunksConcatenateToTheExactLastUserMessage(string text, int words)
     {
         var client = new DemoEchoChatClient(TimeSpan.Zero);
         var updates = new List<ChatResponseUpdate>();
@@ -236,8 +237,25 @@ public sealed class DemoModelTests
             updates.Add(u);
         }
         Assert.Equal(text, string.Concat(updates.Select(u => u.Text)));
+        Assert.Equal(words, updates.Count(u => u.Text.Length > 0));
         var usage = updates.SelectMany(u => u.Contents).OfType<UsageContent>().Single();
-        Assert.Equal(DemoEchoChatClient.SplitWords(text).Count, usage.Details.OutputTokenCount);
+        Assert.Equal(words, usage.Details.OutputTokenCount);
+        Assert.Equal(1 + words, usage.Details.InputTokenCount);
+        Assert.Equal(ChatFinishReason.Stop, updates[^1].FinishReason);
+    }
+
+    [Fact]
+    public async Task MaxOutputTokensCutsTheAnswerWithFinishReasonLength()
+    {
+        var client = new DemoEchoChatClient(TimeSpan.Zero);
+        var updates = new List<ChatResponseUpdate>();
+        await foreach (var u in client.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "one two three four")], new ChatOptions { MaxOutputTokens = 2 }, TestContext.Current.CancellationToken))
+        {
+            updates.Add(u);
+        }
+        Assert.Equal("one two ", string.Concat(updates.Select(u => u.Text)));
+        Assert.Equal(ChatFinishReason.Length, updates[^1].FinishReason);
+        Assert.Equal(2, updates.SelectMany(u => u.Contents).OfType<UsageContent>().Single().Details.OutputTokenCount);
     }
 }
 

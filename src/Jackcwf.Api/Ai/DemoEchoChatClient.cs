@@ -25,61 +25,72 @@ public sealed class DemoEchoChatClient(TimeSpan chunkDelay) : IChatClient
     {
         var list = messages as IList<ChatMessage> ?? messages.ToList();
         var last = list.LastOrDefault(m => m.Role == ChatRole.User)?.Text ?? "";
-        var inputTokens = list.Sum(m => CountWords(m.Text));
-        var chunks = SplitWords(last);
+        var inputTokens = 0;
+        foreach (var m in list)
+        {
+            inputTokens += CountWords(m.Text);
+        }
         var limit = options?.MaxOutputTokens is > 0 and var max ? max : int.MaxValue;
         var responseId = Guid.NewGuid().ToString("N");
         var emitted = 0;
-        foreach (var chunk in chunks)
+        // Each word is cut from the message when it is sent: a long answer streaming slowly holds the
+        // message it echoes, not a string per word for its whole life (what the capacity check's
+        // 10,000 demo streams measure).
+        var start = 0;
+        while (start < last.Length && emitted < limit)
         {
-            if (emitted >= limit)
-            {
-                break;
-            }
             if (chunkDelay > TimeSpan.Zero)
             {
                 await Task.Delay(chunkDelay, cancellationToken);
             }
             cancellationToken.ThrowIfCancellationRequested();
+            var end = WordEnd(last, start);
             emitted++;
-            yield return new ChatResponseUpdate(ChatRole.Assistant, chunk) { ResponseId = responseId, ModelId = "echo" };
+            yield return new ChatResponseUpdate(ChatRole.Assistant, last[start..end]) { ResponseId = responseId, ModelId = "echo" };
+            start = end;
         }
         yield return new ChatResponseUpdate
         {
             Role = ChatRole.Assistant,
             ResponseId = responseId,
             ModelId = "echo",
-            FinishReason = emitted < chunks.Count ? ChatFinishReason.Length : ChatFinishReason.Stop,
+            FinishReason = start < last.Length ? ChatFinishReason.Length : ChatFinishReason.Stop,
             Contents = [new UsageContent(new UsageDetails { InputTokenCount = inputTokens, OutputTokenCount = emitted, TotalTokenCount = inputTokens + emitted })],
         };
     }
 
-    /// <summary>Word-sized pieces: leading whitespace, then each word with its trailing whitespace.</summary>
-    public static List<string> SplitWords(string text)
+    /// <summary>
+    /// Where the word-sized piece starting at <paramref name="start"/> ends: the first piece takes the
+    /// leading whitespace, then each piece is a word with the whitespace that follows it.
+    /// </summary>
+    private static int WordEnd(string text, int start)
     {
-        var chunks = new List<string>();
-        var i = 0;
-        while (i < text.Length)
+        var i = start;
+        while (start == 0 && i < text.Length && char.IsWhiteSpace(text[i]))
         {
-            var start = i;
-            while (i < text.Length && char.IsWhiteSpace(text[i]) && start == 0)
-            {
-                i++;
-            }
-            while (i < text.Length && !char.IsWhiteSpace(text[i]))
-            {
-                i++;
-            }
-            while (i < text.Length && char.IsWhiteSpace(text[i]))
-            {
-                i++;
-            }
-            chunks.Add(text[start..i]);
+            i++;
         }
-        return chunks;
+        while (i < text.Length && !char.IsWhiteSpace(text[i]))
+        {
+            i++;
+        }
+        while (i < text.Length && char.IsWhiteSpace(text[i]))
+        {
+            i++;
+        }
+        return i;
     }
 
-    private static int CountWords(string? text) => string.IsNullOrEmpty(text) ? 0 : SplitWords(text).Count;
+    /// <summary>How many word-sized pieces the model sends for <paramref name="text"/> (its token count).</summary>
+    public static int CountWords(string? text)
+    {
+        var count = 0;
+        for (var i = 0; text is not null && i < text.Length; i = WordEnd(text, i))
+        {
+            count++;
+        }
+        return count;
+    }
 
     public object? GetService(Type serviceType, object? serviceKey = null) =>
         serviceType == typeof(ChatClientMetadata) ? new ChatClientMetadata("demo", null, "echo") :
