@@ -79,17 +79,30 @@ public sealed class UserAccessCache
     /// the session's security stamp (cookie or bearer token) is still the account's: logout, sign-out
     /// everywhere, a new password and disabling all renew it.
     /// </summary>
-    public async ValueTask<bool> IsAllowedAsync(ClaimsPrincipal principal)
+    public ValueTask<bool> IsAllowedAsync(ClaimsPrincipal principal) =>
+        principal.ApiKeyId() is { } keyId && _revokedKeys.ContainsKey(keyId)
+            ? ValueTask.FromResult(false)
+            : IsAllowedAsync(principal.Id(), principal.FindFirstValue(SecurityStampClaim));
+
+    /// <summary>
+    /// <see cref="IsAllowedAsync(ClaimsPrincipal)"/> for one authenticated principal, its claims read once: a
+    /// stream asks it before every event it writes (a word of a chat answer), where reading the claims each time
+    /// allocated their enumerators and parsed the ids again.
+    /// </summary>
+    public Func<ValueTask<bool>> AllowedCheck(ClaimsPrincipal principal)
     {
-        if (principal.ApiKeyId() is { } keyId && _revokedKeys.ContainsKey(keyId))
-        {
-            return false;
-        }
-        if (await GetAsync(principal.Id()) is not { IsDisabled: false } access)
-        {
-            return false;
-        }
+        var keyId = principal.ApiKeyId();
+        var userId = principal.Id();
         var stamp = principal.FindFirstValue(SecurityStampClaim);
+        return () => keyId is { } k && _revokedKeys.ContainsKey(k) ? ValueTask.FromResult(false) : IsAllowedAsync(userId, stamp);
+    }
+
+    private async ValueTask<bool> IsAllowedAsync(Guid userId, string? stamp)
+    {
+        if (await GetAsync(userId) is not { IsDisabled: false } access)
+        {
+            return false;
+        }
         return stamp is null || access.SecurityStamp is null || stamp == access.SecurityStamp;
     }
 

@@ -293,6 +293,9 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
     /// </remarks>
     private sealed class Writer(RedisGenerationEventLog owner, Guid messageId, AnswerText text)
     {
+        // The scripts' two keys, made once per answer instead of two strings per batch (never changed: the
+        // client may still read the array after the call returns).
+        private readonly RedisKey[] _keys = [StreamKey(messageId), NotifyChannel(messageId).ToString()];
         private readonly Lock _lock = new();
         private readonly SemaphoreSlim _io = new(1, 1);
         private int _flushed;
@@ -406,7 +409,7 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
             try
             {
                 await owner._redis.GetDatabase().ScriptEvaluateAsync(FinalScript,
-                    [StreamKey(messageId), NotifyChannel(messageId).ToString()],
+                    _keys,
                     [deltaEnd is { } e ? (RedisValue)e : "", delta ?? "", final.Type, final.Id, final.Data, (long)FinishedTtl.TotalMilliseconds]);
                 return true;
             }
@@ -428,7 +431,7 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
             {
                 var started = Environment.TickCount64;
                 await owner._redis.GetDatabase().ScriptEvaluateAsync(AppendScript,
-                    [StreamKey(messageId), NotifyChannel(messageId).ToString()],
+                    _keys,
                     [type, end, data, (long)ttl.TotalMilliseconds, notify ? 1 : 0, (long)RunningTtl.TotalMilliseconds]);
                 if (ttl > TimeSpan.Zero)
                 {

@@ -18,7 +18,7 @@ public sealed class StreamResult(
     {
         var ct = http.RequestAborted;
         var access = http.RequestServices.GetRequiredService<Accounts.UserAccessCache>();
-        var sse = new SseWriter(http.Response, () => access.IsAllowedAsync(caller));
+        var sse = new SseWriter(http.Response, access.AllowedCheck(caller));
         try
         {
             if (cacheDecision is { } cache)
