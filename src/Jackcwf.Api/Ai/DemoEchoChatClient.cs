@@ -82,7 +82,7 @@ public sealed class DemoEchoChatClient(TimeSpan chunkDelay) : IChatClient
     }
 
     /// <summary>How many word-sized pieces the model sends for <paramref name="text"/> (its token count).</summary>
-    public static int CountWords(string? text)
+    private static int CountWords(string? text)
     {
         var count = 0;
         for (var i = 0; text is not null && i < text.Length; i = WordEnd(text, i))
