@@ -13,7 +13,7 @@ the previous one) over the requests wrk completed while the trace ran: a few hun
 between runs; compare builds by their difference, not by one run. Needs dotnet-trace (a dotnet tool)
 and what bench/run.sh needs.
 """
-import argparse, os, shutil, signal, subprocess, sys, tempfile, time
+import argparse, os, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
@@ -29,9 +29,7 @@ ap.add_argument("--chat", metavar="MODEL", help="JSON chat messages to conversat
 ap.add_argument("--messages", type=int, default=600, help="--chat: messages in the trace (after 2,000 to warm up)")
 args = ap.parse_args()
 
-tool = shutil.which("dotnet-trace") or os.path.expanduser("~/.dotnet/tools/dotnet-trace")
-if not os.path.exists(tool):
-    sys.exit("dotnet-trace not found: dotnet tool install -g dotnet-trace")
+tool = bench.dotnet_tool("dotnet-trace")
 report = os.path.join(bench.HERE, "AllocReport")
 subprocess.run(["dotnet", "build", report, "-c", "Release", "-nologo", "-v", "q", "-clp:ErrorsOnly"], check=True)
 if args.dll:

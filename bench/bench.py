@@ -29,6 +29,15 @@ def die(msg):
     sys.exit(1)
 
 
+def dotnet_tool(name):
+    """The path of a dotnet diagnostics tool (dotnet-trace, dotnet-gcdump, dotnet-counters: the benchmarks' only
+    extra tools), or stop saying how to install it."""
+    path = shutil.which(name) or os.path.expanduser(f"~/.dotnet/tools/{name}")
+    if not os.path.exists(path):
+        die(f"{name} is missing: dotnet tool install -g {name}")
+    return path
+
+
 # ---- /proc ----------------------------------------------------------------------------------------
 
 def stat_fields(pid):

@@ -24,9 +24,7 @@ ap.add_argument("--wait", type=int, default=25, help="seconds after the answers 
 args = ap.parse_args()
 if args.dll:
     os.environ["BENCH_JACKCWF_DLL"] = args.dll
-gcdump = os.path.expanduser("~/.dotnet/tools/dotnet-gcdump")
-if not os.path.exists(gcdump):
-    bench.die("dotnet-gcdump is missing: dotnet tool install -g dotnet-gcdump")
+gcdump = bench.dotnet_tool("dotnet-gcdump")
 work = tempfile.mkdtemp(prefix="jackcwf-finished-")
 
 

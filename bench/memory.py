@@ -11,8 +11,6 @@ import argparse, asyncio, collections, json, os, re, subprocess, sys, tempfile, 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench
 
-TOOLS = os.path.expanduser("~/.dotnet/tools")
-
 
 def mappings(pid, by_file=False):
     """RSS (KiB) by kind of mapping, from /proc/<pid>/smaps (by_file: by mapped file instead)."""
@@ -33,17 +31,9 @@ def mappings(pid, by_file=False):
     return kinds
 
 
-def need_tool(name):
-    """The path of a dotnet diagnostics tool, or exit saying how to install it (the benchmarks' only extra tools)."""
-    path = os.path.join(TOOLS, name)
-    if not os.path.exists(path):
-        bench.die(f"{name} is missing: dotnet tool install -g {name}")
-    return path
-
-
 def gc_figures(pid):
     out = os.path.join(tempfile.gettempdir(), f"jackcwf-counters-{pid}.json")
-    subprocess.run([need_tool("dotnet-counters"), "collect", "-p", str(pid), "--counters", "System.Runtime",
+    subprocess.run([bench.dotnet_tool("dotnet-counters"), "collect", "-p", str(pid), "--counters", "System.Runtime",
                     "--duration", "00:00:03", "--format", "json", "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         values = {}
@@ -69,7 +59,7 @@ def report(pid, what, gc, top=0):
 
 def gcdump(pid, prefix, step):
     if prefix:
-        subprocess.run([need_tool("dotnet-gcdump"), "collect", "-p", str(pid), "-o", f"{prefix}-{step}.gcdump"], stdout=subprocess.DEVNULL)
+        subprocess.run([bench.dotnet_tool("dotnet-gcdump"), "collect", "-p", str(pid), "-o", f"{prefix}-{step}.gcdump"], stdout=subprocess.DEVNULL)
 
 
 def main():

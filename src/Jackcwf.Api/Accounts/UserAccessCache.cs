@@ -80,9 +80,7 @@ public sealed class UserAccessCache
     /// everywhere, a new password and disabling all renew it.
     /// </summary>
     public ValueTask<bool> IsAllowedAsync(ClaimsPrincipal principal) =>
-        principal.ApiKeyId() is { } keyId && _revokedKeys.ContainsKey(keyId)
-            ? ValueTask.FromResult(false)
-            : IsAllowedAsync(principal.Id(), principal.FindFirstValue(SecurityStampClaim));
+        IsAllowedAsync(principal.ApiKeyId(), principal.Id(), principal.FindFirstValue(SecurityStampClaim));
 
     /// <summary>
     /// <see cref="IsAllowedAsync(ClaimsPrincipal)"/> for one authenticated principal, its claims read once: a
@@ -91,14 +89,16 @@ public sealed class UserAccessCache
     /// </summary>
     public Func<ValueTask<bool>> AllowedCheck(ClaimsPrincipal principal)
     {
-        var keyId = principal.ApiKeyId();
-        var userId = principal.Id();
-        var stamp = principal.FindFirstValue(SecurityStampClaim);
-        return () => keyId is { } k && _revokedKeys.ContainsKey(k) ? ValueTask.FromResult(false) : IsAllowedAsync(userId, stamp);
+        var (keyId, userId, stamp) = (principal.ApiKeyId(), principal.Id(), principal.FindFirstValue(SecurityStampClaim));
+        return () => IsAllowedAsync(keyId, userId, stamp);
     }
 
-    private async ValueTask<bool> IsAllowedAsync(Guid userId, string? stamp)
+    private async ValueTask<bool> IsAllowedAsync(Guid? keyId, Guid userId, string? stamp)
     {
+        if (keyId is { } k && _revokedKeys.ContainsKey(k))
+        {
+            return false;
+        }
         if (await GetAsync(userId) is not { IsDisabled: false } access)
         {
             return false;
