@@ -93,6 +93,77 @@ public sealed class StreamDeadlinesTests
     }
 }
 
+/// <summary>The one timer of every running answer's next Redis batch: each called back after its wait, never early, the timer off when idle.</summary>
+public sealed class BatchClockTests
+{
+    private sealed class Batch : Jackcwf.Api.Backplane.IBatchDue
+    {
+        public int Calls;
+
+        public void Due() => Calls++;
+    }
+
+    [Fact]
+    public void Each_batch_is_called_back_once_after_its_wait_and_never_before()
+    {
+        var time = new FakeTimeProvider();
+        var wait = TimeSpan.FromMilliseconds(40);
+        using var clock = new Jackcwf.Api.Backplane.BatchClock(time, wait);
+        var first = new Batch();
+        var second = new Batch();
+        clock.Schedule(first);
+        time.Advance(TimeSpan.FromMilliseconds(15));
+        clock.Schedule(second);
+        Assert.Equal(2, clock.Count);
+
+        time.Advance(wait - TimeSpan.FromMilliseconds(15) - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(0, first.Calls);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(1, first.Calls);
+        Assert.Equal(0, second.Calls);
+        Assert.Equal(1, clock.Count);
+
+        // The second was registered 15 ms later: due 15 ms after the first, not before.
+        time.Advance(TimeSpan.FromMilliseconds(14));
+        Assert.Equal(0, second.Calls);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(1, second.Calls);
+        Assert.Equal(0, clock.Count);
+
+        // Idle, then used again: the timer starts from the new registration.
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal((1, 1), (first.Calls, second.Calls));
+        clock.Schedule(first);
+        time.Advance(wait - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(1, first.Calls);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(2, first.Calls);
+    }
+
+    [Fact]
+    public void Batches_due_within_a_grain_of_each_other_are_called_back_together_and_none_early()
+    {
+        var time = new FakeTimeProvider();
+        var wait = TimeSpan.FromMilliseconds(40);
+        using var clock = new Jackcwf.Api.Backplane.BatchClock(time, wait);
+        var batches = Enumerable.Range(0, 1000).Select(_ => new Batch()).ToList();
+        foreach (var b in batches)
+        {
+            clock.Schedule(b);
+            time.Advance(TimeSpan.FromTicks(Jackcwf.Api.Backplane.BatchClock.Grain.Ticks / 1000));
+        }
+
+        // The first is due 40 ms after it was registered; the last a grain later. None is called before its time.
+        time.Advance(wait - Jackcwf.Api.Backplane.BatchClock.Grain);
+        Assert.Equal(1, batches.Sum(b => b.Calls));
+        time.Advance(Jackcwf.Api.Backplane.BatchClock.Grain - TimeSpan.FromTicks(1));
+        Assert.Equal(1, batches.Sum(b => b.Calls));
+        time.Advance(TimeSpan.FromTicks(1));
+        Assert.All(batches, b => Assert.Equal(1, b.Calls));
+        Assert.Equal(0, clock.Count);
+    }
+}
+
 /// <summary><see cref="GenerationStream"/>: tail the log, or follow the database when the log has nothing; a fake clock, no host.</summary>
 public sealed class GenerationStreamTests
 {

@@ -26,6 +26,9 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
     /// </summary>
     internal static readonly TimeSpan Coalesce = TimeSpan.FromMilliseconds(40);
 
+    /// <summary>The process's one timer for every running answer's next batch.</summary>
+    private static readonly BatchClock s_batches = new(TimeProvider.System, Coalesce);
+
     /// <summary>
     /// A running stream outlives a writer that died without finishing it, but not for long: its readers turn to the
     /// database once the writer falls silent (the lease sweeper settles the answer there), so the stream is only
@@ -287,11 +290,10 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
     /// (<see cref="GenerationStream"/>) and opens the log on its next try.
     /// </summary>
     /// <remarks>
-    /// The first write's wait is the same per-answer <c>Task.Delay</c> a batch always had (the first text's,
-    /// started at the answer's start instead), not a timer more: <see cref="StreamDeadlines"/>' shared timer
-    /// ticks every 100 ms, too coarse for a 40 ms batch.
+    /// Every wait, the first write's included, is one entry in the process's <see cref="BatchClock"/> (one timer for
+    /// every running answer), not a timer of its own.
     /// </remarks>
-    private sealed class Writer(RedisGenerationEventLog owner, Guid messageId, AnswerText text)
+    private sealed class Writer(RedisGenerationEventLog owner, Guid messageId, AnswerText text) : IBatchDue
     {
         // The scripts' two keys, made once per answer instead of two strings per batch (never changed: the
         // client may still read the array after the call returns).
@@ -312,7 +314,7 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
             {
                 _scheduled = true;
             }
-            _ = FlushLaterAsync(Coalesce);
+            s_batches.Schedule(this);
         }
 
         /// <summary>The text grew: schedules a batch unless one is pending.</summary>
@@ -326,7 +328,7 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
                 }
                 _scheduled = true;
             }
-            _ = FlushLaterAsync(Coalesce);
+            s_batches.Schedule(this);
         }
 
         public async Task CompleteAsync(GenerationEvent final)
@@ -357,14 +359,14 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
             }
         }
 
-        private async Task FlushLaterAsync(TimeSpan delay)
+        /// <summary>The batch's wait is over (<see cref="BatchClock"/>): the text gathered since goes out.</summary>
+        public void Due()
         {
-            await Task.Delay(delay);
             lock (_lock)
             {
                 _scheduled = false;
             }
-            await FlushAsync();
+            _ = FlushAsync();
         }
 
         /// <summary>Sends everything Redis has not acknowledged yet as one entry; false when Redis failed.</summary>
