@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Http.Json;
+using System.Text.Json;
 using Jackcwf.HaTests;
 using Jackcwf.Testing;
 
@@ -8,7 +10,10 @@ namespace Jackcwf.DataHaTests;
 /// <summary>
 /// Redis Sentinel under SSE load through the balancer: kill -9 of the Redis master. The sentinels
 /// promote a replica; every replica's backplane must follow on its own (no restart) within 15 s,
-/// while streams degrade as in any Redis outage (followed through the database) and end exact.
+/// while streams degrade as in any Redis outage (followed through the database) and end exact, and
+/// every replica keeps answering: the balancer takes none out of rotation (the Redis client follows
+/// the failover with blocking calls on thread-pool threads, which once starved a replica until its
+/// health probe timed out).
 /// </summary>
 public sealed class SentinelFailoverTests(DataTierFixture fixture, ITestOutputHelper output)
 {
@@ -34,6 +39,38 @@ public sealed class SentinelFailoverTests(DataTierFixture fixture, ITestOutputHe
         await using var driver = await LoadDriver.CreateAsync(cluster, workers: 6, words: 30);
         driver.Start();
         await Task.Delay(TimeSpan.FromSeconds(4));
+
+        // The balancer's view of the replicas, read every 250 ms from the kill until the end of the run: a replica
+        // whose health probe fails twice (1 s timeout each) is taken out of rotation.
+        using var balancer = cluster.CreateClient();
+        var allInRotation = Stopwatch.StartNew();
+        while (await balancer.GetFromJsonAsync<JsonElement>("lb/health") is var before && before.GetProperty("healthyDestinations").GetInt32() < cluster.ReplicaUrls.Count)
+        {
+            Assert.True(allInRotation.Elapsed < TimeSpan.FromSeconds(60), $"the balancer had not every replica in rotation before the kill: {before}");
+            await Task.Delay(250);
+        }
+        using var watching = new CancellationTokenSource();
+        var outOfRotation = new ConcurrentQueue<string>();
+        var watchStarted = Stopwatch.StartNew();
+        var watcher = Task.Run(async () =>
+        {
+            while (!watching.IsCancellationRequested)
+            {
+                try
+                {
+                    using var health = JsonDocument.Parse(await balancer.GetStringAsync("lb/health", watching.Token));
+                    foreach (var d in health.RootElement.GetProperty("destinations").EnumerateArray().Where(d => !d.GetProperty("healthy").GetBoolean()))
+                    {
+                        outOfRotation.Enqueue($"{watchStarted.Elapsed.TotalSeconds:F1} s: {d.GetProperty("id").GetString()} (active {d.GetProperty("active").GetString()}, passive {d.GetProperty("passive").GetString()})");
+                    }
+                    await Task.Delay(250, watching.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        });
 
         var killedAt = driver.Now;
         var stopwatch = Stopwatch.StartNew();
@@ -77,6 +114,8 @@ public sealed class SentinelFailoverTests(DataTierFixture fixture, ITestOutputHe
         var recoveredAt = driver.Now;
         await Task.Delay(TimeSpan.FromSeconds(4));
         await driver.StopAsync();
+        await watching.CancelAsync();
+        await watcher;
 
         var chats = driver.Chats.ToList();
         var problems = await Ledger.CheckAsync(cluster, chats, allowInterrupted: false);
@@ -88,9 +127,12 @@ public sealed class SentinelFailoverTests(DataTierFixture fixture, ITestOutputHe
             $"each replica's backplane writing to the new master after: {string.Join(", ", onNewMaster.Select(t => t is null ? "never" : $"{t.Value.TotalSeconds:F1} s"))} (bound {BackplaneBound.TotalSeconds:F0} s)",
             .. Figures.Window("from the kill until every backplane was back", driver.Operations, killedAt, recoveredAt),
             $"chats: {chats.Count}, completed: {chats.Count(c => c.Completed)}, resumed streams: {chats.Count(c => c.Resumes > 0)}; failed requests: {failedRequests.Count}; failed operations: {failed.Count}; database problems: {problems.Count}",
+            $"replicas the balancer took out of rotation: {(outOfRotation.IsEmpty ? "none" : string.Join("; ", outOfRotation))}",
         ]);
 
         Assert.True(backplaneBack <= BackplaneBound, $"the backplane was on the new master after {string.Join(", ", onNewMaster)}\n{cluster.Logs(20)}");
+        Assert.True(outOfRotation.IsEmpty, "the balancer took replicas out of rotation (health probes timed out or failed):\n"
+            + string.Join("\n", outOfRotation.Take(20)) + "\n" + cluster.Logs(20));
         Assert.True(failedRequests.Count == 0, "failed requests:\n" + string.Join("\n", failedRequests.Take(10).Select(f => $"{f.At.TotalSeconds:F1}s {f.What}")) + "\n" + cluster.Logs(30));
         Assert.True(failed.Count == 0, "failed operations:\n" + string.Join("\n", failed.Take(10).Select(f => $"{f.Kind}: {f.Error}")));
         Assert.True(problems.Count == 0, string.Join("\n", problems.Take(20)));
