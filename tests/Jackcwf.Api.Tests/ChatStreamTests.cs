@@ -455,3 +455,34 @@ internal sealed class ChatStreamFakes
         public void Stop() => _stopping.Cancel();
     }
 }
+
+// Alone: another test's Redis connection failing meanwhile would raise the process's minimum too.
+[CollectionDefinition(nameof(FailoverThreadsTests), DisableParallelization = true)]
+public sealed class FailoverThreadsCollection;
+
+[Collection(nameof(FailoverThreadsTests))]
+public sealed class FailoverThreadsTests
+{
+    [Fact]
+    public void ALostRedisConnectionRaisesThePoolMinimumUntilItIsLoweredBack()
+    {
+        Jackcwf.Api.Backplane.FailoverThreads.Lower();
+        ThreadPool.GetMinThreads(out var workerBefore, out var ioBefore);
+        Assert.True(workerBefore < Jackcwf.Api.Backplane.FailoverThreads.Threads, $"the test process starts with a minimum of {workerBefore}");
+
+        Assert.True(Jackcwf.Api.Backplane.FailoverThreads.Raise());
+        ThreadPool.GetMinThreads(out var worker, out _);
+        Assert.Equal(Jackcwf.Api.Backplane.FailoverThreads.Threads, worker);
+        Assert.True(Jackcwf.Api.Backplane.FailoverThreads.Raised);
+
+        // A second loss (or the recovery) while raised keeps it raised and reports no new raise.
+        Assert.False(Jackcwf.Api.Backplane.FailoverThreads.Raise());
+        ThreadPool.GetMinThreads(out worker, out _);
+        Assert.Equal(Jackcwf.Api.Backplane.FailoverThreads.Threads, worker);
+
+        Jackcwf.Api.Backplane.FailoverThreads.Lower();
+        ThreadPool.GetMinThreads(out worker, out var io);
+        Assert.Equal((workerBefore, ioBefore), (worker, io));
+        Assert.False(Jackcwf.Api.Backplane.FailoverThreads.Raised);
+    }
+}

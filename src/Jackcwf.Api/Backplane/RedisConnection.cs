@@ -166,12 +166,94 @@ internal sealed class RedisConnectionMonitor(IConnectionMultiplexer redis, Jackc
 
     private string Endpoints() => string.Join(",", redis.GetEndPoints().Select(e => e.ToString()));
 
-    private void OnFailed(object? sender, ConnectionFailedEventArgs e) =>
+    private void OnFailed(object? sender, ConnectionFailedEventArgs e)
+    {
+        if (FailoverThreads.Raise())
+        {
+            logger.LogInformation("Thread pool minimum raised to {Threads} while the Redis client reconnects (lowered back {Hold} s after its last loss or recovery)",
+                FailoverThreads.Threads, FailoverThreads.Hold.TotalSeconds);
+        }
         logger.LogWarning("Redis backplane connection lost ({Endpoint}, {FailureType}): streams of other replicas are followed through the database until it is back",
             e.EndPoint?.ToString(), e.FailureType);
+    }
 
-    private void OnRestored(object? sender, ConnectionFailedEventArgs e) =>
+    private void OnRestored(object? sender, ConnectionFailedEventArgs e)
+    {
+        FailoverThreads.Raise();
         logger.LogInformation("Redis backplane connection restored ({Endpoint})", e.EndPoint?.ToString());
+    }
+}
+
+/// <summary>
+/// Raises the thread pool's minimum to <see cref="Threads"/> while the Redis client follows a lost connection,
+/// and lowers it back <see cref="Hold"/> after the last loss or recovery.
+/// </summary>
+/// <remarks>
+/// StackExchange.Redis follows a Sentinel failover with blocking calls on pool threads (synchronous sentinel
+/// commands waiting in <c>Monitor.Wait</c> for a reply that itself needs a pool thread, a blocking reconfigure):
+/// with the default minimum (one thread per core) a 2-core replica starved for seconds (docs/deployment/capacity.md,
+/// "Runtime settings"). A minimum of 32 at all times prevented that but cost service CPU at low concurrency
+/// (+12 % per /v1 request at 16 clients, +10 % per chat message), so it is raised only from the first lost
+/// connection until the client has been quiet for <see cref="Hold"/>. Hand-written: the runtime has no
+/// scoped minimum. A minimum set from outside (<c>DOTNET_ThreadPool_ForceMinWorkerThreads</c>) that is already
+/// higher is left alone.
+/// </remarks>
+internal static class FailoverThreads
+{
+    public const int Threads = 32;
+    public static readonly TimeSpan Hold = TimeSpan.FromSeconds(60);
+
+    private static readonly Lock s_lock = new();
+    private static ITimer? s_lower;
+    private static (int Worker, int Io)? s_before;
+
+    /// <summary>True while the minimum is raised.</summary>
+    public static bool Raised
+    {
+        get
+        {
+            lock (s_lock)
+            {
+                return s_before is not null;
+            }
+        }
+    }
+
+    /// <summary>Raises the minimum (or keeps it raised) for another <see cref="Hold"/>; true when this call raised it.</summary>
+    public static bool Raise()
+    {
+        lock (s_lock)
+        {
+            var raised = false;
+            if (s_before is null)
+            {
+                ThreadPool.GetMinThreads(out var worker, out var io);
+                if (worker >= Threads)
+                {
+                    return false;
+                }
+                s_before = (worker, io);
+                ThreadPool.SetMinThreads(Threads, Math.Max(io, Threads));
+                raised = true;
+            }
+            s_lower ??= TimeProvider.System.CreateTimer(_ => Lower(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            s_lower.Change(Hold, Timeout.InfiniteTimeSpan);
+            return raised;
+        }
+    }
+
+    /// <summary>Lowers the minimum back to what it was before the first raise (also what the timer does).</summary>
+    public static void Lower()
+    {
+        lock (s_lock)
+        {
+            if (s_before is { } before)
+            {
+                ThreadPool.SetMinThreads(before.Worker, before.Io);
+                s_before = null;
+            }
+        }
+    }
 }
 
 /// <summary>The monitor's <c>redis</c> check: a PING within the health-check budget.</summary>
