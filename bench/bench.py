@@ -291,11 +291,14 @@ def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid, extra_
         wait_until(lambda: request(base, "GET", "/health/ready")[0] == 200, 180, "Jackcwf", os.path.join(work, "jackcwf.log"))
         return p, time.perf_counter() - began, cpu_seconds(p.pid)
 
+    def stop(p):
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(timeout=60)
+
     # The first start creates the schema (every migration on an empty database); the one measured is
     # a restart, as a replica starts once the schema exists.
     p, first_ready, first_cpu = start()
-    os.killpg(p.pid, signal.SIGTERM)
-    p.wait(timeout=60)
+    stop(p)
     p, ready, ready_cpu = start()
     email, password = f"bench-{uuid.uuid4().hex[:8]}@example.com", "Bench-Passw0rd-1"
     status, _ = request(base, "POST", "/api/auth/register", {"email": email, "password": password})
@@ -314,8 +317,7 @@ def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid, extra_
 
     def restart():
         """A fresh process on the same database, Redis and key ring (the token and the API key stay valid)."""
-        os.killpg(t.proc.pid, signal.SIGTERM)
-        t.proc.wait(timeout=60)
+        stop(t.proc)
         t.proc = start()[0]
         t.pid = t.proc.pid
         time.sleep(2)
