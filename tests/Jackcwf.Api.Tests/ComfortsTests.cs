@@ -6,7 +6,10 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Jackcwf.Api.Tests;
 
-/// <summary>Pinned and archived conversations, folders, saved prompts and feedback on answers, on one database.</summary>
+/// <summary>
+/// Pinned and archived conversations, folders, saved prompts and feedback on answers, and the lease sweeper's settling of
+/// an answer its replica left running, on one database.
+/// </summary>
 public abstract class ComfortsTests<TFixture>(TFixture fx) where TFixture : ServiceFixture
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -304,6 +307,29 @@ public abstract class ComfortsTests<TFixture>(TFixture fx) where TFixture : Serv
         Assert.Equal(HttpStatusCode.NoContent, (await u.Http.DeleteAsync($"api/conversations/{gpt}", Ct)).StatusCode);
         var gone = await RatingsByModelAsync();
         Assert.Equal(before.GetValueOrDefault("openai/gpt-4o-mini").Down, gone.GetValueOrDefault("openai/gpt-4o-mini").Down);
+    }
+
+    [Fact]
+    public async Task AnAnswerWhoseReplicaStoppedRenewingItsLeaseIsSettledInterruptedWithItsText()
+    {
+        var u = await fx.CreateUserAsync();
+        var conversation = await u.CreateConversationAsync();
+        var (_, assistant) = await AnsweredAsync(u, conversation, "one two three");
+        var text = (await u.WaitForMessageAsync(conversation, assistant, _ => true))["content"]!.GetValue<string>();
+        await using (var db = fx.OpenDatabase())
+        {
+            // As its replica left it when it was killed mid-answer: streaming, the lease run out a minute ago.
+            var expired = DateTime.UtcNow.AddMinutes(-1);
+            Assert.Equal(1, await db.Messages.Where(m => m.Id == assistant).ExecuteUpdateAsync(x => x
+                .SetProperty(m => m.Status, Jackcwf.Api.Data.MessageStatuses.Streaming)
+                .SetProperty(m => m.CompletedAt, (DateTime?)null)
+                .SetProperty(m => m.LeaseExpiresAt, expired), Ct));
+        }
+
+        // The lease sweeper (every 10 s with the default 30 s lease) settles it, keeping the checkpointed text.
+        var settled = await u.WaitForMessageAsync(conversation, assistant, m => m["status"]!.GetValue<string>() != "streaming", TimeSpan.FromSeconds(60));
+        Assert.Equal("interrupted", settled["status"]!.GetValue<string>());
+        Assert.Equal(text, settled["content"]!.GetValue<string>());
     }
 
     [Fact]

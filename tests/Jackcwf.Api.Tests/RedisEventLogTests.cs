@@ -66,6 +66,41 @@ public sealed class RedisEventLogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_abandoned_answers_stream_is_kept_as_long_as_a_finished_one_and_a_live_writers_stream_is_left_alone()
+    {
+        using var dead = Replica();
+        using var sweeper = Replica();
+        var deadId = Guid.NewGuid();
+        var liveId = Guid.NewGuid();
+        var text = new AnswerText();
+        await dead.BeginAsync(deadId, text);
+        await dead.AppendDeltaAsync(deadId, "Half an ", text.Append("Half an "));
+        var liveText = new AnswerText();
+        await sweeper.BeginAsync(liveId, liveText);
+        await sweeper.AppendDeltaAsync(liveId, "Still going", liveText.Append("Still going"));
+        var db = _redis.GetDatabase();
+        var deadKey = RedisGenerationEventLog.StreamKey(deadId);
+        var liveKey = RedisGenerationEventLog.StreamKey(liveId);
+        // Both streams exist once their first batch is out (40 ms after the start), with the running time to live.
+        while (!await db.KeyExistsAsync(deadKey) || !await db.KeyExistsAsync(liveKey))
+        {
+            await Task.Delay(10, Ct);
+        }
+        Assert.True((await db.KeyTimeToLiveAsync(deadKey))!.Value > TimeSpan.FromMinutes(4));
+
+        // The writer's replica died (it never ends the stream); the lease sweeper on another one settled both answers:
+        // one is this replica's own, whose lease ran out while it was alive (a stalled process), and keeps its stream.
+        await sweeper.AbandonAsync([deadId, liveId, Guid.NewGuid()]);
+
+        Assert.InRange((await db.KeyTimeToLiveAsync(deadKey))!.Value, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(15));
+        Assert.True((await db.KeyTimeToLiveAsync(liveKey))!.Value > TimeSpan.FromMinutes(4));
+        // A reader still gets the text the dead writer left, until the stream goes; then the database answers.
+        using var reader = sweeper.Open(deadId, 0)!;
+        Assert.Equal("Half an ", string.Concat((await reader.ReadAsync(TimeSpan.Zero, Ct)).Events.Select(e => e.Data)));
+        await sweeper.CompleteAsync(liveId, ChatStreamFakes.Final(liveId, "Still going", MessageStatuses.Complete));
+    }
+
+    [Fact]
     public async Task Text_written_in_a_batch_and_text_waiting_at_the_end_are_both_read_once_in_order()
     {
         using var writer = Replica();

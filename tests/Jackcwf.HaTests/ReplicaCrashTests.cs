@@ -51,6 +51,13 @@ public sealed class ReplicaCrashTests(HaFixture fixture, ITestOutputHelper outpu
 
         owned = await OwnedByAsync(cluster, victimPid);
         var interrupted = owned.Where(m => m.Status == "interrupted").ToList();
+        // Their streams in Redis: the sweeper that settled them keeps them as long as a finished answer's (15 s), not
+        // the running time to live (5 minutes) the dead writer gave them. Gone (-2) is as good.
+        var streamTtls = await StreamTimesToLiveAsync(cluster, interrupted.Select(m => m.Id).ToList());
+        for (var wait = Stopwatch.StartNew(); streamTtls.Any(t => t.Value > 15_000 || t.Value == -1) && wait.Elapsed < TimeSpan.FromSeconds(15); await Task.Delay(500))
+        {
+            streamTtls = await StreamTimesToLiveAsync(cluster, interrupted.Select(m => m.Id).ToList());
+        }
         var lastSettled = interrupted.Count == 0 ? TimeSpan.Zero : interrupted.Max(m => m.CompletedAt!.Value) - killedAt;
         var chats = driver.Chats.ToList();
         var problems = await Ledger.CheckAsync(cluster, chats, allowInterrupted: true);
@@ -63,6 +70,7 @@ public sealed class ReplicaCrashTests(HaFixture fixture, ITestOutputHelper outpu
             $"time from kill to the last answer marked interrupted: {lastSettled.TotalSeconds:F1} s (bound {bound.TotalSeconds:F0} s); nothing streaming after {settled.TotalSeconds:F1} s",
             .. Figures.Window("from the kill until settled", driver.Operations, eventStart, eventEnd),
             $"clients that resumed on another replica and were told \"interrupted\": {clientsInterrupted.Count}; other chats completed: {chats.Count(c => c.Completed)}",
+            $"their streams in Redis: {streamTtls.Count(t => t.Value != -2)} still there, longest time to live {(streamTtls.Count == 0 ? 0 : streamTtls.Max(t => t.Value)) / 1000.0:F1} s; {streamTtls.Count(t => t.Value == -2)} gone",
             $"failed operations: {failed.Count}; database problems: {problems.Count}",
         ]);
 
@@ -79,6 +87,22 @@ public sealed class ReplicaCrashTests(HaFixture fixture, ITestOutputHelper outpu
         // Clients following an answer of the killed replica got its end on another replica, with the kept text.
         Assert.All(clientsInterrupted, c => Assert.StartsWith(c.FinalContent ?? "", c.Sent, StringComparison.Ordinal));
         Assert.NotEmpty(clientsInterrupted);
+        var kept5Minutes = streamTtls.Where(t => t.Value > 15_000 || t.Value == -1).ToList();
+        Assert.True(kept5Minutes.Count == 0,
+            "streams of interrupted answers still holding a running time to live (ms): " + string.Join(", ", kept5Minutes.Select(t => $"{t.Key}: {t.Value}")));
+    }
+
+    /// <summary>PTTL of each answer's event-log stream in Redis: milliseconds, -2 when it is gone, -1 without a time to live.</summary>
+    private static async Task<Dictionary<Guid, long>> StreamTimesToLiveAsync(HaCluster cluster, List<Guid> ids)
+    {
+        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(cluster.Redis.Configuration);
+        var db = redis.GetDatabase();
+        var result = new Dictionary<Guid, long>();
+        foreach (var id in ids)
+        {
+            result[id] = (long)await db.ExecuteAsync("PTTL", $"jackcwf:gen:{id:N}");
+        }
+        return result;
     }
 
     private static async Task<List<StoredMessage>> OwnedByAsync(HaCluster cluster, int pid)

@@ -31,9 +31,11 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
 
     /// <summary>
     /// A running stream outlives a writer that died without finishing it, but not for long: its readers turn to the
-    /// database once the writer falls silent (the lease sweeper settles the answer there), so the stream is only
-    /// memory by then (an hour of it until 2026-12-06: a crashed replica's running answers, about 15 KB each, stayed
-    /// that long). A live writer renews it every <see cref="RenewTtlAfter"/> it writes; an answer silent for longer
+    /// database once the writer falls silent, and once the lease sweeper has settled the answer there it shortens
+    /// the stream's time to live to <see cref="FinishedTtl"/> (<see cref="AbandonAsync"/>): a crashed replica's running
+    /// answers, about 15 KB each, stay about the lease, a sweep and 15 s, not this (they stayed an hour until the morning
+    /// of 2026-12-06, then 5 minutes until the sweeper shortened them). A live writer renews it every
+    /// <see cref="RenewTtlAfter"/> it writes; an answer silent for longer
     /// than the difference (a provider is cut off after PROVIDER_IDLE_TIMEOUT_SECONDS, 30 s by default) finds its
     /// stream gone at its next write and starts it again, and its readers fill the gap from the database.
     /// </summary>
@@ -153,6 +155,34 @@ internal sealed class RedisGenerationEventLog : IGenerationEventLog, IDisposable
         if (remote is not null)
         {
             await remote;
+        }
+    }
+
+    public async ValueTask AbandonAsync(IReadOnlyList<Guid> messageIds)
+    {
+        if (messageIds.Count == 0 || !_redis.IsConnected)
+        {
+            return;
+        }
+        var db = _redis.GetDatabase();
+        var expiries = new List<Task>(messageIds.Count);
+        foreach (var id in messageIds)
+        {
+            // A writer alive here keeps its stream: its lease ran out while it was (a stalled process), and it ends
+            // the stream itself. PEXPIRE on a key that is gone does nothing.
+            if (!_writers.ContainsKey(id))
+            {
+                expiries.Add(db.KeyExpireAsync(StreamKey(id), FinishedTtl));
+            }
+        }
+        try
+        {
+            await Task.WhenAll(expiries);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            _logger.LogWarning("The event-log streams of {Count} interrupted answer(s) keep their running time to live ({Minutes} minutes): {Error}",
+                expiries.Count, RunningTtl.TotalMinutes, ex.GetType().Name);
         }
     }
 

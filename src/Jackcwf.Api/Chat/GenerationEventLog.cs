@@ -93,6 +93,14 @@ public interface IGenerationEventLog
 
     /// <summary>A reader from <paramref name="fromOffset"/>, or null when this log does not know the message.</summary>
     IGenerationLogReader? Open(Guid messageId, int fromOffset);
+
+    /// <summary>
+    /// The lease sweeper has settled these answers in the database as interrupted: their writer stopped renewing its
+    /// lease (its replica crashed or was killed) and will never end their logs. A log across replicas then keeps their
+    /// streams only as long as a finished answer's, instead of a running one's; readers already turn to the database
+    /// when a writer falls silent. A log in one replica has nothing to do: its writers die with it.
+    /// </summary>
+    ValueTask AbandonAsync(IReadOnlyList<Guid> messageIds) => ValueTask.CompletedTask;
 }
 
 public sealed class InProcessGenerationEventLog : IGenerationEventLog, IDisposable

@@ -6,7 +6,8 @@ namespace Jackcwf.Api.Chat;
 
 /// <summary>
 /// Settles generations whose owner stopped renewing its lease (a crashed or killed replica): they
-/// become <c>interrupted</c> with their checkpointed text, so nothing stays <c>streaming</c>.
+/// become <c>interrupted</c> with their checkpointed text, so nothing stays <c>streaming</c>, and their streams in the
+/// event log are kept only as long as a finished answer's.
 /// Safe on every replica at once: the update only matches expired leases. Also forgets
 /// idempotency keys past their retention.
 /// </summary>
@@ -15,8 +16,11 @@ namespace Jackcwf.Api.Chat;
 /// and waiting to checkpoint: the sweeper then holds off for one lease period, so owners renew first.
 /// </remarks>
 internal sealed class LeaseSweeper(
-    IServiceScopeFactory scopes, SchemaState schema, IOptions<ChatSettings> settings, TimeProvider time, ILogger<LeaseSweeper> logger) : BackgroundService
+    IServiceScopeFactory scopes, SchemaState schema, IOptions<ChatSettings> settings, IGenerationEventLog events, TimeProvider time,
+    ILogger<LeaseSweeper> logger) : BackgroundService
 {
+    private const int SweepBatch = 500;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var s = settings.Value;
@@ -50,17 +54,36 @@ internal sealed class LeaseSweeper(
                     continue;
                 }
                 var now = time.UtcNowForStorage();
-                var n = await db.Messages
-                    .Where(m => m.Status == MessageStatuses.Streaming && m.LeaseExpiresAt < now)
-                    .ExecuteUpdateAsync(u => u
-                        .SetProperty(m => m.Status, MessageStatuses.Interrupted)
-                        .SetProperty(m => m.ErrorCode, "interrupted")
-                        .SetProperty(m => m.CompletedAt, now)
-                        .SetProperty(m => m.UpdatedAt, now)
-                        .SetProperty(m => m.LeaseExpiresAt, (DateTime?)null), stoppingToken);
-                if (n > 0)
+                // The expired ones first (none, almost always: a read of the running generations' index), then those
+                // in one update, in batches so a replica that died with thousands running is settled a batch at a time.
+                while (true)
                 {
-                    logger.LogWarning("Marked {Count} generation(s) interrupted: their replica stopped renewing the lease", n);
+                    var expired = await db.Messages
+                        .Where(m => m.Status == MessageStatuses.Streaming && m.LeaseExpiresAt < now)
+                        .Select(m => m.Id).Take(SweepBatch).ToListAsync(stoppingToken);
+                    if (expired.Count == 0)
+                    {
+                        break;
+                    }
+                    // The same condition again: another replica's sweeper, or the owner's late checkpoint, may have come first.
+                    var n = await db.Messages
+                        .Where(m => expired.Contains(m.Id) && m.Status == MessageStatuses.Streaming && m.LeaseExpiresAt < now)
+                        .ExecuteUpdateAsync(u => u
+                            .SetProperty(m => m.Status, MessageStatuses.Interrupted)
+                            .SetProperty(m => m.ErrorCode, "interrupted")
+                            .SetProperty(m => m.CompletedAt, now)
+                            .SetProperty(m => m.UpdatedAt, now)
+                            .SetProperty(m => m.LeaseExpiresAt, (DateTime?)null), stoppingToken);
+                    if (n > 0)
+                    {
+                        logger.LogWarning("Marked {Count} generation(s) interrupted: their replica stopped renewing the lease", n);
+                    }
+                    // Their streams in Redis are only memory now: kept as long as a finished answer's, not a running one's.
+                    await events.AbandonAsync(expired);
+                    if (expired.Count < SweepBatch)
+                    {
+                        break;
+                    }
                 }
                 if (now - lastKeyCleanup > TimeSpan.FromHours(1))
                 {
