@@ -594,6 +594,58 @@ public sealed class LimitStoreTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// A concurrency slot counts as long as the replica holding it lives, however long its generation runs: the replica
+    /// renews its lease. A replica that dies (killed, never releasing its slots) stops renewing, and its slots stop
+    /// counting one lease later (a minute by default; ten minutes, without renewal, before), so its users are not held
+    /// back by generations that ended with it. A slot released is not renewed back.
+    /// </summary>
+    [Fact]
+    public async Task A_live_replicas_slot_outlives_its_lease_and_a_dead_replicas_stops_counting_a_lease_after_it()
+    {
+        _redisDb = await TestRedis.CreateDatabaseAsync(Ct);
+        _redis = await ConnectionMultiplexer.ConnectAsync(_redisDb.Configuration);
+        const long lease = 3_000;
+        var dying = new RedisLimitStore(_redis, new InProcessLimitStore(), NullLogger<RedisLimitStore>.Instance, lease);
+        using var other = new RedisLimitStore(_redis, new InProcessLimitStore(), NullLogger<RedisLimitStore>.Instance, lease);
+        string bucket = $"test:slot:{Guid.NewGuid()}", admitted = $"test:slot:{Guid.NewGuid()}";
+        var slot = await dying.TryEnterAsync(bucket, 1);
+        Assert.NotNull(slot);
+        Assert.NotEqual("local", slot);
+        // The admission's slots are renewed the same way, and more slots than one renewal call carries (250).
+        Assert.Equal(AdmissionStep.Admitted, (await dying.AdmitAsync(new AdmissionRequest([], Minute, 0, [(admitted, 1)], null))).Step);
+        var many = $"test:slot:{Guid.NewGuid()}";
+        for (var i = 0; i < 260; i++)
+        {
+            Assert.NotNull(await dying.TryEnterAsync(many, 1000));
+        }
+
+        // Two leases later all of them still count: their replica renews them.
+        await Task.Delay(TimeSpan.FromMilliseconds(2 * lease), Ct);
+        Assert.Null(await other.TryEnterAsync(bucket, 1));
+        Assert.Equal(AdmissionStep.Slot, (await other.AdmitAsync(new AdmissionRequest([], Minute, 0, [(admitted, 1)], null))).Step);
+        Assert.Null(await other.TryEnterAsync(many, 260));
+
+        // The replica dies without releasing them: the other one gets the slot once the lease has run out.
+        dying.Dispose();
+        string? taken = null;
+        for (var wait = System.Diagnostics.Stopwatch.StartNew(); taken is null && wait.Elapsed < TimeSpan.FromSeconds(30); )
+        {
+            taken = await other.TryEnterAsync(bucket, 1);
+            if (taken is null)
+            {
+                await Task.Delay(100, Ct);
+            }
+        }
+        Assert.NotNull(taken);
+        Assert.Equal(AdmissionStep.Admitted, (await other.AdmitAsync(new AdmissionRequest([], Minute, 0, [(admitted, 1)], null))).Step);
+
+        // Released: gone from Redis, and the renewals that follow do not add it back.
+        await other.LeaveAsync(bucket, taken);
+        await Task.Delay(TimeSpan.FromMilliseconds(lease / 2), Ct);
+        Assert.Equal(0, await _redis.GetDatabase().SortedSetLengthAsync("jackcwf:limits:" + bucket));
+    }
+
     /// <summary>How many slots <paramref name="take"/> can still take (all given back after counting).</summary>
     private static async Task<int> FreeAsync(Func<ValueTask<(GenerationSlot? Slot, LimitRefusal? Refusal)>> take)
     {

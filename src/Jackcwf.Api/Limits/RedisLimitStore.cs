@@ -7,14 +7,25 @@ namespace Jackcwf.Api.Limits;
 /// of truth instead of N drifting copies). When Redis is unreachable the replica falls back to its own
 /// counters (limits then hold per replica) and returns to Redis by itself.
 /// </summary>
-public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimitStore fallback, ILogger<RedisLimitStore> logger) : ILimitStore
+/// <remarks>
+/// A concurrency slot is a member of a sorted set scored with its lease's end: the replica holding it renews the
+/// leases of all its slots every quarter lease, in the background, so a slot lasts as long as its generation on a
+/// live replica and a dead replica's slots stop counting one lease after its last renewal (a minute), instead of
+/// blocking their user for the ten minutes a lease lasted without renewal. <paramref name="slotLeaseMs"/> is for tests.
+/// </remarks>
+public sealed class RedisLimitStore(
+    IConnectionMultiplexer redis, InProcessLimitStore fallback, ILogger<RedisLimitStore> logger, long slotLeaseMs = RedisLimitStore.DefaultSlotLeaseMs)
+    : ILimitStore, IDisposable
 {
     private const string Prefix = "jackcwf:limits:";
     // The hot path's keys (the /v1 admission and release), made once per bucket rather than per request.
     private static readonly BucketNames.Table<string> s_keys = new(static bucket => Prefix + bucket);
     private static readonly BucketNames.Table<(Guid User, string Month)> s_spendKeys = new(static k => $"{Prefix}spend:{k.User}:{k.Month}");
-    /// <summary>A slot of a replica that died is freed after this long.</summary>
-    private const long SlotLeaseMs = 10 * 60 * 1000;
+    /// <summary>
+    /// A slot's lease, renewed every quarter of it while its replica holds the slot: a slot of a replica that died is
+    /// freed this long after the replica's last renewal. Long enough for a Redis failover (renewals fail meanwhile).
+    /// </summary>
+    public const long DefaultSlotLeaseMs = 60 * 1000;
     private static readonly TimeSpan SpendTtl = TimeSpan.FromDays(40);
 
     // Sliding windows on sorted sets of request times (server clock), all KEYS sharing one window: nil
@@ -84,6 +95,23 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
         return 1
         """;
+
+    // Held slots' leases renewed from the server's clock, KEYS[i] holding slot ARGV[i + 1]; a slot freed meanwhile is not
+    // added back (XX). A key's time to live follows its newest lease, as in the admission.
+    private const string RenewScript = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local lease = tonumber(ARGV[1])
+        for i = 1, #KEYS do
+          if redis.call('ZADD', KEYS[i], 'XX', 'CH', now + lease, ARGV[i + 1]) == 1 then
+            redis.call('PEXPIRE', KEYS[i], lease)
+          end
+        end
+        return 1
+        """;
+
+    /// <summary>Slots renewed per script call: 10,000 held slots are 40 calls every renewal, not 10,000.</summary>
+    private const int RenewBatch = 250;
 
     // A slot freed and its call's settlement applied, in one round trip.
     private const string LeaveScript = """
@@ -162,6 +190,7 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     // text, which loads the script (EvaluateAsync below). The other scripts are sent by text.
     private static readonly byte[] s_admitSha1 = Sha1(AdmitScript);
     private static readonly byte[] s_leaveSha1 = Sha1(LeaveScript);
+    private static readonly byte[] s_renewSha1 = Sha1(RenewScript);
 
     // EVALSHA names a script by the SHA1 of its text: Redis's choice, not used for security here.
 #pragma warning disable CA5350
@@ -257,11 +286,17 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     public async ValueTask<string?> TryEnterAsync(string bucket, int max)
     {
         var slot = Guid.NewGuid().ToString("N");
+        var key = s_keys[bucket];
         try
         {
-            var ok = (long)await redis.GetDatabase().ScriptEvaluateAsync(EnterScript, [Prefix + bucket], [max, SlotLeaseMs, slot]);
+            var ok = (long)await redis.GetDatabase().ScriptEvaluateAsync(EnterScript, [key], [max, slotLeaseMs, slot]);
             Recovered();
-            return ok == 1 ? slot : null;
+            if (ok != 1)
+            {
+                return null;
+            }
+            Hold(key, slot);
+            return slot;
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
@@ -281,6 +316,7 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
             }
             return;
         }
+        _held.TryRemove(slot, out _);
         try
         {
             // Awaited, not fire-and-forget: the user's next request may reach another replica, whose entry
@@ -389,7 +425,7 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
         args[3] = nr;
         args[4] = ns;
         args[5] = request.Spend is null ? 0 : 1;
-        args[6] = SlotLeaseMs;
+        args[6] = slotLeaseMs;
         args[7] = request.SlotsBeforeSpend;
         var slots = new string[ns];
         for (var i = 0; i < nr; i++)
@@ -423,6 +459,13 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
             return await ((ILimitStore)fallback).AdmitAsync(request);
         }
         var step = (int)answer[0];
+        if (step is 0 or 4)
+        {
+            for (var i = 0; i < ns; i++)
+            {
+                Hold(keys[nr + i], slots[i]);
+            }
+        }
         if (step == 0 && request.Spend is { } reserved)
         {
             // Mirrored locally (as AddSpendAsync does), so an outage starts from a current figure.
@@ -439,6 +482,84 @@ public sealed class RedisLimitStore(IConnectionMultiplexer redis, InProcessLimit
     }
 
     private static RedisKey SpendKey(Guid userId, string month) => s_spendKeys[(userId, month)];
+
+    /// <summary>The slots this replica holds in Redis (slot id → its set's key), whose leases it renews.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, RedisKey> _held = new();
+    private readonly Lock _timerLock = new();
+    private ITimer? _renewal;
+    private int _renewing;
+    private bool _disposed;
+
+    private void Hold(RedisKey key, string slot)
+    {
+        _held[slot] = key;
+        if (_renewal is null)
+        {
+            lock (_timerLock)
+            {
+                if (_renewal is null && !_disposed)
+                {
+                    // One timer for every slot of the replica (not one per slot): it starts with the first slot held.
+                    var every = TimeSpan.FromMilliseconds(slotLeaseMs / 4.0);
+                    _renewal = TimeProvider.System.CreateTimer(static s => _ = ((RedisLimitStore)s!).RenewAsync(), this, every, every);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Renews the lease of every slot held here, <see cref="RenewBatch"/> to a script call, the calls sent together. Like the
+    /// admission, a call's keys must live on one Redis node (one primary today; with Redis Cluster, batches per hash slot).
+    /// </summary>
+    private async Task RenewAsync()
+    {
+        if (_held.IsEmpty || Interlocked.Exchange(ref _renewing, 1) == 1)
+        {
+            return;
+        }
+        try
+        {
+            var db = redis.GetDatabase();
+            var calls = new List<Task<RedisResult>>();
+            var keys = new List<RedisKey>(RenewBatch);
+            var args = new List<RedisValue>(RenewBatch + 1) { slotLeaseMs };
+            foreach (var (slot, key) in _held)
+            {
+                keys.Add(key);
+                args.Add(slot);
+                if (keys.Count == RenewBatch)
+                {
+                    calls.Add(EvaluateAsync(db, s_renewSha1, RenewScript, [.. keys], [.. args]));
+                    keys.Clear();
+                    args.RemoveRange(1, args.Count - 1);
+                }
+            }
+            if (keys.Count > 0)
+            {
+                calls.Add(EvaluateAsync(db, s_renewSha1, RenewScript, [.. keys], [.. args]));
+            }
+            await Task.WhenAll(calls);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            // The leases run on: a slot whose renewals keep failing for a whole lease stops counting (and its
+            // generation may then be followed by one more than the limit until it ends).
+            Degraded(e);
+        }
+        finally
+        {
+            Volatile.Write(ref _renewing, 0);
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_timerLock)
+        {
+            _disposed = true;
+            _renewal?.Dispose();
+        }
+    }
 
     private void Degraded(Exception e)
     {
