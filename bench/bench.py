@@ -730,7 +730,7 @@ def main():
         for t in everyone:
             ok = sorted(x for x in samples[t.name] if x is not None)
             ttft[t.name] = {"p50_ms": med(ok), "p99_ms": ok[min(len(ok) - 1, int(0.99 * len(ok)))] if ok else None,
-                            "max_ms": ok[-1] if ok else None, "answered": len(ok), "samples": len(samples[t.name])}
+                            "max_ms": ok[-1] if ok else None, "answered": len(ok), "samples": len(samples[t.name]), "block": block}
             log(f"first token {t.name:<15} p50 {ttft[t.name]['p50_ms'] or 0:.2f} ms, p99 {ttft[t.name]['p99_ms'] or 0:.2f} ms, "
                 f"slowest {ttft[t.name]['max_ms'] or 0:.2f} ms of {len(ok)}")
         results["first_token"] = ttft
@@ -1047,9 +1047,9 @@ def write_report(results, out, quick):
               f"| p50 | {f(ft_added(jack, 'p50_ms'))} | {f(ft_added(hop, 'p50_ms'))} | {f(ft_added(pk, 'p50_ms'))} |",
               f"| p99 | {f(ft_added(jack, 'p99_ms'))} | {f(ft_added(hop, 'p99_ms'))} | {f(ft_added(pk, 'p99_ms'))} |",
               f"| slowest | {f(ft_added(jack, 'max_ms'))} | {f(ft_added(hop, 'max_ms'))} | {f(ft_added(pk, 'max_ms'))} |"]
-    n_ft = ft.get(jack, {}).get("samples")
+    n_ft, block = ft.get(jack, {}).get("samples"), ft.get(jack, {}).get("block")
     if n_ft:
-        lines += ["", f"{n_ft} sequential streamed requests per target, in blocks of {max(1, n_ft // 10)}, the targets taking turns "
+        lines += ["", f"{n_ft} sequential streamed requests per target, in blocks of {block}, the targets taking turns "
                       "block by block; each figure is the target's percentile minus the upstream's own (runs before 2026-12-06 23:45 UTC "
                       "took one block of 60 per target and reported no p99)."]
     mem, start = results["memory"], results["start"]

@@ -520,25 +520,8 @@ public sealed class RedisLimitStore(
         try
         {
             var db = redis.GetDatabase();
-            var calls = new List<Task<RedisResult>>();
-            var keys = new List<RedisKey>(RenewBatch);
-            var args = new List<RedisValue>(RenewBatch + 1) { slotLeaseMs };
-            foreach (var (slot, key) in _held)
-            {
-                keys.Add(key);
-                args.Add(slot);
-                if (keys.Count == RenewBatch)
-                {
-                    calls.Add(EvaluateAsync(db, s_renewSha1, RenewScript, [.. keys], [.. args]));
-                    keys.Clear();
-                    args.RemoveRange(1, args.Count - 1);
-                }
-            }
-            if (keys.Count > 0)
-            {
-                calls.Add(EvaluateAsync(db, s_renewSha1, RenewScript, [.. keys], [.. args]));
-            }
-            await Task.WhenAll(calls);
+            await Task.WhenAll(_held.Chunk(RenewBatch).Select(batch => EvaluateAsync(db, s_renewSha1, RenewScript,
+                [.. batch.Select(h => h.Value)], [slotLeaseMs, .. batch.Select(h => (RedisValue)h.Key)])));
         }
         catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
         {
