@@ -259,7 +259,7 @@ def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid, extra_
     # run.sh publishes it as the Dockerfile does (for this platform, ReadyToRun) except with --quick.
     dll = os.path.abspath(os.environ.get("BENCH_JACKCWF_DLL") or os.path.join(ROOT, "src", "Jackcwf.Api", "bin", "Release", "net10.0", "Jackcwf.Api.dll"))
     if not os.path.exists(dll):
-        die(f"{dll} does not exist: build it (dotnet build src/Jackcwf.Api -c Release) or set BENCH_JACKCWF_DLL to a Jackcwf.Api.dll")
+        die(f"{dll} does not exist: build it (dotnet build src/Jackcwf.Api -c Release) or set BENCH_JACKCWF_DLL to a Jackcwf.Api.dll (or to a single-file publish's executable)")
     env = {
         "ASPNETCORE_URLS": f"http://127.0.0.1:{port}",
         "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pg_port}/postgres",
@@ -287,7 +287,7 @@ def start_jackcwf(work, upstream, pg_port, pg_pid, redis_port, redis_pid, extra_
 
     def start():
         began = time.perf_counter()
-        p = spawn("jackcwf", ["dotnet", dll], env, cwd=os.path.join(work, "jackcwf"), work=work)
+        p = spawn("jackcwf", ["dotnet", dll] if dll.endswith(".dll") else [dll], env, cwd=os.path.join(work, "jackcwf"), work=work)
         wait_until(lambda: request(base, "GET", "/health/ready")[0] == 200, 180, "Jackcwf", os.path.join(work, "jackcwf.log"))
         return p, time.perf_counter() - began, cpu_seconds(p.pid)
 
