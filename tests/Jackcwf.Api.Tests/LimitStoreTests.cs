@@ -350,6 +350,38 @@ public sealed class LimitStoreTests : IAsyncLifetime
     [InlineData(Store.InProcess)]
     [InlineData(Store.Redis)]
     [InlineData(Store.RedisDown)]
+    public async Task A_call_whose_months_spend_cannot_be_read_from_the_ledger_fails_and_holds_no_slot(Store kind)
+    {
+        var (_, guard) = await StartAsync(kind);
+        // The month's spend is not in the store yet, so the admission takes the slots and then reads the ledger to seed
+        // it: that read fails here, as it does while the database is unreachable.
+        await using (var scope = _services.CreateAsyncScope())
+        {
+            await Microsoft.EntityFrameworkCore.RelationalDatabaseFacadeExtensions.ExecuteSqlRawAsync(
+                scope.ServiceProvider.GetRequiredService<AppDbContext>().Database, "DROP TABLE usage_records", Ct);
+        }
+        await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(async () => await guard.AdmitCallAsync(_userId, null, null, stream: true, maxCost: 0.004m));
+
+        // The failed call gave its slots back: the account still gets every generation and stream slot it is allowed.
+        var held = new List<GenerationSlot>();
+        for (var i = 0; i < guard.Options.MaxConcurrentGenerationsPerUser; i++)
+        {
+            held.Add((await guard.TakeSlotAsync(_userId)).Slot ?? throw new Xunit.Sdk.XunitException($"generation slot {i + 1} refused"));
+        }
+        for (var i = 0; i < guard.Options.MaxConcurrentStreamsPerUser; i++)
+        {
+            held.Add((await guard.TakeStreamSlotAsync(_userId)).Slot ?? throw new Xunit.Sdk.XunitException($"stream slot {i + 1} refused"));
+        }
+        foreach (var slot in held)
+        {
+            await slot.DisposeAsync();
+        }
+    }
+
+    [Theory]
+    [InlineData(Store.InProcess)]
+    [InlineData(Store.Redis)]
+    [InlineData(Store.RedisDown)]
     public async Task A_call_admission_names_the_limit_that_refused_it_and_then_holds_nothing(Store kind)
     {
         var (store, guard) = await StartAsync(kind);

@@ -153,17 +153,36 @@ public sealed class LimitGuard(
         {
             held[i] = new GenerationSlot(store, slots[i].Bucket, admission.Slots![i]);
         }
-        if (admission.Step == AdmissionStep.SpendNotSeeded
-            && await store.TryReserveSpendAsync(userId, spend!.Value.Month, maxCost, budget, seed: await LedgerSpendAsync(userId, now)) != ReserveOutcome.Reserved)
+        if (admission.Step == AdmissionStep.SpendNotSeeded)
         {
-            foreach (var slot in held)
+            ReserveOutcome reserved;
+            try
+            {
+                reserved = await store.TryReserveSpendAsync(userId, spend!.Value.Month, maxCost, budget, seed: await LedgerSpendAsync(userId, now));
+            }
+            catch
+            {
+                // The ledger's read failed (the database unreachable): the slots go back before the error does. A
+                // replica renews the leases of the slots it holds, so a slot nobody frees would count until it stops.
+                await FreeAsync(held);
+                throw;
+            }
+            if (reserved != ReserveOutcome.Reserved)
+            {
+                await FreeAsync(held);
+                metrics.LimitRefused("budget");
+                return new(null, null, null, BudgetRefusal(budget!.Value));
+            }
+        }
+        return new(stream ? held[0] : null, generate ? held[^1] : null, new SpendReservation(userId, maxCost), null);
+
+        static async ValueTask FreeAsync(GenerationSlot[] slots)
+        {
+            foreach (var slot in slots)
             {
                 await slot.DisposeAsync();
             }
-            metrics.LimitRefused("budget");
-            return new(null, null, null, BudgetRefusal(budget!.Value));
         }
-        return new(stream ? held[0] : null, generate ? held[^1] : null, new SpendReservation(userId, maxCost), null);
     }
 
     /// <summary>
